@@ -1,0 +1,94 @@
+#pragma once
+/// \file Engine.h
+/// The engine's top level: load a model folder, turn user input into model
+/// inputs, run with attention capture, generate greedily, save captures.
+/// Used by the CLI directly and by the GUI through EngineSession (Qt-safe).
+
+#include <ATen/core/Tensor.h>
+
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "attnscope/AttentionCapture.h"
+#include "attnscope/Model.h"
+#include "attnscope/ModelConfig.h"
+#include "attnscope/Tokenizer.h"
+
+namespace attnscope {
+
+/// A model folder loaded on a device.
+struct LoadedModel {
+  std::string dir;
+  ModelConfig config;
+  std::unique_ptr<Model> model;
+  std::unique_ptr<Tokenizer> tokenizer;  ///< nullptr when the folder has none
+  c10::Device device = c10::Device(c10::kCPU);
+};
+
+/// Loads \p dir (config.json, weights, tokenizer) on \p deviceSpec ("auto", "cpu", "cuda:N").
+/// Throws ModelLoadError / ConfigError / SafetensorsError / DeviceError.
+std::shared_ptr<LoadedModel> loadModel(const std::string& dir, const std::string& deviceSpec = "auto");
+
+/// Model inputs plus the labels of their positions and a JSON description for metadata.
+struct PreparedInput {
+  TensorMap tensors;                ///< HF names, [1, T]
+  std::vector<std::string> labels;  ///< one display label per position
+  nlohmann::json description;       ///< {"text": ..., "text_pair": ...} or {"inputs_file": ...}
+};
+
+/// Tokenizes \p text (and \p pair) with the model's tokenizer and special tokens.
+/// Text longer than the model's positions is truncated with a warning.
+/// Throws InputError on invalid UTF-8, missing tokenizer, or text that yields no tokens.
+PreparedInput prepareText(const LoadedModel& m, const std::string& text, const std::optional<std::string>& pair = {});
+
+/// Reads exact model inputs by their HF names from a safetensors file (e.g. input_ids [1,T] I64).
+/// Throws InputError naming unknown or missing tensors.
+PreparedInput prepareInputsFile(const LoadedModel& m, const std::string& path);
+
+/// Outputs of one forward pass with its capture.
+struct RunResult {
+  TensorMap outputs;                          ///< last_hidden_state [T, H], logits, pooler_output (CPU, float32)
+  std::shared_ptr<AttentionCapture> capture;  ///< [heads, q, k] per (stack, layer)
+  double seconds = 0;                         ///< forward wall time
+  nlohmann::json prediction;                  ///< top class / next tokens / masked-token fills
+};
+
+/// One forward pass with capture of the selected layers/heads. \p control may cancel (CancelledError).
+RunResult runModel(LoadedModel& m, const PreparedInput& input, const CaptureSelection& selection = {},
+                   RunControl* control = nullptr);
+
+/// Result of greedy decoding.
+struct GenerateResult {
+  std::vector<int64_t> ids;          ///< prompt + generated ids
+  int64_t promptLength = 0;
+  std::string continuation;          ///< decoded generated part
+  std::string text;                  ///< decoded prompt + continuation
+  std::vector<std::string> labels;   ///< one label per position of ids
+  std::shared_ptr<AttentionCapture> capture;  ///< rows = every position, including each generated step
+  double seconds = 0;
+};
+
+/// Greedy decoding of up to \p maxNewTokens with a key/value cache, stopping at EOS.
+/// Throws InputError when the model cannot generate.
+GenerateResult generate(LoadedModel& m, const PreparedInput& prompt, int maxNewTokens,
+                        const CaptureSelection& selection = {}, RunControl* control = nullptr);
+
+/// Which logits a capture file keeps.
+enum class LogitsMode { All, Last, None };
+
+/// Writes a capture file: attentions.<l> (or <stack>_attentions.<l>) [heads, q, k] float32,
+/// last_hidden_state, logits, the model inputs, and "__metadata__" {"attnscope": JSON}.
+void saveCapture(const std::string& path, const LoadedModel& m, const PreparedInput& input, const RunResult& run,
+                 LogitsMode logits = LogitsMode::All);
+
+/// Writes the capture of a generation (attentions of every step, generated_ids).
+void saveGeneration(const std::string& path, const LoadedModel& m, const PreparedInput& prompt,
+                    const GenerateResult& gen);
+
+/// Tensor name of a stack's layer in capture files ("attentions.3", "cross_attentions.1").
+std::string captureTensorName(const std::string& stack, int layer);
+
+}  // namespace attnscope

@@ -1,0 +1,69 @@
+#pragma once
+/// \file Errors.h
+/// Typed exceptions thrown by the engine. Every message names the file,
+/// tensor, field or option at fault and says what was expected. The edges
+/// (CLI, GUI) convert them: the CLI prints to stderr and exits with code 2,
+/// the GUI shows a dialog.
+
+#include <stdexcept>
+#include <string>
+
+namespace attnscope {
+
+/// Base of every error the engine reports on purpose.
+class AttnScopeError : public std::runtime_error {
+ public:
+  explicit AttnScopeError(const std::string& message) : std::runtime_error(message) {}
+};
+
+/// A model folder could not be loaded (missing file, bad config, bad weights).
+class ModelLoadError : public AttnScopeError {
+ public:
+  using AttnScopeError::AttnScopeError;
+};
+
+/// config.json is missing, malformed, or lacks / mistypes a field.
+class ConfigError : public ModelLoadError {
+ public:
+  using ModelLoadError::ModelLoadError;
+};
+
+/// A safetensors file is malformed (header, dtype, offsets, sizes).
+class SafetensorsError : public ModelLoadError {
+ public:
+  using ModelLoadError::ModelLoadError;
+};
+
+/// Tokenizer files are missing or malformed.
+class TokenizerError : public ModelLoadError {
+ public:
+  using ModelLoadError::ModelLoadError;
+};
+
+/// The user's input (text, inputs file, option values) cannot be used.
+class InputError : public AttnScopeError {
+ public:
+  using AttnScopeError::AttnScopeError;
+};
+
+/// The requested device does not exist or is not available in this build.
+class DeviceError : public AttnScopeError {
+ public:
+  using AttnScopeError::AttnScopeError;
+};
+
+/// A long computation was cancelled by the user.
+class CancelledError : public AttnScopeError {
+ public:
+  CancelledError() : AttnScopeError("cancelled") {}
+};
+
+/// Reports a non-fatal problem (e.g. unused tensors, truncated text).
+/// The default handler prints "warning: <message>" to stderr.
+void warn(const std::string& message);
+
+/// Replaces the warning handler (nullptr restores the default). Returns the previous one.
+using WarningHandler = void (*)(const std::string& message, void* user);
+WarningHandler setWarningHandler(WarningHandler handler, void* user);
+
+}  // namespace attnscope

@@ -1,0 +1,97 @@
+#pragma once
+/// \file Model.h
+/// The interface every model family implements, and the registry that maps a
+/// Hugging Face model_type to the family that builds it.
+
+#include <ATen/core/Tensor.h>
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "attnscope/Attention.h"
+
+namespace attnscope {
+
+class ModelConfig;
+class WeightStore;
+
+/// Named tensors, keyed by Hugging Face input/output names
+/// (input_ids, token_type_ids, attention_mask, last_hidden_state, logits, ...).
+using TensorMap = std::map<std::string, at::Tensor>;
+
+/// What a loaded model is, for `info`, the model card and capture metadata.
+struct ModelInfo {
+  std::string modelType;      ///< HF model_type ("bert")
+  std::string architecture;   ///< the class built ("BertForSequenceClassification")
+  std::string modality;       ///< "text", "image" or "audio"
+  int layers = 0;
+  int heads = 0;              ///< query heads
+  int kvHeads = 0;            ///< key/value heads (== heads without GQA)
+  int hidden = 0;
+  int vocab = 0;
+  int maxPositions = 0;
+  int64_t parameters = 0;
+  std::string dtype;          ///< stored weight dtype ("F32")
+  std::string device;         ///< "cpu", "cuda:0"
+  bool causal = false;        ///< decoder-only LM (can generate)
+  std::vector<std::string> stacks = {"self"};
+  std::vector<std::string> labels;  ///< id2label of a classification head
+  std::string head;           ///< "lm", "classifier", "mlm" or "none"
+};
+
+/// Options of one forward pass.
+struct ForwardOptions {
+  AttentionHook* hook = nullptr;               ///< capture / variants
+  std::vector<LayerKvCache>* cache = nullptr;  ///< per-layer cache for incremental decoding
+  int64_t positionOffset = 0;                  ///< absolute position of the first input token
+};
+
+/// A model family instance with its weights on a device.
+class Model {
+ public:
+  virtual ~Model() = default;
+  const ModelInfo& info() const { return m_info; }
+  /// Runs the model on batch-1 inputs ([1, T] HF tensors) and returns HF outputs with the batch
+  /// dimension squeezed: last_hidden_state [T, hidden], logits [T, vocab] or [labels], pooler_output.
+  virtual TensorMap forward(const TensorMap& inputs, const ForwardOptions& options) = 0;
+  /// Names of the inputs forward() understands.
+  virtual std::vector<std::string> inputNames() const = 0;
+
+ protected:
+  ModelInfo m_info;
+};
+
+/// Builds a model from its config and weights (taking tensors from \p weights) on \p options' device.
+using ModelFactory =
+    std::function<std::unique_ptr<Model>(const ModelConfig&, WeightStore&, const at::TensorOptions& options)>;
+
+/// A registered family.
+struct ModelFamily {
+  std::string modelType;  ///< HF model_type key
+  std::string modality;
+  std::string description;
+  ModelFactory factory;
+};
+
+/// All families linked into the program, keyed by model_type.
+class ModelRegistry {
+ public:
+  static ModelRegistry& instance();
+  void add(ModelFamily family);
+  /// Throws ModelLoadError listing the supported model types when \p modelType is unknown.
+  const ModelFamily& get(const std::string& modelType, const std::string& configPath) const;
+  std::vector<std::string> modelTypes() const;
+
+ private:
+  std::map<std::string, ModelFamily> m_families;
+};
+
+/// Registers a family at static-initialisation time; one per family file.
+struct RegisterModelFamily {
+  explicit RegisterModelFamily(ModelFamily family) { ModelRegistry::instance().add(std::move(family)); }
+};
+
+}  // namespace attnscope

@@ -1,0 +1,89 @@
+#include "attnscope/AttentionCapture.h"
+
+#include <ATen/ops/tensor.h>
+#include <ATen/ops/zeros.h>
+
+#include <sstream>
+
+#include "attnscope/Errors.h"
+
+namespace attnscope {
+
+std::set<int> parseIndexList(const std::string& text, const std::string& option) {
+  std::set<int> out;
+  if (text.empty() || text == "all") return out;
+  std::stringstream ss(text);
+  std::string part;
+  auto number = [&](const std::string& s) {
+    size_t used = 0;
+    int v = -1;
+    try {
+      v = std::stoi(s, &used);
+    } catch (...) {
+      used = 0;
+    }
+    if (used != s.size() || v < 0)
+      throw InputError("option " + option + ": '" + s + "' is not a non-negative integer (expected e.g. 0,2-5)");
+    return v;
+  };
+  while (std::getline(ss, part, ',')) {
+    if (part.empty()) throw InputError("option " + option + ": empty entry in '" + text + "'");
+    const size_t dash = part.find('-');
+    if (dash == std::string::npos) {
+      out.insert(number(part));
+    } else {
+      const int a = number(part.substr(0, dash)), b = number(part.substr(dash + 1));
+      if (b < a) throw InputError("option " + option + ": range '" + part + "' is reversed");
+      for (int i = a; i <= b; ++i) out.insert(i);
+    }
+  }
+  return out;
+}
+
+void AttentionCapture::onProbabilities(const AttentionSite& site, at::Tensor& probs, int64_t queryOffset) {
+  if (m_control) {
+    if (m_control->cancel.load()) throw CancelledError();
+    ++m_control->done;
+    if (m_control->progress) m_control->progress(m_control->done, m_control->total);
+  }
+  if (!m_selection.wants(site.layer)) return;
+  at::Tensor p = probs.detach();  // [heads, q, k]
+  if (!m_selection.heads.empty()) {
+    std::vector<int64_t> idx;
+    for (int h : m_selection.heads)
+      if (h < p.size(0)) idx.push_back(h);
+    p = p.index_select(0, at::tensor(idx, at::TensorOptions().dtype(at::kLong).device(p.device())));  // [sel, q, k]
+  }
+  p = p.to(at::TensorOptions().device(at::kCPU).dtype(at::kFloat), false, true);  // [sel, q, k] owned copy
+  const auto key = std::make_pair(site.stack, site.layer);
+  auto it = m_records.find(key);
+  if (it == m_records.end() || queryOffset == 0) {
+    m_records[key] = p;
+    return;
+  }
+  // Incremental decoding: append the new query rows, widening earlier rows with zeros.
+  at::Tensor old = it->second;  // [sel, q_old, k_old]
+  const int64_t rows = old.size(1) + p.size(1), cols = std::max(old.size(2), p.size(2));
+  at::Tensor grown = at::zeros({p.size(0), rows, cols}, p.options());  // [sel, q_old + q_new, k]
+  grown.narrow(1, 0, old.size(1)).narrow(2, 0, old.size(2)).copy_(old);
+  grown.narrow(1, old.size(1), p.size(1)).narrow(2, 0, p.size(2)).copy_(p);
+  it->second = grown;
+}
+
+at::Tensor AttentionCapture::get(const std::string& stack, int layer) const {
+  auto it = m_records.find({stack, layer});
+  return it == m_records.end() ? at::Tensor() : it->second;
+}
+
+std::vector<int> AttentionCapture::heads(int totalHeads) const {
+  std::vector<int> out;
+  if (m_selection.heads.empty()) {
+    for (int h = 0; h < totalHeads; ++h) out.push_back(h);
+  } else {
+    for (int h : m_selection.heads)
+      if (h < totalHeads) out.push_back(h);
+  }
+  return out;
+}
+
+}  // namespace attnscope

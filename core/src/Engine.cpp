@@ -1,0 +1,338 @@
+#include "attnscope/Engine.h"
+
+#include <ATen/ops/ones.h>
+#include <ATen/ops/softmax.h>
+#include <ATen/ops/tensor.h>
+#include <ATen/ops/topk.h>
+#include <c10/core/InferenceMode.h>
+
+#include <chrono>
+#include <filesystem>
+
+#include "FamilyCommon.h"
+#include "Unicode.h"
+#include "attnscope/Device.h"
+#include "attnscope/Errors.h"
+#include "attnscope/SafetensorsFile.h"
+#include "attnscope/WeightStore.h"
+
+namespace attnscope {
+
+namespace {
+
+at::Tensor longRow(const std::vector<int64_t>& ids) {
+  return at::tensor(ids, at::TensorOptions().dtype(at::kLong)).unsqueeze(0);  // [1, T]
+}
+
+std::vector<int64_t> toIds(const at::Tensor& t) {
+  at::Tensor c = t.to(at::kLong).cpu().contiguous().view({-1});  // [T]
+  return std::vector<int64_t>(c.data_ptr<int64_t>(), c.data_ptr<int64_t>() + c.numel());
+}
+
+std::string labelOf(const LoadedModel& m, int64_t id) {
+  return m.tokenizer ? m.tokenizer->displayLabel(id) : std::to_string(id);
+}
+
+void checkSelection(const LoadedModel& m, const CaptureSelection& s) {
+  const ModelInfo& info = m.model->info();
+  for (int l : s.layers)
+    if (l >= info.layers)
+      throw InputError("--layers: layer " + std::to_string(l) + " does not exist (the model has " +
+                       std::to_string(info.layers) + " layers, 0-" + std::to_string(info.layers - 1) + ")");
+  for (int h : s.heads)
+    if (h >= info.heads)
+      throw InputError("--heads: head " + std::to_string(h) + " does not exist (the model has " +
+                       std::to_string(info.heads) + " heads, 0-" + std::to_string(info.heads - 1) + ")");
+}
+
+std::vector<int64_t> eosIds(const LoadedModel& m) {
+  std::vector<int64_t> out;
+  auto collect = [&](const nlohmann::json& j) {
+    if (!j.is_object() || !j.contains("eos_token_id")) return;
+    const auto& v = j["eos_token_id"];
+    if (v.is_number_integer()) out.push_back(v.get<int64_t>());
+    if (v.is_array())
+      for (const auto& e : v)
+        if (e.is_number_integer()) out.push_back(e.get<int64_t>());
+  };
+  collect(m.config.generation());
+  if (out.empty()) collect(m.config.json());
+  if (out.empty() && m.tokenizer && m.tokenizer->eosId()) out.push_back(*m.tokenizer->eosId());
+  return out;
+}
+
+nlohmann::json topTokens(const LoadedModel& m, const at::Tensor& logits, int k) {
+  const at::Tensor probs = at::softmax(logits.to(at::kFloat), -1);  // [V]
+  const auto top = at::topk(probs, std::min<int64_t>(k, probs.size(0)));
+  nlohmann::json out = nlohmann::json::array();
+  const at::Tensor values = std::get<0>(top).contiguous(), indices = std::get<1>(top).contiguous();
+  for (int64_t i = 0; i < values.size(0); ++i) {
+    const int64_t id = indices[i].item<int64_t>();
+    out.push_back({{"id", id}, {"token", labelOf(m, id)}, {"probability", values[i].item<double>()}});
+  }
+  return out;
+}
+
+nlohmann::json predict(const LoadedModel& m, const PreparedInput& input, const TensorMap& outputs) {
+  const ModelInfo& info = m.model->info();
+  auto it = outputs.find("logits");
+  if (it == outputs.end()) return nlohmann::json::object();
+  const at::Tensor logits = it->second;
+  if (info.head == "classifier") {
+    const at::Tensor probs = at::softmax(logits, -1);  // [labels]
+    const int64_t best = probs.argmax().item<int64_t>();
+    nlohmann::json all = nlohmann::json::object();
+    for (int64_t i = 0; i < probs.size(0); ++i)
+      all[i < static_cast<int64_t>(info.labels.size()) ? info.labels[i] : std::to_string(i)] = probs[i].item<double>();
+    return {{"task", "classification"},
+            {"label", best < static_cast<int64_t>(info.labels.size()) ? info.labels[best] : std::to_string(best)},
+            {"index", best},
+            {"probability", probs[best].item<double>()},
+            {"probabilities", all}};
+  }
+  if (info.head == "lm") return {{"task", "next-token"}, {"next_tokens", topTokens(m, logits[logits.size(0) - 1], 5)}};
+  if (info.head == "mlm") {
+    nlohmann::json fills = nlohmann::json::array();
+    const auto ids = toIds(input.tensors.at("input_ids"));
+    const auto mask = m.tokenizer ? m.tokenizer->idOf("[MASK]") : std::nullopt;
+    for (size_t i = 0; mask && i < ids.size(); ++i)
+      if (ids[i] == *mask) fills.push_back({{"position", i}, {"candidates", topTokens(m, logits[i], 5)}});
+    return {{"task", "fill-mask"}, {"masks", fills}};
+  }
+  return nlohmann::json::object();
+}
+
+}  // namespace
+
+std::shared_ptr<LoadedModel> loadModel(const std::string& dir, const std::string& deviceSpec) {
+  auto m = std::make_shared<LoadedModel>();
+  m->dir = dir;
+  m->config = ModelConfig::load(dir);
+  const ModelFamily& family = ModelRegistry::instance().get(m->config.modelType(), m->config.path());
+  m->device = parseDevice(deviceSpec);
+  WeightStore weights = WeightStore::open(dir);
+  const std::string dtype = weights.storedDtype();
+  {
+    c10::InferenceMode guard;
+    m->model = family.factory(m->config, weights, weightOptions(m->device, dtype));
+  }
+  weights.finish();
+  ModelInfo& info = const_cast<ModelInfo&>(m->model->info());
+  info.parameters = weights.parameterCount();
+  info.dtype = dtype;
+  info.device = deviceName(m->device);
+  m->tokenizer = Tokenizer::load(dir);
+  return m;
+}
+
+PreparedInput prepareText(const LoadedModel& m, const std::string& text, const std::optional<std::string>& pair) {
+  if (!m.tokenizer)
+    throw InputError("model folder '" + m.dir +
+                     "' has no tokenizer (tokenizer.json, vocab.txt, or vocab.json + merges.txt); give exact "
+                     "inputs with --inputs instead of text");
+  size_t bad = 0;
+  if (!unicode::isValidUtf8(text, &bad))
+    throw InputError("--text is not valid UTF-8 (invalid byte sequence at byte " + std::to_string(bad) + ")");
+  if (pair && !unicode::isValidUtf8(*pair, &bad))
+    throw InputError("--text-pair is not valid UTF-8 (invalid byte sequence at byte " + std::to_string(bad) + ")");
+  Encoding enc = pair ? m.tokenizer->encodePair(text, *pair) : m.tokenizer->encode(text);
+  if (enc.ids.empty()) throw InputError("--text produced no tokens (is it empty?); the model needs at least one");
+  const ModelInfo& info = m.model->info();
+  if (info.maxPositions > 0 && static_cast<int64_t>(enc.ids.size()) > info.maxPositions) {
+    const size_t n = enc.ids.size(), keep = static_cast<size_t>(info.maxPositions);
+    const bool keepLast = m.tokenizer->isSpecial(enc.ids.back()) && !info.causal;  // keep the closing [SEP]
+    auto cut = [&](auto& v) {
+      auto last = v.back();
+      v.resize(keep);
+      if (keepLast) v.back() = last;
+    };
+    cut(enc.ids);
+    cut(enc.typeIds);
+    cut(enc.pieces);
+    warn("text has " + std::to_string(n) + " tokens but the model accepts at most " + std::to_string(keep) +
+         "; truncated to the first " + std::to_string(keep));
+  }
+  PreparedInput in;
+  in.tensors["input_ids"] = longRow(enc.ids);  // [1, T]
+  in.tensors["attention_mask"] = at::ones({1, static_cast<int64_t>(enc.ids.size())},
+                                          at::TensorOptions().dtype(at::kLong));  // [1, T]
+  const auto names = m.model->inputNames();
+  if (std::find(names.begin(), names.end(), "token_type_ids") != names.end())
+    in.tensors["token_type_ids"] = longRow(enc.typeIds);  // [1, T]
+  for (int64_t id : enc.ids) in.labels.push_back(labelOf(m, id));
+  in.description = {{"text", text}};
+  if (pair) in.description["text_pair"] = *pair;
+  return in;
+}
+
+PreparedInput prepareInputsFile(const LoadedModel& m, const std::string& path) {
+  std::shared_ptr<SafetensorsFile> file;
+  try {
+    file = SafetensorsFile::open(path);
+  } catch (const SafetensorsError& e) {
+    throw InputError(std::string("--inputs: ") + e.what());
+  }
+  PreparedInput in;
+  const auto accepted = m.model->inputNames();
+  for (const auto& name : file->names()) {
+    if (std::find(accepted.begin(), accepted.end(), name) != accepted.end()) {
+      in.tensors[name] = file->tensor(name).clone();
+    } else if (name.find("attentions.") == std::string::npos && name != "last_hidden_state" && name != "logits" &&
+               name != "logits_last" && name != "pooler_output" && name != "generated_ids" &&
+               name.find("last_hidden_state") == std::string::npos) {
+      warn("--inputs: tensor '" + name + "' in '" + path + "' is not an input of this model (accepted: " +
+           [&] {
+             std::string s;
+             for (const auto& a : accepted) s += (s.empty() ? "" : ", ") + a;
+             return s;
+           }() + "); ignored");
+    }
+  }
+  if (!in.tensors.count("input_ids"))
+    throw InputError("--inputs: '" + path + "' has no tensor 'input_ids' (int64 [1, T])");
+  for (int64_t id : toIds(in.tensors["input_ids"])) in.labels.push_back(labelOf(m, id));
+  in.description = {{"inputs_file", std::filesystem::absolute(path).string()}};
+  return in;
+}
+
+RunResult runModel(LoadedModel& m, const PreparedInput& input, const CaptureSelection& selection, RunControl* control) {
+  checkSelection(m, selection);
+  const ModelInfo& info = m.model->info();
+  if (control) {
+    control->total = info.layers * static_cast<int>(info.stacks.size());
+    control->done = 0;
+  }
+  RunResult r;
+  r.capture = std::make_shared<AttentionCapture>(selection, control);
+  c10::InferenceMode guard;
+  ForwardOptions options;
+  options.hook = r.capture.get();
+  const auto start = std::chrono::steady_clock::now();
+  TensorMap out = m.model->forward(input.tensors, options);
+  for (auto& kv : out) kv.second = kv.second.to(at::TensorOptions().device(at::kCPU).dtype(at::kFloat));
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  r.outputs = std::move(out);
+  r.prediction = predict(m, input, r.outputs);
+  return r;
+}
+
+GenerateResult generate(LoadedModel& m, const PreparedInput& prompt, int maxNewTokens, const CaptureSelection& selection,
+                        RunControl* control) {
+  const ModelInfo& info = m.model->info();
+  if (!info.causal)
+    throw InputError("model '" + m.dir + "' (" + info.architecture + ") is not a decoder language model; it cannot generate");
+  if (maxNewTokens < 1) throw InputError("--max-new-tokens must be at least 1");
+  checkSelection(m, selection);
+  GenerateResult g;
+  g.ids = toIds(prompt.tensors.at("input_ids"));
+  g.promptLength = static_cast<int64_t>(g.ids.size());
+  int budget = maxNewTokens;
+  if (info.maxPositions > 0 && g.promptLength + budget > info.maxPositions) {
+    budget = static_cast<int>(std::max<int64_t>(0, info.maxPositions - g.promptLength));
+    warn("the model has " + std::to_string(info.maxPositions) + " positions; generating " + std::to_string(budget) +
+         " tokens instead of " + std::to_string(maxNewTokens));
+  }
+  if (control) {
+    control->total = info.layers * (budget + 1);
+    control->done = 0;
+  }
+  g.capture = std::make_shared<AttentionCapture>(selection, control);
+  const auto eos = eosIds(m);
+  c10::InferenceMode guard;
+  std::vector<LayerKvCache> cache(info.layers);
+  ForwardOptions options;
+  options.hook = g.capture.get();
+  options.cache = &cache;
+  const auto start = std::chrono::steady_clock::now();
+  TensorMap step = prompt.tensors;
+  for (int i = 0; i <= budget; ++i) {
+    TensorMap out = m.model->forward(step, options);
+    if (i == budget) break;  // the last forward only records the attention of the last token
+    const at::Tensor& logits = out.at("logits");  // [T, V]
+    const int64_t next = logits[logits.size(0) - 1].argmax().item<int64_t>();
+    options.positionOffset = static_cast<int64_t>(g.ids.size());
+    g.ids.push_back(next);
+    if (std::find(eos.begin(), eos.end(), next) != eos.end()) {
+      budget = i + 1;  // still run the EOS token so its attention row is recorded
+    }
+    step.clear();
+    step["input_ids"] = longRow({next});  // [1, 1]
+  }
+  g.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const std::vector<int64_t> generated(g.ids.begin() + g.promptLength, g.ids.end());
+  if (m.tokenizer) {
+    g.continuation = m.tokenizer->decode(generated);
+    g.text = m.tokenizer->decode(g.ids);
+  }
+  for (int64_t id : g.ids) g.labels.push_back(labelOf(m, id));
+  return g;
+}
+
+std::string captureTensorName(const std::string& stack, int layer) {
+  return (stack == "self" ? std::string("attentions.") : stack + "_attentions.") + std::to_string(layer);
+}
+
+namespace {
+nlohmann::json baseMetadata(const LoadedModel& m, const PreparedInput& input, const AttentionCapture& capture,
+                            const std::vector<std::string>& labels) {
+  const ModelInfo& info = m.model->info();
+  std::set<int> layers;
+  for (const auto& kv : capture.records()) layers.insert(kv.first.second);
+  nlohmann::json labelMap = nlohmann::json::object();
+  for (const auto& stack : info.stacks) labelMap[stack] = {{"query", labels}, {"key", labels}};
+  return {{"format", "attnscope-capture"},
+          {"version", 1},
+          {"model", std::filesystem::absolute(m.dir).string()},
+          {"family", info.modelType},
+          {"architecture", info.architecture},
+          {"modality", info.modality},
+          {"device", info.device},
+          {"num_layers", info.layers},
+          {"num_heads", info.heads},
+          {"layers", std::vector<int>(layers.begin(), layers.end())},
+          {"heads", capture.heads(info.heads)},
+          {"stacks", info.stacks},
+          {"tokens", labels},
+          {"labels", labelMap},
+          {"input", input.description}};
+}
+}  // namespace
+
+void saveCapture(const std::string& path, const LoadedModel& m, const PreparedInput& input, const RunResult& run,
+                 LogitsMode logits) {
+  SafetensorsWriter w;
+  for (const auto& [key, probs] : run.capture->records()) w.add(captureTensorName(key.first, key.second), probs);
+  for (const auto& [name, t] : run.outputs) {
+    if (name == "logits") {
+      if (logits == LogitsMode::None) continue;
+      if (logits == LogitsMode::Last && m.model->info().head != "classifier") {
+        w.add("logits_last", t[t.size(0) - 1]);  // [V]
+        continue;
+      }
+    }
+    w.add(name, t);
+  }
+  for (const auto& [name, t] : input.tensors) w.add(name, t);
+  nlohmann::json meta = baseMetadata(m, input, *run.capture, input.labels);
+  meta["prediction"] = run.prediction;
+  meta["seconds"] = run.seconds;
+  w.setMetadata("attnscope", meta.dump());
+  w.write(path);
+}
+
+void saveGeneration(const std::string& path, const LoadedModel& m, const PreparedInput& prompt,
+                    const GenerateResult& gen) {
+  SafetensorsWriter w;
+  for (const auto& [key, probs] : gen.capture->records()) w.add(captureTensorName(key.first, key.second), probs);
+  const std::vector<int64_t> generated(gen.ids.begin() + gen.promptLength, gen.ids.end());
+  w.add("input_ids", longRow(gen.ids));          // [1, prompt + generated]
+  w.add("generated_ids", longRow(generated));    // [1, generated]
+  nlohmann::json meta = baseMetadata(m, prompt, *gen.capture, gen.labels);
+  meta["prompt_length"] = gen.promptLength;
+  meta["generated_text"] = gen.continuation;
+  meta["seconds"] = gen.seconds;
+  w.setMetadata("attnscope", meta.dump());
+  w.write(path);
+}
+
+}  // namespace attnscope

@@ -1,0 +1,81 @@
+#include "FamilyCommon.h"
+
+#include "attnscope/Errors.h"
+
+namespace attnscope {
+
+at::Tensor applyActivation(const std::string& name, const at::Tensor& x) {
+  if (name == "gelu") return at::gelu(x);                                                  // exact erf GELU
+  if (name == "gelu_new" || name == "gelu_pytorch_tanh" || name == "gelu_fast") return at::gelu(x, "tanh");
+  if (name == "relu") return at::relu(x);
+  if (name == "silu" || name == "swish") return at::silu(x);
+  throw AttnScopeError("activation '" + name + "' is not supported");
+}
+
+void checkActivation(const std::string& name, const std::string& configPath) {
+  static const char* const kKnown[] = {"gelu", "gelu_new", "gelu_pytorch_tanh", "gelu_fast", "relu", "silu", "swish"};
+  for (const char* k : kKnown)
+    if (name == k) return;
+  throw ConfigError("'" + configPath + "': activation '" + name +
+                    "' is not supported (supported: gelu, gelu_new, gelu_pytorch_tanh, gelu_fast, relu, silu)");
+}
+
+std::string detectPrefix(const WeightStore& ws, const std::vector<std::string>& prefixes, const std::string& probe) {
+  for (const auto& p : prefixes)
+    if (ws.has(p + probe)) return p;
+  return prefixes.empty() ? "" : prefixes.front();
+}
+
+at::Tensor inputIds(const TensorMap& inputs, const std::string& name, int64_t limit, const at::Device& device,
+                    bool required) {
+  auto it = inputs.find(name);
+  if (it == inputs.end() || !it->second.defined()) {
+    if (required) throw InputError("the model needs the input '" + name + "'");
+    return at::Tensor();
+  }
+  at::Tensor t = it->second;
+  if (t.dim() == 2 && t.size(0) == 1) t = t[0];
+  if (t.dim() != 1)
+    throw InputError("input '" + name + "' must have shape [1, T] (batch size 1), got " + std::to_string(t.dim()) +
+                     " dimensions");
+  if (t.is_floating_point() || t.scalar_type() == at::kBool)
+    throw InputError("input '" + name + "' must hold integers (I64 or I32)");
+  t = t.to(at::kLong).cpu().contiguous();  // [T]
+  const int64_t* p = t.data_ptr<int64_t>();
+  for (int64_t i = 0; i < t.numel(); ++i)
+    if (p[i] < 0 || p[i] >= limit)
+      throw InputError("input '" + name + "' position " + std::to_string(i) + " holds " + std::to_string(p[i]) +
+                       ", outside [0, " + std::to_string(limit) + ")");
+  return t.to(device);  // [T]
+}
+
+at::Tensor keyPaddingMask(const TensorMap& inputs, int64_t length, const at::Device& device) {
+  auto it = inputs.find("attention_mask");
+  if (it == inputs.end() || !it->second.defined()) return at::Tensor();
+  at::Tensor m = it->second;
+  if (m.dim() == 2 && m.size(0) == 1) m = m[0];
+  if (m.dim() != 1 || m.size(0) != length)
+    throw InputError("input 'attention_mask' must have shape [1, " + std::to_string(length) + "]");
+  at::Tensor masked = m.to(at::kLong).cpu().eq(0);  // [T] bool
+  if (!masked.any().item<bool>()) return at::Tensor();
+  if (masked.all().item<bool>()) throw InputError("input 'attention_mask' masks every token");
+  return masked.to(device);
+}
+
+void checkLength(int64_t length, int64_t maxPositions, const std::string& what) {
+  if (length == 0) throw InputError(what + " is empty: the model needs at least one token");
+  if (maxPositions > 0 && length > maxPositions)
+    throw InputError(what + " has " + std::to_string(length) + " tokens but the model accepts at most " +
+                     std::to_string(maxPositions));
+}
+
+at::TensorOptions weightOptions(const at::Device& device, const std::string& storedDtype) {
+  at::ScalarType t = at::kFloat;
+  if (device.is_cuda()) {
+    if (storedDtype == "F16") t = at::kHalf;
+    else if (storedDtype == "BF16") t = at::kBFloat16;
+  }
+  return at::TensorOptions().device(device).dtype(t);
+}
+
+}  // namespace attnscope

@@ -1,0 +1,93 @@
+#pragma once
+// Building blocks shared by the model family files (internal to core).
+
+#include <ATen/TensorOperators.h>
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/addmm.h>
+#include <ATen/ops/gelu.h>
+#include <ATen/ops/layer_norm.h>
+#include <ATen/ops/linear.h>
+#include <ATen/ops/relu.h>
+#include <ATen/ops/silu.h>
+
+#include <string>
+#include <vector>
+
+#include "attnscope/Model.h"
+#include "attnscope/WeightStore.h"
+
+namespace attnscope {
+
+/// nn.Linear: weight [out, in], optional bias [out].
+struct Linear {
+  at::Tensor w, b;
+  at::Tensor operator()(const at::Tensor& x) const { return at::linear(x, w, b); }  // [T, out]
+};
+
+/// HF Conv1D (GPT-2): weight [in, out], y = x @ W + b.
+struct Conv1D {
+  at::Tensor w, b;
+  at::Tensor operator()(const at::Tensor& x) const { return at::addmm(b, x, w); }  // [T, out]
+};
+
+/// LayerNorm with weight and bias.
+struct LayerNorm {
+  at::Tensor w, b;
+  double eps = 1e-5;
+  at::Tensor operator()(const at::Tensor& x) const {
+    return at::layer_norm(x, {w.size(0)}, w, b, eps);  // [T, hidden]
+  }
+};
+
+inline Linear takeLinear(WeightStore& ws, const std::string& name, int64_t out, int64_t in, bool bias,
+                         const at::TensorOptions& o) {
+  Linear l;
+  l.w = ws.take(name + ".weight", {out, in}, o);
+  if (bias) l.b = ws.take(name + ".bias", {out}, o);
+  return l;
+}
+
+inline Conv1D takeConv1D(WeightStore& ws, const std::string& name, int64_t in, int64_t out,
+                         const at::TensorOptions& o) {
+  return {ws.take(name + ".weight", {in, out}, o), ws.take(name + ".bias", {out}, o)};
+}
+
+inline LayerNorm takeLayerNorm(WeightStore& ws, const std::string& weightName, const std::string& biasName,
+                               int64_t dim, double eps, const at::TensorOptions& o) {
+  return {ws.take(weightName, {dim}, o), ws.take(biasName, {dim}, o), eps};
+}
+
+/// [T, heads*d] -> [heads, T, d]
+inline at::Tensor splitHeads(const at::Tensor& x, int64_t heads) {
+  return x.view({x.size(0), heads, x.size(1) / heads}).transpose(0, 1);  // [heads, T, d]
+}
+
+/// [heads, T, d] -> [T, heads*d]
+inline at::Tensor mergeHeads(const at::Tensor& x) {
+  return x.transpose(0, 1).reshape({x.size(1), x.size(0) * x.size(2)});  // [T, heads*d]
+}
+
+/// Applies an HF activation by name (hidden_act / activation_function).
+at::Tensor applyActivation(const std::string& name, const at::Tensor& x);
+/// Throws ConfigError when \p name is not an activation applyActivation() knows.
+void checkActivation(const std::string& name, const std::string& configPath);
+
+/// The first prefix (e.g. "bert.", "") under which \p probe exists in the store; "" if none.
+std::string detectPrefix(const WeightStore& ws, const std::vector<std::string>& prefixes, const std::string& probe);
+
+/// Validated batch-1 integer input: accepts [1, T] or [T]; returns [T] int64 on \p device.
+/// Throws InputError naming \p name when absent (and \p required), mis-shaped, or out of [0, limit).
+at::Tensor inputIds(const TensorMap& inputs, const std::string& name, int64_t limit, const at::Device& device,
+                    bool required = true);
+
+/// Key padding mask from attention_mask ([1, T] or [T], 1 = keep): bool [T], true = masked; undefined if absent
+/// or all ones.
+at::Tensor keyPaddingMask(const TensorMap& inputs, int64_t length, const at::Device& device);
+
+/// Throws InputError when \p length exceeds the model's \p maxPositions.
+void checkLength(int64_t length, int64_t maxPositions, const std::string& what);
+
+/// Weight dtype for \p device: float32 on the CPU, the stored dtype on CUDA.
+at::TensorOptions weightOptions(const at::Device& device, const std::string& storedDtype);
+
+}  // namespace attnscope

@@ -1,0 +1,120 @@
+// GPT-2 (GPT2Model, GPT2LMHeadModel), HF model_type "gpt2".
+// Pre-LN decoder; Conv1D weights are [in, out]; c_attn splits into q | k | v.
+#include <ATen/ops/arange.h>
+#include <ATen/ops/embedding.h>
+#include <ATen/ops/linear.h>
+
+#include <cmath>
+
+#include "FamilyCommon.h"
+#include "attnscope/Errors.h"
+#include "attnscope/ModelConfig.h"
+
+namespace attnscope {
+namespace {
+
+class Gpt2Family : public Model {
+ public:
+  Gpt2Family(const ModelConfig& cfg, WeightStore& ws, const at::TensorOptions& o) : m_device(o.device()) {
+    const int64_t E = cfg.requireIntAny({"n_embd", "hidden_size"});
+    const int64_t L = cfg.requireIntAny({"n_layer", "num_hidden_layers"});
+    m_heads = cfg.requireIntAny({"n_head", "num_attention_heads"});
+    const int64_t V = cfg.requireInt("vocab_size");
+    const int64_t P = cfg.requireIntAny({"n_positions", "max_position_embeddings"});
+    const int64_t inner = cfg.optInt("n_inner", 4 * E);
+    const double eps = cfg.optDouble("layer_norm_epsilon", 1e-5);
+    m_act = cfg.optString("activation_function", "gelu_new");
+    checkActivation(m_act, cfg.path());
+    if (E % m_heads != 0)
+      throw ConfigError("'" + cfg.path() + "': n_embd " + std::to_string(E) + " is not divisible by n_head " +
+                        std::to_string(m_heads));
+    m_scaleWeights = cfg.optBool("scale_attn_weights", true);
+    m_scaleByLayer = cfg.optBool("scale_attn_by_inverse_layer_idx", false);
+    m_headDim = E / m_heads;
+
+    const std::string p = detectPrefix(ws, {"transformer.", ""}, "wte.weight");
+    m_wte = ws.take(p + "wte.weight", {V, E}, o);
+    m_wpe = ws.take(p + "wpe.weight", {P, E}, o);
+    for (int64_t l = 0; l < L; ++l) {
+      const std::string b = p + "h." + std::to_string(l) + ".";
+      Layer layer;
+      layer.ln1 = takeLayerNorm(ws, b + "ln_1.weight", b + "ln_1.bias", E, eps, o);
+      layer.qkv = takeConv1D(ws, b + "attn.c_attn", E, 3 * E, o);
+      layer.proj = takeConv1D(ws, b + "attn.c_proj", E, E, o);
+      layer.ln2 = takeLayerNorm(ws, b + "ln_2.weight", b + "ln_2.bias", E, eps, o);
+      layer.fc = takeConv1D(ws, b + "mlp.c_fc", E, inner, o);
+      layer.fcProj = takeConv1D(ws, b + "mlp.c_proj", inner, E, o);
+      ws.ignore(b + "attn.bias");  // non-persistent causal-mask buffers some checkpoints carry
+      ws.ignore(b + "attn.masked_bias");
+      m_layers.push_back(std::move(layer));
+    }
+    m_lnf = takeLayerNorm(ws, p + "ln_f.weight", p + "ln_f.bias", E, eps, o);
+    m_lmHead = ws.takeOptional("lm_head.weight", {V, E}, o);
+    if (!m_lmHead.defined()) m_lmHead = m_wte;  // tied
+    m_info.modelType = "gpt2";
+    m_info.architecture = "GPT2LMHeadModel";
+    m_info.modality = "text";
+    m_info.head = "lm";
+    m_info.causal = true;
+    m_info.layers = static_cast<int>(L);
+    m_info.heads = m_info.kvHeads = static_cast<int>(m_heads);
+    m_info.hidden = static_cast<int>(E);
+    m_info.vocab = static_cast<int>(V);
+    m_info.maxPositions = static_cast<int>(P);
+  }
+
+  std::vector<std::string> inputNames() const override { return {"input_ids", "attention_mask"}; }
+
+  TensorMap forward(const TensorMap& inputs, const ForwardOptions& options) override {
+    const at::Tensor ids = inputIds(inputs, "input_ids", m_info.vocab, m_device);  // [T]
+    const int64_t T = ids.size(0);
+    checkLength(T + options.positionOffset, m_info.maxPositions, "input 'input_ids'");
+    const at::Tensor padding = options.positionOffset == 0 ? keyPaddingMask(inputs, T, m_device) : at::Tensor();
+    const at::Tensor positions = at::arange(options.positionOffset, options.positionOffset + T, ids.options());  // [T]
+    at::Tensor h = at::embedding(m_wte, ids) + at::embedding(m_wpe, positions);  // [T, E]
+    const int64_t E = h.size(1);
+    for (size_t l = 0; l < m_layers.size(); ++l) {
+      const Layer& L = m_layers[l];
+      const at::Tensor qkv = L.qkv(L.ln1(h));  // [T, 3E]
+      AttentionCall call;
+      call.site = {"self", static_cast<int>(l)};
+      call.scale = (m_scaleWeights ? 1.0 / std::sqrt(static_cast<double>(m_headDim)) : 1.0) /
+                   (m_scaleByLayer ? static_cast<double>(l + 1) : 1.0);
+      call.causal = true;
+      call.keyPaddingMask = padding;
+      call.cache = options.cache ? &(*options.cache)[l] : nullptr;
+      call.hook = options.hook;
+      const at::Tensor ctx = computeAttention(call, splitHeads(qkv.narrow(1, 0, E), m_heads),
+                                              splitHeads(qkv.narrow(1, E, E), m_heads),
+                                              splitHeads(qkv.narrow(1, 2 * E, E), m_heads));  // [heads, T, d]
+      h = h + L.proj(mergeHeads(ctx));                                                    // [T, E]
+      h = h + L.fcProj(applyActivation(m_act, L.fc(L.ln2(h))));                           // [T, E]
+    }
+    h = m_lnf(h);  // [T, E]
+    TensorMap out;
+    out["last_hidden_state"] = h;                 // [T, E]
+    out["logits"] = at::linear(h, m_lmHead);      // [T, V]
+    return out;
+  }
+
+ private:
+  struct Layer {
+    LayerNorm ln1, ln2;
+    Conv1D qkv, proj, fc, fcProj;
+  };
+  at::Device m_device;
+  int64_t m_heads = 0, m_headDim = 0;
+  bool m_scaleWeights = true, m_scaleByLayer = false;
+  std::string m_act;
+  at::Tensor m_wte, m_wpe, m_lmHead;
+  std::vector<Layer> m_layers;
+  LayerNorm m_lnf;
+};
+
+const RegisterModelFamily kRegistration({"gpt2", "text", "GPT-2 decoder (GPT2LMHeadModel)",
+                                         [](const ModelConfig& c, WeightStore& w, const at::TensorOptions& o) {
+                                           return std::unique_ptr<Model>(new Gpt2Family(c, w, o));
+                                         }});
+
+}  // namespace
+}  // namespace attnscope
