@@ -1,0 +1,126 @@
+// attnscope-cli as a user (or a script) calls it: help on every command, the run
+// contract, and exit code 2 with a message naming the culprit on bad input.
+#include <gtest/gtest.h>
+
+#include <array>
+#include <cstdio>
+#include <sys/wait.h>
+
+#include "TestSupport.h"
+
+using namespace attnscope;
+using namespace attnscope::test;
+
+namespace {
+
+struct Result {
+  int code;
+  std::string output;
+};
+
+std::string quote(const std::string& s) {
+  std::string q = "'";
+  for (char c : s) q += (c == '\'') ? std::string("'\\''") : std::string(1, c);
+  return q + "'";
+}
+
+Result cli(const std::vector<std::string>& args) {
+  std::string cmd = quote(ATTNSCOPE_CLI_PATH);
+  for (const auto& a : args) cmd += " " + quote(a);
+  cmd += " 2>&1";
+  FILE* p = popen(cmd.c_str(), "r");
+  std::string out;
+  std::array<char, 4096> buf{};
+  size_t n;
+  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) out.append(buf.data(), n);
+  const int status = pclose(p);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+TEST(Cli, HelpOnEveryCommand) {
+  for (const char* c : {"info", "run", "generate"}) {
+    Result r = cli({c, "--help"});
+    EXPECT_EQ(r.code, 0) << c;
+    EXPECT_NE(r.output.find("usage: attnscope-cli " + std::string(c)), std::string::npos) << r.output;
+  }
+  EXPECT_EQ(cli({"--help"}).code, 0);
+  EXPECT_EQ(cli({"frobnicate"}).code, 2);
+}
+
+TEST(Cli, InfoPrintsTheModelCard) {
+  Result r = cli({"info", "--model", realModel("stories260K")});
+  ASSERT_EQ(r.code, 0) << r.output;
+  for (const char* s : {"llama", "layers:       5", "8 query, 4 key/value", "hidden size:  64", "vocabulary:   512",
+                        "260032", "F32"})
+    EXPECT_NE(r.output.find(s), std::string::npos) << s << "\n" << r.output;
+}
+
+TEST(Cli, RunWritesTheCaptureContract) {
+  TempDir tmp;
+  const std::string out = tmp.file("cap.safetensors");
+  Result r = cli({"run", "--model", golden("gpt2-tiny-random"), "--text", "Hello world", "--layers", "1", "--heads",
+                  "0,3", "--out", out});
+  ASSERT_EQ(r.code, 0) << r.output;
+  auto t = readAll(out);
+  ASSERT_TRUE(t.count("attentions.1"));
+  EXPECT_FALSE(t.count("attentions.0"));
+  EXPECT_EQ(t["attentions.1"].sizes(), (at::IntArrayRef{2, 2, 2}));
+  EXPECT_EQ(t["logits"].sizes(), (at::IntArrayRef{2, 50257}));
+  EXPECT_EQ(t["last_hidden_state"].sizes(), (at::IntArrayRef{2, 16}));
+  EXPECT_NE(r.output.find("[ world]"), std::string::npos) << r.output;
+}
+
+TEST(Cli, RunWithInputsReproducesGolden) {
+  TempDir tmp;
+  const std::string dir = golden("bert-tiny-random");
+  Result r = cli({"run", "--model", dir, "--inputs", dir + "/expected.safetensors", "--out", tmp.file("c.safetensors")});
+  ASSERT_EQ(r.code, 0) << r.output;
+  auto got = readAll(tmp.file("c.safetensors"));
+  auto expected = readAll(dir + "/expected.safetensors");
+  EXPECT_LT(maxAbsDiff(got["attentions.0"], expected["attentions.0"]), 1e-5);
+  EXPECT_LT(maxAbsDiff(got["logits"], expected["logits"]), 1e-4);
+}
+
+TEST(Cli, GenerateSavesEveryStep) {
+  TempDir tmp;
+  Result r = cli({"generate", "--model", realModel("stories260K"), "--text", "Once upon a time", "--max-new-tokens",
+                  "12", "--out", tmp.file("g.safetensors")});
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("Once upon a time, there was a little girl"), std::string::npos) << r.output;
+  auto t = readAll(tmp.file("g.safetensors"));
+  EXPECT_EQ(t["attentions.0"].sizes(), (at::IntArrayRef{8, 17, 17}));  // 5 prompt + 12 generated
+  EXPECT_EQ(t["generated_ids"].size(1), 12);
+}
+
+TEST(Cli, ErrorsExitWithCode2AndNameTheCulprit) {
+  TempDir tmp;
+  const std::string out = tmp.file("x.safetensors");
+  struct Bad {
+    std::vector<std::string> args;
+    std::string mentions;
+  };
+  const std::vector<Bad> cases = {
+      {{"run", "--model", "/no/such/model", "--text", "hi", "--out", out}, "/no/such/model"},
+      {{"run", "--model", golden("gpt2-tiny-random"), "--out", out}, "--text"},
+      {{"run", "--model", golden("gpt2-tiny-random"), "--text", "hi"}, "--out"},
+      {{"run", "--model", golden("gpt2-tiny-random"), "--text", "hi", "--layers", "7", "--out", out}, "layer 7"},
+      {{"run", "--model", golden("gpt2-tiny-random"), "--text", "hi", "--heads", "x", "--out", out}, "--heads"},
+      {{"run", "--model", golden("gpt2-tiny-random"), "--text", "bad \xFF", "--out", out}, "UTF-8"},
+      {{"run", "--model", golden("gpt2-tiny-random"), "--text", "", "--out", out}, "no tokens"},
+      {{"run", "--model", golden("gpt2-tiny-random"), "--text", "hi", "--device", "quantum", "--out", out}, "quantum"},
+      {{"run", "--model", golden("gpt2-tiny-random"), "--bogus", "1"}, "--bogus"},
+      {{"generate", "--model", golden("bert-tiny-random"), "--text", "hi", "--max-new-tokens", "3"}, "cannot generate"},
+      {{"generate", "--model", realModel("stories260K"), "--text", "hi", "--max-new-tokens", "many"},
+       "--max-new-tokens"},
+      {{"info", "--model", golden("tokenizers")}, "config.json"},
+  };
+  for (const auto& c : cases) {
+    Result r = cli(c.args);
+    EXPECT_EQ(r.code, 2) << c.args[0] << " " << c.mentions << "\n" << r.output;
+    EXPECT_NE(r.output.find(c.mentions), std::string::npos) << r.output;
+    EXPECT_EQ(r.output.find("internal error"), std::string::npos) << r.output;
+  }
+  EXPECT_FALSE(fs::exists(out));
+}
+
+}  // namespace

@@ -1,0 +1,62 @@
+#pragma once
+// Helpers for the core test suites: where the shared material lives, reading
+// expected tensors, comparing, temporary folders.
+
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <map>
+#include <string>
+
+#include "attnscope/SafetensorsFile.h"
+
+namespace attnscope::test {
+
+namespace fs = std::filesystem;
+
+/// ATTNSCOPE_SHARED, else the build's default (../shared beside the source tree). The tests FAIL
+/// (never skip) when it is missing: parity with it is the definition of "the family works".
+inline std::string sharedDir() {
+  const char* env = std::getenv("ATTNSCOPE_SHARED");
+  const std::string dir = env && *env ? env : ATTNSCOPE_SHARED_DEFAULT;
+  if (!fs::is_directory(fs::path(dir) / "golden"))
+    ADD_FAILURE() << "shared test material not found at '" << dir
+                  << "' (set ATTNSCOPE_SHARED to the folder holding golden/ and models/)";
+  return dir;
+}
+inline std::string golden(const std::string& name) { return sharedDir() + "/golden/" + name; }
+inline std::string realModel(const std::string& name) { return sharedDir() + "/models/" + name; }
+
+/// All tensors of a safetensors file, as owned float/long CPU tensors.
+inline std::map<std::string, at::Tensor> readAll(const std::string& path) {
+  auto f = SafetensorsFile::open(path);
+  std::map<std::string, at::Tensor> out;
+  for (const auto& n : f->names()) out[n] = f->tensor(n).clone();
+  return out;
+}
+
+inline double maxAbsDiff(const at::Tensor& a, const at::Tensor& b) {
+  return (a.to(at::kDouble) - b.to(at::kDouble)).abs().max().item<double>();
+}
+
+/// A fresh empty folder under the system temp dir, removed by the destructor.
+class TempDir {
+ public:
+  TempDir() {
+    std::string tmpl = (fs::temp_directory_path() / "attnscope-test-XXXXXX").string();
+    m_path = ::mkdtemp(tmpl.data());
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(m_path, ec);
+  }
+  const std::string& path() const { return m_path; }
+  std::string file(const std::string& name) const { return m_path + "/" + name; }
+
+ private:
+  std::string m_path;
+};
+
+}  // namespace attnscope::test
