@@ -1,0 +1,99 @@
+#include "attnscope/EngineSession.h"
+
+#include <optional>
+
+#include "attnscope/Engine.h"
+#include "attnscope/Errors.h"
+
+namespace attnscope {
+
+struct EngineSession::Impl {
+  std::shared_ptr<LoadedModel> model;
+  ModelSummary summary;
+  std::optional<PreparedInput> lastInput;
+  std::optional<RunResult> lastRun;
+};
+
+EngineSession::EngineSession() : m(new Impl) {}
+EngineSession::~EngineSession() = default;
+
+std::unique_ptr<EngineSession> EngineSession::open(const std::string& dir, const std::string& device) {
+  std::unique_ptr<EngineSession> s(new EngineSession());
+  s->m->model = loadModel(dir, device);
+  const ModelInfo& i = s->m->model->model->info();
+  ModelSummary& o = s->m->summary;
+  o.dir = dir;
+  o.family = i.modelType;
+  o.architecture = i.architecture;
+  o.modality = i.modality;
+  o.dtype = i.dtype;
+  o.device = i.device;
+  o.head = i.head;
+  o.tokenizer = s->m->model->tokenizer ? s->m->model->tokenizer->kind() : "none";
+  o.layers = i.layers;
+  o.heads = i.heads;
+  o.kvHeads = i.kvHeads;
+  o.hidden = i.hidden;
+  o.vocab = i.vocab;
+  o.maxPositions = i.maxPositions;
+  o.parameters = i.parameters;
+  o.causal = i.causal;
+  o.labels = i.labels;
+  return s;
+}
+
+const ModelSummary& EngineSession::summary() const { return m->summary; }
+
+bool EngineSession::acceptsTextPair() const {
+  const auto names = m->model->model->inputNames();
+  return std::find(names.begin(), names.end(), "token_type_ids") != names.end();
+}
+
+CaptureResult EngineSession::runText(const std::string& text, const std::string& pair, bool hasPair,
+                                     const std::function<void(int, int)>& progress,
+                                     const std::function<bool()>& cancelled) {
+  RunControl control;
+  control.progress = [&](int done, int total) {
+    if (progress) progress(done, total);
+    if (cancelled && cancelled()) control.cancel = true;
+  };
+  if (cancelled && cancelled()) throw CancelledError();
+  PreparedInput input = prepareText(*m->model, text, hasPair ? std::optional<std::string>(pair) : std::nullopt);
+  RunResult run = runModel(*m->model, input, {}, &control);
+  CaptureResult out;
+  out.queryLabels = input.labels;
+  out.keyLabels = input.labels;
+  out.seconds = run.seconds;
+  out.predictionJson = run.prediction.dump();
+  const auto& p = run.prediction;
+  if (p.value("task", "") == "classification") {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, " (p = %.3f)", p["probability"].get<double>());
+    out.predictionText = "class: " + p["label"].get<std::string>() + buf;
+  } else if (p.value("task", "") == "next-token" && !p["next_tokens"].empty()) {
+    out.predictionText = "next token: '" + p["next_tokens"][0]["token"].get<std::string>() + "'";
+  }
+  const int totalHeads = m->summary.heads;
+  for (const auto& [key, probs] : run.capture->records()) {
+    AttentionMatrix a;
+    a.stack = key.first;
+    a.layer = key.second;
+    a.headIndex = run.capture->heads(totalHeads);
+    a.heads = static_cast<int>(probs.size(0));
+    a.q = static_cast<int>(probs.size(1));
+    a.k = static_cast<int>(probs.size(2));
+    const at::Tensor c = probs.contiguous();  // [heads, q, k]
+    a.data.assign(c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
+    out.layers.push_back(std::move(a));
+  }
+  m->lastInput = std::move(input);
+  m->lastRun = std::move(run);
+  return out;
+}
+
+void EngineSession::saveLastCapture(const std::string& path) const {
+  if (!m->lastRun) throw InputError("nothing to save: run the model first");
+  saveCapture(path, *m->model, *m->lastInput, *m->lastRun);
+}
+
+}  // namespace attnscope

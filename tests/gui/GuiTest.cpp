@@ -1,0 +1,111 @@
+// Qt Test suite for the first window (offscreen): the heatmap shows the capture's
+// values, the run happens on the worker thread with progress, errors surface as
+// a dialog instead of a crash, and cancel/shutdown leave no thread running.
+#include <QMessageBox>
+#include <QSignalSpy>
+#include <QTimer>
+#include <QtTest>
+
+#include "MainWindow.h"
+
+using namespace attnscope;
+
+namespace {
+QString shared() {
+  const QByteArray env = qgetenv("ATTNSCOPE_SHARED");
+  return env.isEmpty() ? QString(ATTNSCOPE_SHARED_DEFAULT) : QString::fromLocal8Bit(env);
+}
+
+/// Closes the next modal dialog (an error box) and remembers its text.
+QString closeNextDialog() {
+  static QString text;
+  text.clear();
+  QTimer::singleShot(200, [] {
+    for (QWidget* w : QApplication::topLevelWidgets())
+      if (auto* box = qobject_cast<QMessageBox*>(w)) {
+        text = box->text();
+        box->accept();
+      }
+  });
+  return text;
+}
+}  // namespace
+
+class GuiTest : public QObject {
+  Q_OBJECT
+ private slots:
+  void initTestCase() {
+    QVERIFY2(QDir(shared() + "/golden").exists(), qPrintable("shared material missing at " + shared()));
+    QCoreApplication::setOrganizationName("AttnScopeTest");
+  }
+
+  void heatmapShowsCaptureValues() {
+    AttentionMatrix a;
+    a.stack = "self";
+    a.heads = 2;
+    a.q = 3;
+    a.k = 4;
+    a.headIndex = {0, 1};
+    for (int i = 0; i < 2 * 3 * 4; ++i) a.data.push_back(static_cast<float>(i) / 24.0f);
+    HeatmapView view;
+    view.setAttention(a, 1, {"a", "b", "c"}, {"w", "x", "y", "z"}, "t");
+    QCOMPARE(view.queries(), 3);
+    QCOMPARE(view.keys(), 4);
+    for (int i = 0; i < 3; ++i)
+      for (int j = 0; j < 4; ++j) QCOMPARE(view.valueAt(i, j), static_cast<double>(a.at(1, i, j)));
+    QVERIFY(view.cellText(2, 1).startsWith("c [2] → x [1]: "));
+  }
+
+  void runOnWorkerShowsEveryHead() {
+    MainWindow w;
+    QSignalSpy idle(&w, &MainWindow::idle);
+    w.setInputText("The cat sat on the mat.");
+    w.openModel(shared() + "/golden/llama-gqa-random");
+    w.runNow();  // queued until the model is loaded
+    QVERIFY(idle.wait(30000));
+    if (!w.capture()) QVERIFY(idle.wait(30000));
+    QVERIFY(w.capture());
+    QCOMPARE(w.summary().layers, 2);
+    QCOMPARE(w.summary().heads, 6);
+    QCOMPARE(w.layerBox()->maximum(), 1);
+    QCOMPARE(w.headBox()->maximum(), 5);
+    w.layerBox()->setValue(1);
+    w.headBox()->setValue(4);
+    const AttentionMatrix* a = w.capture()->find("self", 1);
+    QVERIFY(a);
+    QCOMPARE(w.heatmap()->queries(), a->q);
+    for (int i = 0; i < a->q; ++i)
+      for (int j = 0; j < a->k; ++j) QCOMPARE(w.heatmap()->valueAt(i, j), static_cast<double>(a->at(4, i, j)));
+    QCOMPARE(w.capture()->queryLabels.front(), std::string("<s>"));
+    w.shutdown();
+    QVERIFY(!w.isThreadRunning());
+  }
+
+  void badModelFolderShowsDialogNotCrash() {
+    MainWindow w;
+    QSignalSpy idle(&w, &MainWindow::idle);
+    closeNextDialog();
+    w.openModel(shared() + "/golden/tokenizers");  // no config.json
+    QVERIFY(idle.wait(30000));
+    QVERIFY(!w.isBusy());
+    QVERIFY(!w.capture());
+  }
+
+  void cancelLeavesNoThreadRunning() {
+    auto* w = new MainWindow;
+    QSignalSpy idle(w, &MainWindow::idle);
+    w->setInputText(QString("Once upon a time ").repeated(80));
+    w->openModel(shared() + "/models/stories260K");
+    QVERIFY(idle.wait(30000));
+    w->runNow();
+    w->cancelRun();
+    QVERIFY(idle.wait(30000));
+    QVERIFY(!w->isBusy());
+    w->shutdown();
+    QVERIFY(!w->isThreadRunning());
+    delete w;
+  }
+};
+
+QTEST_MAIN(GuiTest)
+#include "GuiTest.moc"

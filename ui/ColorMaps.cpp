@@ -1,0 +1,24 @@
+#include "ColorMaps.h"
+
+namespace attnscope {
+
+QCPColorGradient ColorMaps::gradient(const QString& name) {
+  QCPColorGradient g;
+  g.clearColorStops();
+  g.setColorInterpolation(QCPColorGradient::ciRGB);
+  if (name == "magma") {
+    const char* stops[] = {"#000004", "#1c1044", "#4f127b", "#812581", "#b5367a", "#e55064", "#fb8761", "#fec287",
+                           "#fcfdbf"};
+    for (int i = 0; i < 9; ++i) g.setColorStopAt(i / 8.0, QColor(stops[i]));
+  } else if (name == "greys") {
+    g.setColorStopAt(0.0, QColor("#ffffff"));
+    g.setColorStopAt(1.0, QColor("#000000"));
+  } else {  // viridis
+    const char* stops[] = {"#440154", "#482878", "#3e4989", "#31688e", "#26828e", "#1f9e89", "#35b779", "#6ece58",
+                           "#b5de2b", "#fde725"};
+    for (int i = 0; i < 10; ++i) g.setColorStopAt(i / 9.0, QColor(stops[i]));
+  }
+  return g;
+}
+
+}  // namespace attnscope

@@ -1,0 +1,288 @@
+#include "MainWindow.h"
+
+#include <QAction>
+#include <QApplication>
+#include <QCloseEvent>
+#include <QDockWidget>
+#include <QFileDialog>
+#include <QFileInfo>
+#include <QFormLayout>
+#include <QHBoxLayout>
+#include <QMenuBar>
+#include <QMessageBox>
+#include <QMimeData>
+#include <QSettings>
+#include <QShortcut>
+#include <QStatusBar>
+#include <QToolBar>
+#include <QVBoxLayout>
+
+#include "ColorMaps.h"
+
+namespace attnscope {
+
+MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent), m_worker(new RunWorker) {
+  setWindowTitle("AttnScope");
+  setAcceptDrops(true);
+  buildUi();
+  m_worker->moveToThread(&m_thread);
+  connect(&m_thread, &QThread::finished, m_worker, &QObject::deleteLater);
+  connect(this, &MainWindow::requestLoad, m_worker, &RunWorker::load);
+  connect(this, &MainWindow::requestRun, m_worker, &RunWorker::run);
+  connect(this, &MainWindow::requestSave, m_worker, &RunWorker::save);
+  connect(m_worker, &RunWorker::loaded, this, &MainWindow::onLoaded);
+  connect(m_worker, &RunWorker::finished, this, &MainWindow::onFinished);
+  connect(m_worker, &RunWorker::failed, this, &MainWindow::onFailed);
+  connect(m_worker, &RunWorker::cancelled, this, [this] {
+    setBusy(false, tr("Run cancelled"));
+    emit idle();
+  });
+  connect(m_worker, &RunWorker::saved, this,
+          [this](const QString& path) { statusBar()->showMessage(tr("Saved %1").arg(path), 5000); });
+  connect(m_worker, &RunWorker::progress, this, [this](int done, int total) {
+    m_progress->setMaximum(std::max(total, 1));
+    m_progress->setValue(done);
+  });
+  m_thread.start();
+  QSettings settings;
+  restoreGeometry(settings.value("window/geometry").toByteArray());
+  m_colormap->setCurrentText(settings.value("view/colormap", "viridis").toString());
+}
+
+MainWindow::~MainWindow() { shutdown(); }
+
+void MainWindow::shutdown() {
+  if (!m_thread.isRunning()) return;
+  m_worker->requestCancel();
+  m_thread.quit();
+  m_thread.wait();
+}
+
+void MainWindow::buildUi() {
+  auto* fileMenu = menuBar()->addMenu(tr("&File"));
+  QAction* open = fileMenu->addAction(tr("&Open model folder…"), this, &MainWindow::chooseModel);
+  open->setShortcut(QKeySequence::Open);
+  QAction* save = fileMenu->addAction(tr("&Save capture…"), this, &MainWindow::saveCapture);
+  save->setShortcut(QKeySequence::Save);
+  fileMenu->addSeparator();
+  fileMenu->addAction(tr("&Quit"), this, &QWidget::close)->setShortcut(QKeySequence::Quit);
+
+  auto* central = new QWidget(this);
+  auto* layout = new QVBoxLayout(central);
+
+  auto* inputRow = new QHBoxLayout;
+  m_text = new QLineEdit(central);
+  m_text->setPlaceholderText(tr("Text to run through the model"));
+  m_pair = new QLineEdit(central);
+  m_pair->setPlaceholderText(tr("Second segment (sentence-pair models)"));
+  m_pair->setVisible(false);
+  m_run = new QPushButton(tr("Run"), central);
+  m_run->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_Return));
+  m_run->setToolTip(tr("Run the model (Ctrl+Enter)"));
+  m_cancel = new QPushButton(tr("Cancel"), central);
+  m_cancel->setEnabled(false);
+  inputRow->addWidget(m_text, 3);
+  inputRow->addWidget(m_pair, 2);
+  inputRow->addWidget(m_run);
+  inputRow->addWidget(m_cancel);
+  layout->addLayout(inputRow);
+
+  auto* viewRow = new QHBoxLayout;
+  m_layer = new QSpinBox(central);
+  m_head = new QSpinBox(central);
+  m_layer->setPrefix(tr("layer "));
+  m_head->setPrefix(tr("head "));
+  m_layer->setToolTip(tr("Layer (Page Up / Page Down)"));
+  m_head->setToolTip(tr("Head ([ / ])"));
+  m_colormap = new QComboBox(central);
+  m_colormap->addItems(ColorMaps::names());
+  m_prediction = new QLabel(central);
+  viewRow->addWidget(m_layer);
+  viewRow->addWidget(m_head);
+  viewRow->addWidget(new QLabel(tr("colour map"), central));
+  viewRow->addWidget(m_colormap);
+  viewRow->addStretch(1);
+  viewRow->addWidget(m_prediction);
+  layout->addLayout(viewRow);
+
+  m_heatmap = new HeatmapView(central);
+  layout->addWidget(m_heatmap, 1);
+  setCentralWidget(central);
+
+  auto* dock = new QDockWidget(tr("Model"), this);
+  dock->setObjectName("modelDock");
+  m_card = new QLabel(tr("No model loaded.\n\nFile ▸ Open model folder…\nor drop a Hugging Face\nmodel folder here."), dock);
+  m_card->setAlignment(Qt::AlignTop | Qt::AlignLeft);
+  m_card->setMargin(8);
+  m_card->setTextInteractionFlags(Qt::TextSelectableByMouse);
+  m_card->setMinimumWidth(220);
+  dock->setWidget(m_card);
+  addDockWidget(Qt::LeftDockWidgetArea, dock);
+
+  m_progress = new QProgressBar(this);
+  m_progress->setMaximumWidth(200);
+  m_progress->setVisible(false);
+  statusBar()->addPermanentWidget(m_progress);
+
+  connect(m_run, &QPushButton::clicked, this, &MainWindow::runNow);
+  connect(m_text, &QLineEdit::returnPressed, this, &MainWindow::runNow);
+  connect(m_cancel, &QPushButton::clicked, this, &MainWindow::cancelRun);
+  connect(m_layer, qOverload<int>(&QSpinBox::valueChanged), this, &MainWindow::showHead);
+  connect(m_head, qOverload<int>(&QSpinBox::valueChanged), this, &MainWindow::showHead);
+  connect(m_colormap, &QComboBox::currentTextChanged, this, [this](const QString& name) {
+    m_heatmap->setColorMap(name);
+    QSettings().setValue("view/colormap", name);
+  });
+  connect(m_heatmap, &HeatmapView::hovered, this, [this](const QString& t) { statusBar()->showMessage(t); });
+  new QShortcut(QKeySequence(Qt::Key_PageDown), this, [this] { m_layer->stepUp(); });
+  new QShortcut(QKeySequence(Qt::Key_PageUp), this, [this] { m_layer->stepDown(); });
+  new QShortcut(QKeySequence(Qt::Key_BracketRight), this, [this] { m_head->stepUp(); });
+  new QShortcut(QKeySequence(Qt::Key_BracketLeft), this, [this] { m_head->stepDown(); });
+  new QShortcut(QKeySequence(Qt::Key_Escape), this, [this] { cancelRun(); });
+  setBusy(false);
+  m_run->setEnabled(false);
+  resize(1100, 800);
+}
+
+void MainWindow::setBusy(bool busy, const QString& message) {
+  m_busy = busy;
+  m_run->setEnabled(!busy && m_loaded);
+  m_cancel->setEnabled(busy);
+  m_progress->setVisible(busy);
+  if (busy) m_progress->setValue(0);
+  if (!message.isEmpty()) statusBar()->showMessage(message, busy ? 0 : 8000);
+}
+
+void MainWindow::openModel(const QString& dir) {
+  if (m_busy) return;
+  m_loaded = false;
+  m_capture.reset();
+  m_heatmap->clear();
+  setBusy(true, tr("Loading %1…").arg(dir));
+  m_progress->setMaximum(0);  // indeterminate while loading
+  QSettings().setValue("model/lastDir", dir);
+  emit requestLoad(dir, m_device);
+}
+
+void MainWindow::setInputText(const QString& text) { m_text->setText(text); }
+
+void MainWindow::runNow() {
+  if (!m_loaded) {
+    m_runAfterLoad = true;  // runs as soon as the model is loaded
+    return;
+  }
+  if (m_busy) return;
+  setBusy(true, tr("Running…"));
+  emit requestRun(m_text->text(), m_pair->text(), m_pair->isVisible() && !m_pair->text().isEmpty());
+}
+
+void MainWindow::cancelRun() {
+  if (m_busy) m_worker->requestCancel();
+}
+
+void MainWindow::onLoaded(const ModelSummary& s, bool acceptsPair) {
+  m_summary = s;
+  m_loaded = true;
+  m_pair->setVisible(acceptsPair);
+  auto number = [](int64_t n) { return QLocale().toString(static_cast<qlonglong>(n)); };
+  QString card = QString("<b>%1</b><br><br>").arg(QFileInfo(QString::fromStdString(s.dir)).fileName().toHtmlEscaped());
+  card += QString("<table cellspacing=2>"
+                  "<tr><td>family</td><td><b>%1</b></td></tr>"
+                  "<tr><td>class</td><td>%2</td></tr>"
+                  "<tr><td>modality</td><td>%3</td></tr>"
+                  "<tr><td>layers</td><td>%4</td></tr>"
+                  "<tr><td>heads</td><td>%5 q / %6 kv</td></tr>"
+                  "<tr><td>hidden</td><td>%7</td></tr>"
+                  "<tr><td>vocabulary</td><td>%8</td></tr>"
+                  "<tr><td>parameters</td><td>%9</td></tr>"
+                  "<tr><td>dtype</td><td>%10</td></tr>"
+                  "<tr><td>device</td><td>%11</td></tr>"
+                  "<tr><td>tokenizer</td><td>%12</td></tr></table>")
+              .arg(QString::fromStdString(s.family), QString::fromStdString(s.architecture),
+                   QString::fromStdString(s.modality))
+              .arg(s.layers)
+              .arg(s.heads)
+              .arg(s.kvHeads)
+              .arg(s.hidden)
+              .arg(number(s.vocab), number(s.parameters), QString::fromStdString(s.dtype),
+                   QString::fromStdString(s.device), QString::fromStdString(s.tokenizer));
+  m_card->setText(card);
+  m_layer->setRange(0, std::max(0, s.layers - 1));
+  m_head->setRange(0, std::max(0, s.heads - 1));
+  setWindowTitle(QString("AttnScope — %1").arg(QFileInfo(QString::fromStdString(s.dir)).fileName()));
+  setBusy(false, tr("Loaded %1 (%2)").arg(QString::fromStdString(s.dir), QString::fromStdString(s.architecture)));
+  if (m_runAfterLoad) {
+    m_runAfterLoad = false;
+    runNow();
+    return;
+  }
+  emit idle();
+}
+
+void MainWindow::onFinished(std::shared_ptr<const CaptureResult> result) {
+  m_capture = std::move(result);
+  setBusy(false, tr("Forward pass: %1 ms").arg(m_capture->seconds * 1000.0, 0, 'f', 1));
+  m_prediction->setText(QString::fromStdString(m_capture->predictionText));
+  showHead();
+  emit idle();
+}
+
+void MainWindow::onFailed(const QString& title, const QString& message) {
+  setBusy(false, title);
+  m_runAfterLoad = false;
+  QMessageBox::critical(this, title, message);
+  emit idle();
+}
+
+void MainWindow::showHead() {
+  if (!m_capture) return;
+  const AttentionMatrix* a = m_capture->find("self", m_layer->value());
+  if (!a || m_head->value() >= a->heads) return;
+  m_heatmap->setAttention(*a, m_head->value(), m_capture->queryLabels, m_capture->keyLabels,
+                          tr("%1 — layer %2, head %3")
+                              .arg(QString::fromStdString(m_summary.family))
+                              .arg(m_layer->value())
+                              .arg(a->headIndex[m_head->value()]));
+}
+
+void MainWindow::chooseModel() {
+  const QString start = QSettings().value("model/lastDir").toString();
+  const QString dir = QFileDialog::getExistingDirectory(this, tr("Open a Hugging Face model folder"), start);
+  if (!dir.isEmpty()) openModel(dir);
+}
+
+void MainWindow::saveCapture() {
+  if (!m_capture) {
+    QMessageBox::information(this, tr("Nothing to save"), tr("Run the model first."));
+    return;
+  }
+  const QString path = QFileDialog::getSaveFileName(this, tr("Save capture"), "capture.safetensors",
+                                                    tr("safetensors (*.safetensors)"));
+  if (!path.isEmpty()) emit requestSave(path);
+}
+
+void MainWindow::dragEnterEvent(QDragEnterEvent* event) {
+  if (event->mimeData()->hasUrls()) event->acceptProposedAction();
+}
+
+void MainWindow::dropEvent(QDropEvent* event) {
+  for (const QUrl& url : event->mimeData()->urls()) {
+    const QFileInfo info(url.toLocalFile());
+    if (info.isDir()) {
+      openModel(info.absoluteFilePath());
+      return;
+    }
+    if (info.isFile() && info.dir().exists("config.json")) {
+      openModel(info.absolutePath());
+      return;
+    }
+  }
+}
+
+void MainWindow::closeEvent(QCloseEvent* event) {
+  QSettings().setValue("window/geometry", saveGeometry());
+  shutdown();
+  event->accept();
+}
+
+}  // namespace attnscope

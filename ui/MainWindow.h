@@ -1,0 +1,85 @@
+#pragma once
+#include <QComboBox>
+#include <QLabel>
+#include <QLineEdit>
+#include <QMainWindow>
+#include <QProgressBar>
+#include <QPushButton>
+#include <QSpinBox>
+#include <QThread>
+#include <memory>
+
+#include "HeatmapView.h"
+#include "RunWorker.h"
+
+namespace attnscope {
+
+/// The first window: open a model folder, type text, Run on a worker thread with
+/// progress and Cancel, pick layer and head, see the heatmap.
+class MainWindow : public QMainWindow {
+  Q_OBJECT
+ public:
+  explicit MainWindow(QWidget* parent = nullptr);
+  ~MainWindow() override;
+
+  /// Starts loading \p dir on the worker thread.
+  void openModel(const QString& dir);
+  void setInputText(const QString& text);
+  /// Runs the current text (once a model is loaded).
+  void runNow();
+  void cancelRun();
+
+  bool isBusy() const { return m_busy; }
+  bool isThreadRunning() const { return m_thread.isRunning(); }
+  HeatmapView* heatmap() const { return m_heatmap; }
+  QSpinBox* layerBox() const { return m_layer; }
+  QSpinBox* headBox() const { return m_head; }
+  std::shared_ptr<const CaptureResult> capture() const { return m_capture; }
+  const ModelSummary& summary() const { return m_summary; }
+  /// Shuts the worker thread down (also done by the destructor).
+  void shutdown();
+
+ signals:
+  void requestLoad(const QString& dir, const QString& device);
+  void requestRun(const QString& text, const QString& pair, bool hasPair);
+  void requestSave(const QString& path);
+  /// Emitted after a model is loaded, after a run finishes, is cancelled or fails.
+  void idle();
+
+ protected:
+  void dragEnterEvent(QDragEnterEvent* event) override;
+  void dropEvent(QDropEvent* event) override;
+  void closeEvent(QCloseEvent* event) override;
+
+ private:
+  void buildUi();
+  void setBusy(bool busy, const QString& message = {});
+  void showHead();
+  void onLoaded(const ModelSummary& summary, bool acceptsPair);
+  void onFinished(std::shared_ptr<const CaptureResult> result);
+  void onFailed(const QString& title, const QString& message);
+  void chooseModel();
+  void saveCapture();
+
+  QThread m_thread;
+  RunWorker* m_worker;
+  HeatmapView* m_heatmap = nullptr;
+  QLabel* m_card = nullptr;
+  QLabel* m_prediction = nullptr;
+  QLineEdit* m_text = nullptr;
+  QLineEdit* m_pair = nullptr;
+  QPushButton* m_run = nullptr;
+  QPushButton* m_cancel = nullptr;
+  QSpinBox* m_layer = nullptr;
+  QSpinBox* m_head = nullptr;
+  QComboBox* m_colormap = nullptr;
+  QProgressBar* m_progress = nullptr;
+  QString m_device = "auto";
+  ModelSummary m_summary;
+  std::shared_ptr<const CaptureResult> m_capture;
+  bool m_busy = false;
+  bool m_loaded = false;
+  bool m_runAfterLoad = false;
+};
+
+}  // namespace attnscope

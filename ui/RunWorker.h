@@ -1,0 +1,42 @@
+#pragma once
+#include <QObject>
+#include <QString>
+#include <atomic>
+#include <memory>
+
+#include "attnscope/EngineSession.h"
+
+Q_DECLARE_METATYPE(attnscope::ModelSummary)
+Q_DECLARE_METATYPE(std::shared_ptr<const attnscope::CaptureResult>)
+
+namespace attnscope {
+
+/// Owns the EngineSession and does all engine work on its own thread
+/// (loading, running, saving). The GUI talks to it only through queued signals.
+class RunWorker : public QObject {
+  Q_OBJECT
+ public:
+  RunWorker();
+  ~RunWorker() override;
+  /// Thread-safe: asks the current run to stop at the next layer.
+  void requestCancel() { m_cancel = true; }
+
+ public slots:
+  void load(const QString& dir, const QString& device);
+  void run(const QString& text, const QString& pair, bool hasPair);
+  void save(const QString& path);
+
+ signals:
+  void loaded(const attnscope::ModelSummary& summary, bool acceptsPair);
+  void progress(int done, int total);
+  void finished(std::shared_ptr<const attnscope::CaptureResult> result);
+  void cancelled();
+  void saved(const QString& path);
+  void failed(const QString& title, const QString& message);
+
+ private:
+  std::unique_ptr<EngineSession> m_session;
+  std::atomic<bool> m_cancel{false};
+};
+
+}  // namespace attnscope
