@@ -44,7 +44,16 @@ export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
 
 case "$MODE" in
   test)
-    export ATTNSCOPE_SHARED=${ATTNSCOPE_SHARED:-$ROOT/../shared}
+    if [ -z "${ATTNSCOPE_SHARED:-}" ]; then
+      # The shared test material sits beside the clone (../shared); look up the tree for it.
+      dir=$ROOT
+      while [ "$dir" != "/" ]; do
+        dir=$(dirname "$dir")
+        if [ -d "$dir/shared/golden" ]; then ATTNSCOPE_SHARED="$dir/shared"; break; fi
+      done
+      ATTNSCOPE_SHARED=${ATTNSCOPE_SHARED:-$ROOT/../shared}
+    fi
+    export ATTNSCOPE_SHARED
     export QT_QPA_PLATFORM=${QT_QPA_PLATFORM:-offscreen}
     log "running tests (shared material: $ATTNSCOPE_SHARED)"
     cd "$BUILD_DIR"

@@ -54,7 +54,9 @@ void AttentionCapture::onProbabilities(const AttentionSite& site, at::Tensor& pr
       if (h < p.size(0)) idx.push_back(h);
     p = p.index_select(0, at::tensor(idx, at::TensorOptions().dtype(at::kLong).device(p.device())));  // [sel, q, k]
   }
-  p = p.to(at::TensorOptions().device(at::kCPU).dtype(at::kFloat), false, true);  // [sel, q, k] owned copy
+  // softmax() returned a fresh tensor that nothing writes to afterwards, so a CPU float32 result is
+  // kept as is; other devices/dtypes are copied to the CPU as float32.
+  if (!p.device().is_cpu() || p.scalar_type() != at::kFloat) p = p.to(at::kCPU, at::kFloat);  // [sel, q, k]
   const auto key = std::make_pair(site.stack, site.layer);
   auto it = m_records.find(key);
   if (it == m_records.end() || queryOffset == 0) {
