@@ -1,6 +1,8 @@
 #include "attnscope/Attention.h"
 
+#include <ATen/ops/baddbmm.h>
 #include <ATen/ops/cat.h>
+#include <ATen/ops/empty.h>
 #include <ATen/ops/matmul.h>
 #include <ATen/ops/ones.h>
 #include <ATen/ops/softmax.h>
@@ -34,8 +36,9 @@ at::Tensor computeAttention(const AttentionCall& call, const at::Tensor& qIn, co
   }
   const at::Tensor q32 = qIn.scalar_type() == at::kFloat ? qIn : qIn.to(at::kFloat);
   const at::Tensor k32 = k.scalar_type() == at::kFloat ? k : k.to(at::kFloat);
-  at::Tensor scores = at::matmul(q32, k32.transpose(1, 2));  // [heads, q, k]
-  scores.mul_(call.scale);
+  // The scale is folded into the batched GEMM (alpha) instead of a separate pass over [heads, q, k].
+  at::Tensor scores = at::baddbmm(at::empty({heads, tq, tk}, q32.options()), q32, k32.transpose(1, 2), 0.0,
+                                  call.scale);  // [heads, q, k]
   const int64_t past = tk - tq;  // keys before the first query (incremental decoding)
   if (call.causal && tk > 1) {
     // Query i (absolute past + i) must not see key j > past + i.

@@ -7,6 +7,7 @@
 #include <ATen/ops/gelu.h>
 #include <ATen/ops/layer_norm.h>
 #include <ATen/ops/linear.h>
+#include <ATen/ops/mm.h>
 #include <ATen/ops/relu.h>
 #include <ATen/ops/silu.h>
 
@@ -18,10 +19,14 @@
 
 namespace attnscope {
 
-/// nn.Linear: weight [out, in], optional bias [out].
+/// nn.Linear: stored weight [out, in], optional bias [out]. The weight is kept transposed and
+/// contiguous ([in, out]) so the product is one plain GEMM (measured ~15% faster than addmm with a
+/// transposed view on OpenBLAS).
 struct Linear {
-  at::Tensor w, b;
-  at::Tensor operator()(const at::Tensor& x) const { return at::linear(x, w, b); }  // [T, out]
+  at::Tensor wt, b;  ///< wt: [in, out]
+  at::Tensor operator()(const at::Tensor& x) const {
+    return b.defined() ? at::addmm(b, x, wt) : at::mm(x, wt);  // [T, out]
+  }
 };
 
 /// HF Conv1D (GPT-2): weight [in, out], y = x @ W + b.
@@ -42,7 +47,8 @@ struct LayerNorm {
 inline Linear takeLinear(WeightStore& ws, const std::string& name, int64_t out, int64_t in, bool bias,
                          const at::TensorOptions& o) {
   Linear l;
-  l.w = ws.take(name + ".weight", {out, in}, o);
+  const at::Tensor w = ws.take(name + ".weight", {out, in}, o);  // [out, in]
+  if (w.defined()) l.wt = w.t().contiguous();                     // [in, out]
   if (bias) l.b = ws.take(name + ".bias", {out}, o);
   return l;
 }

@@ -8,7 +8,9 @@
 #include <random>
 #include <string>
 
+#include <ATen/Parallel.h>
 #include <ATen/ops/tensor.h>
+#include <cstdlib>
 
 #include "attnscope/Engine.h"
 
@@ -18,6 +20,9 @@ int main(int argc, char** argv) {
     return 2;
   }
   try {
+    // With OMP_WAIT_POLICY=PASSIVE (run.sh exports it) idle OpenMP threads sleep instead of spinning
+    // against OpenBLAS's pthreads, so elementwise ops (softmax, GELU, LayerNorm) may use every core.
+    if (const char* w = std::getenv("ATTNSCOPE_THREADS")) at::set_num_threads(std::atoi(w));
     auto m = attnscope::loadModel(argv[1], "cpu");
     std::mt19937 rng(1);
     std::uniform_int_distribution<int64_t> dist(0, m->model->info().vocab - 1);

@@ -124,12 +124,12 @@ class BertFamily : public Model {
     }
     TensorMap out;
     out["last_hidden_state"] = h;  // [T, H]
-    if (m_pooler.w.defined()) {
+    if (m_pooler.wt.defined()) {
       const at::Tensor pooled = at::tanh(m_pooler(h.narrow(0, 0, 1)))[0];  // [H]
       out["pooler_output"] = pooled;
-      if (m_classifier.w.defined()) out["logits"] = m_classifier(pooled.unsqueeze(0))[0];  // [labels]
+      if (m_classifier.wt.defined()) out["logits"] = m_classifier(pooled.unsqueeze(0))[0];  // [labels]
     }
-    if (m_mlmDense.w.defined()) {
+    if (m_mlmDense.wt.defined()) {
       const at::Tensor t = m_mlmNorm(applyActivation(m_act, m_mlmDense(h)));  // [T, H]
       out["logits"] = at::linear(t, m_mlmDecoder, m_mlmBias);               // [T, V]
     }
