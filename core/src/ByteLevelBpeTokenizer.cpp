@@ -152,34 +152,7 @@ std::vector<std::u32string> ByteLevelBpeTokenizer::preTokenize(const std::u32str
   return out;
 }
 
-std::vector<std::string> ByteLevelBpeTokenizer::bpe(const std::string& word) const {
-  std::vector<std::string> parts;
-  for (char32_t c : unicode::decodeUtf8(word)) parts.push_back(unicode::encodeUtf8(c));
-  while (parts.size() > 1) {
-    int best = INT_MAX;
-    size_t at = 0;
-    for (size_t i = 0; i + 1 < parts.size(); ++i) {
-      auto it = m_ranks.find(parts[i] + " " + parts[i + 1]);
-      if (it != m_ranks.end() && it->second < best) {
-        best = it->second;
-        at = i;
-      }
-    }
-    if (best == INT_MAX) break;
-    const std::string a = parts[at], b = parts[at + 1];
-    std::vector<std::string> merged;
-    for (size_t i = 0; i < parts.size();) {
-      if (i + 1 < parts.size() && parts[i] == a && parts[i + 1] == b) {
-        merged.push_back(a + b);
-        i += 2;
-      } else {
-        merged.push_back(parts[i++]);
-      }
-    }
-    parts.swap(merged);
-  }
-  return parts;
-}
+std::vector<std::string> ByteLevelBpeTokenizer::bpe(const std::string& word) const { return bpeMerge(word, m_ranks); }
 
 Encoding ByteLevelBpeTokenizer::tokenize(const std::string& text) const {
   Encoding out;

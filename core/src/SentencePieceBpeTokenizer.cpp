@@ -100,22 +100,7 @@ std::unique_ptr<Tokenizer> SentencePieceBpeTokenizer::fromTokenizerJson(const nl
 }
 
 void SentencePieceBpeTokenizer::appendWord(const std::string& word, Encoding& out) const {
-  std::vector<std::string> parts;
-  for (char32_t c : unicode::decodeUtf8(word)) parts.push_back(unicode::encodeUtf8(c));
-  while (parts.size() > 1) {
-    int best = INT_MAX;
-    size_t at = 0;
-    for (size_t i = 0; i + 1 < parts.size(); ++i) {
-      auto it = m_ranks.find(parts[i] + " " + parts[i + 1]);
-      if (it != m_ranks.end() && it->second < best) {
-        best = it->second;
-        at = i;
-      }
-    }
-    if (best == INT_MAX) break;
-    parts[at] += parts[at + 1];
-    parts.erase(parts.begin() + static_cast<long>(at) + 1);
-  }
+  const std::vector<std::string> parts = bpeMerge(word, m_ranks);
   for (const auto& p : parts) {
     if (auto id = idOf(p)) {
       out.ids.push_back(*id);

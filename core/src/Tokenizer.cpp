@@ -7,6 +7,7 @@
 #include "ByteLevelBpeTokenizer.h"
 #include "SentencePieceBpeTokenizer.h"
 #include "TokenizerUtil.h"
+#include <climits>
 #include <cstdio>
 #include "Unicode.h"
 #include "WordPieceTokenizer.h"
@@ -56,6 +57,31 @@ std::string displayBytes(const std::string& bytes) {
     }
   }
   return out;
+}
+
+std::vector<std::string> bpeMerge(const std::string& word, const std::unordered_map<std::string, int>& ranks) {
+  std::vector<std::string> parts;
+  for (char32_t c : unicode::decodeUtf8(word)) parts.push_back(unicode::encodeUtf8(c));
+  while (parts.size() > 1) {
+    int best = INT_MAX;
+    for (size_t i = 0; i + 1 < parts.size(); ++i) {
+      auto it = ranks.find(parts[i] + " " + parts[i + 1]);
+      if (it != ranks.end()) best = std::min(best, it->second);
+    }
+    if (best == INT_MAX) break;
+    std::vector<std::string> merged;  // merge every occurrence of the best pair, left to right
+    for (size_t i = 0; i < parts.size();) {
+      auto it = i + 1 < parts.size() ? ranks.find(parts[i] + " " + parts[i + 1]) : ranks.end();
+      if (it != ranks.end() && it->second == best) {
+        merged.push_back(parts[i] + parts[i + 1]);
+        i += 2;
+      } else {
+        merged.push_back(parts[i++]);
+      }
+    }
+    parts.swap(merged);
+  }
+  return parts;
 }
 
 std::unique_ptr<Tokenizer> Tokenizer::load(const std::string& dir) {
