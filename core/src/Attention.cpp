@@ -1,8 +1,7 @@
 #include "attnscope/Attention.h"
 
-#include <ATen/ops/baddbmm.h>
+#include <ATen/ops/bmm.h>
 #include <ATen/ops/cat.h>
-#include <ATen/ops/empty.h>
 #include <ATen/ops/matmul.h>
 #include <ATen/ops/ones.h>
 #include <ATen/ops/softmax.h>
@@ -36,9 +35,9 @@ at::Tensor computeAttention(const AttentionCall& call, const at::Tensor& qIn, co
   }
   const at::Tensor q32 = qIn.scalar_type() == at::kFloat ? qIn : qIn.to(at::kFloat);
   const at::Tensor k32 = k.scalar_type() == at::kFloat ? k : k.to(at::kFloat);
-  // The scale is folded into the batched GEMM (alpha) instead of a separate pass over [heads, q, k].
-  at::Tensor scores = at::baddbmm(at::empty({heads, tq, tk}, q32.options()), q32, k32.transpose(1, 2), 0.0,
-                                  call.scale);  // [heads, q, k]
+  // The scale is applied to q ([heads, q, d], cheaper than a pass over [heads, q, k]). Note: baddbmm with beta=0
+  // over an uninitialised buffer is not safe in LibTorch 1.13 (its small-matrix CPU kernel multiplies NaN by 0).
+  at::Tensor scores = at::bmm(q32.mul(call.scale), k32.transpose(1, 2));  // [heads, q, k]
   const int64_t past = tk - tq;  // keys before the first query (incremental decoding)
   if (call.causal && tk > 1) {
     // Query i (absolute past + i) must not see key j > past + i.
