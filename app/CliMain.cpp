@@ -1,6 +1,8 @@
 // attnscope-cli: batch access to the engine (info, run, generate).
 // Errors go to stderr with exit code 2; --help on every command.
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <iomanip>
 #include <iostream>
 #include <map>
@@ -8,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "attnscope/Compare.h"
 #include "attnscope/Device.h"
 #include "attnscope/Engine.h"
 #include "attnscope/Errors.h"
@@ -23,6 +26,7 @@ const char* const kUsage =
     "  info      describe a model folder\n"
     "  run       run a model on one input and save every head's attention\n"
     "  generate  greedy decoding; optionally save the attention of every step\n"
+    "  compare   run attention variants side by side and report what each changes and costs\n"
     "\n"
     "Run 'attnscope-cli <command> --help' for the options of a command.\n";
 
@@ -35,7 +39,7 @@ const char* const kInfoHelp =
 const char* const kRunHelp =
     "usage: attnscope-cli run --model DIR (--text STR [--text-pair STR] | --inputs FILE.safetensors)\n"
     "                         [--device auto|cpu|cuda[:N]] [--layers 0,2-5] [--heads 0-3]\n"
-    "                         [--logits all|last|none] --out capture.safetensors\n"
+    "                         [--logits all|last|none] [--variant SPEC] --out capture.safetensors\n"
     "\n"
     "Runs the model once and writes a safetensors capture file:\n"
     "  attentions.<layer>   float32 [heads, q, k] attention probabilities (selected layers/heads)\n"
@@ -50,14 +54,28 @@ const char* const kRunHelp =
 const char* const kGenerateHelp =
     "usage: attnscope-cli generate --model DIR --text STR --max-new-tokens N\n"
     "                              [--device auto|cpu|cuda[:N]] [--layers ...] [--heads ...]\n"
-    "                              [--out capture.safetensors]\n"
+    "                              [--variant SPEC] [--out capture.safetensors]\n"
     "\n"
     "Greedy decoding with a key/value cache; prints the prompt and continuation.\n"
     "With --out, saves attentions.<layer> [heads, T, T] where row t is the attention of\n"
     "step t (prompt rows and every generated token), plus input_ids and generated_ids.\n";
 
+const char* const kCompareHelp =
+    "usage: attnscope-cli compare --model DIR (--text STR [--text-pair STR] | --inputs FILE.safetensors)\n"
+    "                             --variant SPEC [--variant SPEC ...] [--repeats N] [--device ...]\n"
+    "                             --out report.json [--captures DIR]\n"
+    "\n"
+    "Runs the model under every variant (the `full` baseline is always run) and writes report.json:\n"
+    "per-variant cost (median wall time of N forwards, analytic attention FLOPs and memory, measured peak\n"
+    "tensor memory), the prediction, model-level logits KL and top-1 agreement, per-layer hidden-state drift\n"
+    "and per-head JS divergence, KL, top-5 overlap, L2 regulariser and output cosine against `full`.\n"
+    "--captures DIR also writes each variant's capture file (the `run` format) into DIR.\n"
+    "\n"
+    "variants (quote specs in the shell; list values continue after commas, e.g. guide:tokens=3,7,bias=2):\n";
+
 struct Args {
   std::map<std::string, std::string> values;
+  std::map<std::string, std::vector<std::string>> all;  // every value of repeatable options
   std::vector<std::string> flags;
   bool has(const std::string& k) const { return values.count(k) != 0; }
   bool flag(const std::string& k) const { return std::find(flags.begin(), flags.end(), k) != flags.end(); }
@@ -97,6 +115,7 @@ Args parseArgs(int argc, char** argv, int start, const std::vector<std::string>&
       value = argv[++i];
     }
     a.values[s] = value;
+    a.all[s].push_back(value);
   }
   return a;
 }
@@ -177,7 +196,12 @@ int cmdRun(const Args& a) {
   const CaptureSelection sel = selectionFrom(a);
   auto m = loadModel(a.require("model"), a.get("device", "auto"));
   PreparedInput in = inputFrom(*m, a);
-  RunResult r = runModel(*m, in, sel);
+  std::unique_ptr<AttentionVariant> variant;
+  if (a.has("variant")) {
+    variant = makeVariant(a.get("variant"));
+    variant->prepare(*m, in);
+  }
+  RunResult r = runModel(*m, in, sel, nullptr, variant.get());
   saveCapture(out, *m, in, r, logits);
   std::cerr << "tokens (" << in.labels.size() << "):";
   for (const auto& l : in.labels) std::cerr << " [" << l << "]";
@@ -201,7 +225,12 @@ int cmdGenerate(const Args& a) {
   const CaptureSelection sel = selectionFrom(a);
   auto m = loadModel(a.require("model"), a.get("device", "auto"));
   PreparedInput in = prepareText(*m, a.require("text"));
-  GenerateResult g = generate(*m, in, maxNew, sel);
+  std::unique_ptr<AttentionVariant> variant;
+  if (a.has("variant")) {
+    variant = makeVariant(a.get("variant"));
+    variant->prepare(*m, in);
+  }
+  GenerateResult g = generate(*m, in, maxNew, sel, nullptr, variant.get());
   std::cout << g.text << "\n";
   std::cerr << "generated " << (g.ids.size() - g.promptLength) << " tokens in " << std::fixed << std::setprecision(1)
             << g.seconds * 1000 << " ms\n";
@@ -209,6 +238,76 @@ int cmdGenerate(const Args& a) {
     saveGeneration(a.get("out"), *m, in, g);
     std::cerr << "wrote " << a.get("out") << "\n";
   }
+  return 0;
+}
+
+std::string fileNameFor(size_t index, const std::string& spec) {
+  std::string s;
+  for (char c : spec) s += (std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-') ? c : '_';
+  if (s.size() > 80) s.resize(80);
+  std::string n = std::to_string(index);
+  if (n.size() < 2) n = "0" + n;
+  return n + "-" + s + ".safetensors";
+}
+
+int cmdCompare(const Args& a) {
+  const std::string out = a.require("out");
+  if (!a.all.count("variant")) throw InputError("missing option --variant SPEC (give one or more)");
+  CompareOptions options;
+  const std::string rep = a.get("repeats", "3");
+  try {
+    size_t used = 0;
+    options.repeats = std::stoi(rep, &used);
+    if (used != rep.size()) throw std::invalid_argument(rep);
+  } catch (...) {
+    throw InputError("--repeats must be an integer (got '" + rep + "')");
+  }
+  for (const auto& spec : a.all.at("variant")) parseVariantSpec(spec);  // fail before loading the model
+  auto m = loadModel(a.require("model"), a.get("device", "auto"));
+  PreparedInput in = inputFrom(*m, a);
+  Comparison c = compareVariants(*m, in, a.all.at("variant"), options);
+  if (a.has("captures")) {
+    const std::string dir = a.get("captures");
+    std::error_code ec;
+    std::filesystem::create_directories(dir, ec);
+    if (ec) throw InputError("--captures: cannot create folder '" + dir + "': " + ec.message());
+    nlohmann::json files = nlohmann::json::array();
+    for (size_t i = 0; i < c.outcomes.size(); ++i) {
+      const std::string path = (std::filesystem::path(dir) / fileNameFor(i, c.outcomes[i].spec)).string();
+      saveCapture(path, *m, in, c.outcomes[i].run);
+      c.report["variants"][i]["capture"] = path;
+    }
+  }
+  {
+    const std::string tmp = out + ".tmp";
+    std::ofstream f(tmp);
+    if (!f) throw InputError("--out: cannot write '" + out + "'");
+    f << c.report.dump(2) << "\n";
+    f.close();
+    if (!f) throw InputError("--out: failed writing '" + out + "'");
+    std::error_code ec;
+    std::filesystem::rename(tmp, out, ec);
+    if (ec) throw InputError("--out: cannot replace '" + out + "': " + ec.message());
+  }
+  // A readable summary on stdout.
+  std::cout << std::left << std::setw(34) << "variant" << std::right << std::setw(11) << "time ms" << std::setw(9)
+            << "x full" << std::setw(10) << "flops" << std::setw(10) << "attn mem" << std::setw(10) << "mean JS"
+            << std::setw(10) << "top-1" << "\n";
+  for (const auto& v : c.report["variants"]) {
+    double js = 0;
+    int n = 0;
+    for (const auto& L : v["layers"])
+      for (const auto& H : L["heads"]) js += H["js_mean"].get<double>(), ++n;
+    const auto& mm = v["model_metrics"];
+    std::cout << std::left << std::setw(34) << v["spec"].get<std::string>() << std::right << std::fixed
+              << std::setprecision(1) << std::setw(11) << v["cost"]["seconds_median"].get<double>() * 1000
+              << std::setprecision(2) << std::setw(9) << v["cost"]["time_ratio"].get<double>() << std::setw(10)
+              << v["cost"]["flops_ratio"].get<double>() << std::setw(10)
+              << v["cost"]["attention_bytes_ratio"].get<double>() << std::setprecision(4) << std::setw(10)
+              << (n ? js / n : 0.0) << std::setprecision(3) << std::setw(10)
+              << (mm.contains("top1_agreement") ? mm["top1_agreement"].get<double>() : 1.0) << "\n";
+  }
+  std::cerr << "wrote " << out << "\n";
   return 0;
 }
 
@@ -228,13 +327,26 @@ int main(int argc, char** argv) {
     if (cmd == "run") {
       if (wantsHelp(argc, argv)) return std::cout << kRunHelp, 0;
       return cmdRun(parseArgs(argc, argv, 2,
-                              {"model", "text", "text-pair", "inputs", "device", "layers", "heads", "out", "logits"},
+                              {"model", "text", "text-pair", "inputs", "device", "layers", "heads", "out", "logits",
+                               "variant"},
                               {}));
     }
     if (cmd == "generate") {
       if (wantsHelp(argc, argv)) return std::cout << kGenerateHelp, 0;
       return cmdGenerate(
-          parseArgs(argc, argv, 2, {"model", "text", "max-new-tokens", "device", "layers", "heads", "out"}, {}));
+          parseArgs(argc, argv, 2, {"model", "text", "max-new-tokens", "device", "layers", "heads", "out", "variant"},
+                    {}));
+    }
+    if (cmd == "compare") {
+      if (wantsHelp(argc, argv)) {
+        std::cout << kCompareHelp;
+        for (const auto& [name, kind] : variantKinds()) std::cout << "  " << std::left << std::setw(10) << name << kind.summary << "\n";
+        return 0;
+      }
+      return cmdCompare(parseArgs(argc, argv, 2,
+                                  {"model", "text", "text-pair", "inputs", "device", "variant", "repeats", "out",
+                                   "captures"},
+                                  {}));
     }
     std::cerr << "attnscope-cli: unknown command '" << cmd << "'\n\n" << kUsage;
     return 2;

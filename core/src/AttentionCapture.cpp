@@ -46,7 +46,7 @@ void AttentionCapture::onProbabilities(const AttentionSite& site, at::Tensor& pr
     ++m_control->done;
     if (m_control->progress) m_control->progress(m_control->done, m_control->total);
   }
-  if (!m_selection.wants(site.layer)) return;
+  if (!m_selection.wants(site.layer) || !probs.defined()) return;
   at::Tensor p = probs.detach();  // [heads, q, k]
   if (!m_selection.heads.empty()) {
     std::vector<int64_t> idx;
@@ -71,6 +71,18 @@ void AttentionCapture::onProbabilities(const AttentionSite& site, at::Tensor& pr
   grown.narrow(1, old.size(1), p.size(1)).narrow(2, 0, p.size(2)).copy_(p);
   it->second = grown;
 }
+
+void AttentionCapture::onHeadOutputs(const AttentionSite& site, const at::Tensor& out, int64_t queryOffset) {
+  if (!m_recordOutputs) return;
+  m_headOutputs[{site.stack, site.layer}] = out.detach().to(at::kCPU, at::kFloat, false, true);  // [heads, q, d]
+}
+
+void AttentionCapture::onLayerOutput(const AttentionSite& site, const at::Tensor& hidden) {
+  if (!m_recordOutputs) return;
+  m_layerOutputs[{site.stack, site.layer}] = hidden.detach().to(at::kCPU, at::kFloat, false, true);  // [T, H]
+}
+
+void AttentionCapture::onCost(const AttentionSite& site, const AttentionCost& cost) { m_cost += cost; }
 
 at::Tensor AttentionCapture::get(const std::string& stack, int layer) const {
   auto it = m_records.find({stack, layer});

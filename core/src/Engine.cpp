@@ -73,7 +73,7 @@ nlohmann::json topTokens(const LoadedModel& m, const at::Tensor& logits, int k) 
   return out;
 }
 
-nlohmann::json predict(const LoadedModel& m, const PreparedInput& input, const TensorMap& outputs) {
+nlohmann::json predictOutputs(const LoadedModel& m, const PreparedInput& input, const TensorMap& outputs) {
   const ModelInfo& info = m.model->info();
   auto it = outputs.find("logits");
   if (it == outputs.end()) return nlohmann::json::object();
@@ -104,6 +104,10 @@ nlohmann::json predict(const LoadedModel& m, const PreparedInput& input, const T
 
 }  // namespace
 
+nlohmann::json predict(const LoadedModel& m, const PreparedInput& input, const TensorMap& outputs) {
+  return predictOutputs(m, input, outputs);
+}
+
 std::shared_ptr<LoadedModel> loadModel(const std::string& dir, const std::string& deviceSpec) {
   auto m = std::make_shared<LoadedModel>();
   m->dir = dir;
@@ -113,7 +117,7 @@ std::shared_ptr<LoadedModel> loadModel(const std::string& dir, const std::string
   WeightStore weights = WeightStore::open(dir);
   const std::string dtype = weights.storedDtype();
   {
-    c10::InferenceMode guard;
+    // Not in InferenceMode: weights must be ordinary tensors so that autograd can use them (head importance).
     m->model = family.factory(m->config, weights, weightOptions(m->device, dtype));
   }
   weights.finish();
@@ -195,7 +199,8 @@ PreparedInput prepareInputsFile(const LoadedModel& m, const std::string& path) {
   return in;
 }
 
-RunResult runModel(LoadedModel& m, const PreparedInput& input, const CaptureSelection& selection, RunControl* control) {
+RunResult runModel(LoadedModel& m, const PreparedInput& input, const CaptureSelection& selection, RunControl* control,
+                   const AttentionVariant* variant) {
   checkSelection(m, selection);
   const ModelInfo& info = m.model->info();
   if (control) {
@@ -207,17 +212,19 @@ RunResult runModel(LoadedModel& m, const PreparedInput& input, const CaptureSele
   c10::InferenceMode guard;
   ForwardOptions options;
   options.hook = r.capture.get();
+  options.variant = variant;
+  if (variant) r.variant = variant->spec();
   const auto start = std::chrono::steady_clock::now();
   TensorMap out = m.model->forward(input.tensors, options);
   for (auto& kv : out) kv.second = kv.second.to(at::TensorOptions().device(at::kCPU).dtype(at::kFloat));
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   r.outputs = std::move(out);
-  r.prediction = predict(m, input, r.outputs);
+  r.prediction = predictOutputs(m, input, r.outputs);
   return r;
 }
 
 GenerateResult generate(LoadedModel& m, const PreparedInput& prompt, int maxNewTokens, const CaptureSelection& selection,
-                        RunControl* control) {
+                        RunControl* control, const AttentionVariant* variant) {
   const ModelInfo& info = m.model->info();
   if (!info.causal)
     throw InputError("model '" + m.dir + "' (" + info.architecture + ") is not a decoder language model; it cannot generate");
@@ -243,6 +250,8 @@ GenerateResult generate(LoadedModel& m, const PreparedInput& prompt, int maxNewT
   ForwardOptions options;
   options.hook = g.capture.get();
   options.cache = &cache;
+  options.variant = variant;
+  if (variant) g.variant = variant->spec();
   const auto start = std::chrono::steady_clock::now();
   TensorMap step = prompt.tensors;
   for (int i = 0; i <= budget; ++i) {
@@ -314,6 +323,7 @@ void saveCapture(const std::string& path, const LoadedModel& m, const PreparedIn
   }
   for (const auto& [name, t] : input.tensors) w.add(name, t);
   nlohmann::json meta = baseMetadata(m, input, *run.capture, input.labels);
+  if (!run.variant.empty()) meta["variant"] = run.variant;
   meta["prediction"] = run.prediction;
   meta["seconds"] = run.seconds;
   w.setMetadata("attnscope", meta.dump());
@@ -328,6 +338,7 @@ void saveGeneration(const std::string& path, const LoadedModel& m, const Prepare
   w.add("input_ids", longRow(gen.ids));          // [1, prompt + generated]
   w.add("generated_ids", longRow(generated));    // [1, generated]
   nlohmann::json meta = baseMetadata(m, prompt, *gen.capture, gen.labels);
+  if (!gen.variant.empty()) meta["variant"] = gen.variant;
   meta["prompt_length"] = gen.promptLength;
   meta["generated_text"] = gen.continuation;
   meta["seconds"] = gen.seconds;

@@ -19,6 +19,20 @@
 
 namespace attnscope {
 
+/// An AttentionCall for (stack, layer) carrying the run's hook and variant.
+inline AttentionCall attentionCall(const ForwardOptions& options, const std::string& stack, int layer) {
+  AttentionCall call;
+  call.site = {stack, layer};
+  call.hook = options.hook;
+  call.variant = options.variant;
+  return call;
+}
+
+/// Reports the hidden state a layer hands on (comparison metrics record it).
+inline void layerDone(const ForwardOptions& options, const std::string& stack, int layer, const at::Tensor& h) {
+  if (options.hook) options.hook->onLayerOutput({stack, layer}, h);
+}
+
 /// nn.Linear: stored weight [out, in], optional bias [out]. The weight is kept transposed and
 /// contiguous ([in, out]) so the product is one plain GEMM (measured ~15% faster than addmm with a
 /// transposed view on OpenBLAS).

@@ -17,14 +17,28 @@ struct AttentionSite {
   int layer = 0;
 };
 
-/// Observer (and, for variants, editor) of attention probabilities.
+class AttentionVariant;
+struct AttentionCost;
+
+/// Observer of what happens at the chokepoint (capture, comparison recording, progress).
 class AttentionHook {
  public:
   virtual ~AttentionHook() = default;
+  /// Whether the dense probabilities of \p site are needed. Variants with a sparse or linear
+  /// algorithm only materialise the dense [heads, q, k] matrix when this is true.
+  virtual bool wantsProbabilities(const AttentionSite& site) const { return true; }
+  /// Whether onCost() should be called (computing a variant's cost can take a pass over a mask).
+  virtual bool wantsCost() const { return false; }
   /// Called once per attention computation with the float32 probabilities
-  /// \p probs [heads, q, k]. \p queryOffset is the absolute position of query
-  /// row 0 (non-zero during incremental decoding). May modify \p probs.
+  /// \p probs [heads, q, k] (undefined when wantsProbabilities() was false). \p queryOffset is the
+  /// absolute position of query row 0 (non-zero during incremental decoding).
   virtual void onProbabilities(const AttentionSite& site, at::Tensor& probs, int64_t queryOffset) = 0;
+  /// The per-head attention output [heads, q, head_dim] before the heads are merged.
+  virtual void onHeadOutputs(const AttentionSite& site, const at::Tensor& out, int64_t queryOffset) {}
+  /// The hidden state [T, hidden] a layer of \p site.stack hands to the next layer.
+  virtual void onLayerOutput(const AttentionSite& site, const at::Tensor& hidden) {}
+  /// Analytic cost of the attention computed at \p site (only when wantsCost()).
+  virtual void onCost(const AttentionSite& site, const AttentionCost& cost) {}
 };
 
 /// Cached keys and values of one layer for incremental decoding.
@@ -40,7 +54,8 @@ struct AttentionCall {
   bool causal = false;            ///< query i sees keys 0..past+i only
   at::Tensor keyPaddingMask;      ///< optional bool [k]: true = key is padding (masked out)
   LayerKvCache* cache = nullptr;  ///< optional: k/v are appended to it and the full cache is attended
-  AttentionHook* hook = nullptr;  ///< optional observer / editor of the probabilities
+  AttentionHook* hook = nullptr;  ///< optional observer of the probabilities
+  const AttentionVariant* variant = nullptr;  ///< optional attention variant (see Variant.h)
 };
 
 /// softmax(q·kᵀ·scale + mask)·v, with grouped-query attention: query head h

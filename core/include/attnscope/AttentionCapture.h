@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "attnscope/Attention.h"
+#include "attnscope/Variant.h"
 
 namespace attnscope {
 
@@ -43,7 +44,21 @@ class AttentionCapture : public AttentionHook {
   explicit AttentionCapture(CaptureSelection selection = {}, RunControl* control = nullptr)
       : m_selection(std::move(selection)), m_control(control) {}
 
+  bool wantsProbabilities(const AttentionSite& site) const override { return m_selection.wants(site.layer); }
+  bool wantsCost() const override { return m_recordOutputs; }
   void onProbabilities(const AttentionSite& site, at::Tensor& probs, int64_t queryOffset) override;
+  void onHeadOutputs(const AttentionSite& site, const at::Tensor& out, int64_t queryOffset) override;
+  void onLayerOutput(const AttentionSite& site, const at::Tensor& hidden) override;
+  void onCost(const AttentionSite& site, const AttentionCost& cost) override;
+
+  /// Also record per-head outputs, layer outputs and the analytic attention cost (comparisons).
+  void setRecordOutputs(bool on) { m_recordOutputs = on; }
+  /// Per-head attention outputs of (stack, layer): [heads, q, head_dim] float32 CPU (all heads).
+  const std::map<std::pair<std::string, int>, at::Tensor>& headOutputs() const { return m_headOutputs; }
+  /// Hidden state after each layer: [T, hidden] float32 CPU.
+  const std::map<std::pair<std::string, int>, at::Tensor>& layerOutputs() const { return m_layerOutputs; }
+  /// Sum of the analytic cost of every attention call of the run.
+  const AttentionCost& cost() const { return m_cost; }
 
   /// Recorded probabilities of (stack, layer): [selected heads, q, k] float32 on the CPU.
   /// Rows added by incremental decoding are appended; keys beyond a row's step are zero.
@@ -52,12 +67,21 @@ class AttentionCapture : public AttentionHook {
   /// The head indices kept (all heads when the selection had none).
   std::vector<int> heads(int totalHeads) const;
   const CaptureSelection& selection() const { return m_selection; }
-  void clear() { m_records.clear(); }
+  void clear() {
+    m_records.clear();
+    m_headOutputs.clear();
+    m_layerOutputs.clear();
+    m_cost = {};
+  }
 
  private:
   CaptureSelection m_selection;
   RunControl* m_control;
   std::map<std::pair<std::string, int>, at::Tensor> m_records;
+  bool m_recordOutputs = false;
+  std::map<std::pair<std::string, int>, at::Tensor> m_headOutputs;
+  std::map<std::pair<std::string, int>, at::Tensor> m_layerOutputs;
+  AttentionCost m_cost;
 };
 
 }  // namespace attnscope

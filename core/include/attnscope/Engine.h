@@ -16,6 +16,7 @@
 #include "attnscope/Model.h"
 #include "attnscope/ModelConfig.h"
 #include "attnscope/Tokenizer.h"
+#include "attnscope/Variant.h"
 
 namespace attnscope {
 
@@ -54,13 +55,17 @@ struct RunResult {
   std::shared_ptr<AttentionCapture> capture;  ///< [heads, q, k] per (stack, layer)
   double seconds = 0;                         ///< forward wall time
   nlohmann::json prediction;                  ///< top class / next tokens / masked-token fills
+  std::string variant;                        ///< spec of the attention variant ("" = none)
 };
 
 /// One forward pass with capture of the selected layers/heads. \p control may cancel (CancelledError).
 RunResult runModel(LoadedModel& m, const PreparedInput& input, const CaptureSelection& selection = {},
-                   RunControl* control = nullptr);
+                   RunControl* control = nullptr, const AttentionVariant* variant = nullptr);
 
 /// Result of greedy decoding.
+/// The model's prediction from its outputs: top class, next tokens, or masked-token fills.
+nlohmann::json predict(const LoadedModel& m, const PreparedInput& input, const TensorMap& outputs);
+
 struct GenerateResult {
   std::vector<int64_t> ids;          ///< prompt + generated ids
   int64_t promptLength = 0;
@@ -69,12 +74,14 @@ struct GenerateResult {
   std::vector<std::string> labels;   ///< one label per position of ids
   std::shared_ptr<AttentionCapture> capture;  ///< rows = every position, including each generated step
   double seconds = 0;
+  std::string variant;               ///< spec of the attention variant ("" = none)
 };
 
 /// Greedy decoding of up to \p maxNewTokens with a key/value cache, stopping at EOS.
 /// Throws InputError when the model cannot generate.
 GenerateResult generate(LoadedModel& m, const PreparedInput& prompt, int maxNewTokens,
-                        const CaptureSelection& selection = {}, RunControl* control = nullptr);
+                        const CaptureSelection& selection = {}, RunControl* control = nullptr,
+                        const AttentionVariant* variant = nullptr);
 
 /// Which logits a capture file keeps.
 enum class LogitsMode { All, Last, None };

@@ -47,6 +47,7 @@ struct ForwardOptions {
   AttentionHook* hook = nullptr;               ///< capture / variants
   std::vector<LayerKvCache>* cache = nullptr;  ///< per-layer cache for incremental decoding
   int64_t positionOffset = 0;                  ///< absolute position of the first input token
+  const AttentionVariant* variant = nullptr;   ///< attention variant applied at every attention call
 };
 
 /// A model family instance with its weights on a device.

@@ -112,15 +112,14 @@ class BertFamily : public Model {
     h = m_embNorm(h);                                  // [T, H]
     for (size_t l = 0; l < m_layers.size(); ++l) {
       const Layer& L = m_layers[l];
-      AttentionCall call;
-      call.site = {"self", static_cast<int>(l)};
+      AttentionCall call = attentionCall(options, "self", static_cast<int>(l));
       call.scale = m_scale;
       call.keyPaddingMask = padding;
-      call.hook = options.hook;
       const at::Tensor ctx = computeAttention(call, splitHeads(L.q(h), m_heads), splitHeads(L.k(h), m_heads),
                                               splitHeads(L.v(h), m_heads));  // [heads, T, d]
       h = L.attnNorm(L.out(mergeHeads(ctx)) + h);                           // [T, H]
       h = L.ffnNorm(L.down(applyActivation(m_act, L.up(h))) + h);          // [T, H]
+      layerDone(options, "self", static_cast<int>(l), h);
     }
     TensorMap out;
     out["last_hidden_state"] = h;  // [T, H]

@@ -76,19 +76,18 @@ class Gpt2Family : public Model {
     for (size_t l = 0; l < m_layers.size(); ++l) {
       const Layer& L = m_layers[l];
       const at::Tensor qkv = L.qkv(L.ln1(h));  // [T, 3E]
-      AttentionCall call;
-      call.site = {"self", static_cast<int>(l)};
+      AttentionCall call = attentionCall(options, "self", static_cast<int>(l));
       call.scale = (m_scaleWeights ? 1.0 / std::sqrt(static_cast<double>(m_headDim)) : 1.0) /
                    (m_scaleByLayer ? static_cast<double>(l + 1) : 1.0);
       call.causal = true;
       call.keyPaddingMask = padding;
       call.cache = options.cache ? &(*options.cache)[l] : nullptr;
-      call.hook = options.hook;
       const at::Tensor ctx = computeAttention(call, splitHeads(qkv.narrow(1, 0, E), m_heads),
                                               splitHeads(qkv.narrow(1, E, E), m_heads),
                                               splitHeads(qkv.narrow(1, 2 * E, E), m_heads));  // [heads, T, d]
       h = h + L.proj(mergeHeads(ctx));                                                    // [T, E]
       h = h + L.fcProj(applyActivation(m_act, L.fc(L.ln2(h))));                           // [T, E]
+      layerDone(options, "self", static_cast<int>(l), h);
     }
     h = m_lnf(h);  // [T, E]
     TensorMap out;

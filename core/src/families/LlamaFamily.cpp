@@ -104,19 +104,18 @@ class LlamaFamily : public Model {
     for (size_t l = 0; l < m_layers.size(); ++l) {
       const Layer& L = m_layers[l];
       const at::Tensor x = rmsNorm(h, L.inNorm, m_eps);  // [T, H]
-      AttentionCall call;
-      call.site = {"self", static_cast<int>(l)};
+      AttentionCall call = attentionCall(options, "self", static_cast<int>(l));
       call.scale = 1.0 / std::sqrt(static_cast<double>(m_headDim));
       call.causal = true;
       call.keyPaddingMask = padding;
       call.cache = options.cache ? &(*options.cache)[l] : nullptr;
-      call.hook = options.hook;
       const at::Tensor ctx = computeAttention(call, rope(splitHeads(L.q(x), m_heads)),
                                               rope(splitHeads(L.k(x), m_kvHeads)),
                                               splitHeads(L.v(x), m_kvHeads));  // [heads, T, d]
       h = h + L.o(mergeHeads(ctx));                                          // [T, H]
       const at::Tensor y = rmsNorm(h, L.postNorm, m_eps);                   // [T, H]
       h = h + L.down(applyActivation(m_act, L.gate(y)) * L.up(y));          // [T, H]
+      layerDone(options, "self", static_cast<int>(l), h);
     }
     h = rmsNorm(h, m_norm, m_eps);  // [T, H]
     TensorMap out;
