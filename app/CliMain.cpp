@@ -262,7 +262,7 @@ int cmdCompare(const Args& a) {
   } catch (...) {
     throw InputError("--repeats must be an integer (got '" + rep + "')");
   }
-  for (const auto& spec : a.all.at("variant")) parseVariantSpec(spec);  // fail before loading the model
+  for (const auto& spec : a.all.at("variant")) makeVariant(spec);  // fail before loading the model
   auto m = loadModel(a.require("model"), a.get("device", "auto"));
   PreparedInput in = inputFrom(*m, a);
   Comparison c = compareVariants(*m, in, a.all.at("variant"), options);

@@ -4,6 +4,11 @@
 
 #include <array>
 #include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "attnscope/SafetensorsFile.h"
 #include <sys/wait.h>
 
 #include "TestSupport.h"
@@ -38,7 +43,7 @@ Result cli(const std::vector<std::string>& args) {
 }
 
 TEST(Cli, HelpOnEveryCommand) {
-  for (const char* c : {"info", "run", "generate"}) {
+  for (const char* c : {"info", "run", "generate", "compare"}) {
     Result r = cli({c, "--help"});
     EXPECT_EQ(r.code, 0) << c;
     EXPECT_NE(r.output.find("usage: attnscope-cli " + std::string(c)), std::string::npos) << r.output;
@@ -121,6 +126,51 @@ TEST(Cli, ErrorsExitWithCode2AndNameTheCulprit) {
     EXPECT_EQ(r.output.find("internal error"), std::string::npos) << r.output;
   }
   EXPECT_FALSE(fs::exists(out));
+}
+
+TEST(Cli, CompareWritesReportAndOneCaptureFilePerVariant) {
+  TempDir tmp;
+  const std::string report = tmp.file("report.json"), caps = tmp.file("caps");
+  Result r = cli({"compare", "--model", realModel("stories260K"), "--text", "Once upon a time, there was a girl",
+                  "--variant", "window:w=3", "--variant", "prune:heads=L0H1", "--variant", "topk:k=2", "--repeats", "2",
+                  "--out", report, "--captures", caps});
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("window:w=3"), std::string::npos) << r.output;
+  std::ifstream f(report);
+  const nlohmann::json j = nlohmann::json::parse(f);
+  EXPECT_EQ(j["format"], "attnscope-compare");
+  ASSERT_EQ(j["variants"].size(), 4u);
+  const std::vector<std::string> specs = {"full", "window:w=3", "prune:heads=L0H1", "topk:k=2"};
+  for (size_t i = 0; i < specs.size(); ++i) {
+    const auto& v = j["variants"][i];
+    EXPECT_EQ(v["spec"], specs[i]);
+    for (const char* key : {"seconds_median", "attention_flops", "attention_bytes", "peak_bytes", "time_ratio"})
+      EXPECT_TRUE(v["cost"].contains(key)) << key;
+    EXPECT_TRUE(v["model_metrics"].contains("logits_kl"));
+    EXPECT_TRUE(v["layers"][0]["heads"][0].contains("js_mean"));
+    // Every number can be re-derived from the capture files: same file contract as `run`, plus the spec.
+    auto file = SafetensorsFile::open(v["capture"].get<std::string>());
+    const auto meta = nlohmann::json::parse(file->metadata().at("attnscope"));
+    if (i > 0) EXPECT_EQ(meta["variant"], specs[i]);
+    const int64_t T = static_cast<int64_t>(meta["tokens"].size());
+    EXPECT_EQ(file->tensor("attentions.0").sizes(), (std::vector<int64_t>{8, T, T}));
+  }
+  // window:w=3 on a causal model: each row sees at most its last 3 keys.
+  auto w = SafetensorsFile::open(j["variants"][1]["capture"].get<std::string>());
+  EXPECT_EQ(w->tensor("attentions.2")[0][-1].gt(0).sum().item<int64_t>(), 3);
+}
+
+TEST(Cli, CompareRejectsBadSpecsBeforeLoading) {
+  TempDir tmp;
+  Result r = cli({"compare", "--model", "/nonexistent", "--text", "x", "--variant", "window:w=-1", "--out",
+                  tmp.file("r.json")});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.output.find("window:w=-1"), std::string::npos) << r.output;
+  EXPECT_FALSE(std::filesystem::exists(tmp.file("r.json")));
+  Result u = cli({"run", "--model", realModel("stories260K"), "--text", "x", "--variant", "prune:heads=L99H0", "--out",
+                  tmp.file("c.safetensors")});
+  EXPECT_EQ(u.code, 2);
+  EXPECT_NE(u.output.find("layer 99 does not exist"), std::string::npos) << u.output;
 }
 
 }  // namespace
