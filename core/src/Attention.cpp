@@ -34,10 +34,12 @@ at::Tensor denseAttention(const AttentionCall& call, const VariantCall& vc, cons
   probs = at::softmax(scores, -1);  // [heads, q, k]
   if (variant) {
     // A row with no allowed key attends to nothing (out of place when autograd needs the softmax output).
-    if (probs.requires_grad())
-      probs = probs.masked_fill(probs.isnan(), 0.0);
-    else
-      probs.masked_fill_(probs.isnan(), 0.0);
+    if (variant->mayEmptyRows()) {
+      if (probs.requires_grad())
+        probs = probs.masked_fill(probs.isnan(), 0.0);
+      else
+        probs.masked_fill_(probs.isnan(), 0.0);
+    }
     variant->editProbs(vc, probs);
   }
   const at::Tensor p = probs.scalar_type() == v.scalar_type() ? probs : probs.to(v.scalar_type());  // [heads, q, k]

@@ -2,7 +2,8 @@
 """Writes a random BERT-base-sized checkpoint (12 layers, 12 heads, hidden 768,
 intermediate 3072, vocab 30522, 512 positions) in Hugging Face layout:
 config.json + model.safetensors (F32, HF parameter names). Needs Debian's
-python3-torch (/usr/bin/python3). Usage: make_bert_base.py OUT_DIR"""
+python3-torch (/usr/bin/python3). Usage: make_bert_base.py OUT_DIR [POSITIONS]
+(POSITIONS defaults to 512; the variant benchmark uses 4096 to sweep long inputs)."""
 import json
 import os
 import struct
@@ -14,7 +15,8 @@ import torch
 def main():
     out = sys.argv[1] if len(sys.argv) > 1 else "bert-base-random"
     os.makedirs(out, exist_ok=True)
-    H, L, I, V, P = 768, 12, 3072, 30522, 512
+    H, L, I, V = 768, 12, 3072, 30522
+    P = int(sys.argv[2]) if len(sys.argv) > 2 else 512
     g = torch.Generator().manual_seed(0)
 
     def rnd(*shape, std=0.02):

@@ -97,6 +97,8 @@ class AttentionVariant {
   /// Dense path: scores [heads, q, k] (already scaled and masked with -inf); edit in place.
   virtual void editScores(const VariantCall& call, at::Tensor& scores, const at::Tensor& q,
                           const at::Tensor& k) const {}
+  /// True when editScores() may leave a row with no allowed key (its softmax is then NaN and is set to 0).
+  virtual bool mayEmptyRows() const { return false; }
   /// Dense path: probabilities [heads, q, k]; edit in place.
   virtual void editProbs(const VariantCall& call, at::Tensor& probs) const {}
   /// The per-head output [heads, q, d_v] (and the probabilities shown for it, may be undefined).
@@ -121,6 +123,7 @@ class MaskVariant : public AttentionVariant {
   virtual at::Tensor allowed(const VariantCall& call, const at::Tensor& q, const at::Tensor& k) const = 0;
   void editScores(const VariantCall& call, at::Tensor& scores, const at::Tensor& q,
                   const at::Tensor& k) const override;
+  bool mayEmptyRows() const override { return true; }
   AttentionCost cost(const VariantCall& call, const at::Tensor& q, const at::Tensor& k) const override;
 };
 
