@@ -7,6 +7,7 @@
 #include <c10/core/InferenceMode.h>
 
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
 
 #include "FamilyCommon.h"
@@ -178,25 +179,76 @@ PreparedInput prepareInputsFile(const LoadedModel& m, const std::string& path) {
   }
   PreparedInput in;
   const auto accepted = m.model->inputNames();
+  std::string acceptedList;
+  for (const auto& a : accepted) acceptedList += (acceptedList.empty() ? "" : ", ") + a;
   for (const auto& name : file->names()) {
     if (std::find(accepted.begin(), accepted.end(), name) != accepted.end()) {
       in.tensors[name] = file->tensor(name).clone();
-    } else if (name.find("attentions.") == std::string::npos && name != "last_hidden_state" && name != "logits" &&
-               name != "logits_last" && name != "pooler_output" && name != "generated_ids" &&
-               name.find("last_hidden_state") == std::string::npos) {
+    } else if (name.find("attentions.") == std::string::npos && name.find("last_hidden_state") == std::string::npos &&
+               name != "logits" && name != "logits_last" && name != "pooler_output" && name != "generated_ids") {
       warn("--inputs: tensor '" + name + "' in '" + path + "' is not an input of this model (accepted: " +
-           [&] {
-             std::string s;
-             for (const auto& a : accepted) s += (s.empty() ? "" : ", ") + a;
-             return s;
-           }() + "); ignored");
+           acceptedList + "); ignored");
     }
   }
-  if (!in.tensors.count("input_ids"))
+  if (in.tensors.empty())
+    throw InputError("--inputs: '" + path + "' holds none of this model's inputs (" + acceptedList + ")");
+  if (m.model->info().modality == "text" && !in.tensors.count("input_ids"))
     throw InputError("--inputs: '" + path + "' has no tensor 'input_ids' (int64 [1, T])");
-  for (int64_t id : toIds(in.tensors["input_ids"])) in.labels.push_back(labelOf(m, id));
   in.description = {{"inputs_file", std::filesystem::absolute(path).string()}};
+  labelPositions(m, in);
   return in;
+}
+
+namespace {
+std::string seconds(double t) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.2fs", t);
+  return buf;
+}
+}  // namespace
+
+void labelPositions(const LoadedModel& m, PreparedInput& in) {
+  const ModelInfo& info = m.model->info();
+  in.labels.clear();
+  in.sequenceLabels.clear();
+  const double offset = in.description.is_object() ? in.description.value("offset_seconds", 0.0) : 0.0;
+  std::vector<std::string> frames = info.prefixTokens;
+  if (info.modality == "image" && info.patchSize > 0) {
+    for (int r = 0; r < info.imageHeight / info.patchSize; ++r)
+      for (int c = 0; c < info.imageWidth / info.patchSize; ++c)
+        frames.push_back("(" + std::to_string(r) + "," + std::to_string(c) + ")");
+    in.labels = frames;
+    return;
+  }
+  if (info.modality == "audio") {
+    const int n = info.maxPositions - static_cast<int>(info.prefixTokens.size());
+    for (int i = 0; i < n; ++i) frames.push_back(seconds(offset + i * info.secondsPerPosition));
+    if (std::find(info.stacks.begin(), info.stacks.end(), "encoder") == info.stacks.end()) {
+      in.labels = frames;
+      return;
+    }
+    in.sequenceLabels["encoder"] = frames;
+    auto dec = in.tensors.find("decoder_input_ids");
+    if (dec != in.tensors.end())
+      for (int64_t id : toIds(dec->second)) in.labels.push_back(labelOf(m, id));
+    in.sequenceLabels["decoder"] = in.labels;
+    return;
+  }
+  auto ids = in.tensors.find("input_ids");
+  if (ids != in.tensors.end())
+    for (int64_t id : toIds(ids->second)) in.labels.push_back(labelOf(m, id));
+}
+
+std::pair<std::vector<std::string>, std::vector<std::string>> stackLabels(const PreparedInput& in,
+                                                                          const std::string& stack) {
+  auto get = [&](const std::string& seq) {
+    auto it = in.sequenceLabels.find(seq);
+    return it == in.sequenceLabels.end() ? in.labels : it->second;
+  };
+  if (stack == "encoder") return {get("encoder"), get("encoder")};
+  if (stack == "decoder") return {get("decoder"), get("decoder")};
+  if (stack == "cross") return {get("decoder"), get("encoder")};
+  return {in.labels, in.labels};
 }
 
 RunResult runModel(LoadedModel& m, const PreparedInput& input, const CaptureSelection& selection, RunControl* control,
@@ -288,7 +340,11 @@ nlohmann::json baseMetadata(const LoadedModel& m, const PreparedInput& input, co
   std::set<int> layers;
   for (const auto& kv : capture.records()) layers.insert(kv.first.second);
   nlohmann::json labelMap = nlohmann::json::object();
-  for (const auto& stack : info.stacks) labelMap[stack] = {{"query", labels}, {"key", labels}};
+  for (const auto& stack : info.stacks) {
+    auto [q, k] = stackLabels(input, stack);
+    if (input.sequenceLabels.empty()) q = k = labels;  // generation: labels grow with the generated ids
+    labelMap[stack] = {{"query", q}, {"key", k}};
+  }
   return {{"format", "attnscope-capture"},
           {"version", 1},
           {"model", std::filesystem::absolute(m.dir).string()},

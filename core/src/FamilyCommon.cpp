@@ -49,6 +49,26 @@ at::Tensor inputIds(const TensorMap& inputs, const std::string& name, int64_t li
   return t.to(device);  // [T]
 }
 
+at::Tensor floatInput(const TensorMap& inputs, const std::string& name, const std::vector<int64_t>& shape,
+                      const at::TensorOptions& options) {
+  auto it = inputs.find(name);
+  if (it == inputs.end() || !it->second.defined()) throw InputError("the model needs the input '" + name + "'");
+  at::Tensor t = it->second;
+  if (t.dim() == static_cast<int64_t>(shape.size()) + 1 && t.size(0) == 1) t = t[0];
+  auto describe = [&](at::IntArrayRef s) {
+    std::string d = "[";
+    for (size_t i = 0; i < s.size(); ++i) d += (i ? ", " : "") + (s[i] < 0 ? std::string("N") : std::to_string(s[i]));
+    return d + "]";
+  };
+  bool ok = t.dim() == static_cast<int64_t>(shape.size());
+  for (size_t i = 0; ok && i < shape.size(); ++i) ok = shape[i] < 0 || t.size(static_cast<int64_t>(i)) == shape[i];
+  if (!ok)
+    throw InputError("input '" + name + "' must have shape " + describe(shape) + " (batch size 1), got " +
+                     describe(t.sizes()));
+  if (!t.is_floating_point()) throw InputError("input '" + name + "' must hold floating-point values");
+  return t.to(options);
+}
+
 at::Tensor keyPaddingMask(const TensorMap& inputs, int64_t length, const at::Device& device) {
   auto it = inputs.find("attention_mask");
   if (it == inputs.end() || !it->second.defined()) return at::Tensor();

@@ -102,6 +102,11 @@ at::Tensor inputIds(const TensorMap& inputs, const std::string& name, int64_t li
 
 /// Key padding mask from attention_mask ([1, T] or [T], 1 = keep): bool [T], true = masked; undefined if absent
 /// or all ones.
+/// A float input checked against \p shape (-1 = any size; a leading batch dimension of 1 is dropped when
+/// \p shape has one dimension less), converted to \p options. Throws InputError naming the input.
+at::Tensor floatInput(const TensorMap& inputs, const std::string& name, const std::vector<int64_t>& shape,
+                      const at::TensorOptions& options);
+
 at::Tensor keyPaddingMask(const TensorMap& inputs, int64_t length, const at::Device& device);
 
 /// Throws InputError when \p length exceeds the model's \p maxPositions.

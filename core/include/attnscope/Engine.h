@@ -36,9 +36,19 @@ std::shared_ptr<LoadedModel> loadModel(const std::string& dir, const std::string
 /// Model inputs plus the labels of their positions and a JSON description for metadata.
 struct PreparedInput {
   TensorMap tensors;                ///< HF names, [1, T]
-  std::vector<std::string> labels;  ///< one display label per position
-  nlohmann::json description;       ///< {"text": ..., "text_pair": ...} or {"inputs_file": ...}
+  std::vector<std::string> labels;  ///< one display label per position (the decoder's for encoder–decoder models)
+  /// Encoder–decoder models: labels of the "encoder" (frame times) and "decoder" (tokens) sequences.
+  std::map<std::string, std::vector<std::string>> sequenceLabels;
+  nlohmann::json description;       ///< {"text": ...}, {"image": ...}, {"audio": ...} or {"inputs_file": ...}
 };
+
+/// Fills labels / sequenceLabels of \p in from its tensors and the model: tokens for text, "[CLS]" + "(row,col)"
+/// patches for images, prefix tokens + frame start times ("0.51s") for audio.
+void labelPositions(const LoadedModel& m, PreparedInput& in);
+
+/// The query and key labels of a captured stack ("self", "encoder", "decoder", "cross").
+std::pair<std::vector<std::string>, std::vector<std::string>> stackLabels(const PreparedInput& in,
+                                                                          const std::string& stack);
 
 /// Tokenizes \p text (and \p pair) with the model's tokenizer and special tokens.
 /// Text longer than the model's positions is truncated with a warning.

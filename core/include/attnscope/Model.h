@@ -40,6 +40,15 @@ struct ModelInfo {
   std::vector<std::string> stacks = {"self"};
   std::vector<std::string> labels;  ///< id2label of a classification head
   std::string head;           ///< "lm", "classifier", "mlm" or "none"
+  std::vector<std::string> prefixTokens;  ///< labels of positions before the patches/frames ("[CLS]", "[DIST]")
+  // Image models (modality "image").
+  int imageHeight = 0, imageWidth = 0;  ///< the model's input size in pixels
+  int patchSize = 0;                    ///< square patches, row-major after the prefix tokens
+  // Audio models (modality "audio").
+  int sampleRate = 0;               ///< Hz the model expects
+  double windowSeconds = 0;         ///< audio seen at once (longer input is cut at the window)
+  double secondsPerPosition = 0;    ///< time between consecutive frame positions of the (encoder) sequence
+  std::string audioInput;           ///< "input_values" (waveform; front end in the model) or "input_features" (log-mel)
 };
 
 /// Options of one forward pass.
