@@ -113,7 +113,7 @@ std::shared_ptr<LoadedModel> loadModel(const std::string& dir, const std::string
   auto m = std::make_shared<LoadedModel>();
   m->dir = dir;
   m->config = ModelConfig::load(dir);
-  const ModelFamily& family = ModelRegistry::instance().get(m->config.modelType(), m->config.path());
+  const ModelFamily& family = ModelRegistry::instance().familyFor(m->config);
   m->device = parseDevice(deviceSpec);
   WeightStore weights = WeightStore::open(dir);
   const std::string dtype = weights.storedDtype();

@@ -1,5 +1,6 @@
 #include "attnscope/Errors.h"
 #include "attnscope/Model.h"
+#include "attnscope/ModelConfig.h"
 
 namespace attnscope {
 
@@ -22,6 +23,16 @@ const ModelFamily& ModelRegistry::get(const std::string& modelType, const std::s
                          ")");
   }
   return it->second;
+}
+
+const ModelFamily& ModelRegistry::familyFor(const ModelConfig& config) const {
+  if (config.json().contains("model_type")) return get(config.modelType(), config.path());
+  for (const auto& kv : m_families)
+    if (kv.second.recognises && kv.second.recognises(config)) return kv.second;
+  std::string list;
+  for (const auto& t : modelTypes()) list += (list.empty() ? "" : ", ") + t;
+  throw ConfigError("'" + config.path() + "' has no \"model_type\" and describes no architecture AttnScope knows (supported: " +
+                    list + ")");
 }
 
 std::vector<std::string> ModelRegistry::modelTypes() const {

@@ -128,7 +128,9 @@ at::Tensor WeightStore::take(const std::string& name, const std::vector<int64_t>
   }
   m_used.insert(name);
   at::Tensor t = raw(name);
-  if (!shape.empty() && t.sizes() != at::IntArrayRef(shape)) {
+  bool matches = shape.empty() || t.dim() == static_cast<int64_t>(shape.size());
+  for (size_t i = 0; matches && i < shape.size(); ++i) matches = shape[i] < 0 || t.size(static_cast<int64_t>(i)) == shape[i];
+  if (!matches) {
     m_problems.push_back("tensor '" + name + "' has shape " + shapeString(t.sizes()) + ", expected " +
                          shapeString(shape));
     return at::Tensor();

@@ -84,6 +84,8 @@ struct ModelFamily {
   std::string modality;
   std::string description;
   ModelFactory factory;
+  /// Optional: recognises a folder whose config.json has no model_type (e.g. the KWT keyword transformer).
+  std::function<bool(const ModelConfig&)> recognises;
 };
 
 /// All families linked into the program, keyed by model_type.
@@ -94,6 +96,8 @@ class ModelRegistry {
   /// Throws ModelLoadError listing the supported model types when \p modelType is unknown.
   const ModelFamily& get(const std::string& modelType, const std::string& configPath) const;
   std::vector<std::string> modelTypes() const;
+  /// The family for \p config: by model_type, or (without one) the family that recognises the config.
+  const ModelFamily& familyFor(const ModelConfig& config) const;
 
  private:
   std::map<std::string, ModelFamily> m_families;

@@ -33,7 +33,7 @@ class WeightStore {
   std::string storedDtype() const;
 
   /// Returns tensor \p name converted to \p options (device/dtype), checking \p shape
-  /// (empty shape = any). A missing tensor or wrong shape is recorded and an
+  /// (empty shape = any; -1 = any size in that dimension). A missing tensor or wrong shape is recorded and an
   /// undefined tensor returned; finish() throws with every problem listed.
   at::Tensor take(const std::string& name, const std::vector<int64_t>& shape, const at::TensorOptions& options);
   /// Like take() but absent tensors are not an error (returns undefined).
