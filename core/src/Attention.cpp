@@ -77,7 +77,7 @@ at::Tensor computeAttention(const AttentionCall& callIn, const at::Tensor& qIn, 
   vc.site = call.site;
   vc.scale = call.scale;
   vc.causal = call.causal;
-  vc.past = tk - tq;  // keys before the first query (incremental decoding)
+  vc.past = call.queryOffset >= 0 ? call.queryOffset : tk - tq;  // absolute position of query row 0
   vc.keyPaddingMask = call.keyPaddingMask;
   const AttentionVariant* variant = call.variant;
   AttentionHook* hook = call.hook;

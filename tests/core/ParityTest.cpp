@@ -103,7 +103,8 @@ TEST_P(GoldenParity, EveryRowSumsToOneAndCausalUpperTriangleIsZero) {
 INSTANTIATE_TEST_SUITE_P(Families, GoldenParity,
                          ::testing::Values(Case{"bert-tiny-random", 2}, Case{"gpt2-tiny-random", 2},
                                            Case{"llama-stories260k", 5}, Case{"llama-gqa-random", 2},
-                                           Case{"vit-tiny-random", 2}, Case{"kwt1-audio", 12}),
+                                           Case{"vit-tiny-random", 2}, Case{"kwt1-audio", 12},
+                                           Case{"whisper-tiny-random", 6}),
                          [](const auto& info) {
                            std::string n = info.param.name;
                            for (auto& ch : n)

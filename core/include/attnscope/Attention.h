@@ -56,6 +56,9 @@ struct AttentionCall {
   LayerKvCache* cache = nullptr;  ///< optional: k/v are appended to it and the full cache is attended
   AttentionHook* hook = nullptr;  ///< optional observer of the probabilities
   const AttentionVariant* variant = nullptr;  ///< optional attention variant (see Variant.h)
+  /// Absolute position of query row 0; -1 = keys before the queries (k - q, self-attention with a cache).
+  /// Cross-attention sets it to the decoder position, since its keys are encoder frames.
+  int64_t queryOffset = -1;
 };
 
 /// softmax(q·kᵀ·scale + mask)·v, with grouped-query attention: query head h

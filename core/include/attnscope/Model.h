@@ -49,6 +49,8 @@ struct ModelInfo {
   double windowSeconds = 0;         ///< audio seen at once (longer input is cut at the window)
   double secondsPerPosition = 0;    ///< time between consecutive frame positions of the (encoder) sequence
   std::string audioInput;           ///< "input_values" (waveform; front end in the model) or "input_features" (log-mel)
+  bool encoderDecoder = false;      ///< encoder–decoder (Whisper): stacks encoder/decoder/cross, generates text
+  int decoderPositions = 0;         ///< decoder positions of an encoder–decoder model
 };
 
 /// Options of one forward pass.
@@ -57,6 +59,7 @@ struct ForwardOptions {
   std::vector<LayerKvCache>* cache = nullptr;  ///< per-layer cache for incremental decoding
   int64_t positionOffset = 0;                  ///< absolute position of the first input token
   const AttentionVariant* variant = nullptr;   ///< attention variant applied at every attention call
+  TensorMap* state = nullptr;  ///< family state kept across incremental steps (e.g. the encoder output)
 };
 
 /// A model family instance with its weights on a device.
