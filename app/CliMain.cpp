@@ -10,10 +10,13 @@
 #include <string>
 #include <vector>
 
+#include "attnscope/Analysis.h"
 #include "attnscope/Compare.h"
 #include "attnscope/Device.h"
 #include "attnscope/Engine.h"
 #include "attnscope/Errors.h"
+#include "attnscope/Media.h"
+#include "attnscope/SafetensorsFile.h"
 
 using namespace attnscope;
 
@@ -27,6 +30,7 @@ const char* const kUsage =
     "  run       run a model on one input and save every head's attention\n"
     "  generate  greedy decoding; optionally save the attention of every step\n"
     "  compare   run attention variants side by side and report what each changes and costs\n"
+    "  overlay   draw one query's attention over the input image or the audio's spectrogram\n"
     "\n"
     "Run 'attnscope-cli <command> --help' for the options of a command.\n";
 
@@ -37,7 +41,8 @@ const char* const kInfoHelp =
     "parameter count and weight dtype of a Hugging Face model folder.\n";
 
 const char* const kRunHelp =
-    "usage: attnscope-cli run --model DIR (--text STR [--text-pair STR] | --inputs FILE.safetensors)\n"
+    "usage: attnscope-cli run --model DIR (--text STR [--text-pair STR] | --image PATH | --audio PATH [--offset S]\n"
+    "                                      | --inputs FILE.safetensors)\n"
     "                         [--device auto|cpu|cuda[:N]] [--layers 0,2-5] [--heads 0-3]\n"
     "                         [--logits all|last|none] [--variant SPEC] --out capture.safetensors\n"
     "\n"
@@ -48,11 +53,14 @@ const char* const kRunHelp =
     "  input_ids, ...       the exact model inputs (so the file can be fed back with --inputs)\n"
     "  __metadata__         {\"attnscope\": JSON with model, family, token labels, input, prediction}\n"
     "\n"
-    "--inputs feeds exact model inputs by their Hugging Face names (input_ids, token_type_ids,\n"
-    "attention_mask) for bit-for-bit reproduction.\n";
+    "--inputs feeds exact model inputs by their Hugging Face names (input_ids, token_type_ids, attention_mask,\n"
+    "pixel_values, input_values, input_features, decoder_input_ids) for bit-for-bit reproduction.\n"
+    "--image: PNG/JPEG/BMP/WebP/TIFF, preprocessed as the model's preprocessor_config.json says.\n"
+    "--audio: WAV/FLAC/OGG/MP3, down-mixed and resampled to the model's rate; --offset picks the window start.\n";
 
 const char* const kGenerateHelp =
-    "usage: attnscope-cli generate --model DIR --text STR --max-new-tokens N\n"
+    "usage: attnscope-cli generate --model DIR (--text STR | --audio PATH [--offset S] | --inputs FILE)\n"
+    "                              --max-new-tokens N\n"
     "                              [--device auto|cpu|cuda[:N]] [--layers ...] [--heads ...]\n"
     "                              [--variant SPEC] [--out capture.safetensors]\n"
     "\n"
@@ -61,7 +69,7 @@ const char* const kGenerateHelp =
     "step t (prompt rows and every generated token), plus input_ids and generated_ids.\n";
 
 const char* const kCompareHelp =
-    "usage: attnscope-cli compare --model DIR (--text STR [--text-pair STR] | --inputs FILE.safetensors)\n"
+    "usage: attnscope-cli compare --model DIR (--text STR [--text-pair STR] | --image P | --audio P | --inputs F)\n"
     "                             --variant SPEC [--variant SPEC ...] [--repeats N] [--device ...]\n"
     "                             --out report.json [--captures DIR]\n"
     "\n"
@@ -72,6 +80,15 @@ const char* const kCompareHelp =
     "--captures DIR also writes each variant's capture file (the `run` format) into DIR.\n"
     "\n"
     "variants (quote specs in the shell; list values continue after commas, e.g. guide:tokens=3,7,bias=2):\n";
+
+const char* const kOverlayHelp =
+    "usage: attnscope-cli overlay --capture FILE (--layer L --head H | --rollout) [--query Q] [--stack S]\n"
+    "                             [--alpha A] [--colormap viridis|magma|greys] --out overlay.png\n"
+    "\n"
+    "Draws the attention of query position Q (default 0, the class token) of a capture written by `run`:\n"
+    "over the picture for image models (patches upsampled and alpha-blended), over the spectrogram for audio\n"
+    "models (a time-aligned strip and curve). --rollout uses attention rollout across all captured layers\n"
+    "(mean over heads; Abnar & Zuidema 2020) instead of one head. --stack picks encoder/decoder/cross for Whisper.\n";
 
 struct Args {
   std::map<std::string, std::string> values;
@@ -178,12 +195,95 @@ int cmdInfo(const Args& a) {
 }
 
 PreparedInput inputFrom(const LoadedModel& m, const Args& a) {
-  if (a.has("text") && a.has("inputs")) throw InputError("give either --text or --inputs, not both");
+  int given = 0;
+  for (const char* k : {"text", "inputs", "image", "audio"}) given += a.has(k) ? 1 : 0;
+  if (given > 1) throw InputError("give one input: --text, --image, --audio or --inputs");
+  if (a.has("offset") && !a.has("audio")) throw InputError("--offset only applies with --audio");
   if (a.has("inputs")) return prepareInputsFile(m, a.get("inputs"));
-  if (!a.has("text")) throw InputError("missing input: give --text STR or --inputs FILE.safetensors");
+  if (a.has("image")) return prepareImage(m, a.get("image"));
+  if (a.has("audio")) {
+    double offset = 0;
+    if (a.has("offset")) {
+      const std::string o = a.get("offset");
+      try {
+        size_t used = 0;
+        offset = std::stod(o, &used);
+        if (used != o.size()) throw std::invalid_argument(o);
+      } catch (...) {
+        throw InputError("--offset must be a number of seconds (got '" + o + "')");
+      }
+    }
+    return prepareAudio(m, a.get("audio"), offset);
+  }
+  if (!a.has("text")) throw InputError("missing input: give --text STR, --image PATH, --audio PATH or --inputs FILE");
   std::optional<std::string> pair;
   if (a.has("text-pair")) pair = a.get("text-pair");
   return prepareText(m, a.get("text"), pair);
+}
+
+int cmdOverlay(const Args& a) {
+  const std::string capture = a.require("capture"), out = a.require("out");
+  auto intOpt = [&](const std::string& k, int def) {
+    if (!a.has(k)) return def;
+    const std::string v = a.get(k);
+    try {
+      size_t used = 0;
+      const int x = std::stoi(v, &used);
+      if (used != v.size() || x < 0) throw std::invalid_argument(v);
+      return x;
+    } catch (...) {
+      throw InputError("--" + k + " must be a non-negative integer (got '" + v + "')");
+    }
+  };
+  const bool rollout = a.flag("rollout");
+  if (!rollout && (!a.has("layer") || !a.has("head"))) throw InputError("give --layer L --head H, or --rollout");
+  auto file = SafetensorsFile::open(capture);
+  auto metaIt = file->metadata().find("attnscope");
+  if (metaIt == file->metadata().end()) throw InputError("'" + capture + "' is not an AttnScope capture");
+  const auto meta = nlohmann::json::parse(metaIt->second);
+  const auto stacks = meta.value("stacks", std::vector<std::string>{"self"});
+  const std::string stack = a.get("stack", stacks.front());
+  const int query = intOpt("query", 0);
+  OverlayOptions options;
+  if (a.has("alpha")) options.alpha = std::stod(a.get("alpha"));
+  if (!(options.alpha >= 0 && options.alpha <= 1)) throw InputError("--alpha must be between 0 and 1");
+  options.colormap = a.get("colormap", "viridis");
+  at::Tensor row;
+  std::string title;
+  if (rollout) {
+    std::vector<at::Tensor> layers;
+    for (int l = 0;; ++l) {
+      const std::string name = captureTensorName(stack, l);
+      if (!file->has(name)) break;
+      layers.push_back(file->tensor(name));
+    }
+    const at::Tensor r = attentionRollout(layers);  // [T, T]
+    if (query >= r.size(0)) throw InputError("--query " + std::to_string(query) + " is past the last position");
+    row = r[query];
+    title = "rollout over " + std::to_string(layers.size()) + " layers, query " + std::to_string(query);
+  } else {
+    const int layer = intOpt("layer", 0), head = intOpt("head", 0);
+    const std::string name = captureTensorName(stack, layer);
+    if (!file->has(name)) throw InputError("'" + capture + "' has no tensor '" + name + "' (layer not captured?)");
+    const at::Tensor t = file->tensor(name);  // [heads, q, k]
+    const auto heads = meta.value("heads", std::vector<int>{});
+    int64_t idx = head;
+    if (!heads.empty()) {
+      auto it = std::find(heads.begin(), heads.end(), head);
+      if (it == heads.end()) throw InputError("--head " + std::to_string(head) + " was not captured");
+      idx = it - heads.begin();
+    }
+    if (idx >= t.size(0)) throw InputError("--head " + std::to_string(head) + " does not exist");
+    if (query >= t.size(1)) throw InputError("--query " + std::to_string(query) + " is past the last position");
+    row = t[idx][query];
+    title = stack + " layer " + std::to_string(layer) + " head " + std::to_string(head) + ", query " +
+            std::to_string(query);
+  }
+  const auto tokens = meta.value("tokens", std::vector<std::string>{});
+  if (query < static_cast<int>(tokens.size())) title += " [" + tokens[query] + "]";
+  renderOverlay(capture, row, title, out, options);
+  std::cerr << "wrote " << out << "\n";
+  return 0;
 }
 
 int cmdRun(const Args& a) {
@@ -224,7 +324,7 @@ int cmdGenerate(const Args& a) {
   }
   const CaptureSelection sel = selectionFrom(a);
   auto m = loadModel(a.require("model"), a.get("device", "auto"));
-  PreparedInput in = prepareText(*m, a.require("text"));
+  PreparedInput in = inputFrom(*m, a);
   std::unique_ptr<AttentionVariant> variant;
   if (a.has("variant")) {
     variant = makeVariant(a.get("variant"));
@@ -327,14 +427,16 @@ int main(int argc, char** argv) {
     if (cmd == "run") {
       if (wantsHelp(argc, argv)) return std::cout << kRunHelp, 0;
       return cmdRun(parseArgs(argc, argv, 2,
-                              {"model", "text", "text-pair", "inputs", "device", "layers", "heads", "out", "logits",
-                               "variant"},
+                              {"model", "text", "text-pair", "inputs", "image", "audio", "offset", "device", "layers",
+                               "heads", "out", "logits", "variant"},
                               {}));
     }
     if (cmd == "generate") {
       if (wantsHelp(argc, argv)) return std::cout << kGenerateHelp, 0;
       return cmdGenerate(
-          parseArgs(argc, argv, 2, {"model", "text", "max-new-tokens", "device", "layers", "heads", "out", "variant"},
+          parseArgs(argc, argv, 2,
+                    {"model", "text", "inputs", "audio", "offset", "max-new-tokens", "device", "layers", "heads", "out",
+                     "variant"},
                     {}));
     }
     if (cmd == "compare") {
@@ -344,9 +446,14 @@ int main(int argc, char** argv) {
         return 0;
       }
       return cmdCompare(parseArgs(argc, argv, 2,
-                                  {"model", "text", "text-pair", "inputs", "device", "variant", "repeats", "out",
-                                   "captures"},
+                                  {"model", "text", "text-pair", "inputs", "image", "audio", "offset", "device",
+                                   "variant", "repeats", "out", "captures"},
                                   {}));
+    }
+    if (cmd == "overlay") {
+      if (wantsHelp(argc, argv)) return std::cout << kOverlayHelp, 0;
+      return cmdOverlay(parseArgs(argc, argv, 2, {"capture", "layer", "head", "query", "stack", "alpha", "colormap", "out"},
+                                  {"rollout"}));
     }
     std::cerr << "attnscope-cli: unknown command '" << cmd << "'\n\n" << kUsage;
     return 2;

@@ -278,30 +278,35 @@ RunResult runModel(LoadedModel& m, const PreparedInput& input, const CaptureSele
 GenerateResult generate(LoadedModel& m, const PreparedInput& prompt, int maxNewTokens, const CaptureSelection& selection,
                         RunControl* control, const AttentionVariant* variant) {
   const ModelInfo& info = m.model->info();
-  if (!info.causal)
+  if (!info.causal && !info.encoderDecoder)
     throw InputError("model '" + m.dir + "' (" + info.architecture + ") is not a decoder language model; it cannot generate");
   if (maxNewTokens < 1) throw InputError("--max-new-tokens must be at least 1");
   checkSelection(m, selection);
+  const std::string idsName = info.encoderDecoder ? "decoder_input_ids" : "input_ids";
+  if (!prompt.tensors.count(idsName)) throw InputError("generation needs the input '" + idsName + "'");
   GenerateResult g;
-  g.ids = toIds(prompt.tensors.at("input_ids"));
+  g.ids = toIds(prompt.tensors.at(idsName));
   g.promptLength = static_cast<int64_t>(g.ids.size());
   int budget = maxNewTokens;
-  if (info.maxPositions > 0 && g.promptLength + budget > info.maxPositions) {
-    budget = static_cast<int>(std::max<int64_t>(0, info.maxPositions - g.promptLength));
-    warn("the model has " + std::to_string(info.maxPositions) + " positions; generating " + std::to_string(budget) +
+  const int positions = info.encoderDecoder ? info.decoderPositions : info.maxPositions;
+  if (positions > 0 && g.promptLength + budget > positions) {
+    budget = static_cast<int>(std::max<int64_t>(0, positions - g.promptLength));
+    warn("the model has " + std::to_string(positions) + " positions; generating " + std::to_string(budget) +
          " tokens instead of " + std::to_string(maxNewTokens));
   }
   if (control) {
-    control->total = info.layers * (budget + 1);
+    control->total = info.layers * static_cast<int>(info.stacks.size()) * (budget + 1);
     control->done = 0;
   }
   g.capture = std::make_shared<AttentionCapture>(selection, control);
   const auto eos = eosIds(m);
   c10::InferenceMode guard;
   std::vector<LayerKvCache> cache(info.layers);
+  TensorMap state;
   ForwardOptions options;
   options.hook = g.capture.get();
   options.cache = &cache;
+  options.state = &state;
   options.variant = variant;
   if (variant) g.variant = variant->spec();
   const auto start = std::chrono::steady_clock::now();
@@ -317,13 +322,16 @@ GenerateResult generate(LoadedModel& m, const PreparedInput& prompt, int maxNewT
       budget = i + 1;  // still run the EOS token so its attention row is recorded
     }
     step.clear();
-    step["input_ids"] = longRow({next});  // [1, 1]
+    step[idsName] = longRow({next});  // [1, 1]
   }
   g.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   const std::vector<int64_t> generated(g.ids.begin() + g.promptLength, g.ids.end());
   if (m.tokenizer) {
     g.continuation = m.tokenizer->decode(generated);
     g.text = m.tokenizer->decode(g.ids);
+  } else {
+    for (int64_t id : g.ids) g.text += (g.text.empty() ? "" : " ") + std::to_string(id);
+    for (int64_t id : generated) g.continuation += (g.continuation.empty() ? "" : " ") + std::to_string(id);
   }
   for (int64_t id : g.ids) g.labels.push_back(labelOf(m, id));
   return g;
@@ -345,7 +353,17 @@ nlohmann::json baseMetadata(const LoadedModel& m, const PreparedInput& input, co
     if (input.sequenceLabels.empty()) q = k = labels;  // generation: labels grow with the generated ids
     labelMap[stack] = {{"query", q}, {"key", k}};
   }
+  nlohmann::json layout = nlohmann::json::object();
+  layout["prefix_tokens"] = info.prefixTokens.size();
+  if (info.modality == "image" && info.patchSize > 0)
+    layout["patch_grid"] = {info.imageHeight / info.patchSize, info.imageWidth / info.patchSize};
+  if (info.modality == "audio") {
+    layout["seconds_per_position"] = info.secondsPerPosition;
+    layout["sample_rate"] = info.sampleRate;
+    layout["window_seconds"] = info.windowSeconds;
+  }
   return {{"format", "attnscope-capture"},
+          {"layout", layout},
           {"version", 1},
           {"model", std::filesystem::absolute(m.dir).string()},
           {"family", info.modelType},
@@ -391,9 +409,14 @@ void saveGeneration(const std::string& path, const LoadedModel& m, const Prepare
   SafetensorsWriter w;
   for (const auto& [key, probs] : gen.capture->records()) w.add(captureTensorName(key.first, key.second), probs);
   const std::vector<int64_t> generated(gen.ids.begin() + gen.promptLength, gen.ids.end());
-  w.add("input_ids", longRow(gen.ids));          // [1, prompt + generated]
+  for (const auto& [name, t] : prompt.tensors)
+    if (name != "input_ids" && name != "decoder_input_ids") w.add(name, t);
+  w.add(m.model->info().encoderDecoder ? "decoder_input_ids" : "input_ids", longRow(gen.ids));  // [1, prompt + generated]
   w.add("generated_ids", longRow(generated));    // [1, generated]
-  nlohmann::json meta = baseMetadata(m, prompt, *gen.capture, gen.labels);
+  PreparedInput grown = prompt;  // the decoder sequence grew by the generated tokens
+  grown.labels = gen.labels;
+  if (grown.sequenceLabels.count("decoder")) grown.sequenceLabels["decoder"] = gen.labels;
+  nlohmann::json meta = baseMetadata(m, grown, *gen.capture, gen.labels);
   if (!gen.variant.empty()) meta["variant"] = gen.variant;
   meta["prompt_length"] = gen.promptLength;
   meta["generated_text"] = gen.continuation;
