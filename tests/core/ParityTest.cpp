@@ -35,6 +35,7 @@ TEST_P(GoldenParity, AttentionsHiddenAndLogitsMatchReference) {
   RunResult r = runModel(*model, in);
 
   int compared = 0;
+  double worstAttention = 0;
   for (const auto& stack : model->model->info().stacks) {
     for (int l = 0;; ++l) {
       const std::string name = captureTensorName(stack, l);
@@ -46,10 +47,15 @@ TEST_P(GoldenParity, AttentionsHiddenAndLogitsMatchReference) {
       ASSERT_TRUE(got.defined()) << name;
       ASSERT_EQ(got.sizes(), expected[name].sizes()) << name;
       EXPECT_LT(maxAbsDiff(got, expected[name]), kAttentionTol) << c.name << " " << name;
+      worstAttention = std::max(worstAttention, maxAbsDiff(got, expected[name]));
       ++compared;
     }
   }
   EXPECT_EQ(compared, c.layers) << "attention tensors compared";
+  std::cout << "[ parity ] " << c.name << ": attention max |diff| " << worstAttention;
+  if (expected.count("logits") && r.outputs.count("logits"))
+    std::cout << ", logits max |diff| " << maxAbsDiff(r.outputs.at("logits"), expected.at("logits"));
+  std::cout << "\n";
   if (expected.count("last_hidden_state"))
     EXPECT_LT(maxAbsDiff(r.outputs.at("last_hidden_state"), expected.at("last_hidden_state")), kHiddenTol);
   if (expected.count("encoder_last_hidden_state"))
