@@ -11,6 +11,12 @@
 #include <fstream>
 
 #include "TestSupport.h"
+#ifdef TEST_HAVE_OPENCV
+#include <opencv2/imgcodecs.hpp>
+#endif
+#ifdef TEST_HAVE_SNDFILE
+#include <sndfile.h>
+#endif
 #include "attnscope/AudioFeatures.h"
 #include "attnscope/Engine.h"
 #include "attnscope/Errors.h"
@@ -129,6 +135,34 @@ TEST(ImageInput, BadAndUnusualFiles) {
             0.01);
 }
 
+TEST(ImageInput, ExifOrientationAndWebP) {
+  const std::string dir = golden("vit-tiny-random");
+  auto m = loadModel(dir, "cpu");
+  TempDir tmp;
+#ifdef TEST_HAVE_OPENCV
+  const cv::Mat src = cv::imread(dir + "/input.png", cv::IMREAD_COLOR);  // 48 x 40
+  ASSERT_TRUE(cv::imwrite(tmp.file("x.webp"), src));
+  PreparedInput webp = prepareImage(*m, tmp.file("x.webp"));
+  EXPECT_LT(maxAbsDiff(webp.tensors.at("pixel_values"), prepareImage(*m, dir + "/input.png").tensors.at("pixel_values")),
+            0.2);  // lossy WebP of the same picture
+  ASSERT_TRUE(cv::imwrite(tmp.file("plain.jpg"), src));
+  // Insert an EXIF APP1 segment with Orientation = 6 ("rotate 90° clockwise to display") after the SOI marker.
+  std::ifstream in(tmp.file("plain.jpg"), std::ios::binary);
+  std::string jpg((std::istreambuf_iterator<char>(in)), {});
+  const unsigned char app1[] = {0xFF, 0xE1, 0x00, 0x22, 'E', 'x', 'i', 'f', 0, 0, 'M', 'M', 0x00, 0x2A, 0, 0, 0, 8,
+                                0x00, 0x01, 0x01, 0x12, 0x00, 0x03, 0, 0, 0, 1, 0x00, 0x06, 0, 0, 0, 0, 0, 0};
+  std::ofstream(tmp.file("rotated.jpg"), std::ios::binary)
+      << jpg.substr(0, 2) << std::string(reinterpret_cast<const char*>(app1), sizeof app1) << jpg.substr(2);
+  const RgbImage plain = decodeImage(tmp.file("plain.jpg")), rotated = decodeImage(tmp.file("rotated.jpg"));
+  EXPECT_EQ(plain.width, 48);
+  EXPECT_EQ(plain.height, 40);
+  EXPECT_EQ(rotated.width, 40) << "EXIF orientation applied";
+  EXPECT_EQ(rotated.height, 48) << "EXIF orientation applied";
+#else
+  GTEST_SKIP() << "OpenCV not available to write the test images";
+#endif
+}
+
 // ---- audio ----
 
 TEST(AudioInput, WhisperLogMelOfTheGoldenClip) {
@@ -219,6 +253,35 @@ TEST(AudioInput, RatesChannelsFormatsAndBadFiles) {
   }
   EXPECT_THROW(prepareAudio(*m, tmp.file("missing.wav")), InputError);
   EXPECT_THROW(prepareAudio(*m, tmp.file("8k.wav"), -1.0), InputError);
+}
+
+TEST(AudioInput, FlacAndOggVorbisDecode) {
+#ifdef TEST_HAVE_SNDFILE
+  TempDir tmp;
+  const std::vector<std::pair<std::string, int>> formats = {{"x.flac", SF_FORMAT_FLAC | SF_FORMAT_PCM_16},
+                                                            {"x.ogg", SF_FORMAT_OGG | SF_FORMAT_VORBIS},
+                                                            {"x24.wav", SF_FORMAT_WAV | SF_FORMAT_PCM_24}};
+  for (const auto& [name, format] : formats) {
+    SF_INFO info{};
+    info.samplerate = 22050;
+    info.channels = 2;
+    info.format = format;
+    SNDFILE* f = sf_open(tmp.file(name).c_str(), SFM_WRITE, &info);
+    ASSERT_NE(f, nullptr) << name << ": " << sf_strerror(nullptr);
+    std::vector<float> frames(22050 * 2);
+    for (int i = 0; i < 22050; ++i) frames[2 * i] = frames[2 * i + 1] = 0.5f * std::sin(2 * M_PI * 440.0 * i / 22050);
+    sf_writef_float(f, frames.data(), 22050);
+    sf_close(f);
+    AudioClip c = decodeAudio(tmp.file(name), 0.0, 1.0, 16000);
+    EXPECT_NEAR(static_cast<double>(c.samples.size()), 16000.0, 2.0) << name;
+    EXPECT_EQ(c.channels, 2) << name;
+    double rms = 0;
+    for (size_t i = 1000; i < 15000; ++i) rms += c.samples[i] * c.samples[i];
+    EXPECT_NEAR(std::sqrt(rms / 14000), 0.5 / std::sqrt(2.0), 0.02) << name;
+  }
+#else
+  GTEST_SKIP() << "libsndfile not available to write the test files";
+#endif
 }
 
 TEST(AudioInput, KwtRecognisesKeywordsSpokenByEspeak) {
