@@ -43,7 +43,7 @@ Result cli(const std::vector<std::string>& args) {
 }
 
 TEST(Cli, HelpOnEveryCommand) {
-  for (const char* c : {"info", "run", "generate", "compare"}) {
+  for (const char* c : {"info", "run", "generate", "compare", "overlay"}) {
     Result r = cli({c, "--help"});
     EXPECT_EQ(r.code, 0) << c;
     EXPECT_NE(r.output.find("usage: attnscope-cli " + std::string(c)), std::string::npos) << r.output;
@@ -171,6 +171,69 @@ TEST(Cli, CompareRejectsBadSpecsBeforeLoading) {
                   tmp.file("c.safetensors")});
   EXPECT_EQ(u.code, 2);
   EXPECT_NE(u.output.find("layer 99 does not exist"), std::string::npos) << u.output;
+}
+
+TEST(Cli, ImageAndAudioRunsAndOverlays) {
+  TempDir tmp;
+  const std::string vit = golden("vit-tiny-random");
+  Result r = cli({"run", "--model", vit, "--image", vit + "/input.png", "--out", tmp.file("vit.safetensors")});
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("\"task\":\"classification\""), std::string::npos) << r.output;
+  auto cap = SafetensorsFile::open(tmp.file("vit.safetensors"));
+  EXPECT_TRUE(cap->has("pixel_values"));
+  const auto meta = nlohmann::json::parse(cap->metadata().at("attnscope"));
+  EXPECT_EQ(meta["tokens"][5], "(1,0)");
+  EXPECT_EQ(meta["layout"]["patch_grid"], nlohmann::json({4, 4}));
+  for (const std::vector<std::string> extra : {std::vector<std::string>{"--layer", "1", "--head", "3"},
+                                               std::vector<std::string>{"--rollout"}}) {
+    std::vector<std::string> args = {"overlay", "--capture", tmp.file("vit.safetensors"), "--out", tmp.file("o.png")};
+    args.insert(args.end(), extra.begin(), extra.end());
+    Result o = cli(args);
+    EXPECT_EQ(o.code, 0) << o.output;
+    EXPECT_TRUE(std::filesystem::exists(tmp.file("o.png")));
+    std::filesystem::remove(tmp.file("o.png"));
+  }
+  // Feeding the capture back reproduces it exactly.
+  Result again = cli({"run", "--model", vit, "--inputs", tmp.file("vit.safetensors"), "--out", tmp.file("v2.safetensors")});
+  ASSERT_EQ(again.code, 0) << again.output;
+  EXPECT_TRUE(SafetensorsFile::open(tmp.file("v2.safetensors"))->tensor("attentions.1").equal(cap->tensor("attentions.1")));
+
+  const std::string kwt = realModel("kwt1");
+  Result a = cli({"run", "--model", kwt, "--audio", golden("kwt1-audio") + "/jfk_0.5s_to_1.5s.wav", "--out",
+                  tmp.file("kwt.safetensors")});
+  ASSERT_EQ(a.code, 0) << a.output;
+  EXPECT_NE(a.output.find("\"label\":\"on\""), std::string::npos) << a.output;
+  Result ao = cli({"overlay", "--capture", tmp.file("kwt.safetensors"), "--layer", "11", "--head", "0", "--out",
+                   tmp.file("k.png")});
+  EXPECT_EQ(ao.code, 0) << ao.output;
+
+  const std::string wh = golden("whisper-tiny-random");
+  Result g = cli({"generate", "--model", wh, "--audio", wh + "/jfk_2s.wav", "--max-new-tokens", "4", "--out",
+                  tmp.file("wh.safetensors")});
+  ASSERT_EQ(g.code, 0) << g.output;
+  auto w = SafetensorsFile::open(tmp.file("wh.safetensors"));
+  EXPECT_EQ(w->tensor("cross_attentions.0").size(1), 5);
+  EXPECT_EQ(w->tensor("encoder_attentions.0").size(1), 100);
+  const auto wmeta = nlohmann::json::parse(w->metadata().at("attnscope"));
+  EXPECT_EQ(wmeta["labels"]["cross"]["key"].size(), 100u);
+  EXPECT_EQ(wmeta["labels"]["cross"]["query"].size(), 5u);
+  Result wo = cli({"overlay", "--capture", tmp.file("wh.safetensors"), "--stack", "cross", "--layer", "1", "--head",
+                   "2", "--query", "4", "--out", tmp.file("w.png")});
+  EXPECT_EQ(wo.code, 0) << wo.output;
+
+  // Wrong input kind, bad options: exit code 2 with the culprit named.
+  Result bad1 = cli({"run", "--model", vit, "--audio", wh + "/jfk_2s.wav", "--out", tmp.file("x.safetensors")});
+  EXPECT_EQ(bad1.code, 2);
+  EXPECT_NE(bad1.output.find("not audio"), std::string::npos) << bad1.output;
+  Result bad2 = cli({"run", "--model", kwt, "--audio", vit + "/input.png", "--out", tmp.file("x.safetensors")});
+  EXPECT_EQ(bad2.code, 2);
+  EXPECT_NE(bad2.output.find("input.png"), std::string::npos) << bad2.output;
+  Result bad3 = cli({"overlay", "--capture", tmp.file("vit.safetensors"), "--layer", "7", "--head", "0", "--out",
+                     tmp.file("x.png")});
+  EXPECT_EQ(bad3.code, 2);
+  EXPECT_NE(bad3.output.find("attentions.7"), std::string::npos) << bad3.output;
+  Result bad4 = cli({"run", "--model", kwt, "--text", "x", "--audio", wh + "/jfk_2s.wav", "--out", tmp.file("x.s")});
+  EXPECT_EQ(bad4.code, 2);
 }
 
 }  // namespace
