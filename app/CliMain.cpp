@@ -16,6 +16,7 @@
 #include "attnscope/Engine.h"
 #include "attnscope/Errors.h"
 #include "attnscope/Media.h"
+#include "attnscope/OverlayRenderer.h"
 #include "attnscope/SafetensorsFile.h"
 
 using namespace attnscope;
@@ -235,53 +236,25 @@ int cmdOverlay(const Args& a) {
       throw InputError("--" + k + " must be a non-negative integer (got '" + v + "')");
     }
   };
-  const bool rollout = a.flag("rollout");
-  if (!rollout && (!a.has("layer") || !a.has("head"))) throw InputError("give --layer L --head H, or --rollout");
-  auto file = SafetensorsFile::open(capture);
-  auto metaIt = file->metadata().find("attnscope");
-  if (metaIt == file->metadata().end()) throw InputError("'" + capture + "' is not an AttnScope capture");
-  const auto meta = nlohmann::json::parse(metaIt->second);
-  const auto stacks = meta.value("stacks", std::vector<std::string>{"self"});
-  const std::string stack = a.get("stack", stacks.front());
-  const int query = intOpt("query", 0);
-  OverlayOptions options;
-  if (a.has("alpha")) options.alpha = std::stod(a.get("alpha"));
-  if (!(options.alpha >= 0 && options.alpha <= 1)) throw InputError("--alpha must be between 0 and 1");
-  options.colormap = a.get("colormap", "viridis");
-  at::Tensor row;
-  std::string title;
-  if (rollout) {
-    std::vector<at::Tensor> layers;
-    for (int l = 0;; ++l) {
-      const std::string name = captureTensorName(stack, l);
-      if (!file->has(name)) break;
-      layers.push_back(file->tensor(name));
+  OverlayRequest req;
+  req.rollout = a.flag("rollout");
+  if (!req.rollout && (!a.has("layer") || !a.has("head"))) throw InputError("give --layer L --head H, or --rollout");
+  req.stack = a.get("stack", "");
+  req.layer = intOpt("layer", 0);
+  req.head = intOpt("head", 0);
+  req.query = intOpt("query", 0);
+  if (a.has("alpha")) {
+    try {
+      req.alpha = std::stod(a.get("alpha"));
+    } catch (...) {
+      req.alpha = -1;
     }
-    const at::Tensor r = attentionRollout(layers);  // [T, T]
-    if (query >= r.size(0)) throw InputError("--query " + std::to_string(query) + " is past the last position");
-    row = r[query];
-    title = "rollout over " + std::to_string(layers.size()) + " layers, query " + std::to_string(query);
-  } else {
-    const int layer = intOpt("layer", 0), head = intOpt("head", 0);
-    const std::string name = captureTensorName(stack, layer);
-    if (!file->has(name)) throw InputError("'" + capture + "' has no tensor '" + name + "' (layer not captured?)");
-    const at::Tensor t = file->tensor(name);  // [heads, q, k]
-    const auto heads = meta.value("heads", std::vector<int>{});
-    int64_t idx = head;
-    if (!heads.empty()) {
-      auto it = std::find(heads.begin(), heads.end(), head);
-      if (it == heads.end()) throw InputError("--head " + std::to_string(head) + " was not captured");
-      idx = it - heads.begin();
-    }
-    if (idx >= t.size(0)) throw InputError("--head " + std::to_string(head) + " does not exist");
-    if (query >= t.size(1)) throw InputError("--query " + std::to_string(query) + " is past the last position");
-    row = t[idx][query];
-    title = stack + " layer " + std::to_string(layer) + " head " + std::to_string(head) + ", query " +
-            std::to_string(query);
   }
-  const auto tokens = meta.value("tokens", std::vector<std::string>{});
-  if (query < static_cast<int>(tokens.size())) title += " [" + tokens[query] + "]";
-  renderOverlay(capture, row, title, out, options);
+  if (!(req.alpha >= 0 && req.alpha <= 1)) throw InputError("--alpha must be between 0 and 1");
+  req.colormap = a.get("colormap", "viridis");
+  if (req.colormap != "viridis" && req.colormap != "magma" && req.colormap != "greys")
+    throw InputError("--colormap must be viridis, magma or greys");
+  writeCaptureOverlay(capture, req, out);
   std::cerr << "wrote " << out << "\n";
   return 0;
 }

@@ -10,7 +10,10 @@
 
 #include "attnscope/AudioFeatures.h"
 #include "attnscope/Errors.h"
+#include "attnscope/Analysis.h"
+#include "attnscope/Engine.h"
 #include "attnscope/Media.h"
+#include "attnscope/OverlayRenderer.h"
 #include "attnscope/SafetensorsFile.h"
 
 #ifdef ATTNSCOPE_HAVE_OPENCV
@@ -104,11 +107,10 @@ void writePng(const cv::Mat& img, const std::string& outPath) {
 }  // namespace
 #endif
 
-void renderOverlay(const std::string& capturePath, const at::Tensor& weightsIn, const std::string& title,
-                   const std::string& outPath, const OverlayOptions& options) {
-#ifndef ATTNSCOPE_HAVE_OPENCV
-  throw InputError("this build of AttnScope has no OpenCV: overlays are unavailable (install libopencv-dev and rebuild)");
-#else
+#ifdef ATTNSCOPE_HAVE_OPENCV
+namespace {
+cv::Mat overlayMat(const std::string& capturePath, const at::Tensor& weightsIn, const std::string& title,
+                   const OverlayOptions& options) {
   auto file = SafetensorsFile::open(capturePath);
   auto metaIt = file->metadata().find("attnscope");
   if (metaIt == file->metadata().end())
@@ -150,8 +152,7 @@ void renderOverlay(const std::string& capturePath, const at::Tensor& weightsIn, 
     cv::Mat out;
     cv::addWeighted(img, 1.0 - options.alpha, colors, options.alpha, 0.0, out);
     addTitleAndBar(out, title, lut, maxValue);
-    writePng(out, outPath);
-    return;
+    return out;
   }
   if (modality == "audio") {
     const double spp = layout.value("seconds_per_position", 0.0);
@@ -206,11 +207,104 @@ void renderOverlay(const std::string& capturePath, const at::Tensor& weightsIn, 
     cv::putText(framed, axis, cv::Point(6, canvas.rows + 17), cv::FONT_HERSHEY_SIMPLEX, 0.45, cv::Scalar(20, 20, 20), 1,
                 cv::LINE_AA);
     addTitleAndBar(framed, title, lut, maxValue);
-    writePng(framed, outPath);
-    return;
+    return framed;
   }
   throw InputError("overlay: '" + capturePath + "' is a " + modality +
                    " capture; overlays are drawn for image and audio models (use the GUI's views for text)");
+}
+}  // namespace
+#endif
+
+void renderOverlay(const std::string& capturePath, const at::Tensor& weights, const std::string& title,
+                   const std::string& outPath, const OverlayOptions& options) {
+#ifndef ATTNSCOPE_HAVE_OPENCV
+  throw InputError("this build of AttnScope has no OpenCV: overlays are unavailable (install libopencv-dev and rebuild)");
+#else
+  writePng(overlayMat(capturePath, weights, title, options), outPath);
+#endif
+}
+
+namespace {
+/// The query row the request asks for, and its title.
+std::pair<at::Tensor, std::string> selectRow(const std::string& capture, const OverlayRequest& req) {
+  auto file = SafetensorsFile::open(capture);
+  auto metaIt = file->metadata().find("attnscope");
+  if (metaIt == file->metadata().end()) throw InputError("'" + capture + "' is not an AttnScope capture");
+  const auto meta = nlohmann::json::parse(metaIt->second);
+  const auto stacks = meta.value("stacks", std::vector<std::string>{"self"});
+  const std::string stack = req.stack.empty() ? stacks.front() : req.stack;
+  if (std::find(stacks.begin(), stacks.end(), stack) == stacks.end())
+    throw InputError("stack '" + stack + "' is not in '" + capture + "'");
+  at::Tensor row;
+  std::string title;
+  if (req.rollout) {
+    std::vector<at::Tensor> layers;
+    for (int l = 0;; ++l) {
+      const std::string name = captureTensorName(stack, l);
+      if (!file->has(name)) break;
+      layers.push_back(file->tensor(name));
+    }
+    const at::Tensor r = attentionRollout(layers);  // [T, T]
+    if (req.query < 0 || req.query >= r.size(0))
+      throw InputError("query " + std::to_string(req.query) + " is past the last position");
+    row = r[req.query];
+    title = "rollout over " + std::to_string(layers.size()) + " layers, query " + std::to_string(req.query);
+  } else {
+    const std::string name = captureTensorName(stack, req.layer);
+    if (!file->has(name)) throw InputError("'" + capture + "' has no tensor '" + name + "' (layer not captured?)");
+    const at::Tensor t = file->tensor(name);  // [heads, q, k]
+    const auto heads = meta.value("heads", std::vector<int>{});
+    int64_t idx = req.head;
+    if (!heads.empty()) {
+      auto it = std::find(heads.begin(), heads.end(), req.head);
+      if (it == heads.end()) throw InputError("head " + std::to_string(req.head) + " was not captured");
+      idx = it - heads.begin();
+    }
+    if (idx < 0 || idx >= t.size(0)) throw InputError("head " + std::to_string(req.head) + " does not exist");
+    if (req.query < 0 || req.query >= t.size(1))
+      throw InputError("query " + std::to_string(req.query) + " is past the last position");
+    row = t[idx][req.query];
+    title = stack + " layer " + std::to_string(req.layer) + " head " + std::to_string(req.head) + ", query " +
+            std::to_string(req.query);
+  }
+  const auto labels = meta.value("labels", nlohmann::json::object());
+  std::vector<std::string> queries = meta.value("tokens", std::vector<std::string>{});
+  if (labels.contains(stack) && labels[stack].contains("query"))
+    queries = labels[stack]["query"].get<std::vector<std::string>>();
+  if (req.query < static_cast<int>(queries.size())) title += " [" + queries[req.query] + "]";
+  return {row, title};
+}
+}  // namespace
+
+OverlayPicture renderCaptureOverlay(const std::string& capturePath, const OverlayRequest& request) {
+#ifndef ATTNSCOPE_HAVE_OPENCV
+  throw InputError("this build of AttnScope has no OpenCV: overlays are unavailable (install libopencv-dev and rebuild)");
+#else
+  if (!(request.alpha >= 0 && request.alpha <= 1)) throw InputError("overlay opacity must be between 0 and 1");
+  auto [row, title] = selectRow(capturePath, request);
+  OverlayOptions o;
+  o.alpha = request.alpha;
+  o.colormap = request.colormap;
+  cv::Mat bgr = overlayMat(capturePath, row, title, o), rgb;
+  cv::cvtColor(bgr, rgb, cv::COLOR_BGR2RGB);
+  OverlayPicture pic;
+  pic.width = rgb.cols;
+  pic.height = rgb.rows;
+  pic.title = title;
+  pic.rgb.assign(rgb.data, rgb.data + static_cast<size_t>(rgb.total()) * 3);
+  return pic;
+#endif
+}
+
+void writeCaptureOverlay(const std::string& capturePath, const OverlayRequest& request, const std::string& pngPath) {
+#ifndef ATTNSCOPE_HAVE_OPENCV
+  throw InputError("this build of AttnScope has no OpenCV: overlays are unavailable (install libopencv-dev and rebuild)");
+#else
+  auto [row, title] = selectRow(capturePath, request);
+  OverlayOptions o;
+  o.alpha = request.alpha;
+  o.colormap = request.colormap;
+  writePng(overlayMat(capturePath, row, title, o), pngPath);
 #endif
 }
 
