@@ -15,6 +15,8 @@
 #include <QShortcut>
 #include <QStatusBar>
 #include <QToolBar>
+#include <QScrollArea>
+#include <QSignalBlocker>
 #include <QVBoxLayout>
 
 #include "ColorMaps.h"
@@ -28,7 +30,7 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent), m_worker(new RunW
   m_worker->moveToThread(&m_thread);
   connect(&m_thread, &QThread::finished, m_worker, &QObject::deleteLater);
   connect(this, &MainWindow::requestLoad, m_worker, &RunWorker::load);
-  connect(this, &MainWindow::requestRun, m_worker, &RunWorker::run);
+  connect(this, &MainWindow::requestRun, m_worker, &RunWorker::runRequest);
   connect(this, &MainWindow::requestSave, m_worker, &RunWorker::save);
   connect(m_worker, &RunWorker::loaded, this, &MainWindow::onLoaded);
   connect(m_worker, &RunWorker::finished, this, &MainWindow::onFinished);
@@ -39,6 +41,16 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent), m_worker(new RunW
   });
   connect(m_worker, &RunWorker::saved, this,
           [this](const QString& path) { statusBar()->showMessage(tr("Saved %1").arg(path), 5000); });
+  connect(this, &MainWindow::requestOverlay, m_worker, &RunWorker::overlay);
+  connect(m_worker, &RunWorker::overlayReady, this, [this](const QImage& img, const QString& title) {
+    m_overlay->setPixmap(QPixmap::fromImage(img));
+    m_overlay->setToolTip(title);
+    emit overlayShown();
+  });
+  connect(m_worker, &RunWorker::overlayFailed, this, [this](const QString& message) {
+    m_overlay->setPixmap(QPixmap());
+    m_overlay->setText(message);
+  });
   connect(m_worker, &RunWorker::progress, this, [this](int done, int total) {
     m_progress->setMaximum(std::max(total, 1));
     m_progress->setValue(done);
@@ -71,18 +83,53 @@ void MainWindow::buildUi() {
   auto* layout = new QVBoxLayout(central);
 
   auto* inputRow = new QHBoxLayout;
-  m_text = new QLineEdit(central);
+  m_inputs = new QStackedWidget(central);
+  auto* textPage = new QWidget(m_inputs);
+  auto* textRow = new QHBoxLayout(textPage);
+  textRow->setContentsMargins(0, 0, 0, 0);
+  m_text = new QLineEdit(textPage);
   m_text->setPlaceholderText(tr("Text to run through the model"));
-  m_pair = new QLineEdit(central);
+  m_pair = new QLineEdit(textPage);
   m_pair->setPlaceholderText(tr("Second segment (sentence-pair models)"));
   m_pair->setVisible(false);
+  textRow->addWidget(m_text, 3);
+  textRow->addWidget(m_pair, 2);
+  auto* filePage = new QWidget(m_inputs);
+  auto* fileRow = new QHBoxLayout(filePage);
+  fileRow->setContentsMargins(0, 0, 0, 0);
+  m_thumb = new QLabel(filePage);
+  m_thumb->setFixedSize(40, 32);
+  m_thumb->setScaledContents(false);
+  m_file = new QLineEdit(filePage);
+  m_file->setPlaceholderText(tr("Image or audio file (open or drop it here)"));
+  m_browse = new QPushButton(tr("Browse…"), filePage);
+  m_offset = new QDoubleSpinBox(filePage);
+  m_offset->setPrefix(tr("from "));
+  m_offset->setSuffix(tr(" s"));
+  m_offset->setDecimals(2);
+  m_offset->setRange(0, 86400);
+  m_offset->setSingleStep(0.1);
+  m_offset->setToolTip(tr("Start of the model's window in the audio file"));
+  fileRow->addWidget(m_thumb);
+  fileRow->addWidget(m_file, 1);
+  fileRow->addWidget(m_browse);
+  fileRow->addWidget(m_offset);
+  m_inputs->addWidget(textPage);
+  m_inputs->addWidget(filePage);
+  m_variant = new QComboBox(central);
+  m_variant->setEditable(true);
+  m_variant->addItems({"full", "window:w=8", "block:size=16,global=1,random=1", "hier:block=8,keep=2", "topk:k=8",
+                       "linear", "performer:features=64", "prune:ratio=0.3", "quant:bits=4", "dropout:p=0.1"});
+  m_variant->setToolTip(tr("Attention variant for the run (any spec: see `attnscope-cli compare --help`)"));
+  m_variant->setMinimumContentsLength(16);
   m_run = new QPushButton(tr("Run"), central);
   m_run->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_Return));
   m_run->setToolTip(tr("Run the model (Ctrl+Enter)"));
   m_cancel = new QPushButton(tr("Cancel"), central);
   m_cancel->setEnabled(false);
-  inputRow->addWidget(m_text, 3);
-  inputRow->addWidget(m_pair, 2);
+  inputRow->addWidget(m_inputs, 1);
+  inputRow->addWidget(new QLabel(tr("variant"), central));
+  inputRow->addWidget(m_variant);
   inputRow->addWidget(m_run);
   inputRow->addWidget(m_cancel);
   layout->addLayout(inputRow);
@@ -97,6 +144,10 @@ void MainWindow::buildUi() {
   m_colormap = new QComboBox(central);
   m_colormap->addItems(ColorMaps::names());
   m_prediction = new QLabel(central);
+  m_stack = new QComboBox(central);
+  m_stack->setToolTip(tr("Attention stack (encoder, decoder, cross)"));
+  m_stack->setVisible(false);
+  viewRow->addWidget(m_stack);
   viewRow->addWidget(m_layer);
   viewRow->addWidget(m_head);
   viewRow->addWidget(new QLabel(tr("colour map"), central));
@@ -105,8 +156,35 @@ void MainWindow::buildUi() {
   viewRow->addWidget(m_prediction);
   layout->addLayout(viewRow);
 
-  m_heatmap = new HeatmapView(central);
-  layout->addWidget(m_heatmap, 1);
+  m_tabs = new QTabWidget(central);
+  m_heatmap = new HeatmapView(m_tabs);
+  m_tabs->addTab(m_heatmap, tr("Head view"));
+  auto* overlayPage = new QWidget(m_tabs);
+  auto* overlayLayout = new QVBoxLayout(overlayPage);
+  auto* overlayControls = new QHBoxLayout;
+  m_query = new QSpinBox(overlayPage);
+  m_query->setPrefix(tr("query "));
+  m_query->setToolTip(tr("Query position whose attention is drawn (0 = the class token)"));
+  m_rollout = new QCheckBox(tr("rollout over layers"), overlayPage);
+  m_opacity = new QSlider(Qt::Horizontal, overlayPage);
+  m_opacity->setRange(0, 100);
+  m_opacity->setValue(55);
+  m_opacity->setMaximumWidth(160);
+  overlayControls->addWidget(m_query);
+  overlayControls->addWidget(m_rollout);
+  overlayControls->addWidget(new QLabel(tr("opacity"), overlayPage));
+  overlayControls->addWidget(m_opacity);
+  overlayControls->addStretch(1);
+  overlayLayout->addLayout(overlayControls);
+  auto* scroll = new QScrollArea(overlayPage);
+  m_overlay = new QLabel(tr("Run an image or audio model to see its attention over the input."), scroll);
+  m_overlay->setAlignment(Qt::AlignCenter);
+  scroll->setWidget(m_overlay);
+  scroll->setWidgetResizable(true);
+  overlayLayout->addWidget(scroll, 1);
+  m_tabs->addTab(overlayPage, tr("Input overlay"));
+  m_tabs->setTabEnabled(1, false);
+  layout->addWidget(m_tabs, 1);
   setCentralWidget(central);
 
   auto* dock = new QDockWidget(tr("Model"), this);
@@ -127,11 +205,19 @@ void MainWindow::buildUi() {
   connect(m_run, &QPushButton::clicked, this, &MainWindow::runNow);
   connect(m_text, &QLineEdit::returnPressed, this, &MainWindow::runNow);
   connect(m_cancel, &QPushButton::clicked, this, &MainWindow::cancelRun);
+  connect(m_browse, &QPushButton::clicked, this, &MainWindow::chooseInputFile);
+  connect(m_file, &QLineEdit::returnPressed, this, &MainWindow::runNow);
+  connect(m_stack, &QComboBox::currentTextChanged, this, [this] { showHead(); });
+  connect(m_query, qOverload<int>(&QSpinBox::valueChanged), this, &MainWindow::updateOverlay);
+  connect(m_rollout, &QCheckBox::toggled, this, &MainWindow::updateOverlay);
+  connect(m_opacity, &QSlider::valueChanged, this, &MainWindow::updateOverlay);
+  connect(m_tabs, &QTabWidget::currentChanged, this, &MainWindow::updateOverlay);
   connect(m_layer, qOverload<int>(&QSpinBox::valueChanged), this, &MainWindow::showHead);
   connect(m_head, qOverload<int>(&QSpinBox::valueChanged), this, &MainWindow::showHead);
   connect(m_colormap, &QComboBox::currentTextChanged, this, [this](const QString& name) {
     m_heatmap->setColorMap(name);
     QSettings().setValue("view/colormap", name);
+    updateOverlay();
   });
   connect(m_heatmap, &HeatmapView::hovered, this, [this](const QString& t) { statusBar()->showMessage(t); });
   new QShortcut(QKeySequence(Qt::Key_PageDown), this, [this] { m_layer->stepUp(); });
@@ -166,14 +252,58 @@ void MainWindow::openModel(const QString& dir) {
 
 void MainWindow::setInputText(const QString& text) { m_text->setText(text); }
 
+void MainWindow::setInputFile(const QString& path) {
+  m_file->setText(path);
+  QPixmap thumb(path);
+  m_thumb->setPixmap(thumb.isNull() ? QPixmap() : thumb.scaled(m_thumb->size(), Qt::KeepAspectRatio,
+                                                                  Qt::SmoothTransformation));
+}
+
+void MainWindow::setVariant(const QString& spec) { m_variant->setCurrentText(spec); }
+
+void MainWindow::chooseInputFile() {
+  const bool image = m_summary.modality == "image";
+  const QString key = image ? "input/lastImageDir" : "input/lastAudioDir";
+  const QString filter = image ? tr("Images (*.png *.jpg *.jpeg *.bmp *.webp *.tif *.tiff);;All files (*)")
+                               : tr("Audio (*.wav *.flac *.ogg *.mp3 *.aiff *.au);;All files (*)");
+  const QString path = QFileDialog::getOpenFileName(this, image ? tr("Open an image") : tr("Open an audio file"),
+                                                    QSettings().value(key).toString(), filter);
+  if (path.isEmpty()) return;
+  QSettings().setValue(key, QFileInfo(path).absolutePath());
+  setInputFile(path);
+}
+
+void MainWindow::updateOverlay() {
+  if (!m_capture || !m_tabs->isTabEnabled(1) || m_tabs->currentIndex() != 1) return;
+  const QString stack = m_stack->isVisible() ? m_stack->currentText() : QString();
+  emit requestOverlay(stack, m_layer->value(), m_head->value(), m_query->value(), m_rollout->isChecked(),
+                      m_opacity->value() / 100.0, m_colormap->currentText());
+}
+
 void MainWindow::runNow() {
   if (!m_loaded) {
     m_runAfterLoad = true;  // runs as soon as the model is loaded
     return;
   }
   if (m_busy) return;
+  RunRequest r;
+  r.variant = m_variant->currentText().trimmed().toStdString();
+  if (m_summary.modality == "image" || m_summary.modality == "audio") {
+    if (m_file->text().isEmpty()) {
+      QMessageBox::information(this, tr("No input"),
+                               tr("Choose an %1 file first (Browse… or drop it on the window).")
+                                   .arg(QString::fromStdString(m_summary.modality)));
+      return;
+    }
+    (m_summary.modality == "image" ? r.imagePath : r.audioPath) = m_file->text().toStdString();
+    r.offsetSeconds = m_offset->value();
+  } else {
+    r.text = m_text->text().toStdString();
+    r.pair = m_pair->text().toStdString();
+    r.hasPair = m_pair->isVisible() && !m_pair->text().isEmpty();
+  }
   setBusy(true, tr("Running…"));
-  emit requestRun(m_text->text(), m_pair->text(), m_pair->isVisible() && !m_pair->text().isEmpty());
+  emit requestRun(r);
 }
 
 void MainWindow::cancelRun() {
@@ -184,6 +314,12 @@ void MainWindow::onLoaded(const ModelSummary& s, bool acceptsPair) {
   m_summary = s;
   m_loaded = true;
   m_pair->setVisible(acceptsPair);
+  const bool media = s.modality == "image" || s.modality == "audio";
+  m_inputs->setCurrentIndex(media ? 1 : 0);
+  m_offset->setVisible(s.modality == "audio");
+  m_thumb->setVisible(s.modality == "image");
+  m_tabs->setTabEnabled(1, media);
+  if (!media) m_tabs->setCurrentIndex(0);
   auto number = [](int64_t n) { return QLocale().toString(static_cast<qlonglong>(n)); };
   QString card = QString("<b>%1</b><br><br>").arg(QFileInfo(QString::fromStdString(s.dir)).fileName().toHtmlEscaped());
   card += QString("<table cellspacing=2>"
@@ -222,8 +358,18 @@ void MainWindow::onLoaded(const ModelSummary& s, bool acceptsPair) {
 void MainWindow::onFinished(std::shared_ptr<const CaptureResult> result) {
   m_capture = std::move(result);
   setBusy(false, tr("Forward pass: %1 ms").arg(m_capture->seconds * 1000.0, 0, 'f', 1));
-  m_prediction->setText(QString::fromStdString(m_capture->predictionText));
+  m_prediction->setText(QString::fromStdString(m_capture->predictionText) +
+                        (m_capture->variant.empty() ? QString() : QString("  [%1]").arg(QString::fromStdString(m_capture->variant))));
+  {
+    const QString current = m_stack->currentText();
+    QSignalBlocker block(m_stack);
+    m_stack->clear();
+    for (const auto& st : m_capture->stacks) m_stack->addItem(QString::fromStdString(st));
+    if (m_stack->findText(current) >= 0) m_stack->setCurrentText(current);
+    m_stack->setVisible(m_capture->stacks.size() > 1);
+  }
   showHead();
+  updateOverlay();
   emit idle();
 }
 
@@ -235,14 +381,20 @@ void MainWindow::onFailed(const QString& title, const QString& message) {
 }
 
 void MainWindow::showHead() {
-  if (!m_capture) return;
-  const AttentionMatrix* a = m_capture->find("self", m_layer->value());
+  if (!m_capture || m_capture->stacks.empty()) return;
+  int si = std::max(0, m_stack->currentIndex());
+  if (si >= static_cast<int>(m_capture->stacks.size())) si = 0;
+  const std::string stack = m_capture->stacks[si];
+  const AttentionMatrix* a = m_capture->find(stack, m_layer->value());
   if (!a || m_head->value() >= a->heads) return;
-  m_heatmap->setAttention(*a, m_head->value(), m_capture->queryLabels, m_capture->keyLabels,
-                          tr("%1 — layer %2, head %3")
+  m_query->setRange(0, std::max(0, a->q - 1));
+  m_heatmap->setAttention(*a, m_head->value(), m_capture->stackQueryLabels[si], m_capture->stackKeyLabels[si],
+                          tr("%1 — %2layer %3, head %4")
                               .arg(QString::fromStdString(m_summary.family))
+                              .arg(stack == "self" ? QString() : QString::fromStdString(stack) + " ")
                               .arg(m_layer->value())
                               .arg(a->headIndex[m_head->value()]));
+  updateOverlay();
 }
 
 void MainWindow::chooseModel() {
@@ -270,6 +422,13 @@ void MainWindow::dropEvent(QDropEvent* event) {
     const QFileInfo info(url.toLocalFile());
     if (info.isDir()) {
       openModel(info.absoluteFilePath());
+      return;
+    }
+    static const QStringList media = {"png", "jpg", "jpeg", "bmp", "webp", "tif", "tiff",
+                                      "wav", "flac", "ogg", "mp3", "aiff", "au"};
+    if (info.isFile() && media.contains(info.suffix().toLower()) && m_loaded &&
+        (m_summary.modality == "image" || m_summary.modality == "audio")) {
+      setInputFile(info.absoluteFilePath());
       return;
     }
     if (info.isFile() && info.dir().exists("config.json")) {

@@ -1,5 +1,10 @@
 #pragma once
+#include <QCheckBox>
 #include <QComboBox>
+#include <QDoubleSpinBox>
+#include <QSlider>
+#include <QStackedWidget>
+#include <QTabWidget>
 #include <QLabel>
 #include <QLineEdit>
 #include <QMainWindow>
@@ -25,6 +30,10 @@ class MainWindow : public QMainWindow {
   /// Starts loading \p dir on the worker thread.
   void openModel(const QString& dir);
   void setInputText(const QString& text);
+  /// Image or audio file for image/audio models.
+  void setInputFile(const QString& path);
+  /// Attention variant spec for the next run ("full" = the model's own attention).
+  void setVariant(const QString& spec);
   /// Runs the current text (once a model is loaded).
   void runNow();
   void cancelRun();
@@ -36,12 +45,19 @@ class MainWindow : public QMainWindow {
   QSpinBox* headBox() const { return m_head; }
   std::shared_ptr<const CaptureResult> capture() const { return m_capture; }
   const ModelSummary& summary() const { return m_summary; }
+  QLabel* overlayView() const { return m_overlay; }
+  QTabWidget* tabs() const { return m_tabs; }
+  QComboBox* stackBox() const { return m_stack; }
   /// Shuts the worker thread down (also done by the destructor).
   void shutdown();
 
  signals:
   void requestLoad(const QString& dir, const QString& device);
-  void requestRun(const QString& text, const QString& pair, bool hasPair);
+  void requestRun(const attnscope::RunRequest& request);
+  void requestOverlay(const QString& stack, int layer, int head, int query, bool rollout, double alpha,
+                      const QString& colormap);
+  /// Emitted when a new overlay picture is shown.
+  void overlayShown();
   void requestSave(const QString& path);
   /// Emitted after a model is loaded, after a run finishes, is cancelled or fails.
   void idle();
@@ -59,6 +75,8 @@ class MainWindow : public QMainWindow {
   void onFinished(std::shared_ptr<const CaptureResult> result);
   void onFailed(const QString& title, const QString& message);
   void chooseModel();
+  void chooseInputFile();
+  void updateOverlay();
   void saveCapture();
 
   QThread m_thread;
@@ -73,6 +91,18 @@ class MainWindow : public QMainWindow {
   QSpinBox* m_layer = nullptr;
   QSpinBox* m_head = nullptr;
   QComboBox* m_colormap = nullptr;
+  QComboBox* m_variant = nullptr;
+  QComboBox* m_stack = nullptr;
+  QStackedWidget* m_inputs = nullptr;
+  QLineEdit* m_file = nullptr;
+  QPushButton* m_browse = nullptr;
+  QDoubleSpinBox* m_offset = nullptr;
+  QLabel* m_thumb = nullptr;
+  QTabWidget* m_tabs = nullptr;
+  QLabel* m_overlay = nullptr;
+  QSpinBox* m_query = nullptr;
+  QCheckBox* m_rollout = nullptr;
+  QSlider* m_opacity = nullptr;
   QProgressBar* m_progress = nullptr;
   QString m_device = "auto";
   ModelSummary m_summary;

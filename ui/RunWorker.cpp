@@ -7,6 +7,7 @@ namespace attnscope {
 RunWorker::RunWorker() {
   qRegisterMetaType<attnscope::ModelSummary>();
   qRegisterMetaType<std::shared_ptr<const attnscope::CaptureResult>>();
+  qRegisterMetaType<attnscope::RunRequest>();
 }
 
 RunWorker::~RunWorker() = default;
@@ -22,15 +23,35 @@ void RunWorker::load(const QString& dir, const QString& device) {
 }
 
 void RunWorker::run(const QString& text, const QString& pair, bool hasPair) {
+  RunRequest r;
+  r.text = text.toStdString();
+  r.pair = pair.toStdString();
+  r.hasPair = hasPair;
+  runRequest(r);
+}
+
+void RunWorker::overlay(const QString& stack, int layer, int head, int query, bool rollout, double alpha,
+                        const QString& colormap) {
+  try {
+    if (!m_session) throw InputError("no model is open");
+    EngineSession::Picture p = m_session->overlay(stack.toStdString(), layer, head, query, rollout, alpha,
+                                                  colormap.toStdString());
+    QImage img(p.rgb.data(), p.width, p.height, p.width * 3, QImage::Format_RGB888);
+    emit overlayReady(img.copy(), QString::fromStdString(p.title));
+  } catch (const std::exception& e) {
+    emit overlayFailed(QString::fromStdString(e.what()));
+  }
+}
+
+void RunWorker::runRequest(const RunRequest& request) {
   m_cancel = false;
   if (!m_session) {
     emit failed(tr("No model"), tr("Open a model folder first (File ▸ Open model…)."));
     return;
   }
   try {
-    auto result = std::make_shared<CaptureResult>(m_session->runText(
-        text.toStdString(), pair.toStdString(), hasPair, [this](int done, int total) { emit progress(done, total); },
-        [this] { return m_cancel.load(); }));
+    auto result = std::make_shared<CaptureResult>(m_session->run(
+        request, [this](int done, int total) { emit progress(done, total); }, [this] { return m_cancel.load(); }));
     emit finished(result);
   } catch (const CancelledError&) {
     emit cancelled();

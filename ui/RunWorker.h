@@ -1,4 +1,5 @@
 #pragma once
+#include <QImage>
 #include <QObject>
 #include <QString>
 #include <atomic>
@@ -8,6 +9,7 @@
 
 Q_DECLARE_METATYPE(attnscope::ModelSummary)
 Q_DECLARE_METATYPE(std::shared_ptr<const attnscope::CaptureResult>)
+Q_DECLARE_METATYPE(attnscope::RunRequest)
 
 namespace attnscope {
 
@@ -24,6 +26,10 @@ class RunWorker : public QObject {
  public slots:
   void load(const QString& dir, const QString& device);
   void run(const QString& text, const QString& pair, bool hasPair);
+  void runRequest(const attnscope::RunRequest& request);
+  /// Draws the last run's attention over its image / spectrogram (image and audio models).
+  void overlay(const QString& stack, int layer, int head, int query, bool rollout, double alpha,
+               const QString& colormap);
   void save(const QString& path);
 
  signals:
@@ -33,6 +39,8 @@ class RunWorker : public QObject {
   void cancelled();
   void saved(const QString& path);
   void failed(const QString& title, const QString& message);
+  void overlayReady(const QImage& image, const QString& title);
+  void overlayFailed(const QString& message);
 
  private:
   std::unique_ptr<EngineSession> m_session;

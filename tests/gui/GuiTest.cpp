@@ -81,6 +81,71 @@ class GuiTest : public QObject {
     QVERIFY(!w.isThreadRunning());
   }
 
+  /// Loads \p dir and runs the current input; returns when the run is over.
+  static void loadAndRun(MainWindow& w, const QString& dir) {
+    QSignalSpy idle(&w, &MainWindow::idle);
+    w.openModel(dir);
+    QVERIFY(idle.wait(30000));
+    w.runNow();
+    QVERIFY(idle.wait(30000));
+  }
+
+  void imageModelRunsAndDrawsTheOverlay() {
+    MainWindow w;
+    const QString dir = shared() + "/golden/vit-tiny-random";
+    w.setInputFile(dir + "/input.png");
+    loadAndRun(w, dir);
+    QVERIFY(w.capture());
+    QCOMPARE(w.capture()->queryLabels.front(), std::string("[CLS]"));
+    QCOMPARE(w.capture()->keyLabels.at(5), std::string("(1,0)"));
+    QCOMPARE(w.heatmap()->keys(), 17);
+    QVERIFY(w.tabs()->isTabEnabled(1));
+    QSignalSpy shown(&w, &MainWindow::overlayShown);
+    w.tabs()->setCurrentIndex(1);  // the overlay is drawn on the worker thread
+    QVERIFY(shown.wait(30000));
+    QVERIFY(!w.overlayView()->pixmap().isNull());
+    QVERIFY(w.overlayView()->pixmap().width() > 400);
+    w.shutdown();
+  }
+
+  void audioModelsShowStacksAndTime() {
+    MainWindow w;
+    const QString wh = shared() + "/golden/whisper-tiny-random";
+    w.setInputFile(wh + "/jfk_2s.wav");
+    loadAndRun(w, wh);
+    QVERIFY(w.capture());
+    QCOMPARE(static_cast<int>(w.capture()->stacks.size()), 3);
+    QVERIFY(w.stackBox()->isVisibleTo(&w));
+    w.stackBox()->setCurrentText("cross");
+    QCOMPARE(w.heatmap()->keys(), 100);  // encoder frames
+    QCOMPARE(w.heatmap()->queries(), 1);  // the decoder start token
+    QCOMPARE(w.capture()->stackKeyLabels.at(2).at(1), std::string("0.02s"));
+    w.shutdown();
+  }
+
+  void variantRunsThroughTheWholeModel() {
+    MainWindow w;
+    w.setInputText("Once upon a time, there was a little girl named Lily.");
+    w.setVariant("window:w=2");
+    loadAndRun(w, shared() + "/models/stories260K");
+    QVERIFY(w.capture());
+    QCOMPARE(w.capture()->variant, std::string("window:w=2"));
+    w.layerBox()->setValue(3);
+    const int last = w.heatmap()->queries() - 1;
+    int nonZero = 0;
+    for (int j = 0; j < w.heatmap()->keys(); ++j) nonZero += w.heatmap()->valueAt(last, j) > 0 ? 1 : 0;
+    QCOMPARE(nonZero, 2);  // the last two keys only
+    // A bad spec is an error dialog, not a crash.
+    closeNextDialog();
+    QSignalSpy idle(&w, &MainWindow::idle);
+    w.setVariant("window:w=-1");
+    w.runNow();
+    QVERIFY(idle.wait(30000));
+    QVERIFY(!w.isBusy());
+    QCOMPARE(w.capture()->variant, std::string("window:w=2"));  // the previous result stays
+    w.shutdown();
+  }
+
   void badModelFolderShowsDialogNotCrash() {
     MainWindow w;
     QSignalSpy idle(&w, &MainWindow::idle);

@@ -10,6 +10,7 @@
 #include <memory>
 #include <string>
 #include <vector>
+#include <cstdint>
 
 namespace attnscope {
 
@@ -35,8 +36,22 @@ struct AttentionMatrix {
 };
 
 /// Everything a view needs from one run.
+/// One run of the model: text (+ pair), an image, or an audio file (with a start offset), under an optional
+/// attention variant spec ("" or "full" = none).
+struct RunRequest {
+  std::string text, pair;
+  bool hasPair = false;
+  std::string imagePath, audioPath;
+  double offsetSeconds = 0;
+  std::string variant;
+};
+
 struct CaptureResult {
-  std::vector<std::string> queryLabels, keyLabels;
+  std::vector<std::string> queryLabels, keyLabels;  ///< of the first stack
+  /// Query / key labels per stack ("self", "encoder", "decoder", "cross").
+  std::vector<std::string> stacks;
+  std::vector<std::vector<std::string>> stackQueryLabels, stackKeyLabels;
+  std::string variant;                  ///< the spec the run used ("" = none)
   std::vector<AttentionMatrix> layers;  ///< ordered by (stack, layer)
   std::string predictionJson;           ///< the engine's prediction as JSON
   std::string predictionText;           ///< one line for the status bar
@@ -65,7 +80,19 @@ class EngineSession {
                         const std::function<void(int, int)>& progress = {},
                         const std::function<bool()>& cancelled = {});
   /// Saves the last run as a capture file (the CLI's run contract).
+  /// Runs \p request; throws InputError/ModelLoadError/CancelledError.
+  CaptureResult run(const RunRequest& request, const std::function<void(int, int)>& progress = {},
+                    const std::function<bool()>& cancelled = {});
   void saveLastCapture(const std::string& path) const;
+  /// The last run's attention drawn over its image or spectrogram (image and audio models).
+  /// Returns RGB bytes, width, height and a title.
+  struct Picture {
+    int width = 0, height = 0;
+    std::vector<uint8_t> rgb;
+    std::string title;
+  };
+  Picture overlay(const std::string& stack, int layer, int head, int query, bool rollout, double alpha,
+                  const std::string& colormap) const;
 
  private:
   EngineSession();

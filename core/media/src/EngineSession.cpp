@@ -2,8 +2,15 @@
 
 #include <optional>
 
+#include <cstdio>
+#include <filesystem>
+#include <unistd.h>
+
 #include "attnscope/Engine.h"
 #include "attnscope/Errors.h"
+#include "attnscope/Media.h"
+#include "attnscope/OverlayRenderer.h"
+#include "attnscope/Variant.h"
 
 namespace attnscope {
 
@@ -12,6 +19,11 @@ struct EngineSession::Impl {
   ModelSummary summary;
   std::optional<PreparedInput> lastInput;
   std::optional<RunResult> lastRun;
+  std::string overlayCapture;  ///< temp capture file of the last run, for overlays
+  ~Impl() {
+    std::error_code ec;
+    if (!overlayCapture.empty()) std::filesystem::remove(overlayCapture, ec);
+  }
 };
 
 EngineSession::EngineSession() : m(new Impl) {}
@@ -52,17 +64,42 @@ bool EngineSession::acceptsTextPair() const {
 CaptureResult EngineSession::runText(const std::string& text, const std::string& pair, bool hasPair,
                                      const std::function<void(int, int)>& progress,
                                      const std::function<bool()>& cancelled) {
+  RunRequest r;
+  r.text = text;
+  r.pair = pair;
+  r.hasPair = hasPair;
+  return run(r, progress, cancelled);
+}
+
+CaptureResult EngineSession::run(const RunRequest& request, const std::function<void(int, int)>& progress,
+                                 const std::function<bool()>& cancelled) {
   RunControl control;
   control.progress = [&](int done, int total) {
     if (progress) progress(done, total);
     if (cancelled && cancelled()) control.cancel = true;
   };
   if (cancelled && cancelled()) throw CancelledError();
-  PreparedInput input = prepareText(*m->model, text, hasPair ? std::optional<std::string>(pair) : std::nullopt);
-  RunResult run = runModel(*m->model, input, {}, &control);
+  std::unique_ptr<AttentionVariant> variant;
+  if (!request.variant.empty() && request.variant != "full") variant = makeVariant(request.variant);
+  PreparedInput input;
+  if (!request.imagePath.empty())
+    input = prepareImage(*m->model, request.imagePath);
+  else if (!request.audioPath.empty())
+    input = prepareAudio(*m->model, request.audioPath, request.offsetSeconds);
+  else
+    input = prepareText(*m->model, request.text, request.hasPair ? std::optional<std::string>(request.pair) : std::nullopt);
+  if (variant) variant->prepare(*m->model, input);
+  RunResult run = runModel(*m->model, input, {}, &control, variant.get());
   CaptureResult out;
-  out.queryLabels = input.labels;
-  out.keyLabels = input.labels;
+  out.variant = variant ? variant->spec() : "";
+  for (const auto& stack : m->model->model->info().stacks) {
+    auto [q, k] = stackLabels(input, stack);
+    out.stacks.push_back(stack);
+    out.stackQueryLabels.push_back(q);
+    out.stackKeyLabels.push_back(k);
+  }
+  out.queryLabels = out.stackQueryLabels.front();
+  out.keyLabels = out.stackKeyLabels.front();
   out.seconds = run.seconds;
   out.predictionJson = run.prediction.dump();
   const auto& p = run.prediction;
@@ -88,6 +125,39 @@ CaptureResult EngineSession::runText(const std::string& text, const std::string&
   }
   m->lastInput = std::move(input);
   m->lastRun = std::move(run);
+  if (!m->overlayCapture.empty()) {
+    std::error_code ec;
+    std::filesystem::remove(m->overlayCapture, ec);
+    m->overlayCapture.clear();
+  }
+  return out;
+}
+
+EngineSession::Picture EngineSession::overlay(const std::string& stack, int layer, int head, int query, bool rollout,
+                                              double alpha, const std::string& colormap) const {
+  if (!m->lastRun) throw InputError("nothing to draw: run the model first");
+  if (m->overlayCapture.empty()) {
+    // The overlay renderer reads the run contract's capture file; write the last run once, privately.
+    const auto path = std::filesystem::temp_directory_path() /
+                      ("attnscope-overlay-" + std::to_string(::getpid()) + "-" +
+                       std::to_string(reinterpret_cast<uintptr_t>(this)) + ".safetensors");
+    saveCapture(path.string(), *m->model, *m->lastInput, *m->lastRun);
+    m->overlayCapture = path.string();
+  }
+  OverlayRequest r;
+  r.stack = stack;
+  r.layer = layer;
+  r.head = head;
+  r.query = query;
+  r.rollout = rollout;
+  r.alpha = alpha;
+  r.colormap = colormap;
+  OverlayPicture p = renderCaptureOverlay(m->overlayCapture, r);
+  Picture out;
+  out.width = p.width;
+  out.height = p.height;
+  out.rgb = std::move(p.rgb);
+  out.title = p.title;
   return out;
 }
 
