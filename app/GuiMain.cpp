@@ -1,6 +1,6 @@
 // attnscope: the desktop application.
-//   attnscope [MODEL_DIR] [--text TEXT] [--device auto|cpu|cuda[:N]]
-// With a model folder and --text it loads the model and runs at once.
+//   attnscope [MODEL_DIR] [--text TEXT | --input IMAGE_OR_AUDIO] [--variant SPEC] [--overlay]
+// With a model folder and an input it loads the model and runs at once.
 #include <QApplication>
 #include <QCommandLineParser>
 #include <QSettings>
@@ -17,6 +17,12 @@ int main(int argc, char** argv) {
   parser.addPositionalArgument("model", "Hugging Face model folder to open");
   QCommandLineOption text("text", "Input text to run at once", "text");
   parser.addOption(text);
+  QCommandLineOption input("input", "Image or audio file to run at once (image/audio models)", "file");
+  parser.addOption(input);
+  QCommandLineOption variant("variant", "Attention variant spec, e.g. window:w=8", "spec");
+  parser.addOption(variant);
+  QCommandLineOption overlay("overlay", "Show the input-overlay tab (image/audio models)");
+  parser.addOption(overlay);
   parser.process(app);
 
   attnscope::MainWindow window;
@@ -24,9 +30,15 @@ int main(int argc, char** argv) {
   QString model = parser.positionalArguments().value(0);
   if (model.isEmpty()) model = QSettings().value("model/lastDir").toString();
   if (parser.isSet(text)) window.setInputText(parser.value(text));
+  if (parser.isSet(input)) window.setInputFile(parser.value(input));
+  if (parser.isSet(variant)) window.setVariant(parser.value(variant));
+  if (parser.isSet(overlay))
+    QObject::connect(&window, &attnscope::MainWindow::idle, &window, [&window] {
+      if (window.tabs()->isTabEnabled(1)) window.tabs()->setCurrentIndex(1);
+    });
   if (!model.isEmpty()) {
     window.openModel(model);
-    if (parser.isSet(text)) window.runNow();
+    if (parser.isSet(text) || parser.isSet(input)) window.runNow();
   }
   return app.exec();
 }

@@ -43,7 +43,10 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent), m_worker(new RunW
           [this](const QString& path) { statusBar()->showMessage(tr("Saved %1").arg(path), 5000); });
   connect(this, &MainWindow::requestOverlay, m_worker, &RunWorker::overlay);
   connect(m_worker, &RunWorker::overlayReady, this, [this](const QImage& img, const QString& title) {
-    m_overlay->setPixmap(QPixmap::fromImage(img));
+    // Fit the picture to the view's width (never enlarged); the full-size picture is what the CLI writes.
+    const int room = std::max(200, m_tabs->width() - 40);
+    const QImage fitted = img.width() > room ? img.scaledToWidth(room, Qt::SmoothTransformation) : img;
+    m_overlay->setPixmap(QPixmap::fromImage(fitted));
     m_overlay->setToolTip(title);
     emit overlayShown();
   });
@@ -194,6 +197,8 @@ void MainWindow::buildUi() {
   m_card->setMargin(8);
   m_card->setTextInteractionFlags(Qt::TextSelectableByMouse);
   m_card->setMinimumWidth(220);
+  m_card->setMaximumWidth(280);
+  m_card->setWordWrap(true);
   dock->setWidget(m_card);
   addDockWidget(Qt::LeftDockWidgetArea, dock);
 
