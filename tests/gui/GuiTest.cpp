@@ -104,7 +104,7 @@ class GuiTest : public QObject {
     w.tabs()->setCurrentIndex(1);  // the overlay is drawn on the worker thread
     QVERIFY(shown.wait(30000));
     QVERIFY(!w.overlayView()->pixmap().isNull());
-    QVERIFY(w.overlayView()->pixmap().width() > 400);
+    QVERIFY(w.overlayView()->pixmap().width() >= 200);  // fitted to the view
     w.shutdown();
   }
 
