@@ -7,6 +7,7 @@
 #include <c10/core/InferenceMode.h>
 
 #include <chrono>
+#include <malloc.h>
 #include <cstdio>
 #include <filesystem>
 
@@ -109,7 +110,25 @@ nlohmann::json predict(const LoadedModel& m, const PreparedInput& input, const T
   return predictOutputs(m, input, outputs);
 }
 
+namespace {
+/// Attention buffers ([heads, T, T]) are large and short-lived. glibc returns every allocation above its mmap
+/// threshold (128 KiB at start) to the kernel on free, so each forward pays page faults to get them back
+/// (measured: ~25 % of a BERT-base forward at 512 tokens). Keep up to 64 MiB blocks in the heap and trim
+/// only above 512 MiB free. Once per process.
+void tuneAllocator() {
+  static const bool done = [] {
+#if defined(__GLIBC__)
+    mallopt(M_MMAP_THRESHOLD, 64 << 20);
+    mallopt(M_TRIM_THRESHOLD, 512 << 20);
+#endif
+    return true;
+  }();
+  (void)done;
+}
+}  // namespace
+
 std::shared_ptr<LoadedModel> loadModel(const std::string& dir, const std::string& deviceSpec) {
+  tuneAllocator();
   auto m = std::make_shared<LoadedModel>();
   m->dir = dir;
   m->config = ModelConfig::load(dir);
