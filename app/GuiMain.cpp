@@ -1,9 +1,11 @@
 // attnscope: the desktop application.
 //   attnscope [MODEL_DIR] [--text TEXT | --input IMAGE_OR_AUDIO] [--variant SPEC] [--overlay]
+//             [--compare "SPEC;SPEC;SPEC"]
 // With a model folder and an input it loads the model and runs at once.
 #include <QApplication>
 #include <QCommandLineParser>
 #include <QSettings>
+#include <memory>
 
 #include "MainWindow.h"
 
@@ -21,6 +23,8 @@ int main(int argc, char** argv) {
   parser.addOption(input);
   QCommandLineOption variant("variant", "Attention variant spec, e.g. window:w=8", "spec");
   parser.addOption(variant);
+  QCommandLineOption compare("compare", "Compare full with these variant specs, separated by ';'", "specs");
+  parser.addOption(compare);
   QCommandLineOption overlay("overlay", "Show the input-overlay tab (image/audio models)");
   parser.addOption(overlay);
   parser.process(app);
@@ -38,7 +42,18 @@ int main(int argc, char** argv) {
     });
   if (!model.isEmpty()) {
     window.openModel(model);
-    if (parser.isSet(text) || parser.isSet(input)) window.runNow();
+    if (parser.isSet(compare)) {
+      const QStringList specs = parser.value(compare).split(';', Qt::SkipEmptyParts);
+      auto once = std::make_shared<QMetaObject::Connection>();
+      *once = QObject::connect(&window, &attnscope::MainWindow::idle, &window, [&window, specs, once] {
+        QObject::disconnect(*once);
+        window.compareView()->setSpecs(specs);
+        window.tabs()->setCurrentWidget(window.compareView());
+        window.compareNow(specs);
+      });
+    } else if (parser.isSet(text) || parser.isSet(input)) {
+      window.runNow();
+    }
   }
   return app.exec();
 }

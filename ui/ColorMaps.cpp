@@ -10,6 +10,10 @@ QCPColorGradient ColorMaps::gradient(const QString& name) {
     const char* stops[] = {"#000004", "#1c1044", "#4f127b", "#812581", "#b5367a", "#e55064", "#fb8761", "#fec287",
                            "#fcfdbf"};
     for (int i = 0; i < 9; ++i) g.setColorStopAt(i / 8.0, QColor(stops[i]));
+  } else if (name == "diverging") {  // ColorBrewer RdBu, reversed: blue = negative, white = 0, red = positive
+    const char* stops[] = {"#2166ac", "#4393c3", "#92c5de", "#d1e5f0", "#f7f7f7", "#fddbc7", "#f4a582", "#d6604d",
+                           "#b2182b"};
+    for (int i = 0; i < 9; ++i) g.setColorStopAt(i / 8.0, QColor(stops[i]));
   } else if (name == "greys") {
     g.setColorStopAt(0.0, QColor("#ffffff"));
     g.setColorStopAt(1.0, QColor("#000000"));

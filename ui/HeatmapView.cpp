@@ -57,8 +57,34 @@ void HeatmapView::clear() {
 }
 
 void HeatmapView::setColorMap(const QString& name) {
+  m_gradient = name;
+  if (m_fixedGradient) return;  // a signed map keeps its diverging colours
   m_map->setGradient(ColorMaps::gradient(name));
   m_plot->replot();
+}
+
+void HeatmapView::setRange(double lo, double hi) {
+  m_map->setDataRange(lo < hi ? QCPRange(lo, hi) : QCPRange(0.0, 1.0));
+  m_plot->replot();
+}
+
+void HeatmapView::setMatrix(const std::vector<float>& values, int rows, int cols,
+                            const std::vector<std::string>& rowLabels, const std::vector<std::string>& colLabels,
+                            const QString& title, double lo, double hi, const QString& gradient,
+                            const QString& scaleLabel, const QString& rowAxis, const QString& colAxis) {
+  AttentionMatrix a;
+  a.heads = 1;
+  a.q = rows;
+  a.k = cols;
+  a.headIndex = {0};
+  a.data = values;
+  setAttention(a, 0, rowLabels, colLabels, title);
+  m_fixedGradient = !gradient.isEmpty();
+  m_map->setGradient(ColorMaps::gradient(gradient.isEmpty() ? m_gradient : gradient));
+  m_scale->axis()->setLabel(scaleLabel);
+  m_plot->yAxis->setLabel(rowAxis);
+  m_plot->xAxis->setLabel(colAxis);
+  setRange(lo, hi);
 }
 
 void HeatmapView::setAttention(const AttentionMatrix& a, int head, const std::vector<std::string>& queryLabels,
@@ -70,6 +96,13 @@ void HeatmapView::setAttention(const AttentionMatrix& a, int head, const std::ve
   for (int i = 0; i < m_q; ++i)
     for (int j = 0; j < m_k; ++j) m_map->data()->setCell(j, i, a.at(head, i, j));
   m_map->setDataRange(QCPRange(0.0, 1.0));
+  if (m_fixedGradient) {
+    m_fixedGradient = false;
+    m_map->setGradient(ColorMaps::gradient(m_gradient));
+  }
+  m_scale->axis()->setLabel("attention weight");
+  m_plot->yAxis->setLabel("query");
+  m_plot->xAxis->setLabel("key");
   m_queryLabels.clear();
   m_keyLabels.clear();
   for (const auto& l : queryLabels) m_queryLabels << QString::fromStdString(l);

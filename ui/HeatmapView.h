@@ -18,6 +18,13 @@ class HeatmapView : public QWidget {
   /// Shows head slot \p head of \p matrix with the given labels.
   void setAttention(const AttentionMatrix& matrix, int head, const std::vector<std::string>& queryLabels,
                     const std::vector<std::string>& keyLabels, const QString& title);
+  /// Any [rows × cols] matrix (row-major) with a colour range, gradient name and colour-bar label.
+  void setMatrix(const std::vector<float>& values, int rows, int cols, const std::vector<std::string>& rowLabels,
+                 const std::vector<std::string>& colLabels, const QString& title, double lo, double hi,
+                 const QString& gradient = QString(), const QString& scaleLabel = "attention weight",
+                 const QString& rowAxis = "query", const QString& colAxis = "key");
+  /// Fixes the colour range (e.g. one scale shared by side-by-side panels); lo >= hi restores 0..1.
+  void setRange(double lo, double hi);
   void clear();
   void setColorMap(const QString& name);
 
@@ -42,6 +49,8 @@ class HeatmapView : public QWidget {
   QCPTextElement* m_title;
   QLabel* m_status;
   QStringList m_queryLabels, m_keyLabels;
+  QString m_gradient = "viridis";
+  bool m_fixedGradient = false;
   int m_q = 0, m_k = 0;
 };
 

@@ -37,11 +37,20 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent), m_worker(new RunW
   connect(m_worker, &RunWorker::failed, this, &MainWindow::onFailed);
   connect(m_worker, &RunWorker::cancelled, this, [this] {
     setBusy(false, tr("Run cancelled"));
+    m_compareView->setBusy(false);
     emit idle();
   });
   connect(m_worker, &RunWorker::saved, this,
           [this](const QString& path) { statusBar()->showMessage(tr("Saved %1").arg(path), 5000); });
   connect(this, &MainWindow::requestOverlay, m_worker, &RunWorker::overlay);
+  connect(this, &MainWindow::requestCompare, m_worker, &RunWorker::compare);
+  connect(m_worker, &RunWorker::compared, this, [this](std::shared_ptr<const ComparisonResult> result) {
+    setBusy(false, tr("Compared %1 variants").arg(result->panels.size() - 1));
+    m_compareView->setBusy(false);
+    m_compareView->setResult(result);
+    showHead();
+    emit idle();
+  });
   connect(m_worker, &RunWorker::overlayReady, this, [this](const QImage& img, const QString& title) {
     // Fit the picture to the view's width (never enlarged); the full-size picture is what the CLI writes.
     const int room = std::max(200, m_tabs->width() - 40);
@@ -124,7 +133,8 @@ void MainWindow::buildUi() {
   m_variant->addItems({"full", "window:w=8", "block:size=16,global=1,random=1", "hier:block=8,keep=2", "topk:k=8",
                        "linear", "performer:features=64", "prune:ratio=0.3", "quant:bits=4", "dropout:p=0.1"});
   m_variant->setToolTip(tr("Attention variant for the run (any spec: see `attnscope-cli compare --help`)"));
-  m_variant->setMinimumContentsLength(16);
+  m_variant->setMinimumContentsLength(12);
+  m_variant->setSizeAdjustPolicy(QComboBox::AdjustToMinimumContentsLengthWithIcon);
   m_run = new QPushButton(tr("Run"), central);
   m_run->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_Return));
   m_run->setToolTip(tr("Run the model (Ctrl+Enter)"));
@@ -187,6 +197,13 @@ void MainWindow::buildUi() {
   overlayLayout->addWidget(scroll, 1);
   m_tabs->addTab(overlayPage, tr("Input overlay"));
   m_tabs->setTabEnabled(1, false);
+  m_compareView = new CompareView(m_tabs);
+  m_tabs->addTab(m_compareView, tr("Compare variants"));
+  connect(m_compareView, &CompareView::compareRequested, this, &MainWindow::compareNow);
+  connect(m_compareView, &CompareView::headChosen, this, [this](int layer, int head) {
+    m_layer->setValue(layer);
+    m_head->setValue(head);
+  });
   layout->addWidget(m_tabs, 1);
   setCentralWidget(central);
 
@@ -221,6 +238,7 @@ void MainWindow::buildUi() {
   connect(m_head, qOverload<int>(&QSpinBox::valueChanged), this, &MainWindow::showHead);
   connect(m_colormap, &QComboBox::currentTextChanged, this, [this](const QString& name) {
     m_heatmap->setColorMap(name);
+    m_compareView->setColorMap(name);
     QSettings().setValue("view/colormap", name);
     updateOverlay();
   });
@@ -292,13 +310,19 @@ void MainWindow::runNow() {
   }
   if (m_busy) return;
   RunRequest r;
+  if (!currentRequest(r)) return;
+  setBusy(true, tr("Running…"));
+  emit requestRun(r);
+}
+
+bool MainWindow::currentRequest(RunRequest& r) {
   r.variant = m_variant->currentText().trimmed().toStdString();
   if (m_summary.modality == "image" || m_summary.modality == "audio") {
     if (m_file->text().isEmpty()) {
       QMessageBox::information(this, tr("No input"),
                                tr("Choose an %1 file first (Browse… or drop it on the window).")
                                    .arg(QString::fromStdString(m_summary.modality)));
-      return;
+      return false;
     }
     (m_summary.modality == "image" ? r.imagePath : r.audioPath) = m_file->text().toStdString();
     r.offsetSeconds = m_offset->value();
@@ -307,8 +331,17 @@ void MainWindow::runNow() {
     r.pair = m_pair->text().toStdString();
     r.hasPair = m_pair->isVisible() && !m_pair->text().isEmpty();
   }
-  setBusy(true, tr("Running…"));
-  emit requestRun(r);
+  return true;
+}
+
+void MainWindow::compareNow(const QStringList& specs) {
+  if (!m_loaded || m_busy) return;
+  RunRequest r;
+  if (!currentRequest(r)) return;
+  r.variant.clear();
+  setBusy(true, tr("Comparing full with %1 variants…").arg(specs.size()));
+  m_compareView->setBusy(true);
+  emit requestCompare(r, specs);
 }
 
 void MainWindow::cancelRun() {
@@ -380,12 +413,18 @@ void MainWindow::onFinished(std::shared_ptr<const CaptureResult> result) {
 
 void MainWindow::onFailed(const QString& title, const QString& message) {
   setBusy(false, title);
+  m_compareView->setBusy(false);
   m_runAfterLoad = false;
   QMessageBox::critical(this, title, message);
   emit idle();
 }
 
 void MainWindow::showHead() {
+  if (m_compareView->result()) {
+    const auto& st = m_compareView->result()->panels.front().capture.stacks;
+    const int ci = std::max(0, m_stack->currentIndex());
+    m_compareView->showHead(ci < static_cast<int>(st.size()) ? st[ci] : st.front(), m_layer->value(), m_head->value());
+  }
   if (!m_capture || m_capture->stacks.empty()) return;
   int si = std::max(0, m_stack->currentIndex());
   if (si >= static_cast<int>(m_capture->stacks.size())) si = 0;

@@ -14,6 +14,7 @@
 #include <QThread>
 #include <memory>
 
+#include "CompareView.h"
 #include "HeatmapView.h"
 #include "RunWorker.h"
 
@@ -48,12 +49,16 @@ class MainWindow : public QMainWindow {
   QLabel* overlayView() const { return m_overlay; }
   QTabWidget* tabs() const { return m_tabs; }
   QComboBox* stackBox() const { return m_stack; }
+  CompareView* compareView() const { return m_compareView; }
+  /// Runs the comparison of the current input under \p specs (the Compare tab's button does this).
+  void compareNow(const QStringList& specs);
   /// Shuts the worker thread down (also done by the destructor).
   void shutdown();
 
  signals:
   void requestLoad(const QString& dir, const QString& device);
   void requestRun(const attnscope::RunRequest& request);
+  void requestCompare(const attnscope::RunRequest& request, const QStringList& specs);
   void requestOverlay(const QString& stack, int layer, int head, int query, bool rollout, double alpha,
                       const QString& colormap);
   /// Emitted when a new overlay picture is shown.
@@ -77,6 +82,7 @@ class MainWindow : public QMainWindow {
   void chooseModel();
   void chooseInputFile();
   void updateOverlay();
+  bool currentRequest(RunRequest& r);
   void saveCapture();
 
   QThread m_thread;
@@ -100,6 +106,7 @@ class MainWindow : public QMainWindow {
   QLabel* m_thumb = nullptr;
   QTabWidget* m_tabs = nullptr;
   QLabel* m_overlay = nullptr;
+  CompareView* m_compareView = nullptr;
   QSpinBox* m_query = nullptr;
   QCheckBox* m_rollout = nullptr;
   QSlider* m_opacity = nullptr;

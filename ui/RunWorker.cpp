@@ -8,6 +8,7 @@ RunWorker::RunWorker() {
   qRegisterMetaType<attnscope::ModelSummary>();
   qRegisterMetaType<std::shared_ptr<const attnscope::CaptureResult>>();
   qRegisterMetaType<attnscope::RunRequest>();
+  qRegisterMetaType<std::shared_ptr<const attnscope::ComparisonResult>>();
 }
 
 RunWorker::~RunWorker() = default;
@@ -57,6 +58,25 @@ void RunWorker::runRequest(const RunRequest& request) {
     emit cancelled();
   } catch (const std::exception& e) {
     emit failed(tr("Cannot run the model"), QString::fromStdString(e.what()));
+  }
+}
+
+void RunWorker::compare(const RunRequest& request, const QStringList& specs) {
+  m_cancel = false;
+  if (!m_session) {
+    emit failed(tr("No model"), tr("Open a model folder first (File ▸ Open model…)."));
+    return;
+  }
+  try {
+    std::vector<std::string> list;
+    for (const auto& s : specs) list.push_back(s.toStdString());
+    auto result = std::make_shared<ComparisonResult>(m_session->compare(
+        request, list, [this](int done, int total) { emit progress(done, total); }, [this] { return m_cancel.load(); }));
+    emit compared(result);
+  } catch (const CancelledError&) {
+    emit cancelled();
+  } catch (const std::exception& e) {
+    emit failed(tr("Cannot compare"), QString::fromStdString(e.what()));
   }
 }
 

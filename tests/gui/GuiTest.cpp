@@ -6,6 +6,7 @@
 #include <QTimer>
 #include <QtTest>
 
+#include "CompareView.h"
 #include "MainWindow.h"
 
 using namespace attnscope;
@@ -143,6 +144,43 @@ class GuiTest : public QObject {
     QVERIFY(idle.wait(30000));
     QVERIFY(!w.isBusy());
     QCOMPARE(w.capture()->variant, std::string("window:w=2"));  // the previous result stays
+    w.shutdown();
+  }
+
+  void compareViewSharesOneScaleAndShowsTheDifference() {
+    MainWindow w;
+    QSignalSpy idle(&w, &MainWindow::idle);
+    w.setInputText("Once upon a time, there was a little girl named Lily.");
+    w.openModel(shared() + "/models/stories260K");
+    QVERIFY(idle.wait(30000));
+    w.compareNow({"window:w=2", "linear"});
+    QVERIFY(idle.wait(60000));
+    CompareView* c = w.compareView();
+    QVERIFY(c->result());
+    QCOMPARE(static_cast<int>(c->result()->panels.size()), 3);
+    QCOMPARE(c->table()->rowCount(), 3);
+    QCOMPARE(c->table()->item(1, 0)->text(), QString("window:w=2"));
+    w.layerBox()->setValue(2);
+    w.headBox()->setValue(5);
+    const AttentionMatrix* full = c->result()->panels[0].capture.find("self", 2);
+    const AttentionMatrix* win = c->result()->panels[1].capture.find("self", 2);
+    QVERIFY(full && win);
+    // Every panel shows its own head 5 of layer 2; the difference map is window − full, cell by cell.
+    for (int i = 0; i < full->q; ++i)
+      for (int j = 0; j < full->k; ++j) {
+        QCOMPARE(c->panel(0)->valueAt(i, j), static_cast<double>(full->at(5, i, j)));
+        QCOMPARE(c->panel(1)->valueAt(i, j), static_cast<double>(win->at(5, i, j)));
+        QCOMPARE(c->difference()->valueAt(i, j), static_cast<double>(win->at(5, i, j) - full->at(5, i, j)));
+      }
+    // One colour scale for all panels.
+    auto range = [](HeatmapView* h) { return static_cast<QCPColorMap*>(h->plot()->plottable(0))->dataRange(); };
+    QCOMPARE(range(c->panel(0)).upper, range(c->panel(1)).upper);
+    QCOMPARE(range(c->panel(0)).upper, range(c->panel(2)).upper);
+    // The JS grid is layers × heads and names the chosen variant.
+    QCOMPARE(c->jsGrid()->queries(), 5);
+    QCOMPARE(c->jsGrid()->keys(), 8);
+    c->differenceOf()->setCurrentIndex(1);
+    QCOMPARE(c->jsGrid()->valueAt(2, 5), static_cast<double>(c->result()->panels[2].jsGrid[2 * 8 + 5]));
     w.shutdown();
   }
 

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <unistd.h>
 
+#include "attnscope/Compare.h"
 #include "attnscope/Engine.h"
 #include "attnscope/Errors.h"
 #include "attnscope/Media.h"
@@ -71,28 +72,17 @@ CaptureResult EngineSession::runText(const std::string& text, const std::string&
   return run(r, progress, cancelled);
 }
 
-CaptureResult EngineSession::run(const RunRequest& request, const std::function<void(int, int)>& progress,
-                                 const std::function<bool()>& cancelled) {
-  RunControl control;
-  control.progress = [&](int done, int total) {
-    if (progress) progress(done, total);
-    if (cancelled && cancelled()) control.cancel = true;
-  };
-  if (cancelled && cancelled()) throw CancelledError();
-  std::unique_ptr<AttentionVariant> variant;
-  if (!request.variant.empty() && request.variant != "full") variant = makeVariant(request.variant);
-  PreparedInput input;
-  if (!request.imagePath.empty())
-    input = prepareImage(*m->model, request.imagePath);
-  else if (!request.audioPath.empty())
-    input = prepareAudio(*m->model, request.audioPath, request.offsetSeconds);
-  else
-    input = prepareText(*m->model, request.text, request.hasPair ? std::optional<std::string>(request.pair) : std::nullopt);
-  if (variant) variant->prepare(*m->model, input);
-  RunResult run = runModel(*m->model, input, {}, &control, variant.get());
+namespace {
+PreparedInput prepareRequest(const LoadedModel& model, const RunRequest& request) {
+  if (!request.imagePath.empty()) return prepareImage(model, request.imagePath);
+  if (!request.audioPath.empty()) return prepareAudio(model, request.audioPath, request.offsetSeconds);
+  return prepareText(model, request.text, request.hasPair ? std::optional<std::string>(request.pair) : std::nullopt);
+}
+
+CaptureResult toCaptureResult(const LoadedModel& model, const PreparedInput& input, const RunResult& run, int totalHeads) {
   CaptureResult out;
-  out.variant = variant ? variant->spec() : "";
-  for (const auto& stack : m->model->model->info().stacks) {
+  out.variant = run.variant;
+  for (const auto& stack : model.model->info().stacks) {
     auto [q, k] = stackLabels(input, stack);
     out.stacks.push_back(stack);
     out.stackQueryLabels.push_back(q);
@@ -110,7 +100,6 @@ CaptureResult EngineSession::run(const RunRequest& request, const std::function<
   } else if (p.value("task", "") == "next-token" && !p["next_tokens"].empty()) {
     out.predictionText = "next token: '" + p["next_tokens"][0]["token"].get<std::string>() + "'";
   }
-  const int totalHeads = m->summary.heads;
   for (const auto& [key, probs] : run.capture->records()) {
     AttentionMatrix a;
     a.stack = key.first;
@@ -123,6 +112,72 @@ CaptureResult EngineSession::run(const RunRequest& request, const std::function<
     a.data.assign(c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
     out.layers.push_back(std::move(a));
   }
+  return out;
+}
+}  // namespace
+
+ComparisonResult EngineSession::compare(const RunRequest& request, const std::vector<std::string>& specs,
+                                        const std::function<void(int, int)>& progress,
+                                        const std::function<bool()>& cancelled) {
+  RunControl control;
+  control.progress = [&](int done, int total) {
+    if (progress) progress(done, total);
+    if (cancelled && cancelled()) control.cancel = true;
+  };
+  if (cancelled && cancelled()) throw CancelledError();
+  PreparedInput input = prepareRequest(*m->model, request);
+  Comparison c = compareVariants(*m->model, input, specs, CompareOptions{1}, &control);
+  ComparisonResult out;
+  const ModelInfo& info = m->model->model->info();
+  out.layers = info.layers;
+  out.heads = info.heads;
+  out.reportJson = c.report.dump();
+  const std::string first = info.stacks.front();
+  for (size_t i = 0; i < c.outcomes.size(); ++i) {
+    VariantPanel p;
+    const auto& v = c.report["variants"][i];
+    p.spec = c.outcomes[i].spec;
+    p.capture = toCaptureResult(*m->model, input, c.outcomes[i].run, info.heads);
+    p.seconds = v["cost"]["seconds_median"].get<double>();
+    p.timeRatio = v["cost"]["time_ratio"].get<double>();
+    p.flopsRatio = v["cost"]["flops_ratio"].get<double>();
+    p.memoryRatio = v["cost"]["attention_bytes_ratio"].get<double>();
+    const auto& mm = v["model_metrics"];
+    p.top1Agreement = mm.value("top1_agreement", 1.0);
+    p.logitsKl = mm.contains("logits_kl") && mm["logits_kl"].is_number() ? mm["logits_kl"].get<double>() : 0.0;
+    p.jsGrid.assign(static_cast<size_t>(info.layers) * info.heads, 0.0f);
+    double sum = 0;
+    int n = 0;
+    for (const auto& L : v["layers"]) {
+      if (L["stack"] != first) continue;
+      const int l = L["layer"];
+      for (const auto& H : L["heads"]) {
+        const double js = H["js_mean"].get<double>();
+        p.jsGrid[static_cast<size_t>(l) * info.heads + H["head"].get<int>()] = static_cast<float>(js);
+        sum += js;
+        ++n;
+      }
+    }
+    p.meanJs = n ? sum / n : 0.0;
+    out.panels.push_back(std::move(p));
+  }
+  return out;
+}
+
+CaptureResult EngineSession::run(const RunRequest& request, const std::function<void(int, int)>& progress,
+                                 const std::function<bool()>& cancelled) {
+  RunControl control;
+  control.progress = [&](int done, int total) {
+    if (progress) progress(done, total);
+    if (cancelled && cancelled()) control.cancel = true;
+  };
+  if (cancelled && cancelled()) throw CancelledError();
+  std::unique_ptr<AttentionVariant> variant;
+  if (!request.variant.empty() && request.variant != "full") variant = makeVariant(request.variant);
+  PreparedInput input = prepareRequest(*m->model, request);
+  if (variant) variant->prepare(*m->model, input);
+  RunResult run = runModel(*m->model, input, {}, &control, variant.get());
+  CaptureResult out = toCaptureResult(*m->model, input, run, m->summary.heads);
   m->lastInput = std::move(input);
   m->lastRun = std::move(run);
   if (!m->overlayCapture.empty()) {

@@ -64,6 +64,21 @@ struct CaptureResult {
 };
 
 /// One loaded model. Errors are thrown as attnscope::AttnScopeError subclasses (Errors.h).
+/// One variant of a comparison: its capture and the comparison engine's numbers against `full`.
+struct VariantPanel {
+  std::string spec;
+  CaptureResult capture;
+  double seconds = 0, timeRatio = 1, flopsRatio = 1, memoryRatio = 1;
+  double meanJs = 0, top1Agreement = 1, logitsKl = 0;
+  std::vector<float> jsGrid;  ///< [layers × heads] mean JS divergence of each head (first stack)
+};
+
+struct ComparisonResult {
+  int layers = 0, heads = 0;
+  std::vector<VariantPanel> panels;  ///< panels[0] is `full`
+  std::string reportJson;            ///< the full report.json document
+};
+
 class EngineSession {
  public:
   /// Loads \p dir on \p device ("auto", "cpu", "cuda:N").
@@ -84,6 +99,10 @@ class EngineSession {
   CaptureResult run(const RunRequest& request, const std::function<void(int, int)>& progress = {},
                     const std::function<bool()>& cancelled = {});
   void saveLastCapture(const std::string& path) const;
+  /// Runs \p request under `full` and every spec in \p specs (comparison engine; one timed repeat).
+  ComparisonResult compare(const RunRequest& request, const std::vector<std::string>& specs,
+                           const std::function<void(int, int)>& progress = {},
+                           const std::function<bool()>& cancelled = {});
   /// The last run's attention drawn over its image or spectrogram (image and audio models).
   /// Returns RGB bytes, width, height and a title.
   struct Picture {

@@ -1,0 +1,60 @@
+#pragma once
+#include <QComboBox>
+#include <QLabel>
+#include <QPushButton>
+#include <QSplitter>
+#include <QTableWidget>
+#include <QWidget>
+#include <memory>
+
+#include "HeatmapView.h"
+#include "attnscope/EngineSession.h"
+
+namespace attnscope {
+
+/// Side-by-side comparison of attention variants on one input: `full` and up to three variants on one shared
+/// colour scale, the difference (variant − full) on a diverging map, the comparison engine's metrics table, and
+/// the per-head JS-divergence grid of the chosen variant. The layer/head chosen in the main window applies to
+/// every panel at once.
+class CompareView : public QWidget {
+  Q_OBJECT
+ public:
+  explicit CompareView(QWidget* parent = nullptr);
+
+  /// The variant specs to compare (empty fields skipped).
+  QStringList specs() const;
+  void setSpecs(const QStringList& specs);
+  void setResult(std::shared_ptr<const ComparisonResult> result);
+  std::shared_ptr<const ComparisonResult> result() const { return m_result; }
+  /// Shows (stack, layer, head) in every panel.
+  void showHead(const std::string& stack, int layer, int head);
+  void setColorMap(const QString& name);
+  void setBusy(bool busy);
+
+  HeatmapView* panel(int i) const { return i < static_cast<int>(m_panels.size()) ? m_panels[i] : nullptr; }
+  HeatmapView* difference() const { return m_diff; }
+  HeatmapView* jsGrid() const { return m_js; }
+  QTableWidget* table() const { return m_table; }
+  QComboBox* differenceOf() const { return m_diffOf; }
+
+ signals:
+  void compareRequested(const QStringList& specs);
+  /// A cell of the JS grid was clicked: open that head.
+  void headChosen(int layer, int head);
+
+ private:
+  void refresh();
+  std::vector<QComboBox*> m_specs;
+  QPushButton* m_go;
+  QComboBox* m_diffOf;
+  std::vector<HeatmapView*> m_panels;
+  QSplitter* m_panelSplitter = nullptr;
+  HeatmapView* m_diff;
+  HeatmapView* m_js;
+  QTableWidget* m_table;
+  std::shared_ptr<const ComparisonResult> m_result;
+  std::string m_stack = "self";
+  int m_layer = 0, m_head = 0;
+};
+
+}  // namespace attnscope
