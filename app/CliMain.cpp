@@ -7,6 +7,7 @@
 #include <iostream>
 #include <map>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -18,6 +19,10 @@
 #include "attnscope/Media.h"
 #include "attnscope/OverlayRenderer.h"
 #include "attnscope/SafetensorsFile.h"
+#include "attnscope/EngineSession.h"
+#ifdef ATTNSCOPE_CLI_FIGURES
+#include "FigureExport.h"
+#endif
 
 using namespace attnscope;
 
@@ -32,6 +37,7 @@ const char* const kUsage =
     "  generate  greedy decoding; optionally save the attention of every step\n"
     "  compare   run attention variants side by side and report what each changes and costs\n"
     "  overlay   draw one query's attention over the input image or the audio's spectrogram\n"
+    "  figure    a paper figure of a capture: one head, the layer x head grid, or variants side by side\n"
     "\n"
     "Run 'attnscope-cli <command> --help' for the options of a command.\n";
 
@@ -90,6 +96,15 @@ const char* const kOverlayHelp =
     "over the picture for image models (patches upsampled and alpha-blended), over the spectrogram for audio\n"
     "models (a time-aligned strip and curve). --rollout uses attention rollout across all captured layers\n"
     "(mean over heads; Abnar & Zuidema 2020) instead of one head. --stack picks encoder/decoder/cross for Whisper.\n";
+
+const char* const kFigureHelp =
+    "usage: attnscope-cli figure --capture FILE (--layer L --head H | --grid | --compare A.safetensors,B...)\n"
+    "                            [--stack S] [--colormap viridis|magma|greys] --format png|svg|pdf [--dpi N]\n"
+    "                            --out FILE\n"
+    "\n"
+    "Draws with the GUI's views, headless: title, token labels, colour bar; SVG and PDF keep axes and text as\n"
+    "vectors. --grid draws every captured head of every layer; --compare puts --capture (the baseline) and the\n"
+    "listed capture files (e.g. from `compare --captures`) side by side on one colour scale, at --layer/--head.\n";
 
 struct Args {
   std::map<std::string, std::string> values;
@@ -384,6 +399,64 @@ int cmdCompare(const Args& a) {
   return 0;
 }
 
+int cmdFigure(const Args& a) {
+#ifndef ATTNSCOPE_CLI_FIGURES
+  throw InputError("this attnscope-cli was built without Qt (ATTNSCOPE_BUILD_GUI=OFF): figures are unavailable");
+#else
+  FigureRequest r;
+  r.out = a.require("out");
+  r.format = a.get("format", "");
+  if (r.format.empty()) {
+    const auto dot = r.out.rfind('.');
+    r.format = dot == std::string::npos ? "png" : r.out.substr(dot + 1);
+  }
+  r.stack = a.get("stack", "");
+  r.colormap = a.get("colormap", "viridis");
+  auto intOpt = [&](const std::string& k, int def) {
+    if (!a.has(k)) return def;
+    const std::string v = a.get(k);
+    try {
+      size_t used = 0;
+      const int x = std::stoi(v, &used);
+      if (used != v.size() || x < 0) throw std::invalid_argument(v);
+      return x;
+    } catch (...) {
+      throw InputError("--" + k + " must be a non-negative integer (got '" + v + "')");
+    }
+  };
+  r.layer = intOpt("layer", 0);
+  r.head = intOpt("head", 0);
+  r.dpi = intOpt("dpi", 150);
+  std::vector<CaptureResult> caps;
+  std::vector<std::string> names;
+  std::string name;
+  caps.push_back(loadCaptureFile(a.require("capture"), &name));
+  names.push_back(name);
+  if (a.flag("grid")) {
+    r.kind = "grid";
+  } else if (a.has("compare")) {
+    r.kind = "compare";
+    std::stringstream ss(a.get("compare"));
+    std::string f;
+    while (std::getline(ss, f, ',')) {
+      caps.push_back(loadCaptureFile(f, &name));
+      names.push_back(name);
+    }
+  } else if (!a.has("layer") || !a.has("head")) {
+    throw InputError("give --layer L --head H, --grid, or --compare FILES");
+  }
+  try {
+    renderFigureHeadless(r, caps, names);
+  } catch (const AttnScopeError&) {
+    throw;
+  } catch (const std::runtime_error& e) {
+    throw InputError(e.what());
+  }
+  std::cerr << "wrote " << r.out << "\n";
+  return 0;
+#endif
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -422,6 +495,12 @@ int main(int argc, char** argv) {
                                   {"model", "text", "text-pair", "inputs", "image", "audio", "offset", "device",
                                    "variant", "repeats", "out", "captures"},
                                   {}));
+    }
+    if (cmd == "figure") {
+      if (wantsHelp(argc, argv)) return std::cout << kFigureHelp, 0;
+      return cmdFigure(parseArgs(argc, argv, 2,
+                                 {"capture", "layer", "head", "compare", "stack", "colormap", "format", "dpi", "out"},
+                                 {"grid"}));
     }
     if (cmd == "overlay") {
       if (wantsHelp(argc, argv)) return std::cout << kOverlayHelp, 0;

@@ -63,6 +63,21 @@ void HeatmapView::setColorMap(const QString& name) {
   m_plot->replot();
 }
 
+void HeatmapView::setCompact(bool on) {
+  if (on && m_scale->layout()) {
+    m_plot->plotLayout()->take(m_scale);
+    m_plot->plotLayout()->simplify();
+    m_scale->setVisible(false);
+  }
+  m_plot->xAxis->setTickLabels(!on);
+  m_plot->yAxis->setTickLabels(!on);
+  if (on) {
+    m_plot->xAxis->setLabel("");
+    m_plot->yAxis->setLabel("");
+  }
+  m_plot->replot();
+}
+
 void HeatmapView::setRange(double lo, double hi) {
   m_map->setDataRange(lo < hi ? QCPRange(lo, hi) : QCPRange(0.0, 1.0));
   m_plot->replot();

@@ -25,6 +25,8 @@ class HeatmapView : public QWidget {
                  const QString& rowAxis = "query", const QString& colAxis = "key");
   /// Fixes the colour range (e.g. one scale shared by side-by-side panels); lo >= hi restores 0..1.
   void setRange(double lo, double hi);
+  /// Thumbnail mode for grids: no colour bar, axis labels or tick labels.
+  void setCompact(bool on);
   void clear();
   void setColorMap(const QString& name);
 

@@ -20,6 +20,7 @@
 #include <QVBoxLayout>
 
 #include "ColorMaps.h"
+#include "FigureExport.h"
 
 namespace attnscope {
 
@@ -88,6 +89,8 @@ void MainWindow::buildUi() {
   open->setShortcut(QKeySequence::Open);
   QAction* save = fileMenu->addAction(tr("&Save capture…"), this, &MainWindow::saveCapture);
   save->setShortcut(QKeySequence::Save);
+  QAction* exportFig = fileMenu->addAction(tr("&Export figure (PNG, SVG, PDF)…"), this, &MainWindow::chooseExport);
+  exportFig->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_E));
   fileMenu->addSeparator();
   fileMenu->addAction(tr("&Quit"), this, &QWidget::close)->setShortcut(QKeySequence::Quit);
 
@@ -455,6 +458,55 @@ void MainWindow::saveCapture() {
   const QString path = QFileDialog::getSaveFileName(this, tr("Save capture"), "capture.safetensors",
                                                     tr("safetensors (*.safetensors)"));
   if (!path.isEmpty()) emit requestSave(path);
+}
+
+void MainWindow::chooseExport() {
+  if (!m_capture && !m_compareView->result()) {
+    QMessageBox::information(this, tr("Nothing to export"), tr("Run the model first."));
+    return;
+  }
+  const QString start = QSettings().value("export/lastDir").toString();
+  const QString path = QFileDialog::getSaveFileName(this, tr("Export figure"), start + "/attention.pdf",
+                                                    tr("PDF (*.pdf);;SVG (*.svg);;PNG, 300 dpi (*.png)"));
+  if (path.isEmpty()) return;
+  QSettings().setValue("export/lastDir", QFileInfo(path).absolutePath());
+  if (QFileInfo::exists(path) &&
+      QMessageBox::question(this, tr("Replace file?"), tr("%1 exists. Replace it?").arg(path)) != QMessageBox::Yes)
+    return;
+  if (exportFigure(path)) statusBar()->showMessage(tr("Exported %1").arg(path), 5000);
+}
+
+bool MainWindow::exportFigure(const QString& path, int dpi) {
+  FigureRequest r;
+  r.out = path.toStdString();
+  r.format = QFileInfo(path).suffix().toLower().toStdString();
+  r.dpi = dpi;
+  r.layer = m_layer->value();
+  r.head = m_head->value();
+  r.colormap = m_colormap->currentText().toStdString();
+  try {
+    const bool comparing = m_tabs->currentWidget() == m_compareView && m_compareView->result();
+    std::vector<CaptureResult> caps;
+    std::vector<std::string> names;
+    if (comparing) {
+      r.kind = "compare";
+      for (const auto& p : m_compareView->result()->panels) {
+        caps.push_back(p.capture);
+        names.push_back(p.spec);
+      }
+    } else {
+      if (!m_capture) throw std::runtime_error("run the model first");
+      r.kind = "head";
+      caps.push_back(*m_capture);
+      names.push_back(m_capture->variant.empty() ? "full" : m_capture->variant);
+    }
+    if (m_stack->isVisible()) r.stack = m_stack->currentText().toStdString();
+    renderFigure(r, caps, names);
+    return true;
+  } catch (const std::exception& e) {
+    QMessageBox::critical(this, tr("Cannot export"), QString::fromStdString(e.what()));
+    return false;
+  }
 }
 
 void MainWindow::dragEnterEvent(QDragEnterEvent* event) {

@@ -52,6 +52,9 @@ class MainWindow : public QMainWindow {
   CompareView* compareView() const { return m_compareView; }
   /// Runs the comparison of the current input under \p specs (the Compare tab's button does this).
   void compareNow(const QStringList& specs);
+  /// Writes the current view (head view, or the compare panels on the Compare tab) as PNG/SVG/PDF by the
+  /// file's suffix; returns false (after a dialog) on failure.
+  bool exportFigure(const QString& path, int dpi = 300);
   /// Shuts the worker thread down (also done by the destructor).
   void shutdown();
 
@@ -84,6 +87,7 @@ class MainWindow : public QMainWindow {
   void updateOverlay();
   bool currentRequest(RunRequest& r);
   void saveCapture();
+  void chooseExport();
 
   QThread m_thread;
   RunWorker* m_worker;

@@ -236,4 +236,66 @@ TEST(Cli, ImageAndAudioRunsAndOverlays) {
   EXPECT_EQ(bad4.code, 2);
 }
 
+TEST(Cli, FigureWritesPngSvgAndPdf) {
+  TempDir tmp;
+  const std::string model = realModel("stories260K");
+  ASSERT_EQ(cli({"compare", "--model", model, "--text", "Once upon a time, there was a girl", "--variant", "window:w=3",
+                 "--repeats", "1", "--out", tmp.file("r.json"), "--captures", tmp.file("caps")})
+                .code,
+            0);
+  const std::string full = tmp.file("caps") + "/00-full.safetensors", win = tmp.file("caps") + "/01-window_w_3.safetensors";
+#ifndef ATTNSCOPE_TEST_FIGURES
+  Result r = cli({"figure", "--capture", full, "--layer", "0", "--head", "0", "--out", tmp.file("f.png")});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.output.find("without Qt"), std::string::npos) << r.output;
+#else
+  auto read = [](const std::string& p) {
+    std::ifstream f(p, std::ios::binary);
+    return std::string((std::istreambuf_iterator<char>(f)), {});
+  };
+  // PNG at 144 dpi: 720 x 640 points -> 1440 x 1280 pixels (IHDR width/height, big-endian).
+  Result png = cli({"figure", "--capture", full, "--layer", "2", "--head", "5", "--dpi", "144", "--out", tmp.file("f.png")});
+  ASSERT_EQ(png.code, 0) << png.output;
+  const std::string p = read(tmp.file("f.png"));
+  ASSERT_GT(p.size(), 24u);
+  EXPECT_EQ(p.substr(1, 3), "PNG");
+  auto be32 = [&](size_t o) {
+    return (static_cast<uint32_t>(static_cast<unsigned char>(p[o])) << 24) |
+           (static_cast<uint32_t>(static_cast<unsigned char>(p[o + 1])) << 16) |
+           (static_cast<uint32_t>(static_cast<unsigned char>(p[o + 2])) << 8) | static_cast<unsigned char>(p[o + 3]);
+  };
+  EXPECT_EQ(be32(16), 1440u);
+  EXPECT_EQ(be32(20), 1280u);
+  // SVG: XML with an <svg> root, vector text for the labels.
+  Result svg = cli({"figure", "--capture", full, "--layer", "2", "--head", "5", "--out", tmp.file("f.svg")});
+  ASSERT_EQ(svg.code, 0) << svg.output;
+  const std::string s = read(tmp.file("f.svg"));
+  EXPECT_EQ(s.rfind("<?xml", 0), 0u);
+  EXPECT_NE(s.find("<svg"), std::string::npos);
+  EXPECT_NE(s.find("</svg>"), std::string::npos);
+  EXPECT_NE(s.find("<text"), std::string::npos) << "labels stay text";
+  // PDF: header and exactly one page; compare on one page too.
+  for (const std::vector<std::string> extra :
+       {std::vector<std::string>{"--layer", "1", "--head", "0"}, std::vector<std::string>{"--compare", win, "--layer", "1", "--head", "0"},
+        std::vector<std::string>{"--grid"}}) {
+    std::vector<std::string> args = {"figure", "--capture", full, "--format", "pdf", "--out", tmp.file("f.pdf")};
+    args.insert(args.end(), extra.begin(), extra.end());
+    Result pdf = cli(args);
+    ASSERT_EQ(pdf.code, 0) << pdf.output;
+    const std::string d = read(tmp.file("f.pdf"));
+    EXPECT_EQ(d.rfind("%PDF-", 0), 0u);
+    size_t pages = 0;
+    for (size_t at = d.find("/Type /Page"); at != std::string::npos; at = d.find("/Type /Page", at + 1))
+      if (d.compare(at, 12, "/Type /Pages") != 0) ++pages;
+    EXPECT_EQ(pages, 1u);
+  }
+  // Bad requests: exit code 2, and the existing output is left alone.
+  Result bad = cli({"figure", "--capture", full, "--layer", "9", "--head", "0", "--out", tmp.file("f.png")});
+  EXPECT_EQ(bad.code, 2);
+  EXPECT_NE(bad.output.find("layer 9"), std::string::npos) << bad.output;
+  EXPECT_EQ(read(tmp.file("f.png")), p);
+  EXPECT_EQ(cli({"figure", "--capture", full, "--layer", "0", "--head", "0", "--format", "gif", "--out", tmp.file("x.gif")}).code, 2);
+#endif
+}
+
 }  // namespace

@@ -5,6 +5,7 @@
 #include <QSignalSpy>
 #include <QTimer>
 #include <QtTest>
+#include <QTemporaryDir>
 
 #include "CompareView.h"
 #include "MainWindow.h"
@@ -181,6 +182,21 @@ class GuiTest : public QObject {
     QCOMPARE(c->jsGrid()->keys(), 8);
     c->differenceOf()->setCurrentIndex(1);
     QCOMPARE(c->jsGrid()->valueAt(2, 5), static_cast<double>(c->result()->panels[2].jsGrid[2 * 8 + 5]));
+    // Export of the compare panels: a one-page PDF, an SVG document and a PNG at the chosen DPI.
+    QTemporaryDir dir;
+    w.tabs()->setCurrentWidget(c);
+    QVERIFY(w.exportFigure(dir.filePath("cmp.pdf")));
+    QFile pdf(dir.filePath("cmp.pdf"));
+    QVERIFY(pdf.open(QIODevice::ReadOnly));
+    QVERIFY(pdf.readAll().startsWith("%PDF-"));
+    QVERIFY(w.exportFigure(dir.filePath("cmp.svg")));
+    QFile svg(dir.filePath("cmp.svg"));
+    QVERIFY(svg.open(QIODevice::ReadOnly));
+    QVERIFY(svg.readAll().contains("<svg"));
+    QVERIFY(w.exportFigure(dir.filePath("cmp.png"), 72));
+    const QImage png(dir.filePath("cmp.png"));
+    QCOMPARE(png.width(), 3 * 560);  // three panels of 560 points at 72 dpi
+    QCOMPARE(png.height(), 520);
     w.shutdown();
   }
 

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "attnscope/Compare.h"
+#include "attnscope/SafetensorsFile.h"
 #include "attnscope/Engine.h"
 #include "attnscope/Errors.h"
 #include "attnscope/Media.h"
@@ -213,6 +214,63 @@ EngineSession::Picture EngineSession::overlay(const std::string& stack, int laye
   out.height = p.height;
   out.rgb = std::move(p.rgb);
   out.title = p.title;
+  return out;
+}
+
+CaptureResult loadCaptureFile(const std::string& path, std::string* name) {
+  std::shared_ptr<SafetensorsFile> file;
+  try {
+    file = SafetensorsFile::open(path);
+  } catch (const SafetensorsError& e) {
+    throw InputError(std::string("capture: ") + e.what());
+  }
+  auto metaIt = file->metadata().find("attnscope");
+  if (metaIt == file->metadata().end()) throw InputError("'" + path + "' is not an AttnScope capture (no metadata)");
+  nlohmann::json meta;
+  try {
+    meta = nlohmann::json::parse(metaIt->second);
+  } catch (const std::exception& e) {
+    throw InputError("'" + path + "': unreadable metadata: " + e.what());
+  }
+  CaptureResult out;
+  out.variant = meta.value("variant", "");
+  if (name) *name = out.variant.empty() ? "full" : out.variant;
+  const auto tokens = meta.value("tokens", std::vector<std::string>{});
+  const auto heads = meta.value("heads", std::vector<int>{});
+  const auto labels = meta.value("labels", nlohmann::json::object());
+  for (const auto& stack : meta.value("stacks", std::vector<std::string>{"self"})) {
+    out.stacks.push_back(stack);
+    std::vector<std::string> q = tokens, k = tokens;
+    if (labels.contains(stack)) {
+      q = labels[stack].value("query", tokens);
+      k = labels[stack].value("key", tokens);
+    }
+    out.stackQueryLabels.push_back(q);
+    out.stackKeyLabels.push_back(k);
+    for (int l = 0;; ++l) {
+      const std::string tname = captureTensorName(stack, l);
+      if (!file->has(tname)) {
+        if (l > 200) break;
+        continue;
+      }
+      const at::Tensor t = file->tensor(tname).to(at::kFloat).contiguous();  // [heads, q, k]
+      if (t.dim() != 3) throw InputError("'" + path + "': '" + tname + "' is not [heads, q, k]");
+      AttentionMatrix a;
+      a.stack = stack;
+      a.layer = l;
+      a.heads = static_cast<int>(t.size(0));
+      a.q = static_cast<int>(t.size(1));
+      a.k = static_cast<int>(t.size(2));
+      a.headIndex = heads.size() == static_cast<size_t>(a.heads) ? heads : std::vector<int>();
+      if (a.headIndex.empty())
+        for (int h = 0; h < a.heads; ++h) a.headIndex.push_back(h);
+      a.data.assign(t.data_ptr<float>(), t.data_ptr<float>() + t.numel());
+      out.layers.push_back(std::move(a));
+    }
+  }
+  if (out.layers.empty()) throw InputError("'" + path + "' holds no attention tensors");
+  out.queryLabels = out.stackQueryLabels.front();
+  out.keyLabels = out.stackKeyLabels.front();
   return out;
 }
 

@@ -79,6 +79,10 @@ struct ComparisonResult {
   std::string reportJson;            ///< the full report.json document
 };
 
+/// Reads a capture file written by `run`/`compare --captures` (attention tensors, labels from its metadata).
+/// \p name receives the variant spec or "full". Throws InputError when it is not an AttnScope capture.
+CaptureResult loadCaptureFile(const std::string& path, std::string* name = nullptr);
+
 class EngineSession {
  public:
   /// Loads \p dir on \p device ("auto", "cpu", "cuda:N").

@@ -1,0 +1,209 @@
+#include "FigureExport.h"
+
+#include <QApplication>
+#include <QFile>
+#include <QFileInfo>
+#include <QImage>
+#include <QPageSize>
+#include <QPainter>
+#include <QPdfWriter>
+#include <QSaveFile>
+#include <QSvgGenerator>
+#include <QTemporaryFile>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
+#include <stdexcept>
+
+#include "HeatmapView.h"
+
+namespace attnscope {
+
+namespace {
+
+struct Cell {
+  std::unique_ptr<HeatmapView> view;
+  QRect rect;  // where it goes, in points
+};
+
+size_t stackIndex(const CaptureResult& c, const std::string& stack) {
+  for (size_t i = 0; i < c.stacks.size(); ++i)
+    if (c.stacks[i] == stack) return i;
+  if (!stack.empty()) throw std::runtime_error("the capture has no stack '" + stack + "'");
+  return 0;
+}
+
+std::vector<float> headValues(const AttentionMatrix& a, int slot) {
+  std::vector<float> v(static_cast<size_t>(a.q) * a.k);
+  for (int i = 0; i < a.q; ++i)
+    for (int j = 0; j < a.k; ++j) v[static_cast<size_t>(i) * a.k + j] = a.at(slot, i, j);
+  return v;
+}
+
+int slotOf(const AttentionMatrix& a, int head) {
+  for (size_t i = 0; i < a.headIndex.size(); ++i)
+    if (a.headIndex[i] == head) return static_cast<int>(i);
+  throw std::runtime_error("head " + std::to_string(head) + " was not captured");
+}
+
+std::vector<Cell> layout(const FigureRequest& r, const std::vector<CaptureResult>& caps,
+                         const std::vector<std::string>& names) {
+  if (caps.empty()) throw std::runtime_error("no capture to draw");
+  std::vector<Cell> cells;
+  const CaptureResult& c0 = caps.front();
+  const size_t si = stackIndex(c0, r.stack);
+  const std::string stack = c0.stacks.empty() ? "self" : c0.stacks[si];
+  auto make = [&](const CaptureResult& c, int layer, int head, const QString& title, bool small, double lo, double hi) {
+    const AttentionMatrix* a = c.find(stack, layer);
+    if (!a) throw std::runtime_error("layer " + std::to_string(layer) + " of stack '" + stack + "' was not captured");
+    auto v = std::make_unique<HeatmapView>();
+    v->setColorMap(QString::fromStdString(r.colormap));
+    const auto& ql = small ? std::vector<std::string>{} : c.stackQueryLabels[si];
+    const auto& kl = small ? std::vector<std::string>{} : c.stackKeyLabels[si];
+    v->setMatrix(headValues(*a, slotOf(*a, head)), a->q, a->k, ql, kl, title, lo, hi);
+    if (small) v->setCompact(true);
+    return v;
+  };
+  if (r.kind == "head") {
+    cells.push_back({make(c0, r.layer, r.head, QString("layer %1, head %2").arg(r.layer).arg(r.head), false, 0, 1),
+                     QRect(0, 0, 720, 640)});
+  } else if (r.kind == "grid") {
+    std::vector<int> layers;
+    for (const auto& m : c0.layers)
+      if (m.stack == stack) layers.push_back(m.layer);
+    if (layers.empty()) throw std::runtime_error("nothing captured for stack '" + stack + "'");
+    const AttentionMatrix* first = c0.find(stack, layers.front());
+    const int heads = static_cast<int>(first->headIndex.size());
+    const int w = 120, h = 130;
+    for (size_t li = 0; li < layers.size(); ++li)
+      for (int hi = 0; hi < heads; ++hi)
+        cells.push_back({make(c0, layers[li], first->headIndex[hi], QString("L%1 H%2").arg(layers[li]).arg(first->headIndex[hi]),
+                              true, 0, 1),
+                         QRect(hi * w, static_cast<int>(li) * h, w, h)});
+  } else if (r.kind == "compare") {
+    // One colour scale for every panel: 0 .. the largest weight shown.
+    double top = 0;
+    for (const auto& c : caps) {
+      const AttentionMatrix* a = c.find(stack, r.layer);
+      if (!a) continue;
+      for (float x : headValues(*a, slotOf(*a, r.head))) top = std::max(top, static_cast<double>(x));
+    }
+    for (size_t i = 0; i < caps.size(); ++i)
+      cells.push_back({make(caps[i], r.layer, r.head,
+                            QString("%1 — L%2 H%3").arg(QString::fromStdString(i < names.size() ? names[i] : "")).arg(r.layer).arg(r.head),
+                            false, 0, top > 0 ? top : 1),
+                       QRect(static_cast<int>(i) * 560, 0, 560, 520)});
+  } else {
+    throw std::runtime_error("figure kind must be head, grid or compare (got '" + r.kind + "')");
+  }
+  return cells;
+}
+
+QSize extent(const std::vector<Cell>& cells) {
+  QRect all;
+  for (const auto& c : cells) all = all.united(c.rect);
+  return all.size();
+}
+
+}  // namespace
+
+std::pair<int, int> figureSize(const FigureRequest& request, const std::vector<CaptureResult>& captures) {
+  auto cells = layout(request, captures, {});
+  const QSize s = extent(cells);
+  return {s.width(), s.height()};
+}
+
+void renderFigure(const FigureRequest& r, const std::vector<CaptureResult>& caps, const std::vector<std::string>& names) {
+  if (!QApplication::instance()) throw std::runtime_error("renderFigure needs a QApplication");
+  if (r.out.empty()) throw std::runtime_error("no output file");
+  if (r.format != "png" && r.format != "svg" && r.format != "pdf")
+    throw std::runtime_error("--format must be png, svg or pdf (got '" + r.format + "')");
+  if (r.dpi < 36 || r.dpi > 1200) throw std::runtime_error("--dpi must be between 36 and 1200");
+  auto cells = layout(r, caps, names);
+  const QSize size = extent(cells);
+  const QString out = QString::fromStdString(r.out);
+  const QString tmp = out + ".tmp-" + QString::number(QCoreApplication::applicationPid());
+  bool ok = false;
+  if (r.format == "png") {
+    const double scale = r.dpi / 72.0;
+    QImage img(static_cast<int>(size.width() * scale), static_cast<int>(size.height() * scale), QImage::Format_ARGB32);
+    img.setDotsPerMeterX(static_cast<int>(r.dpi / 0.0254));
+    img.setDotsPerMeterY(static_cast<int>(r.dpi / 0.0254));
+    img.fill(Qt::white);
+    {
+      QCPPainter painter(&img);
+      painter.setRenderHint(QPainter::Antialiasing);
+      painter.scale(scale, scale);
+      for (auto& c : cells) {
+        painter.save();
+        painter.translate(c.rect.topLeft());
+        c.view->plot()->toPainter(&painter, c.rect.width(), c.rect.height());
+        painter.restore();
+      }
+    }
+    ok = img.save(tmp, "PNG");
+  } else if (r.format == "svg") {
+    QSvgGenerator svg;
+    svg.setFileName(tmp);
+    svg.setSize(size);
+    svg.setViewBox(QRect(QPoint(0, 0), size));
+    svg.setTitle("AttnScope figure");
+    {
+      QCPPainter painter(&svg);
+      for (auto& c : cells) {
+        painter.save();
+        painter.translate(c.rect.topLeft());
+        c.view->plot()->toPainter(&painter, c.rect.width(), c.rect.height());
+        painter.restore();
+      }
+    }
+    ok = QFileInfo(tmp).size() > 0;
+  } else {
+    QPdfWriter pdf(tmp);
+    pdf.setCreator("AttnScope");
+    pdf.setResolution(72);
+    pdf.setPageSize(QPageSize(QSizeF(size), QPageSize::Point));
+    pdf.setPageMargins(QMarginsF(0, 0, 0, 0));
+    {
+      QCPPainter painter(&pdf);
+      for (auto& c : cells) {
+        painter.save();
+        painter.translate(c.rect.topLeft());
+        c.view->plot()->toPainter(&painter, c.rect.width(), c.rect.height());
+        painter.restore();
+      }
+    }
+    ok = QFileInfo(tmp).size() > 0;
+  }
+  if (!ok) {
+    QFile::remove(tmp);
+    throw std::runtime_error("cannot write '" + r.out + "'");
+  }
+  if (std::rename(tmp.toLocal8Bit().constData(), out.toLocal8Bit().constData()) != 0) {
+    QFile::remove(tmp);
+    throw std::runtime_error("cannot replace '" + r.out + "'");
+  }
+}
+
+}  // namespace attnscope
+
+namespace attnscope {
+
+void renderFigureHeadless(const FigureRequest& request, const std::vector<CaptureResult>& captures,
+                          const std::vector<std::string>& names) {
+  if (!QApplication::instance()) {
+    if (qEnvironmentVariableIsEmpty("QT_QPA_PLATFORM") && qEnvironmentVariableIsEmpty("DISPLAY") &&
+        qEnvironmentVariableIsEmpty("WAYLAND_DISPLAY"))
+      qputenv("QT_QPA_PLATFORM", "offscreen");
+    static int argc = 1;
+    static char name[] = "attnscope-cli";
+    static char* argv[] = {name, nullptr};
+    static QApplication* app = new QApplication(argc, argv);
+    Q_UNUSED(app);
+  }
+  renderFigure(request, captures, names);
+}
+
+}  // namespace attnscope
