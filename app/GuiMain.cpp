@@ -1,6 +1,6 @@
 // attnscope: the desktop application.
 //   attnscope [MODEL_DIR] [--text TEXT | --input IMAGE_OR_AUDIO] [--variant SPEC] [--overlay]
-//             [--compare "SPEC;SPEC;SPEC"]
+//             [--compare "SPEC;SPEC;SPEC"] [--overview]
 // With a model folder and an input it loads the model and runs at once.
 #include <QApplication>
 #include <QCommandLineParser>
@@ -27,6 +27,8 @@ int main(int argc, char** argv) {
   parser.addOption(compare);
   QCommandLineOption overlay("overlay", "Show the input-overlay tab (image/audio models)");
   parser.addOption(overlay);
+  QCommandLineOption overview("overview", "Show the overview of every head after the run");
+  parser.addOption(overview);
   parser.process(app);
 
   attnscope::MainWindow window;
@@ -36,9 +38,13 @@ int main(int argc, char** argv) {
   if (parser.isSet(text)) window.setInputText(parser.value(text));
   if (parser.isSet(input)) window.setInputFile(parser.value(input));
   if (parser.isSet(variant)) window.setVariant(parser.value(variant));
+  if (parser.isSet(overview))
+    QObject::connect(&window, &attnscope::MainWindow::idle, &window,
+                     [&window] { window.tabs()->setCurrentWidget(window.overview()); });
   if (parser.isSet(overlay))
     QObject::connect(&window, &attnscope::MainWindow::idle, &window, [&window] {
-      if (window.tabs()->isTabEnabled(1)) window.tabs()->setCurrentIndex(1);
+      const int i = window.tabs()->indexOf(window.overlayPage());
+      if (window.tabs()->isTabEnabled(i)) window.tabs()->setCurrentIndex(i);
     });
   if (!model.isEmpty()) {
     window.openModel(model);

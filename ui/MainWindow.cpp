@@ -175,6 +175,13 @@ void MainWindow::buildUi() {
   m_tabs = new QTabWidget(central);
   m_heatmap = new HeatmapView(m_tabs);
   m_tabs->addTab(m_heatmap, tr("Head view"));
+  m_overview = new OverviewView(m_tabs);
+  m_tabs->addTab(m_overview, tr("Overview"));
+  connect(m_overview, &OverviewView::headChosen, this, [this](int layer, int head) {
+    m_layer->setValue(layer);
+    m_head->setValue(head);
+    m_tabs->setCurrentWidget(m_heatmap);
+  });
   auto* overlayPage = new QWidget(m_tabs);
   auto* overlayLayout = new QVBoxLayout(overlayPage);
   auto* overlayControls = new QHBoxLayout;
@@ -198,8 +205,9 @@ void MainWindow::buildUi() {
   scroll->setWidget(m_overlay);
   scroll->setWidgetResizable(true);
   overlayLayout->addWidget(scroll, 1);
+  m_overlayPage = overlayPage;
   m_tabs->addTab(overlayPage, tr("Input overlay"));
-  m_tabs->setTabEnabled(1, false);
+  m_tabs->setTabEnabled(m_tabs->indexOf(overlayPage), false);
   m_compareView = new CompareView(m_tabs);
   m_tabs->addTab(m_compareView, tr("Compare variants"));
   connect(m_compareView, &CompareView::compareRequested, this, &MainWindow::compareNow);
@@ -242,6 +250,7 @@ void MainWindow::buildUi() {
   connect(m_colormap, &QComboBox::currentTextChanged, this, [this](const QString& name) {
     m_heatmap->setColorMap(name);
     m_compareView->setColorMap(name);
+    m_overview->setColorMap(name);
     QSettings().setValue("view/colormap", name);
     updateOverlay();
   });
@@ -300,7 +309,8 @@ void MainWindow::chooseInputFile() {
 }
 
 void MainWindow::updateOverlay() {
-  if (!m_capture || !m_tabs->isTabEnabled(1) || m_tabs->currentIndex() != 1) return;
+  if (!m_capture || !m_tabs->isTabEnabled(m_tabs->indexOf(m_overlayPage)) || m_tabs->currentWidget() != m_overlayPage)
+    return;
   const QString stack = m_stack->isVisible() ? m_stack->currentText() : QString();
   emit requestOverlay(stack, m_layer->value(), m_head->value(), m_query->value(), m_rollout->isChecked(),
                       m_opacity->value() / 100.0, m_colormap->currentText());
@@ -359,8 +369,8 @@ void MainWindow::onLoaded(const ModelSummary& s, bool acceptsPair) {
   m_inputs->setCurrentIndex(media ? 1 : 0);
   m_offset->setVisible(s.modality == "audio");
   m_thumb->setVisible(s.modality == "image");
-  m_tabs->setTabEnabled(1, media);
-  if (!media) m_tabs->setCurrentIndex(0);
+  m_tabs->setTabEnabled(m_tabs->indexOf(m_overlayPage), media);
+  if (!media && m_tabs->currentWidget() == m_overlayPage) m_tabs->setCurrentWidget(m_heatmap);
   auto number = [](int64_t n) { return QLocale().toString(static_cast<qlonglong>(n)); };
   QString card = QString("<b>%1</b><br><br>").arg(QFileInfo(QString::fromStdString(s.dir)).fileName().toHtmlEscaped());
   card += QString("<table cellspacing=2>"
@@ -432,6 +442,12 @@ void MainWindow::showHead() {
   int si = std::max(0, m_stack->currentIndex());
   if (si >= static_cast<int>(m_capture->stacks.size())) si = 0;
   const std::string stack = m_capture->stacks[si];
+  if (m_overviewStack != stack || m_overviewCapture != m_capture.get()) {
+    m_overview->setCapture(m_capture, stack);
+    m_overviewStack = stack;
+    m_overviewCapture = m_capture.get();
+  }
+  m_overview->setSelected(m_layer->value(), m_head->value());
   const AttentionMatrix* a = m_capture->find(stack, m_layer->value());
   if (!a || m_head->value() >= a->heads) return;
   m_query->setRange(0, std::max(0, a->q - 1));

@@ -16,6 +16,7 @@
 
 #include "CompareView.h"
 #include "HeatmapView.h"
+#include "OverviewView.h"
 #include "RunWorker.h"
 
 namespace attnscope {
@@ -48,8 +49,10 @@ class MainWindow : public QMainWindow {
   const ModelSummary& summary() const { return m_summary; }
   QLabel* overlayView() const { return m_overlay; }
   QTabWidget* tabs() const { return m_tabs; }
+  QWidget* overlayPage() const { return m_overlayPage; }
   QComboBox* stackBox() const { return m_stack; }
   CompareView* compareView() const { return m_compareView; }
+  OverviewView* overview() const { return m_overview; }
   /// Runs the comparison of the current input under \p specs (the Compare tab's button does this).
   void compareNow(const QStringList& specs);
   /// Writes the current view (head view, or the compare panels on the Compare tab) as PNG/SVG/PDF by the
@@ -111,6 +114,10 @@ class MainWindow : public QMainWindow {
   QTabWidget* m_tabs = nullptr;
   QLabel* m_overlay = nullptr;
   CompareView* m_compareView = nullptr;
+  OverviewView* m_overview = nullptr;
+  QWidget* m_overlayPage = nullptr;
+  std::string m_overviewStack;
+  const CaptureResult* m_overviewCapture = nullptr;
   QSpinBox* m_query = nullptr;
   QCheckBox* m_rollout = nullptr;
   QSlider* m_opacity = nullptr;

@@ -79,6 +79,15 @@ class GuiTest : public QObject {
     for (int i = 0; i < a->q; ++i)
       for (int j = 0; j < a->k; ++j) QCOMPARE(w.heatmap()->valueAt(i, j), static_cast<double>(a->at(4, i, j)));
     QCOMPARE(w.capture()->queryLabels.front(), std::string("<s>"));
+    // The overview holds every head of every layer; a click opens that head in the head view.
+    OverviewView* o = w.overview();
+    o->resize(800, 400);
+    QCOMPARE(o->rows(), 2);
+    QCOMPARE(o->columns(), 6);
+    QTest::mouseClick(o, Qt::LeftButton, {}, o->tileRect(0, 3).center());
+    QCOMPARE(w.layerBox()->value(), 0);
+    QCOMPARE(w.headBox()->value(), 3);
+    QCOMPARE(w.tabs()->currentWidget(), static_cast<QWidget*>(w.heatmap()));
     w.shutdown();
     QVERIFY(!w.isThreadRunning());
   }
@@ -101,9 +110,9 @@ class GuiTest : public QObject {
     QCOMPARE(w.capture()->queryLabels.front(), std::string("[CLS]"));
     QCOMPARE(w.capture()->keyLabels.at(5), std::string("(1,0)"));
     QCOMPARE(w.heatmap()->keys(), 17);
-    QVERIFY(w.tabs()->isTabEnabled(1));
+    QVERIFY(w.tabs()->isTabEnabled(w.tabs()->indexOf(w.overlayPage())));
     QSignalSpy shown(&w, &MainWindow::overlayShown);
-    w.tabs()->setCurrentIndex(1);  // the overlay is drawn on the worker thread
+    w.tabs()->setCurrentWidget(w.overlayPage());  // the overlay is drawn on the worker thread
     QVERIFY(shown.wait(30000));
     QVERIFY(!w.overlayView()->pixmap().isNull());
     QVERIFY(w.overlayView()->pixmap().width() >= 200);  // fitted to the view

@@ -1,0 +1,129 @@
+#include "OverviewView.h"
+
+#include <QElapsedTimer>
+#include <QMouseEvent>
+#include <QPainter>
+
+#include <algorithm>
+
+#include "ColorMaps.h"
+
+namespace attnscope {
+
+OverviewView::OverviewView(QWidget* parent) : QWidget(parent) {
+  setMinimumSize(200, 150);
+  setToolTip(tr("Every head of every layer; click one to open it"));
+}
+
+void OverviewView::setCapture(std::shared_ptr<const CaptureResult> capture, const std::string& stack) {
+  m_capture = std::move(capture);
+  m_stack = stack;
+  rebuild();
+}
+
+void OverviewView::setColorMap(const QString& name) {
+  m_colormap = name;
+  rebuild();
+}
+
+void OverviewView::setSelected(int layer, int head) {
+  m_selLayer = layer;
+  m_selHead = head;
+  update();
+}
+
+void OverviewView::resizeEvent(QResizeEvent*) { rebuild(); }
+
+QRect OverviewView::tileRect(int layer, int head) const {
+  const auto it = std::find(m_layers.begin(), m_layers.end(), layer);
+  if (it == m_layers.end() || head < 0 || head >= m_heads) return {};
+  const int r = static_cast<int>(it - m_layers.begin());
+  return QRect(m_left + head * (m_tile + m_gap), m_top + r * (m_tile + m_gap), m_tile, m_tile);
+}
+
+void OverviewView::rebuild() {
+  QElapsedTimer timer;
+  timer.start();
+  m_layers.clear();
+  m_heads = 0;
+  m_image = QImage();
+  if (!m_capture) {
+    update();
+    return;
+  }
+  for (const auto& a : m_capture->layers)
+    if (a.stack == m_stack) {
+      m_layers.push_back(a.layer);
+      m_heads = std::max(m_heads, a.heads);
+    }
+  if (m_layers.empty()) {
+    update();
+    return;
+  }
+  // Tiles as large as the widget allows (16..128 px).
+  const int rows = static_cast<int>(m_layers.size());
+  const int byW = (width() - m_left - 8) / std::max(1, m_heads) - m_gap;
+  const int byH = (height() - m_top - 8) / std::max(1, rows) - m_gap;
+  m_tile = std::clamp(std::min(byW, byH), 16, 128);
+  m_image = QImage(m_left + m_heads * (m_tile + m_gap), m_top + rows * (m_tile + m_gap), QImage::Format_RGB32);
+  m_image.fill(palette().window().color());
+  QCPColorGradient g = ColorMaps::gradient(m_colormap);
+  QVector<QRgb> lut(256);
+  g.colorize(std::vector<double>([] {
+               std::vector<double> v(256);
+               for (int i = 0; i < 256; ++i) v[i] = i / 255.0;
+               return v;
+             }()).data(),
+             QCPRange(0, 1), lut.data(), 256);
+  for (const auto& a : m_capture->layers) {
+    if (a.stack != m_stack) continue;
+    for (int h = 0; h < a.heads; ++h) {
+      const QRect t = tileRect(a.layer, a.headIndex.empty() ? h : a.headIndex[h]);
+      // Each pixel samples the cell under its centre (screen resolution, not cell by cell).
+      for (int y = 0; y < m_tile; ++y) {
+        const int i = std::min(a.q - 1, (y * a.q) / m_tile);
+        auto* line = reinterpret_cast<QRgb*>(m_image.scanLine(t.top() + y)) + t.left();
+        for (int x = 0; x < m_tile; ++x) {
+          const int j = std::min(a.k - 1, (x * a.k) / m_tile);
+          const float v = a.at(h, i, j);
+          line[x] = lut[std::clamp(static_cast<int>(v * 255.0f + 0.5f), 0, 255)];
+        }
+      }
+    }
+  }
+  QPainter p(&m_image);
+  p.setPen(palette().windowText().color());
+  for (int h = 0; h < m_heads; ++h)
+    p.drawText(QRect(m_left + h * (m_tile + m_gap), 2, m_tile, m_top - 4), Qt::AlignCenter, QString("H%1").arg(h));
+  for (size_t r = 0; r < m_layers.size(); ++r)
+    p.drawText(QRect(0, m_top + static_cast<int>(r) * (m_tile + m_gap), m_left - 4, m_tile), Qt::AlignRight | Qt::AlignVCenter,
+               QString("L%1").arg(m_layers[r]));
+  m_renderMs = timer.nsecsElapsed() / 1e6;
+  update();
+}
+
+void OverviewView::paintEvent(QPaintEvent*) {
+  QPainter p(this);
+  if (m_image.isNull()) {
+    p.drawText(rect(), Qt::AlignCenter, tr("Run the model to see every head here."));
+    return;
+  }
+  p.drawImage(0, 0, m_image);
+  const QRect sel = tileRect(m_selLayer, m_selHead);
+  if (!sel.isNull()) {
+    p.setPen(QPen(QColor("#e4572e"), 3));
+    p.drawRect(sel.adjusted(-2, -2, 1, 1));
+  }
+}
+
+void OverviewView::mousePressEvent(QMouseEvent* event) {
+  for (int l : m_layers)
+    for (int h = 0; h < m_heads; ++h)
+      if (tileRect(l, h).contains(event->pos())) {
+        setSelected(l, h);
+        emit headChosen(l, h);
+        return;
+      }
+}
+
+}  // namespace attnscope

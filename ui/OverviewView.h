@@ -1,0 +1,47 @@
+#pragma once
+#include <QImage>
+#include <QWidget>
+#include <memory>
+
+#include "attnscope/EngineSession.h"
+
+namespace attnscope {
+
+/// The model overview: every captured head of one stack as a thumbnail in a layers × heads grid (rows = layers,
+/// columns = heads), drawn into one cached image so 12×12 and larger models stay fluid. Click a thumbnail to open
+/// that head; the selected one is framed.
+class OverviewView : public QWidget {
+  Q_OBJECT
+ public:
+  explicit OverviewView(QWidget* parent = nullptr);
+  void setCapture(std::shared_ptr<const CaptureResult> capture, const std::string& stack);
+  void setColorMap(const QString& name);
+  void setSelected(int layer, int head);
+  /// Tile geometry, for tests: the widget-space rectangle of (layer, head).
+  QRect tileRect(int layer, int head) const;
+  int rows() const { return static_cast<int>(m_layers.size()); }
+  int columns() const { return m_heads; }
+  /// Milliseconds the last full redraw of the grid image took.
+  double lastRenderMs() const { return m_renderMs; }
+
+ signals:
+  void headChosen(int layer, int head);
+
+ protected:
+  void paintEvent(QPaintEvent*) override;
+  void mousePressEvent(QMouseEvent* event) override;
+  void resizeEvent(QResizeEvent*) override;
+
+ private:
+  void rebuild();
+  std::shared_ptr<const CaptureResult> m_capture;
+  std::string m_stack = "self";
+  QString m_colormap = "viridis";
+  std::vector<int> m_layers;
+  int m_heads = 0, m_tile = 64, m_gap = 6, m_left = 36, m_top = 22;
+  int m_selLayer = -1, m_selHead = -1;
+  QImage m_image;
+  double m_renderMs = 0;
+};
+
+}  // namespace attnscope
