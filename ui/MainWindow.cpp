@@ -45,6 +45,19 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent), m_worker(new RunW
           [this](const QString& path) { statusBar()->showMessage(tr("Saved %1").arg(path), 5000); });
   connect(this, &MainWindow::requestOverlay, m_worker, &RunWorker::overlay);
   connect(this, &MainWindow::requestCompare, m_worker, &RunWorker::compare);
+  connect(this, &MainWindow::requestAggregate, m_worker, &RunWorker::aggregate);
+  connect(m_worker, &RunWorker::aggregated, this,
+          [this](const QString& kind, int layer, const std::vector<float>& v, int rows, int cols) {
+            if (!m_capture) return;
+            int si = std::max(0, m_stack->currentIndex());
+            if (si >= static_cast<int>(m_capture->stacks.size())) si = 0;
+            double top = 0;
+            for (float x : v) top = std::max(top, static_cast<double>(x));
+            const QString what = m_aggKind->currentText();
+            m_aggregate->setMatrix(v, rows, cols, m_capture->stackQueryLabels[si], m_capture->stackKeyLabels[si],
+                                   tr("%1 — layer %2").arg(what).arg(layer), 0.0, kind == "rollout" ? top : 1.0);
+            emit aggregateShown();
+          });
   connect(m_worker, &RunWorker::compared, this, [this](std::shared_ptr<const ComparisonResult> result) {
     setBusy(false, tr("Compared %1 variants").arg(result->panels.size() - 1));
     m_compareView->setBusy(false);
@@ -177,6 +190,22 @@ void MainWindow::buildUi() {
   m_tabs->addTab(m_heatmap, tr("Head view"));
   m_overview = new OverviewView(m_tabs);
   m_tabs->addTab(m_overview, tr("Overview"));
+  m_aggPage = new QWidget(m_tabs);
+  {
+    auto* v = new QVBoxLayout(m_aggPage);
+    auto* row = new QHBoxLayout;
+    m_aggKind = new QComboBox(m_aggPage);
+    m_aggKind->addItem(tr("mean over heads"), "mean");
+    m_aggKind->addItem(tr("max over heads"), "max");
+    m_aggKind->addItem(tr("rollout up to this layer (Abnar & Zuidema 2020)"), "rollout");
+    row->addWidget(m_aggKind);
+    row->addStretch(1);
+    v->addLayout(row);
+    m_aggregate = new HeatmapView(m_aggPage);
+    v->addWidget(m_aggregate, 1);
+  }
+  m_tabs->addTab(m_aggPage, tr("Aggregates"));
+  connect(m_aggKind, &QComboBox::currentIndexChanged, this, &MainWindow::updateAggregate);
   connect(m_overview, &OverviewView::headChosen, this, [this](int layer, int head) {
     m_layer->setValue(layer);
     m_head->setValue(head);
@@ -245,12 +274,14 @@ void MainWindow::buildUi() {
   connect(m_rollout, &QCheckBox::toggled, this, &MainWindow::updateOverlay);
   connect(m_opacity, &QSlider::valueChanged, this, &MainWindow::updateOverlay);
   connect(m_tabs, &QTabWidget::currentChanged, this, &MainWindow::updateOverlay);
+  connect(m_tabs, &QTabWidget::currentChanged, this, &MainWindow::updateAggregate);
   connect(m_layer, qOverload<int>(&QSpinBox::valueChanged), this, &MainWindow::showHead);
   connect(m_head, qOverload<int>(&QSpinBox::valueChanged), this, &MainWindow::showHead);
   connect(m_colormap, &QComboBox::currentTextChanged, this, [this](const QString& name) {
     m_heatmap->setColorMap(name);
     m_compareView->setColorMap(name);
     m_overview->setColorMap(name);
+    m_aggregate->setColorMap(name);
     QSettings().setValue("view/colormap", name);
     updateOverlay();
   });
@@ -306,6 +337,14 @@ void MainWindow::chooseInputFile() {
   if (path.isEmpty()) return;
   QSettings().setValue(key, QFileInfo(path).absolutePath());
   setInputFile(path);
+}
+
+void MainWindow::updateAggregate() {
+  if (!m_capture || m_tabs->currentWidget() != m_aggPage) return;
+  int si = std::max(0, m_stack->currentIndex());
+  if (si >= static_cast<int>(m_capture->stacks.size())) si = 0;
+  emit requestAggregate(QString::fromStdString(m_capture->stacks[si]), m_layer->value(),
+                        m_aggKind->currentData().toString());
 }
 
 void MainWindow::updateOverlay() {
@@ -448,6 +487,7 @@ void MainWindow::showHead() {
     m_overviewCapture = m_capture.get();
   }
   m_overview->setSelected(m_layer->value(), m_head->value());
+  updateAggregate();
   const AttentionMatrix* a = m_capture->find(stack, m_layer->value());
   if (!a || m_head->value() >= a->heads) return;
   m_query->setRange(0, std::max(0, a->q - 1));

@@ -53,6 +53,8 @@ class MainWindow : public QMainWindow {
   QComboBox* stackBox() const { return m_stack; }
   CompareView* compareView() const { return m_compareView; }
   OverviewView* overview() const { return m_overview; }
+  HeatmapView* aggregateView() const { return m_aggregate; }
+  QComboBox* aggregateKind() const { return m_aggKind; }
   /// Runs the comparison of the current input under \p specs (the Compare tab's button does this).
   void compareNow(const QStringList& specs);
   /// Writes the current view (head view, or the compare panels on the Compare tab) as PNG/SVG/PDF by the
@@ -65,6 +67,9 @@ class MainWindow : public QMainWindow {
   void requestLoad(const QString& dir, const QString& device);
   void requestRun(const attnscope::RunRequest& request);
   void requestCompare(const attnscope::RunRequest& request, const QStringList& specs);
+  void requestAggregate(const QString& stack, int layer, const QString& kind);
+  /// Emitted when the aggregates tab shows a new matrix.
+  void aggregateShown();
   void requestOverlay(const QString& stack, int layer, int head, int query, bool rollout, double alpha,
                       const QString& colormap);
   /// Emitted when a new overlay picture is shown.
@@ -88,6 +93,7 @@ class MainWindow : public QMainWindow {
   void chooseModel();
   void chooseInputFile();
   void updateOverlay();
+  void updateAggregate();
   bool currentRequest(RunRequest& r);
   void saveCapture();
   void chooseExport();
@@ -115,6 +121,9 @@ class MainWindow : public QMainWindow {
   QLabel* m_overlay = nullptr;
   CompareView* m_compareView = nullptr;
   OverviewView* m_overview = nullptr;
+  HeatmapView* m_aggregate = nullptr;
+  QComboBox* m_aggKind = nullptr;
+  QWidget* m_aggPage = nullptr;
   QWidget* m_overlayPage = nullptr;
   std::string m_overviewStack;
   const CaptureResult* m_overviewCapture = nullptr;

@@ -8,6 +8,7 @@ RunWorker::RunWorker() {
   qRegisterMetaType<attnscope::ModelSummary>();
   qRegisterMetaType<std::shared_ptr<const attnscope::CaptureResult>>();
   qRegisterMetaType<attnscope::RunRequest>();
+  qRegisterMetaType<std::vector<float>>();
   qRegisterMetaType<std::shared_ptr<const attnscope::ComparisonResult>>();
 }
 
@@ -77,6 +78,17 @@ void RunWorker::compare(const RunRequest& request, const QStringList& specs) {
     emit cancelled();
   } catch (const std::exception& e) {
     emit failed(tr("Cannot compare"), QString::fromStdString(e.what()));
+  }
+}
+
+void RunWorker::aggregate(const QString& stack, int layer, const QString& kind) {
+  try {
+    if (!m_session) throw InputError("no model is open");
+    int rows = 0, cols = 0;
+    auto v = m_session->aggregate(stack.toStdString(), layer, kind.toStdString(), &rows, &cols);
+    emit aggregated(kind, layer, v, rows, cols);
+  } catch (const std::exception& e) {
+    emit overlayFailed(QString::fromStdString(e.what()));
   }
 }
 

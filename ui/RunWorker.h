@@ -10,6 +10,7 @@
 Q_DECLARE_METATYPE(attnscope::ModelSummary)
 Q_DECLARE_METATYPE(std::shared_ptr<const attnscope::CaptureResult>)
 Q_DECLARE_METATYPE(attnscope::RunRequest)
+Q_DECLARE_METATYPE(std::vector<float>)
 Q_DECLARE_METATYPE(std::shared_ptr<const attnscope::ComparisonResult>)
 
 namespace attnscope {
@@ -29,6 +30,7 @@ class RunWorker : public QObject {
   void run(const QString& text, const QString& pair, bool hasPair);
   void runRequest(const attnscope::RunRequest& request);
   void compare(const attnscope::RunRequest& request, const QStringList& specs);
+  void aggregate(const QString& stack, int layer, const QString& kind);
   /// Draws the last run's attention over its image / spectrogram (image and audio models).
   void overlay(const QString& stack, int layer, int head, int query, bool rollout, double alpha,
                const QString& colormap);
@@ -43,6 +45,7 @@ class RunWorker : public QObject {
   void failed(const QString& title, const QString& message);
   void overlayReady(const QImage& image, const QString& title);
   void compared(std::shared_ptr<const attnscope::ComparisonResult> result);
+  void aggregated(const QString& kind, int layer, const std::vector<float>& values, int rows, int cols);
   void overlayFailed(const QString& message);
 
  private:

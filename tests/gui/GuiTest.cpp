@@ -88,6 +88,26 @@ class GuiTest : public QObject {
     QCOMPARE(w.layerBox()->value(), 0);
     QCOMPARE(w.headBox()->value(), 3);
     QCOMPARE(w.tabs()->currentWidget(), static_cast<QWidget*>(w.heatmap()));
+    // Aggregates: the mean over heads equals the capture's mean, computed on the worker thread.
+    QSignalSpy shown(&w, &MainWindow::aggregateShown);
+    w.layerBox()->setValue(1);
+    w.tabs()->setCurrentWidget(w.aggregateView()->parentWidget());
+    QVERIFY(shown.wait(30000));
+    const AttentionMatrix* l1 = w.capture()->find("self", 1);
+    for (int i = 0; i < l1->q; ++i)
+      for (int j = 0; j < l1->k; ++j) {
+        double mean = 0;
+        for (int h = 0; h < l1->heads; ++h) mean += l1->at(h, i, j);
+        QVERIFY(std::abs(w.aggregateView()->valueAt(i, j) - mean / l1->heads) < 1e-6);
+      }
+    // Rollout rows are distributions too.
+    w.aggregateKind()->setCurrentIndex(2);
+    QVERIFY(shown.wait(30000));
+    for (int i = 0; i < l1->q; ++i) {
+      double sum = 0;
+      for (int j = 0; j < l1->k; ++j) sum += w.aggregateView()->valueAt(i, j);
+      QVERIFY(std::abs(sum - 1.0) < 1e-4);
+    }
     w.shutdown();
     QVERIFY(!w.isThreadRunning());
   }

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <unistd.h>
 
+#include "attnscope/Analysis.h"
 #include "attnscope/Compare.h"
 #include "attnscope/SafetensorsFile.h"
 #include "attnscope/Engine.h"
@@ -272,6 +273,32 @@ CaptureResult loadCaptureFile(const std::string& path, std::string* name) {
   out.queryLabels = out.stackQueryLabels.front();
   out.keyLabels = out.stackKeyLabels.front();
   return out;
+}
+
+std::vector<float> EngineSession::aggregate(const std::string& stack, int layer, const std::string& kind, int* rows,
+                                           int* cols) const {
+  if (!m->lastRun) throw InputError("nothing to aggregate: run the model first");
+  const auto& rec = m->lastRun->capture->records();
+  at::Tensor out;
+  if (kind == "rollout") {
+    std::vector<at::Tensor> layers;
+    for (int l = 0; l <= layer; ++l) {
+      auto it = rec.find({stack, l});
+      if (it == rec.end()) throw InputError("rollout needs every layer up to " + std::to_string(layer) + " captured");
+      layers.push_back(it->second);
+    }
+    out = attentionRollout(layers);  // [T, T]
+  } else {
+    auto it = rec.find({stack, layer});
+    if (it == rec.end()) throw InputError("layer " + std::to_string(layer) + " was not captured");
+    if (kind == "mean") out = it->second.mean(0);             // [q, k]
+    else if (kind == "max") out = std::get<0>(it->second.max(0));  // [q, k]
+    else throw InputError("aggregate must be mean, max or rollout (got '" + kind + "')");
+  }
+  out = out.to(at::kFloat).contiguous();
+  *rows = static_cast<int>(out.size(0));
+  *cols = static_cast<int>(out.size(1));
+  return std::vector<float>(out.data_ptr<float>(), out.data_ptr<float>() + out.numel());
 }
 
 void EngineSession::saveLastCapture(const std::string& path) const {

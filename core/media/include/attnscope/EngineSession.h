@@ -103,6 +103,10 @@ class EngineSession {
   CaptureResult run(const RunRequest& request, const std::function<void(int, int)>& progress = {},
                     const std::function<bool()>& cancelled = {});
   void saveLastCapture(const std::string& path) const;
+  /// Aggregate of the last run's \p stack: "mean" or "max" over the heads of \p layer, or "rollout" (Abnar &
+  /// Zuidema 2020) across all layers up to and including \p layer. Returns a [q × k] row-major matrix.
+  std::vector<float> aggregate(const std::string& stack, int layer, const std::string& kind, int* rows,
+                               int* cols) const;
   /// Runs \p request under `full` and every spec in \p specs (comparison engine; one timed repeat).
   ComparisonResult compare(const RunRequest& request, const std::vector<std::string>& specs,
                            const std::function<void(int, int)>& progress = {},
