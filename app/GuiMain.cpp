@@ -4,6 +4,7 @@
 // With a model folder and an input it loads the model and runs at once.
 #include <QApplication>
 #include <QCommandLineParser>
+#include <QDir>
 #include <QSettings>
 #include <memory>
 
@@ -35,6 +36,15 @@ int main(int argc, char** argv) {
   window.show();
   QString model = parser.positionalArguments().value(0);
   if (model.isEmpty()) model = QSettings().value("model/lastDir").toString();
+  if (model.isEmpty() || !QDir(model).exists("config.json")) {
+    // First run: the locally trained demo with an example input, so a newcomer sees attention at once.
+    const QString demo = QString(ATTNSCOPE_DEMO_MODEL);
+    if (QDir(demo).exists("config.json")) {
+      model = demo;
+      if (!parser.isSet(text)) window.setInputText(ATTNSCOPE_DEMO_TEXT);
+      window.runNow();
+    }
+  }
   if (parser.isSet(text)) window.setInputText(parser.value(text));
   if (parser.isSet(input)) window.setInputFile(parser.value(input));
   if (parser.isSet(variant)) window.setVariant(parser.value(variant));

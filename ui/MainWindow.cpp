@@ -432,6 +432,8 @@ void MainWindow::onLoaded(const ModelSummary& s, bool acceptsPair) {
               .arg(s.hidden)
               .arg(number(s.vocab), number(s.parameters), QString::fromStdString(s.dtype),
                    QString::fromStdString(s.device), QString::fromStdString(s.tokenizer));
+  if (!s.note.empty())
+    card += QString("<p style='color:#8a4b00'><b>%1</b></p>").arg(QString::fromStdString(s.note).toHtmlEscaped());
   m_card->setText(card);
   m_layer->setRange(0, std::max(0, s.layers - 1));
   m_head->setRange(0, std::max(0, s.heads - 1));

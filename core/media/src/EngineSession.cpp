@@ -54,6 +54,7 @@ std::unique_ptr<EngineSession> EngineSession::open(const std::string& dir, const
   o.parameters = i.parameters;
   o.causal = i.causal;
   o.labels = i.labels;
+  o.note = s->m->model->config.optString("attnscope_note", "");
   return s;
 }
 

@@ -21,6 +21,7 @@ struct ModelSummary {
   int64_t parameters = 0;
   bool causal = false;
   std::vector<std::string> labels;
+  std::string note;  ///< config.json "attnscope_note" (e.g. "Locally trained demo …"), shown on the model card
 };
 
 /// Attention of one (stack, layer): row-major [heads, q, k] float32.
