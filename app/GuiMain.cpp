@@ -1,6 +1,6 @@
 // attnscope: the desktop application.
 //   attnscope [MODEL_DIR] [--text TEXT | --input IMAGE_OR_AUDIO] [--variant SPEC] [--overlay]
-//             [--compare "SPEC;SPEC;SPEC"] [--overview]
+//             [--compare "SPEC;SPEC;SPEC"] [--overview] [--metrics]
 // With a model folder and an input it loads the model and runs at once.
 #include <QApplication>
 #include <QCommandLineParser>
@@ -30,6 +30,8 @@ int main(int argc, char** argv) {
   parser.addOption(overlay);
   QCommandLineOption overview("overview", "Show the overview of every head after the run");
   parser.addOption(overview);
+  QCommandLineOption metrics("metrics", "Show the head-metrics tab after the run");
+  parser.addOption(metrics);
   parser.process(app);
 
   attnscope::MainWindow window;
@@ -51,6 +53,9 @@ int main(int argc, char** argv) {
   if (parser.isSet(overview))
     QObject::connect(&window, &attnscope::MainWindow::idle, &window,
                      [&window] { window.tabs()->setCurrentWidget(window.overview()); });
+  if (parser.isSet(metrics))
+    QObject::connect(&window, &attnscope::MainWindow::idle, &window,
+                     [&window] { window.tabs()->setCurrentWidget(window.metricsView()->parentWidget()); });
   if (parser.isSet(overlay))
     QObject::connect(&window, &attnscope::MainWindow::idle, &window, [&window] {
       const int i = window.tabs()->indexOf(window.overlayPage());

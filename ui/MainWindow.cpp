@@ -46,6 +46,19 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent), m_worker(new RunW
   connect(this, &MainWindow::requestOverlay, m_worker, &RunWorker::overlay);
   connect(this, &MainWindow::requestCompare, m_worker, &RunWorker::compare);
   connect(this, &MainWindow::requestAggregate, m_worker, &RunWorker::aggregate);
+  connect(this, &MainWindow::requestHeadMetric, m_worker, &RunWorker::headMetric);
+  connect(m_worker, &RunWorker::headMetricReady, this,
+          [this](const QString& metric, const std::vector<float>& v, int layers, int heads) {
+            std::vector<std::string> rows, cols;
+            for (int l = 0; l < layers; ++l) rows.push_back("L" + std::to_string(l));
+            for (int h = 0; h < heads; ++h) cols.push_back("H" + std::to_string(h));
+            double lo = 0, hi = 0;
+            for (float x : v) hi = std::max(hi, static_cast<double>(x));
+            m_metrics->setMatrix(v, layers, heads, rows, cols, m_metricKind->currentText(), lo, hi > 0 ? hi : 1.0,
+                                 QString(), metric, "layer", "head");
+            m_metricsNote->clear();
+            emit metricsShown();
+          });
   connect(m_worker, &RunWorker::aggregated, this,
           [this](const QString& kind, int layer, const std::vector<float>& v, int rows, int cols) {
             if (!m_capture) return;
@@ -74,6 +87,7 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent), m_worker(new RunW
     emit overlayShown();
   });
   connect(m_worker, &RunWorker::overlayFailed, this, [this](const QString& message) {
+    if (m_metricsNote) m_metricsNote->setText(message);
     m_overlay->setPixmap(QPixmap());
     m_overlay->setText(message);
   });
@@ -205,6 +219,32 @@ void MainWindow::buildUi() {
     v->addWidget(m_aggregate, 1);
   }
   m_tabs->addTab(m_aggPage, tr("Aggregates"));
+  m_metricsPage = new QWidget(m_tabs);
+  {
+    auto* v = new QVBoxLayout(m_metricsPage);
+    auto* row = new QHBoxLayout;
+    m_metricKind = new QComboBox(m_metricsPage);
+    m_metricKind->addItem(tr("entropy (nats)"), "entropy");
+    m_metricKind->addItem(tr("mean attention distance (positions)"), "distance");
+    m_metricKind->addItem(tr("sink mass on the first position"), "sink");
+    m_metricKind->addItem(tr("importance |∂L/∂ξ| (Michel et al. 2019)"), "importance");
+    row->addWidget(m_metricKind);
+    m_metricsNote = new QLabel(m_metricsPage);
+    row->addWidget(m_metricsNote, 1);
+    v->addLayout(row);
+    m_metrics = new HeatmapView(m_metricsPage);
+    v->addWidget(m_metrics, 1);
+  }
+  m_tabs->addTab(m_metricsPage, tr("Head metrics"));
+  connect(m_metricKind, &QComboBox::currentIndexChanged, this, &MainWindow::updateMetrics);
+  connect(m_metrics->plot(), &QCustomPlot::mousePress, this, [this](QMouseEvent* e) {
+    const int head = static_cast<int>(std::lround(m_metrics->plot()->xAxis->pixelToCoord(e->pos().x())));
+    const int layer = static_cast<int>(std::lround(m_metrics->plot()->yAxis->pixelToCoord(e->pos().y())));
+    if (layer >= 0 && layer < m_summary.layers && head >= 0 && head < m_summary.heads) {
+      m_layer->setValue(layer);
+      m_head->setValue(head);
+    }
+  });
   connect(m_aggKind, &QComboBox::currentIndexChanged, this, &MainWindow::updateAggregate);
   connect(m_overview, &OverviewView::headChosen, this, [this](int layer, int head) {
     m_layer->setValue(layer);
@@ -275,6 +315,7 @@ void MainWindow::buildUi() {
   connect(m_opacity, &QSlider::valueChanged, this, &MainWindow::updateOverlay);
   connect(m_tabs, &QTabWidget::currentChanged, this, &MainWindow::updateOverlay);
   connect(m_tabs, &QTabWidget::currentChanged, this, &MainWindow::updateAggregate);
+  connect(m_tabs, &QTabWidget::currentChanged, this, &MainWindow::updateMetrics);
   connect(m_layer, qOverload<int>(&QSpinBox::valueChanged), this, &MainWindow::showHead);
   connect(m_head, qOverload<int>(&QSpinBox::valueChanged), this, &MainWindow::showHead);
   connect(m_colormap, &QComboBox::currentTextChanged, this, [this](const QString& name) {
@@ -337,6 +378,14 @@ void MainWindow::chooseInputFile() {
   if (path.isEmpty()) return;
   QSettings().setValue(key, QFileInfo(path).absolutePath());
   setInputFile(path);
+}
+
+void MainWindow::updateMetrics() {
+  if (!m_capture || m_tabs->currentWidget() != m_metricsPage) return;
+  int si = std::max(0, m_stack->currentIndex());
+  if (si >= static_cast<int>(m_capture->stacks.size())) si = 0;
+  m_metricsNote->setText(tr("computing…"));
+  emit requestHeadMetric(QString::fromStdString(m_capture->stacks[si]), m_metricKind->currentData().toString());
 }
 
 void MainWindow::updateAggregate() {
@@ -462,6 +511,7 @@ void MainWindow::onFinished(std::shared_ptr<const CaptureResult> result) {
   }
   showHead();
   updateOverlay();
+  updateMetrics();
   emit idle();
 }
 

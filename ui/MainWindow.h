@@ -55,6 +55,8 @@ class MainWindow : public QMainWindow {
   OverviewView* overview() const { return m_overview; }
   HeatmapView* aggregateView() const { return m_aggregate; }
   QComboBox* aggregateKind() const { return m_aggKind; }
+  HeatmapView* metricsView() const { return m_metrics; }
+  QComboBox* metricKind() const { return m_metricKind; }
   /// Runs the comparison of the current input under \p specs (the Compare tab's button does this).
   void compareNow(const QStringList& specs);
   /// Writes the current view (head view, or the compare panels on the Compare tab) as PNG/SVG/PDF by the
@@ -68,6 +70,8 @@ class MainWindow : public QMainWindow {
   void requestRun(const attnscope::RunRequest& request);
   void requestCompare(const attnscope::RunRequest& request, const QStringList& specs);
   void requestAggregate(const QString& stack, int layer, const QString& kind);
+  void requestHeadMetric(const QString& stack, const QString& metric);
+  void metricsShown();
   /// Emitted when the aggregates tab shows a new matrix.
   void aggregateShown();
   void requestOverlay(const QString& stack, int layer, int head, int query, bool rollout, double alpha,
@@ -94,6 +98,7 @@ class MainWindow : public QMainWindow {
   void chooseInputFile();
   void updateOverlay();
   void updateAggregate();
+  void updateMetrics();
   bool currentRequest(RunRequest& r);
   void saveCapture();
   void chooseExport();
@@ -124,6 +129,10 @@ class MainWindow : public QMainWindow {
   HeatmapView* m_aggregate = nullptr;
   QComboBox* m_aggKind = nullptr;
   QWidget* m_aggPage = nullptr;
+  HeatmapView* m_metrics = nullptr;
+  QComboBox* m_metricKind = nullptr;
+  QWidget* m_metricsPage = nullptr;
+  QLabel* m_metricsNote = nullptr;
   QWidget* m_overlayPage = nullptr;
   std::string m_overviewStack;
   const CaptureResult* m_overviewCapture = nullptr;

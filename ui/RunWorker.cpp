@@ -92,6 +92,17 @@ void RunWorker::aggregate(const QString& stack, int layer, const QString& kind) 
   }
 }
 
+void RunWorker::headMetric(const QString& stack, const QString& metric) {
+  try {
+    if (!m_session) throw InputError("no model is open");
+    int layers = 0, heads = 0;
+    auto v = m_session->headMetric(stack.toStdString(), metric.toStdString(), &layers, &heads);
+    emit headMetricReady(metric, v, layers, heads);
+  } catch (const std::exception& e) {
+    emit overlayFailed(QString::fromStdString(e.what()));
+  }
+}
+
 void RunWorker::save(const QString& path) {
   try {
     if (!m_session) throw InputError("no model is open");

@@ -31,6 +31,7 @@ class RunWorker : public QObject {
   void runRequest(const attnscope::RunRequest& request);
   void compare(const attnscope::RunRequest& request, const QStringList& specs);
   void aggregate(const QString& stack, int layer, const QString& kind);
+  void headMetric(const QString& stack, const QString& metric);
   /// Draws the last run's attention over its image / spectrogram (image and audio models).
   void overlay(const QString& stack, int layer, int head, int query, bool rollout, double alpha,
                const QString& colormap);
@@ -45,6 +46,7 @@ class RunWorker : public QObject {
   void failed(const QString& title, const QString& message);
   void overlayReady(const QImage& image, const QString& title);
   void compared(std::shared_ptr<const attnscope::ComparisonResult> result);
+  void headMetricReady(const QString& metric, const std::vector<float>& values, int layers, int heads);
   void aggregated(const QString& kind, int layer, const std::vector<float>& values, int rows, int cols);
   void overlayFailed(const QString& message);
 

@@ -100,6 +100,22 @@ class GuiTest : public QObject {
         for (int h = 0; h < l1->heads; ++h) mean += l1->at(h, i, j);
         QVERIFY(std::abs(w.aggregateView()->valueAt(i, j) - mean / l1->heads) < 1e-6);
       }
+    // Head metrics: the sink mass of (layer 1, head 2) is the mean weight on position 0.
+    QSignalSpy metrics(&w, &MainWindow::metricsShown);
+    w.metricKind()->setCurrentIndex(2);
+    w.tabs()->setCurrentWidget(w.metricsView()->parentWidget());
+    QVERIFY(metrics.wait(30000));
+    double sink = 0;
+    for (int i = 0; i < l1->q; ++i) sink += l1->at(2, i, 0);
+    QVERIFY(std::abs(w.metricsView()->valueAt(1, 2) - sink / l1->q) < 1e-5);
+    QCOMPARE(w.metricsView()->queries(), 2);
+    QCOMPARE(w.metricsView()->keys(), 6);
+    w.metricKind()->setCurrentIndex(3);  // importance by autograd (the LM head is the objective)
+    QVERIFY(metrics.wait(30000));
+    double norm = 0;
+    for (int h = 0; h < 6; ++h) norm += std::pow(w.metricsView()->valueAt(0, h), 2);
+    QVERIFY(std::abs(norm - 1.0) < 1e-3);  // L2-normalised per layer
+    w.tabs()->setCurrentWidget(w.aggregateView()->parentWidget());
     // Rollout rows are distributions too.
     w.aggregateKind()->setCurrentIndex(2);
     QVERIFY(shown.wait(30000));

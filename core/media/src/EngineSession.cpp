@@ -7,6 +7,9 @@
 #include <unistd.h>
 
 #include "attnscope/Analysis.h"
+#include <ATen/TensorOperators.h>
+#include <ATen/ops/arange.h>
+#include <ATen/ops/xlogy.h>
 #include "attnscope/Compare.h"
 #include "attnscope/SafetensorsFile.h"
 #include "attnscope/Engine.h"
@@ -300,6 +303,42 @@ std::vector<float> EngineSession::aggregate(const std::string& stack, int layer,
   *rows = static_cast<int>(out.size(0));
   *cols = static_cast<int>(out.size(1));
   return std::vector<float>(out.data_ptr<float>(), out.data_ptr<float>() + out.numel());
+}
+
+std::vector<float> EngineSession::headMetric(const std::string& stack, const std::string& metric, int* layers,
+                                            int* heads) const {
+  if (!m->lastRun) throw InputError("no run yet: run the model first");
+  const ModelInfo& info = m->model->model->info();
+  *layers = info.layers;
+  *heads = info.heads;
+  std::vector<float> out(static_cast<size_t>(info.layers) * info.heads, 0.0f);
+  if (metric == "importance") {
+    auto v = makeVariant("prune:ratio=0,by=importance");
+    v->prepare(*m->model, *m->lastInput);
+    const auto scores = v->details()["ranking"]["scores"];
+    for (int l = 0; l < info.layers; ++l)
+      for (int h = 0; h < info.heads; ++h) out[static_cast<size_t>(l) * info.heads + h] = scores[l][h].get<float>();
+    return out;
+  }
+  for (const auto& [key, probs] : m->lastRun->capture->records()) {
+    if (key.first != stack) continue;
+    const auto headIdx = m->lastRun->capture->heads(info.heads);
+    at::Tensor values;  // [sel_heads]
+    if (metric == "entropy") {
+      values = (-at::xlogy(probs, probs).sum(-1)).mean(1);  // [heads]
+    } else if (metric == "distance") {
+      const int64_t q = probs.size(1), k = probs.size(2);
+      const at::Tensor qi = at::arange(q, at::kFloat).unsqueeze(1), kj = at::arange(k, at::kFloat).unsqueeze(0);
+      values = (probs * (qi - kj).abs()).sum(-1).mean(1);  // [heads]
+    } else if (metric == "sink") {
+      values = probs.select(2, 0).mean(1);  // [heads]
+    } else {
+      throw InputError("head metric must be entropy, distance, sink or importance (got '" + metric + "')");
+    }
+    for (int64_t h = 0; h < values.size(0); ++h)
+      out[static_cast<size_t>(key.second) * info.heads + headIdx[h]] = values[h].item<float>();
+  }
+  return out;
 }
 
 void EngineSession::saveLastCapture(const std::string& path) const {

@@ -108,6 +108,10 @@ class EngineSession {
   /// Zuidema 2020) across all layers up to and including \p layer. Returns a [q × k] row-major matrix.
   std::vector<float> aggregate(const std::string& stack, int layer, const std::string& kind, int* rows,
                                int* cols) const;
+  /// Per-head metric of the last run's \p stack as a [layers × heads] grid: "entropy" (mean row entropy, nats),
+  /// "distance" (mean |i − j| weighted by attention), "sink" (mean weight on the first position), or "importance"
+  /// (Michel et al. |∂L/∂ξ|, per-layer L2-normalised; needs a model head).
+  std::vector<float> headMetric(const std::string& stack, const std::string& metric, int* layers, int* heads) const;
   /// Runs \p request under `full` and every spec in \p specs (comparison engine; one timed repeat).
   ComparisonResult compare(const RunRequest& request, const std::vector<std::string>& specs,
                            const std::function<void(int, int)>& progress = {},
