@@ -1,6 +1,6 @@
 // attnscope: the desktop application.
 //   attnscope [MODEL_DIR] [--text TEXT | --input IMAGE_OR_AUDIO] [--variant SPEC] [--overlay]
-//             [--compare "SPEC;SPEC;SPEC"] [--overview] [--metrics]
+//             [--compare "SPEC;SPEC;SPEC"] [--overview] [--metrics] [--lines]
 // With a model folder and an input it loads the model and runs at once.
 #include <QApplication>
 #include <QCommandLineParser>
@@ -32,6 +32,8 @@ int main(int argc, char** argv) {
   parser.addOption(overview);
   QCommandLineOption metrics("metrics", "Show the head-metrics tab after the run");
   parser.addOption(metrics);
+  QCommandLineOption lines("lines", "Show the token-lines tab after the run");
+  parser.addOption(lines);
   parser.process(app);
 
   attnscope::MainWindow window;
@@ -53,6 +55,9 @@ int main(int argc, char** argv) {
   if (parser.isSet(overview))
     QObject::connect(&window, &attnscope::MainWindow::idle, &window,
                      [&window] { window.tabs()->setCurrentWidget(window.overview()); });
+  if (parser.isSet(lines))
+    QObject::connect(&window, &attnscope::MainWindow::idle, &window,
+                     [&window] { window.tabs()->setCurrentWidget(window.tokenLines()); });
   if (parser.isSet(metrics))
     QObject::connect(&window, &attnscope::MainWindow::idle, &window,
                      [&window] { window.tabs()->setCurrentWidget(window.metricsView()->parentWidget()); });

@@ -204,6 +204,8 @@ void MainWindow::buildUi() {
   m_tabs->addTab(m_heatmap, tr("Head view"));
   m_overview = new OverviewView(m_tabs);
   m_tabs->addTab(m_overview, tr("Overview"));
+  m_lines = new TokenLineView(m_tabs);
+  m_tabs->addTab(m_lines, tr("Token lines"));
   m_aggPage = new QWidget(m_tabs);
   {
     auto* v = new QVBoxLayout(m_aggPage);
@@ -543,6 +545,7 @@ void MainWindow::showHead() {
   const AttentionMatrix* a = m_capture->find(stack, m_layer->value());
   if (!a || m_head->value() >= a->heads) return;
   m_query->setRange(0, std::max(0, a->q - 1));
+  m_lines->setAttention(*a, {m_head->value()}, m_capture->stackQueryLabels[si], m_capture->stackKeyLabels[si]);
   m_heatmap->setAttention(*a, m_head->value(), m_capture->stackQueryLabels[si], m_capture->stackKeyLabels[si],
                           tr("%1 — %2layer %3, head %4")
                               .arg(QString::fromStdString(m_summary.family))

@@ -17,6 +17,7 @@
 #include "CompareView.h"
 #include "HeatmapView.h"
 #include "OverviewView.h"
+#include "TokenLineView.h"
 #include "RunWorker.h"
 
 namespace attnscope {
@@ -53,6 +54,7 @@ class MainWindow : public QMainWindow {
   QComboBox* stackBox() const { return m_stack; }
   CompareView* compareView() const { return m_compareView; }
   OverviewView* overview() const { return m_overview; }
+  TokenLineView* tokenLines() const { return m_lines; }
   HeatmapView* aggregateView() const { return m_aggregate; }
   QComboBox* aggregateKind() const { return m_aggKind; }
   HeatmapView* metricsView() const { return m_metrics; }
@@ -126,6 +128,7 @@ class MainWindow : public QMainWindow {
   QLabel* m_overlay = nullptr;
   CompareView* m_compareView = nullptr;
   OverviewView* m_overview = nullptr;
+  TokenLineView* m_lines = nullptr;
   HeatmapView* m_aggregate = nullptr;
   QComboBox* m_aggKind = nullptr;
   QWidget* m_aggPage = nullptr;

@@ -79,6 +79,13 @@ class GuiTest : public QObject {
     for (int i = 0; i < a->q; ++i)
       for (int j = 0; j < a->k; ++j) QCOMPARE(w.heatmap()->valueAt(i, j), static_cast<double>(a->at(4, i, j)));
     QCOMPARE(w.capture()->queryLabels.front(), std::string("<s>"));
+    // Token lines: the line weights are the capture's; clicking a query token selects it.
+    TokenLineView* lines = w.tokenLines();
+    lines->resize(600, 400);
+    for (int i = 0; i < a->q; ++i)
+      for (int j = 0; j < a->k; ++j) QCOMPARE(lines->weight(0, i, j), a->at(4, i, j));
+    QTest::mouseClick(lines, Qt::LeftButton, {}, lines->queryPoint(2));
+    QCOMPARE(lines->selectedQuery(), 2);
     // The overview holds every head of every layer; a click opens that head in the head view.
     OverviewView* o = w.overview();
     o->resize(800, 400);
