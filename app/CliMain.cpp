@@ -159,6 +159,20 @@ bool wantsHelp(int argc, char** argv) {
   return false;
 }
 
+/// --k as a non-negative integer (\p def when absent); InputError naming the option otherwise.
+int nonNegativeOption(const Args& a, const std::string& k, int def) {
+  if (!a.has(k)) return def;
+  const std::string v = a.get(k);
+  try {
+    size_t used = 0;
+    const int x = std::stoi(v, &used);
+    if (used != v.size() || x < 0) throw std::invalid_argument(v);
+    return x;
+  } catch (...) {
+    throw InputError("--" + k + " must be a non-negative integer (got '" + v + "')");
+  }
+}
+
 CaptureSelection selectionFrom(const Args& a) {
   CaptureSelection s;
   s.layers = parseIndexList(a.get("layers"), "--layers");
@@ -239,18 +253,7 @@ PreparedInput inputFrom(const LoadedModel& m, const Args& a) {
 
 int cmdOverlay(const Args& a) {
   const std::string capture = a.require("capture"), out = a.require("out");
-  auto intOpt = [&](const std::string& k, int def) {
-    if (!a.has(k)) return def;
-    const std::string v = a.get(k);
-    try {
-      size_t used = 0;
-      const int x = std::stoi(v, &used);
-      if (used != v.size() || x < 0) throw std::invalid_argument(v);
-      return x;
-    } catch (...) {
-      throw InputError("--" + k + " must be a non-negative integer (got '" + v + "')");
-    }
-  };
+  auto intOpt = [&](const std::string& k, int def) { return nonNegativeOption(a, k, def); };
   OverlayRequest req;
   req.rollout = a.flag("rollout");
   if (!req.rollout && (!a.has("layer") || !a.has("head"))) throw InputError("give --layer L --head H, or --rollout");
@@ -412,18 +415,7 @@ int cmdFigure(const Args& a) {
   }
   r.stack = a.get("stack", "");
   r.colormap = a.get("colormap", "viridis");
-  auto intOpt = [&](const std::string& k, int def) {
-    if (!a.has(k)) return def;
-    const std::string v = a.get(k);
-    try {
-      size_t used = 0;
-      const int x = std::stoi(v, &used);
-      if (used != v.size() || x < 0) throw std::invalid_argument(v);
-      return x;
-    } catch (...) {
-      throw InputError("--" + k + " must be a non-negative integer (got '" + v + "')");
-    }
-  };
+  auto intOpt = [&](const std::string& k, int def) { return nonNegativeOption(a, k, def); };
   r.layer = intOpt("layer", 0);
   r.head = intOpt("head", 0);
   r.dpi = intOpt("dpi", 150);

@@ -101,6 +101,16 @@ std::vector<Cell> layout(const FigureRequest& r, const std::vector<CaptureResult
   return cells;
 }
 
+/// Every cell's plot at its place, drawn as vectors where the device allows.
+void paintCells(QCPPainter& painter, std::vector<Cell>& cells) {
+  for (auto& c : cells) {
+    painter.save();
+    painter.translate(c.rect.topLeft());
+    c.view->plot()->toPainter(&painter, c.rect.width(), c.rect.height());
+    painter.restore();
+  }
+}
+
 QSize extent(const std::vector<Cell>& cells) {
   QRect all;
   for (const auto& c : cells) all = all.united(c.rect);
@@ -136,12 +146,7 @@ void renderFigure(const FigureRequest& r, const std::vector<CaptureResult>& caps
       QCPPainter painter(&img);
       painter.setRenderHint(QPainter::Antialiasing);
       painter.scale(scale, scale);
-      for (auto& c : cells) {
-        painter.save();
-        painter.translate(c.rect.topLeft());
-        c.view->plot()->toPainter(&painter, c.rect.width(), c.rect.height());
-        painter.restore();
-      }
+      paintCells(painter, cells);
     }
     ok = img.save(tmp, "PNG");
   } else if (r.format == "svg") {
@@ -152,12 +157,7 @@ void renderFigure(const FigureRequest& r, const std::vector<CaptureResult>& caps
     svg.setTitle("AttnScope figure");
     {
       QCPPainter painter(&svg);
-      for (auto& c : cells) {
-        painter.save();
-        painter.translate(c.rect.topLeft());
-        c.view->plot()->toPainter(&painter, c.rect.width(), c.rect.height());
-        painter.restore();
-      }
+      paintCells(painter, cells);
     }
     ok = QFileInfo(tmp).size() > 0;
   } else {
@@ -168,12 +168,7 @@ void renderFigure(const FigureRequest& r, const std::vector<CaptureResult>& caps
     pdf.setPageMargins(QMarginsF(0, 0, 0, 0));
     {
       QCPPainter painter(&pdf);
-      for (auto& c : cells) {
-        painter.save();
-        painter.translate(c.rect.topLeft());
-        c.view->plot()->toPainter(&painter, c.rect.width(), c.rect.height());
-        painter.restore();
-      }
+      paintCells(painter, cells);
     }
     ok = QFileInfo(tmp).size() > 0;
   }

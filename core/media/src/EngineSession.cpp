@@ -120,17 +120,23 @@ CaptureResult toCaptureResult(const LoadedModel& model, const PreparedInput& inp
   }
   return out;
 }
+/// Forwards progress to the caller and turns its "cancelled?" answer into the engine's cancel flag; throws at once
+/// when the caller has already cancelled.
+void wireControl(RunControl& control, const std::function<void(int, int)>& progress,
+                 const std::function<bool()>& cancelled) {
+  if (cancelled && cancelled()) throw CancelledError();
+  control.progress = [&control, progress, cancelled](int done, int total) {
+    if (progress) progress(done, total);
+    if (cancelled && cancelled()) control.cancel = true;
+  };
+}
 }  // namespace
 
 ComparisonResult EngineSession::compare(const RunRequest& request, const std::vector<std::string>& specs,
                                         const std::function<void(int, int)>& progress,
                                         const std::function<bool()>& cancelled) {
   RunControl control;
-  control.progress = [&](int done, int total) {
-    if (progress) progress(done, total);
-    if (cancelled && cancelled()) control.cancel = true;
-  };
-  if (cancelled && cancelled()) throw CancelledError();
+  wireControl(control, progress, cancelled);
   PreparedInput input = prepareRequest(*m->model, request);
   Comparison c = compareVariants(*m->model, input, specs, CompareOptions{1}, &control);
   ComparisonResult out;
@@ -173,11 +179,7 @@ ComparisonResult EngineSession::compare(const RunRequest& request, const std::ve
 CaptureResult EngineSession::run(const RunRequest& request, const std::function<void(int, int)>& progress,
                                  const std::function<bool()>& cancelled) {
   RunControl control;
-  control.progress = [&](int done, int total) {
-    if (progress) progress(done, total);
-    if (cancelled && cancelled()) control.cancel = true;
-  };
-  if (cancelled && cancelled()) throw CancelledError();
+  wireControl(control, progress, cancelled);
   std::unique_ptr<AttentionVariant> variant;
   if (!request.variant.empty() && request.variant != "full") variant = makeVariant(request.variant);
   PreparedInput input = prepareRequest(*m->model, request);
