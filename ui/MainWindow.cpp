@@ -62,8 +62,7 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent), m_worker(new RunW
   connect(m_worker, &RunWorker::aggregated, this,
           [this](const QString& kind, int layer, const std::vector<float>& v, int rows, int cols) {
             if (!m_capture) return;
-            int si = std::max(0, m_stack->currentIndex());
-            if (si >= static_cast<int>(m_capture->stacks.size())) si = 0;
+            const int si = currentStack();
             double top = 0;
             for (float x : v) top = std::max(top, static_cast<double>(x));
             const QString what = m_aggKind->currentText();
@@ -384,16 +383,14 @@ void MainWindow::chooseInputFile() {
 
 void MainWindow::updateMetrics() {
   if (!m_capture || m_tabs->currentWidget() != m_metricsPage) return;
-  int si = std::max(0, m_stack->currentIndex());
-  if (si >= static_cast<int>(m_capture->stacks.size())) si = 0;
+  const int si = currentStack();
   m_metricsNote->setText(tr("computing…"));
   emit requestHeadMetric(QString::fromStdString(m_capture->stacks[si]), m_metricKind->currentData().toString());
 }
 
 void MainWindow::updateAggregate() {
   if (!m_capture || m_tabs->currentWidget() != m_aggPage) return;
-  int si = std::max(0, m_stack->currentIndex());
-  if (si >= static_cast<int>(m_capture->stacks.size())) si = 0;
+  const int si = currentStack();
   emit requestAggregate(QString::fromStdString(m_capture->stacks[si]), m_layer->value(),
                         m_aggKind->currentData().toString());
 }
@@ -416,6 +413,11 @@ void MainWindow::runNow() {
   if (!currentRequest(r)) return;
   setBusy(true, tr("Running…"));
   emit requestRun(r);
+}
+
+int MainWindow::currentStack() const {
+  const int si = std::max(0, m_stack->currentIndex());
+  return m_capture && si < static_cast<int>(m_capture->stacks.size()) ? si : 0;
 }
 
 bool MainWindow::currentRequest(RunRequest& r) {
@@ -532,8 +534,7 @@ void MainWindow::showHead() {
     m_compareView->showHead(ci < static_cast<int>(st.size()) ? st[ci] : st.front(), m_layer->value(), m_head->value());
   }
   if (!m_capture || m_capture->stacks.empty()) return;
-  int si = std::max(0, m_stack->currentIndex());
-  if (si >= static_cast<int>(m_capture->stacks.size())) si = 0;
+  const int si = currentStack();
   const std::string stack = m_capture->stacks[si];
   if (m_overviewStack != stack || m_overviewCapture != m_capture.get()) {
     m_overview->setCapture(m_capture, stack);

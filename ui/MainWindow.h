@@ -102,6 +102,8 @@ class MainWindow : public QMainWindow {
   void updateAggregate();
   void updateMetrics();
   bool currentRequest(RunRequest& r);
+  /// Index of the selected stack in the current capture (0 when none is chosen or it is out of range).
+  int currentStack() const;
   void saveCapture();
   void chooseExport();
 

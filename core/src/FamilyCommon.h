@@ -19,6 +19,15 @@
 
 namespace attnscope {
 
+/// Class names of a classifier with \p n outputs: config's id2label when it has exactly n entries, else HF's
+/// default "LABEL_i".
+inline std::vector<std::string> classLabels(const std::vector<std::string>& id2label, int64_t n) {
+  if (static_cast<int64_t>(id2label.size()) == n) return id2label;
+  std::vector<std::string> out;
+  for (int64_t i = 0; i < n; ++i) out.push_back("LABEL_" + std::to_string(i));
+  return out;
+}
+
 /// An AttentionCall for (stack, layer) carrying the run's hook and variant.
 inline AttentionCall attentionCall(const ForwardOptions& options, const std::string& stack, int layer) {
   AttentionCall call;

@@ -69,11 +69,7 @@ class BertFamily : public Model {
       if (!wantsPooler) m_pooler = takeLinear(ws, p + "pooler.dense", H, H, true, o);
       m_info.head = "classifier";
       m_info.architecture = "BertForSequenceClassification";
-      m_info.labels = labels;
-      if (m_info.labels.size() != static_cast<size_t>(n)) {
-        m_info.labels.clear();
-        for (int64_t i = 0; i < n; ++i) m_info.labels.push_back("LABEL_" + std::to_string(i));
-      }
+      m_info.labels = classLabels(labels, n);
     } else if (ws.has("cls.predictions.transform.dense.weight")) {
       m_mlmDense = takeLinear(ws, "cls.predictions.transform.dense", H, H, true, o);
       m_mlmNorm = takeLayerNorm(ws, "cls.predictions.transform.LayerNorm.weight",

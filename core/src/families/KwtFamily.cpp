@@ -66,10 +66,7 @@ class KwtFamily : public Model {
     m_info.architecture = "KWT (keyword transformer, " + std::to_string(L) + " post-LN layers)";
     m_info.modality = "audio";
     m_info.head = "classifier";
-    m_info.labels = labels;
-    if (m_info.labels.size() != static_cast<size_t>(nLabels))
-      for (int64_t i = static_cast<int64_t>(m_info.labels.size()); i < nLabels; ++i)
-        m_info.labels.push_back("LABEL_" + std::to_string(i));
+    m_info.labels = classLabels(labels, nLabels);
     m_info.layers = static_cast<int>(L);
     m_info.heads = m_info.kvHeads = static_cast<int>(m_heads);
     m_info.hidden = static_cast<int>(H);

@@ -60,7 +60,7 @@ class VitFamily : public Model {
     if (ws.has(p + "pooler.dense.weight")) m_pooler = takeLinear(ws, p + "pooler.dense", H, H, true, o);
     m_info.head = "none";
     m_info.architecture = deit ? "DeiTModel" : "ViTModel";
-    auto labels = cfg.id2label();
+    const auto labels = cfg.id2label();
     if (ws.has("classifier.weight")) {
       const int64_t n = labels.empty() ? cfg.optInt("num_labels", 2) : static_cast<int64_t>(labels.size());
       m_classifier = takeLinear(ws, "classifier", n, H, true, o);
@@ -71,11 +71,7 @@ class VitFamily : public Model {
         m_info.architecture = deit ? "DeiTForImageClassification" : "ViTForImageClassification";
       }
       m_info.head = "classifier";
-      if (labels.size() != static_cast<size_t>(n)) {
-        labels.clear();
-        for (int64_t i = 0; i < n; ++i) labels.push_back("LABEL_" + std::to_string(i));
-      }
-      m_info.labels = labels;
+      m_info.labels = classLabels(labels, n);
     }
     m_info.modelType = deit ? "deit" : "vit";
     m_info.modality = "image";
