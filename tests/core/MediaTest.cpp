@@ -113,7 +113,8 @@ TEST(ImageInput, BadAndUnusualFiles) {
   EXPECT_THROW(prepareImage(*m, tmp.file("missing.png")), InputError);
   auto text = loadModel(golden("bert-tiny-random"), "cpu");
   EXPECT_THROW(prepareImage(*text, dir + "/input.png"), InputError);
-  if (!haveTool("convert")) GTEST_SKIP() << "ImageMagick 'convert' not installed";
+  ASSERT_TRUE(haveTool("convert")) << "ImageMagick 'convert' is needed to write the test images (./run.sh installs "
+                                        "imagemagick)";
   // 1x1 pixel, 16-bit PNG, grey+alpha, CMYK JPEG, TIFF, BMP, WebP: all decode to a correct-size input.
   ASSERT_EQ(std::system(("convert -size 1x1 xc:'#ff8000' " + tmp.file("one.png")).c_str()), 0);
   ASSERT_EQ(std::system(("convert " + dir + "/input.png -depth 16 " + tmp.file("deep.png")).c_str()), 0);
@@ -159,7 +160,7 @@ TEST(ImageInput, ExifOrientationAndWebP) {
   EXPECT_EQ(rotated.width, 40) << "EXIF orientation applied";
   EXPECT_EQ(rotated.height, 48) << "EXIF orientation applied";
 #else
-  GTEST_SKIP() << "OpenCV not available to write the test images";
+  FAIL() << "OpenCV is needed to write the test images (./run.sh installs libopencv-dev)";
 #endif
 }
 
@@ -280,12 +281,12 @@ TEST(AudioInput, FlacAndOggVorbisDecode) {
     EXPECT_NEAR(std::sqrt(rms / 14000), 0.5 / std::sqrt(2.0), 0.02) << name;
   }
 #else
-  GTEST_SKIP() << "libsndfile not available to write the test files";
+  FAIL() << "libsndfile is needed to write the test files (./run.sh installs libsndfile1-dev)";
 #endif
 }
 
 TEST(AudioInput, KwtRecognisesKeywordsSpokenByEspeak) {
-  if (!haveTool("espeak-ng")) GTEST_SKIP() << "espeak-ng not installed (./run.sh test installs it)";
+  ASSERT_TRUE(haveTool("espeak-ng")) << "espeak-ng is needed to synthesise the keywords (./run.sh installs it)";
   auto m = loadModel(realModel("kwt1"), "cpu");
   TempDir tmp;
   int correct = 0;
