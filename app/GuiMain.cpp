@@ -1,6 +1,8 @@
 // attnscope: the desktop application.
 //   attnscope [MODEL_DIR] [--text TEXT | --input IMAGE_OR_AUDIO] [--variant SPEC] [--overlay]
-//             [--compare "SPEC;SPEC;SPEC"] [--overview] [--metrics] [--lines]
+//             [--compare "SPEC;SPEC;SPEC"] [--generate N] [--overview [--frame METRIC]] [--metrics] [--lines]
+//             [--scale linear|log|power]
+//   attnscope --session FILE.attnscope
 // With a model folder and an input it loads the model and runs at once.
 #include <QApplication>
 #include <QCommandLineParser>
@@ -34,10 +36,30 @@ int main(int argc, char** argv) {
   parser.addOption(metrics);
   QCommandLineOption lines("lines", "Show the token-lines tab after the run");
   parser.addOption(lines);
+  QCommandLineOption session("session", "Open a saved session (.attnscope)", "file");
+  parser.addOption(session);
+  QCommandLineOption generate("generate", "Generate N tokens after the text (causal LMs, Whisper)", "N");
+  parser.addOption(generate);
+  QCommandLineOption frame("frame", "Overview frames coloured by entropy, distance, sink or importance", "metric");
+  parser.addOption(frame);
+  QCommandLineOption scale("scale", "Colour scale of the head view: linear, log or power", "scale");
+  parser.addOption(scale);
   parser.process(app);
 
   attnscope::MainWindow window;
   window.show();
+  if (parser.isSet(session)) {
+    window.openSession(parser.value(session));
+    return app.exec();
+  }
+  if (parser.isSet(scale)) {
+    const int i = window.scaleBox()->findText(parser.value(scale));
+    if (i >= 0) window.scaleBox()->setCurrentIndex(i);
+  }
+  if (parser.isSet(frame)) {
+    const int i = window.overviewFrameBox()->findData(parser.value(frame));
+    if (i >= 0) window.overviewFrameBox()->setCurrentIndex(i);
+  }
   QString model = parser.positionalArguments().value(0);
   if (model.isEmpty()) model = QSettings().value("model/lastDir").toString();
   if (model.isEmpty() || !QDir(model).exists("config.json")) {
@@ -54,13 +76,13 @@ int main(int argc, char** argv) {
   if (parser.isSet(variant)) window.setVariant(parser.value(variant));
   if (parser.isSet(overview))
     QObject::connect(&window, &attnscope::MainWindow::idle, &window,
-                     [&window] { window.tabs()->setCurrentWidget(window.overview()); });
+                     [&window] { window.tabs()->setCurrentWidget(window.overviewPage()); });
   if (parser.isSet(lines))
     QObject::connect(&window, &attnscope::MainWindow::idle, &window,
-                     [&window] { window.tabs()->setCurrentWidget(window.tokenLines()); });
+                     [&window] { window.tabs()->setCurrentWidget(window.linesPage()); });
   if (parser.isSet(metrics))
     QObject::connect(&window, &attnscope::MainWindow::idle, &window,
-                     [&window] { window.tabs()->setCurrentWidget(window.metricsView()->parentWidget()); });
+                     [&window] { window.tabs()->setCurrentWidget(window.metricsPage()); });
   if (parser.isSet(overlay))
     QObject::connect(&window, &attnscope::MainWindow::idle, &window, [&window] {
       const int i = window.tabs()->indexOf(window.overlayPage());
@@ -76,6 +98,13 @@ int main(int argc, char** argv) {
         window.compareView()->setSpecs(specs);
         window.tabs()->setCurrentWidget(window.compareView());
         window.compareNow(specs);
+      });
+    } else if (parser.isSet(generate)) {
+      const int n = parser.value(generate).toInt();
+      auto once = std::make_shared<QMetaObject::Connection>();
+      *once = QObject::connect(&window, &attnscope::MainWindow::idle, &window, [&window, n, once] {
+        QObject::disconnect(*once);
+        window.generateNow(n);
       });
     } else if (parser.isSet(text) || parser.isSet(input)) {
       window.runNow();

@@ -65,6 +65,15 @@ CompareView::CompareView(QWidget* parent) : QWidget(parent) {
   vertical->setStretchFactor(1, 2);
   layout->addWidget(vertical, 1);
 
+  for (HeatmapView* h : m_panels)
+    connect(h, &HeatmapView::pinChanged, this, [this](int q, int k) {
+      setPin(q, k);
+      emit pinChanged(q, k);
+    });
+  connect(m_diff, &HeatmapView::pinChanged, this, [this](int q, int k) {
+    setPin(q, k);
+    emit pinChanged(q, k);
+  });
   connect(m_go, &QPushButton::clicked, this, [this] { emit compareRequested(specs()); });
   connect(m_diffOf, &QComboBox::currentIndexChanged, this, [this] { refresh(); });
   connect(m_table, &QTableWidget::currentCellChanged, this, [this](int r) {
@@ -130,6 +139,17 @@ void CompareView::showHead(const std::string& stack, int layer, int head) {
   refresh();
 }
 
+void CompareView::setPin(int query, int key) {
+  m_pinQuery = query;
+  m_pinKey = key;
+  for (HeatmapView* h : m_panels) h->setPin(query, key);
+  m_diff->setPin(query, key);
+}
+
+void CompareView::setScale(HeatmapView::Scale scale, double gamma) {
+  for (HeatmapView* h : m_panels) h->setScale(scale, gamma);
+}
+
 void CompareView::refresh() {
   if (!m_result || m_result->panels.empty()) return;
   // One colour scale for every panel: 0 .. the largest weight any of them shows for this head.
@@ -185,6 +205,8 @@ void CompareView::refresh() {
     m_diff->clear();
     m_js->clear();
   }
+  for (HeatmapView* h : m_panels) h->setPin(m_pinQuery, m_pinKey);
+  m_diff->setPin(m_pinQuery, m_pinKey);
 }
 
 }  // namespace attnscope

@@ -30,6 +30,10 @@ class CompareView : public QWidget {
   void showHead(const std::string& stack, int layer, int head);
   void setColorMap(const QString& name);
   void setBusy(bool busy);
+  /// Pins query row \p query / key column \p key (-1 = none) in every panel and the difference map.
+  void setPin(int query, int key);
+  /// Colour scale of the attention panels (the difference map stays linear).
+  void setScale(HeatmapView::Scale scale, double gamma);
 
   HeatmapView* panel(int i) const { return i < static_cast<int>(m_panels.size()) ? m_panels[i] : nullptr; }
   HeatmapView* difference() const { return m_diff; }
@@ -41,6 +45,8 @@ class CompareView : public QWidget {
   void compareRequested(const QStringList& specs);
   /// A cell of the JS grid was clicked: open that head.
   void headChosen(int layer, int head);
+  /// A row/column was pinned in one panel (and is now pinned in all).
+  void pinChanged(int query, int key);
 
  private:
   void refresh();
@@ -55,6 +61,7 @@ class CompareView : public QWidget {
   std::shared_ptr<const ComparisonResult> m_result;
   std::string m_stack = "self";
   int m_layer = 0, m_head = 0;
+  int m_pinQuery = -1, m_pinKey = -1;
 };
 
 }  // namespace attnscope

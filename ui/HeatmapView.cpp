@@ -1,11 +1,25 @@
 #include "HeatmapView.h"
 
+#include <QTimer>
 #include <QToolTip>
 #include <QVBoxLayout>
+#include <algorithm>
+#include <cmath>
 
 #include "ColorMaps.h"
 
 namespace attnscope {
+
+namespace {
+/// A "nice" tick step (1, 2 or 5 × 10^n) for about \p count ticks over \p span.
+double niceStep(double span, int count) {
+  const double raw = span / std::max(1, count);
+  const double mag = std::pow(10.0, std::floor(std::log10(raw)));
+  for (double m : {1.0, 2.0, 5.0, 10.0})
+    if (raw <= m * mag) return m * mag;
+  return 10 * mag;
+}
+}  // namespace
 
 HeatmapView::HeatmapView(QWidget* parent) : QWidget(parent) {
   m_plot = new QCustomPlot(this);
@@ -30,13 +44,41 @@ HeatmapView::HeatmapView(QWidget* parent) : QWidget(parent) {
   m_plot->yAxis->setLabel("query");
   m_plot->xAxis->setTickLabelRotation(60);
   m_plot->setMouseTracking(true);
+  for (QCPItemRect** r : {&m_pinRow, &m_pinCol}) {
+    *r = new QCPItemRect(m_plot);
+    (*r)->setPen(QPen(QColor(255, 48, 48), 2));
+    (*r)->setBrush(Qt::NoBrush);
+    (*r)->setVisible(false);
+    (*r)->setSelectable(false);
+  }
   connect(m_plot, &QCustomPlot::mouseMove, this, &HeatmapView::onMouseMove);
+  connect(m_plot, &QCustomPlot::mousePress, this, [this](QMouseEvent* e) { m_pressPos = e->pos(); });
+  connect(m_plot, &QCustomPlot::mouseRelease, this, &HeatmapView::onRelease);
+  // Zooming or panning a downsampled matrix redraws the visible window at screen resolution (once per batch of
+  // range changes).
+  auto queue = [this] {
+    if (m_rebuildQueued || m_q == 0) return;
+    m_rebuildQueued = true;
+    QTimer::singleShot(0, this, [this] {
+      m_rebuildQueued = false;
+      const int x0 = m_x0, y0 = m_y0, bx = m_bx, by = m_by, nx = m_nx, ny = m_ny;
+      rebuildMap();
+      if (x0 != m_x0 || y0 != m_y0 || bx != m_bx || by != m_by || nx != m_nx || ny != m_ny) m_plot->replot();
+    });
+  };
+  connect(m_plot->xAxis, qOverload<const QCPRange&>(&QCPAxis::rangeChanged), this, queue);
+  connect(m_plot->yAxis, qOverload<const QCPRange&>(&QCPAxis::rangeChanged), this, queue);
 
   m_status = new QLabel(this);
   m_status->setTextInteractionFlags(Qt::TextSelectableByMouse);
+  m_pinLabel = new QLabel(this);
+  m_pinLabel->setTextInteractionFlags(Qt::TextSelectableByMouse);
+  m_pinLabel->setWordWrap(true);
+  m_pinLabel->setVisible(false);
   auto* layout = new QVBoxLayout(this);
   layout->setContentsMargins(0, 0, 0, 0);
   layout->addWidget(m_plot, 1);
+  layout->addWidget(m_pinLabel);
   layout->addWidget(m_status);
   clear();
 }
@@ -50,7 +92,11 @@ QString HeatmapView::elide(const std::string& label) {
 
 void HeatmapView::clear() {
   m_q = m_k = 0;
+  m_values.clear();
   m_map->data()->clear();
+  m_mapValid = false;
+  m_pinQuery = m_pinKey = -1;
+  updatePinItems();
   m_title->setText("Open a model folder and press Run");
   m_status->clear();
   m_plot->replot();
@@ -78,9 +124,137 @@ void HeatmapView::setCompact(bool on) {
   m_plot->replot();
 }
 
+double HeatmapView::transform(double v) const {
+  if (isSigned()) return v;
+  switch (m_scaleMode) {
+    case Scale::Log: return std::log10(std::max(v, m_lo));
+    case Scale::Power: return std::pow(std::max(v, 0.0), m_gamma);
+    default: return v;
+  }
+}
+
+double HeatmapView::inverse(double v) const {
+  if (isSigned()) return v;
+  switch (m_scaleMode) {
+    case Scale::Log: return std::pow(10.0, v);
+    case Scale::Power: return std::pow(std::max(v, 0.0), 1.0 / m_gamma);
+    default: return v;
+  }
+}
+
 void HeatmapView::setRange(double lo, double hi) {
-  m_map->setDataRange(lo < hi ? QCPRange(lo, hi) : QCPRange(0.0, 1.0));
+  m_auto = false;
+  m_fixedLo = lo < hi ? lo : 0.0;
+  m_fixedHi = lo < hi ? hi : 1.0;
+  updateRange();
+  m_mapValid = false;
+  rebuildMap();
   m_plot->replot();
+}
+
+void HeatmapView::setAutoRange() {
+  m_auto = true;
+  updateRange();
+  m_mapValid = false;
+  rebuildMap();
+  m_plot->replot();
+}
+
+void HeatmapView::setScale(Scale scale, double gamma) {
+  m_scaleMode = scale;
+  m_gamma = std::clamp(gamma, 0.05, 5.0);
+  updateRange();
+  m_mapValid = false;
+  rebuildMap();
+  m_plot->replot();
+}
+
+void HeatmapView::updateRange() {
+  if (m_auto) {
+    if (isSigned()) {
+      const double m = std::max({std::abs(m_dataMin), std::abs(m_dataMax), 1e-12});
+      m_lo = -m;
+      m_hi = m;
+    } else {
+      m_lo = 0;
+      m_hi = m_dataMax > 0 ? m_dataMax : 1.0;
+    }
+  } else {
+    m_lo = m_fixedLo;
+    m_hi = m_fixedHi;
+  }
+  const bool log = !isSigned() && m_scaleMode == Scale::Log;
+  if (log && m_lo <= 0) m_lo = m_hi * 1e-4;  // four decades below the top
+  m_map->setDataRange(QCPRange(transform(m_lo), transform(m_hi)));
+  // Colour-bar ticks in data units.
+  QCPAxis* axis = m_scale->axis();
+  if (isSigned() || m_scaleMode == Scale::Linear) {
+    axis->setTicker(QSharedPointer<QCPAxisTicker>(new QCPAxisTicker));
+    return;
+  }
+  QSharedPointer<QCPAxisTickerText> t(new QCPAxisTickerText);
+  if (log) {
+    for (int e = static_cast<int>(std::ceil(std::log10(m_lo) - 1e-9)); e <= std::floor(std::log10(m_hi) + 1e-9); ++e)
+      t->addTick(e, QString("1e%1").arg(e));
+  } else {
+    const double step = niceStep(m_hi - m_lo, 5);
+    for (double v = std::ceil(m_lo / step) * step; v <= m_hi + 1e-12; v += step)
+      t->addTick(transform(v), QString::number(v, 'g', 3));
+  }
+  axis->setTicker(t);
+}
+
+QSize HeatmapView::drawnCells() const { return QSize(m_nx, m_ny); }
+
+void HeatmapView::rebuildMap() {
+  if (m_q == 0 || m_k == 0) return;
+  const QRect r = m_plot->axisRect()->rect();
+  const int pxW = std::max(256, r.width()), pxH = std::max(256, r.height());
+  int x0 = 0, x1 = m_k - 1, y0 = 0, y1 = m_q - 1;
+  if (m_k > pxW || m_q > pxH) {  // only the visible window, at screen resolution
+    const QCPRange xr = m_plot->xAxis->range(), yr = m_plot->yAxis->range();
+    x0 = std::clamp(static_cast<int>(std::floor(xr.lower + 0.5)), 0, m_k - 1);
+    x1 = std::clamp(static_cast<int>(std::ceil(xr.upper - 0.5)), x0, m_k - 1);
+    y0 = std::clamp(static_cast<int>(std::floor(yr.lower + 0.5)), 0, m_q - 1);
+    y1 = std::clamp(static_cast<int>(std::ceil(yr.upper - 0.5)), y0, m_q - 1);
+  }
+  const int w = x1 - x0 + 1, h = y1 - y0 + 1;
+  const int bx = (w + pxW - 1) / pxW, by = (h + pxH - 1) / pxH;
+  const int nx = (w + bx - 1) / bx, ny = (h + by - 1) / by;
+  if (m_mapValid && x0 == m_x0 && y0 == m_y0 && bx == m_bx && by == m_by && nx == m_nx && ny == m_ny) return;
+  m_x0 = x0;
+  m_y0 = y0;
+  m_bx = bx;
+  m_by = by;
+  m_nx = nx;
+  m_ny = ny;
+  QCPColorMapData* d = m_map->data();
+  d->setSize(nx, ny);
+  d->setRange(QCPRange(x0 + (bx - 1) / 2.0, x0 + (nx - 1) * bx + (bx - 1) / 2.0),
+              QCPRange(y0 + (by - 1) / 2.0, y0 + (ny - 1) * by + (by - 1) / 2.0));
+  if (bx == 1 && by == 1) {
+    for (int i = 0; i < ny; ++i) {
+      const float* row = m_values.data() + static_cast<size_t>(y0 + i) * m_k + x0;
+      for (int j = 0; j < nx; ++j) d->setCell(j, i, transform(row[j]));
+    }
+  } else {
+    // Block maximum (the transforms are monotonic, so transform(max) = max(transform)).
+    std::vector<float> pooled(static_cast<size_t>(nx), 0.0f);
+    for (int ci = 0; ci < ny; ++ci) {
+      std::fill(pooled.begin(), pooled.end(), -std::numeric_limits<float>::infinity());
+      for (int i = y0 + ci * by; i < std::min(y1 + 1, y0 + (ci + 1) * by); ++i) {
+        const float* row = m_values.data() + static_cast<size_t>(i) * m_k;
+        for (int cj = 0; cj < nx; ++cj) {
+          const int j0 = x0 + cj * bx, j1 = std::min(x1 + 1, j0 + bx);
+          float m = pooled[cj];
+          for (int j = j0; j < j1; ++j) m = std::max(m, row[j]);
+          pooled[cj] = m;
+        }
+      }
+      for (int cj = 0; cj < nx; ++cj) d->setCell(cj, ci, transform(pooled[cj]));
+    }
+  }
+  m_mapValid = true;
 }
 
 void HeatmapView::setMatrix(const std::vector<float>& values, int rows, int cols,
@@ -93,24 +267,35 @@ void HeatmapView::setMatrix(const std::vector<float>& values, int rows, int cols
   a.k = cols;
   a.headIndex = {0};
   a.data = values;
+  m_auto = false;
+  m_fixedLo = lo < hi ? lo : 0.0;
+  m_fixedHi = lo < hi ? hi : 1.0;
   setAttention(a, 0, rowLabels, colLabels, title);
   m_fixedGradient = !gradient.isEmpty();
   m_map->setGradient(ColorMaps::gradient(gradient.isEmpty() ? m_gradient : gradient));
   m_scale->axis()->setLabel(scaleLabel);
   m_plot->yAxis->setLabel(rowAxis);
   m_plot->xAxis->setLabel(colAxis);
-  setRange(lo, hi);
+  m_plot->replot();
 }
 
 void HeatmapView::setAttention(const AttentionMatrix& a, int head, const std::vector<std::string>& queryLabels,
                                const std::vector<std::string>& keyLabels, const QString& title) {
+  const bool sameShape = m_q == a.q && m_k == a.k;
   m_q = a.q;
   m_k = a.k;
-  m_map->data()->setSize(m_k, m_q);
-  m_map->data()->setRange(QCPRange(0, m_k - 1), QCPRange(0, m_q - 1));
-  for (int i = 0; i < m_q; ++i)
-    for (int j = 0; j < m_k; ++j) m_map->data()->setCell(j, i, a.at(head, i, j));
-  m_map->setDataRange(QCPRange(0.0, 1.0));
+  // One pass: copy the head and find its extremes.
+  m_values.resize(static_cast<size_t>(m_q) * m_k);
+  const float* src = a.data.data() + static_cast<size_t>(head) * m_q * m_k;
+  float mn = std::numeric_limits<float>::infinity(), mx = -mn;
+  for (size_t i = 0; i < m_values.size(); ++i) {
+    const float v = src[i];
+    m_values[i] = v;
+    mn = v < mn ? v : mn;
+    mx = v > mx ? v : mx;
+  }
+  m_dataMin = m_values.empty() ? 0.0 : mn;
+  m_dataMax = m_values.empty() ? 1.0 : mx;
   if (m_fixedGradient) {
     m_fixedGradient = false;
     m_map->setGradient(ColorMaps::gradient(m_gradient));
@@ -131,18 +316,124 @@ void HeatmapView::setAttention(const AttentionMatrix& a, int head, const std::ve
   };
   m_plot->xAxis->setTicker(ticker(keyLabels, m_k));
   m_plot->yAxis->setTicker(ticker(queryLabels, m_q));
-  m_plot->xAxis->setRange(-0.5, m_k - 0.5);
-  m_plot->yAxis->setRange(-0.5, m_q - 0.5);
+  if (!sameShape) {  // a new shape shows the whole matrix; the same shape keeps the user's zoom
+    m_plot->xAxis->setRange(-0.5, m_k - 0.5);
+    m_plot->yAxis->setRange(-0.5, m_q - 0.5);
+    if (m_pinQuery >= m_q) m_pinQuery = -1;
+    if (m_pinKey >= m_k) m_pinKey = -1;
+  }
+  updateRange();
+  m_mapValid = false;
+  rebuildMap();
+  updatePinItems();
   m_title->setText(title);
   m_plot->replot();
 }
 
-double HeatmapView::valueAt(int query, int key) const { return m_map->data()->cell(key, query); }
+void HeatmapView::resizeEvent(QResizeEvent* event) {
+  QWidget::resizeEvent(event);
+  if (m_q > 256 || m_k > 256) QTimer::singleShot(0, this, [this] {
+      rebuildMap();
+      m_plot->replot();
+    });
+}
+
+double HeatmapView::valueAt(int query, int key) const {
+  if (query < 0 || query >= m_q || key < 0 || key >= m_k) return 0.0;
+  return m_values[static_cast<size_t>(query) * m_k + key];
+}
+
+double HeatmapView::drawnValue(int query, int key) const {
+  const int cj = (key - m_x0) / m_bx, ci = (query - m_y0) / m_by;
+  if (key < m_x0 || query < m_y0 || cj >= m_nx || ci >= m_ny) return std::nan("");
+  return inverse(m_map->data()->cell(cj, ci));
+}
 
 QString HeatmapView::cellText(int query, int key) const {
   const QString q = query < m_queryLabels.size() ? m_queryLabels[query] : QString::number(query);
   const QString k = key < m_keyLabels.size() ? m_keyLabels[key] : QString::number(key);
   return QString("%1 [%2] → %3 [%4]: %5").arg(q).arg(query).arg(k).arg(key).arg(valueAt(query, key), 0, 'f', 4);
+}
+
+QString HeatmapView::pinText() const {
+  auto top = [this](bool row, int index) {
+    const int n = row ? m_k : m_q;
+    std::vector<int> order(n);
+    for (int i = 0; i < n; ++i) order[i] = i;
+    auto value = [&](int i) { return row ? valueAt(index, i) : valueAt(i, index); };
+    const int keep = std::min(5, n);
+    std::partial_sort(order.begin(), order.begin() + keep, order.end(),
+                      [&](int a, int b) { return value(a) > value(b); });
+    QStringList parts;
+    for (int i = 0; i < keep; ++i) {
+      const QStringList& labels = row ? m_keyLabels : m_queryLabels;
+      const QString l = order[i] < labels.size() ? labels[order[i]] : QString::number(order[i]);
+      parts << QString("%1 [%2] %3").arg(l.toHtmlEscaped()).arg(order[i]).arg(value(order[i]), 0, 'f', 3);
+    }
+    return parts.join(" · ");
+  };
+  QStringList out;
+  if (m_pinQuery >= 0 && m_pinQuery < m_q)
+    out << QString("<b>query %1 [%2]</b> attends most to: %3")
+               .arg((m_pinQuery < m_queryLabels.size() ? m_queryLabels[m_pinQuery] : QString()).toHtmlEscaped())
+               .arg(m_pinQuery)
+               .arg(top(true, m_pinQuery));
+  if (m_pinKey >= 0 && m_pinKey < m_k)
+    out << QString("<b>key %1 [%2]</b> is attended most by: %3")
+               .arg((m_pinKey < m_keyLabels.size() ? m_keyLabels[m_pinKey] : QString()).toHtmlEscaped())
+               .arg(m_pinKey)
+               .arg(top(false, m_pinKey));
+  return out.join("<br>");
+}
+
+void HeatmapView::updatePinItems() {
+  const bool row = m_pinQuery >= 0 && m_pinQuery < m_q, col = m_pinKey >= 0 && m_pinKey < m_k;
+  m_pinRow->setVisible(row);
+  m_pinCol->setVisible(col);
+  if (row) {
+    m_pinRow->topLeft->setCoords(-0.5, m_pinQuery - 0.5);
+    m_pinRow->bottomRight->setCoords(m_k - 0.5, m_pinQuery + 0.5);
+  }
+  if (col) {
+    m_pinCol->topLeft->setCoords(m_pinKey - 0.5, -0.5);
+    m_pinCol->bottomRight->setCoords(m_pinKey + 0.5, m_q - 0.5);
+  }
+  const QString text = pinText();
+  m_pinLabel->setText(text);
+  m_pinLabel->setVisible(!text.isEmpty());
+}
+
+void HeatmapView::setPin(int query, int key) {
+  m_pinQuery = query < m_q ? query : -1;
+  m_pinKey = key < m_k ? key : -1;
+  updatePinItems();
+  m_plot->replot();
+}
+
+void HeatmapView::zoomBy(double factor) {
+  if (m_q == 0 || factor <= 0) return;
+  m_plot->xAxis->scaleRange(1.0 / factor, m_plot->xAxis->range().center());
+  m_plot->yAxis->scaleRange(1.0 / factor, m_plot->yAxis->range().center());
+  m_plot->replot();
+}
+
+void HeatmapView::resetZoom() {
+  if (m_q == 0) return;
+  m_plot->xAxis->setRange(-0.5, m_k - 0.5);
+  m_plot->yAxis->setRange(-0.5, m_q - 0.5);
+  m_plot->replot();
+}
+
+void HeatmapView::onRelease(QMouseEvent* event) {
+  if (m_q == 0 || event->button() != Qt::LeftButton || (event->pos() - m_pressPos).manhattanLength() > 3) return;
+  const int key = static_cast<int>(std::lround(m_plot->xAxis->pixelToCoord(event->pos().x())));
+  const int query = static_cast<int>(std::lround(m_plot->yAxis->pixelToCoord(event->pos().y())));
+  if (key < 0 || key >= m_k || query < 0 || query >= m_q || !m_plot->axisRect()->rect().contains(event->pos())) return;
+  if (event->modifiers() & Qt::ShiftModifier) m_pinKey = m_pinKey == key ? -1 : key;
+  else m_pinQuery = m_pinQuery == query ? -1 : query;
+  updatePinItems();
+  m_plot->replot();
+  emit pinChanged(m_pinQuery, m_pinKey);
 }
 
 void HeatmapView::onMouseMove(QMouseEvent* event) {

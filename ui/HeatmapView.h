@@ -7,53 +7,112 @@
 
 namespace attnscope {
 
-/// One head's attention as a heatmap: queries on the vertical axis (top to bottom),
-/// keys on the horizontal axis, token labels on both, a colour scale, and the
-/// value under the mouse ("query → key: value") as a tooltip and a status line.
+/// One head's attention as a heatmap: queries on the vertical axis (top to bottom), keys on the horizontal axis,
+/// token labels on both, a colour scale (linear, log or power; auto or fixed range), and the value under the mouse
+/// ("query → key: value") as a tooltip and a status line. A click pins a query row (Shift+click: a key column);
+/// the pinned row's strongest keys are listed under the plot. Wheel zooms, drag pans.
+///
+/// Matrices larger than the plot in pixels are drawn at screen resolution: each drawn cell is the maximum of the
+/// block of cells under one pixel (so a single strong weight stays visible), recomputed for the visible window
+/// when the view is zoomed or panned. Tooltips always read the exact cell.
 class HeatmapView : public QWidget {
   Q_OBJECT
  public:
+  enum class Scale { Linear, Log, Power };
+
   explicit HeatmapView(QWidget* parent = nullptr);
 
   /// Shows head slot \p head of \p matrix with the given labels.
   void setAttention(const AttentionMatrix& matrix, int head, const std::vector<std::string>& queryLabels,
                     const std::vector<std::string>& keyLabels, const QString& title);
-  /// Any [rows × cols] matrix (row-major) with a colour range, gradient name and colour-bar label.
+  /// Any [rows × cols] matrix (row-major) with a fixed colour range, gradient name and colour-bar label.
   void setMatrix(const std::vector<float>& values, int rows, int cols, const std::vector<std::string>& rowLabels,
                  const std::vector<std::string>& colLabels, const QString& title, double lo, double hi,
                  const QString& gradient = QString(), const QString& scaleLabel = "attention weight",
                  const QString& rowAxis = "query", const QString& colAxis = "key");
   /// Fixes the colour range (e.g. one scale shared by side-by-side panels); lo >= hi restores 0..1.
   void setRange(double lo, double hi);
+  /// Auto range: 0 .. the largest value (symmetric around 0 for signed data).
+  void setAutoRange();
+  bool autoRange() const { return m_auto; }
+  /// The colour range in data units.
+  std::pair<double, double> range() const { return {m_lo, m_hi}; }
+  /// Linear, logarithmic (log10; values below the range's lower end are clamped) or power (value^gamma) colour
+  /// scale. Signed data (a difference map) is always linear.
+  void setScale(Scale scale, double gamma = 0.5);
+  Scale scale() const { return m_scaleMode; }
+  double gamma() const { return m_gamma; }
   /// Thumbnail mode for grids: no colour bar, axis labels or tick labels.
   void setCompact(bool on);
   void clear();
   void setColorMap(const QString& name);
 
-  /// The value drawn in cell (query, key), read back from the colour map.
+  /// Pins query row \p query and/or key column \p key (-1 = none) without emitting pinChanged.
+  void setPin(int query, int key);
+  int pinnedQuery() const { return m_pinQuery; }
+  int pinnedKey() const { return m_pinKey; }
+  /// Zoom about the centre (factor > 1 zooms in); resetZoom shows the whole matrix.
+  void zoomBy(double factor);
+  void resetZoom();
+
+  /// The shown matrix, [queries × keys] row-major, data units.
+  const std::vector<float>& values() const { return m_values; }
+  /// The exact value of cell (query, key).
   double valueAt(int query, int key) const;
+  /// The value the colour map draws for (query, key), in data units (the block maximum when downsampled).
+  double drawnValue(int query, int key) const;
   /// "query → key: value" for a cell.
   QString cellText(int query, int key) const;
+  /// Text of the pinned row/column summary ("" when nothing is pinned).
+  QString pinText() const;
   int queries() const { return m_q; }
   int keys() const { return m_k; }
+  /// Cells per axis the colour map holds now (== queries()/keys() unless downsampled).
+  QSize drawnCells() const;
   QCustomPlot* plot() const { return m_plot; }
 
  signals:
   void hovered(const QString& text);
+  /// The user pinned (or unpinned: -1) a query row or key column.
+  void pinChanged(int query, int key);
+
+ protected:
+  void resizeEvent(QResizeEvent* event) override;
 
  private:
   void onMouseMove(QMouseEvent* event);
+  void onRelease(QMouseEvent* event);
+  void updateRange();
+  void rebuildMap();
+  void updatePinItems();
+  double transform(double v) const;
+  double inverse(double v) const;
+  bool isSigned() const { return m_dataMin < 0; }
   static QString elide(const std::string& label);
 
   QCustomPlot* m_plot;
   QCPColorMap* m_map;
   QCPColorScale* m_scale;
   QCPTextElement* m_title;
+  QCPItemRect* m_pinRow;
+  QCPItemRect* m_pinCol;
   QLabel* m_status;
+  QLabel* m_pinLabel;
   QStringList m_queryLabels, m_keyLabels;
+  std::vector<float> m_values;  ///< [q × k] row-major, data units
   QString m_gradient = "viridis";
   bool m_fixedGradient = false;
+  bool m_auto = true;
+  bool m_rebuildQueued = false;
+  Scale m_scaleMode = Scale::Linear;
+  double m_gamma = 0.5;
+  double m_lo = 0, m_hi = 1, m_fixedLo = 0, m_fixedHi = 1, m_dataMin = 0, m_dataMax = 1;
   int m_q = 0, m_k = 0;
+  int m_x0 = 0, m_y0 = 0, m_bx = 1, m_by = 1;  ///< drawn window origin and block size (cells per drawn cell)
+  int m_nx = 0, m_ny = 0;                      ///< drawn cells per axis
+  bool m_mapValid = false;
+  int m_pinQuery = -1, m_pinKey = -1;
+  QPoint m_pressPos;
 };
 
 }  // namespace attnscope

@@ -3,10 +3,15 @@
 #include <QAction>
 #include <QApplication>
 #include <QCloseEvent>
+#include <QDialog>
+#include <QDialogButtonBox>
 #include <QDockWidget>
 #include <QFileDialog>
 #include <QFileInfo>
 #include <QFormLayout>
+#include <QJsonArray>
+#include <QJsonDocument>
+#include <QSaveFile>
 #include <QHBoxLayout>
 #include <QMenuBar>
 #include <QMessageBox>
@@ -17,10 +22,12 @@
 #include <QToolBar>
 #include <QScrollArea>
 #include <QSignalBlocker>
+#include <QSplitter>
 #include <QVBoxLayout>
 
 #include "ColorMaps.h"
 #include "FigureExport.h"
+#include "attnscope/DataExport.h"
 
 namespace attnscope {
 
@@ -48,7 +55,12 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent), m_worker(new RunW
   connect(this, &MainWindow::requestAggregate, m_worker, &RunWorker::aggregate);
   connect(this, &MainWindow::requestHeadMetric, m_worker, &RunWorker::headMetric);
   connect(m_worker, &RunWorker::headMetricReady, this,
-          [this](const QString& metric, const std::vector<float>& v, int layers, int heads) {
+          [this](const QString& purpose, const QString& metric, const std::vector<float>& v, int layers, int heads) {
+            if (purpose == "overview") {
+              m_overview->setFrameMetric(v, layers, heads, m_frameKind->currentText());
+              emit overviewFramed();
+              return;
+            }
             std::vector<std::string> rows, cols;
             for (int l = 0; l < layers; ++l) rows.push_back("L" + std::to_string(l));
             for (int h = 0; h < heads; ++h) cols.push_back("H" + std::to_string(h));
@@ -56,13 +68,59 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent), m_worker(new RunW
             for (float x : v) hi = std::max(hi, static_cast<double>(x));
             m_metrics->setMatrix(v, layers, heads, rows, cols, m_metricKind->currentText(), lo, hi > 0 ? hi : 1.0,
                                  QString(), metric, "layer", "head");
+            m_metricGrid = v;
+            m_metricLayers = layers;
+            m_metricHeads = heads;
+            updateBars();
             m_metricsNote->clear();
             emit metricsShown();
+          });
+  connect(m_worker, &RunWorker::viewFailed, this, [this](const QString& purpose, const QString& message) {
+    if (purpose == "metrics") m_metricsNote->setText(message);
+    else statusBar()->showMessage(message, 8000);
+  });
+  connect(this, &MainWindow::requestGenerate, m_worker, &RunWorker::generate);
+  connect(m_worker, &RunWorker::generated, this, [this](std::shared_ptr<const CaptureResult> result, int prompt) {
+    m_promptLength = prompt;
+    adoptCapture(std::move(result));
+    setBusy(false, tr("Generated %1 tokens in %2 s").arg(m_step->maximum()).arg(m_capture->seconds, 0, 'f', 2));
+    emit idle();
+  });
+  connect(this, &MainWindow::requestSaveSession, m_worker, &RunWorker::saveSession);
+  connect(m_worker, &RunWorker::sessionSaved, this, [this](const QString& path) {
+    statusBar()->showMessage(tr("Session saved to %1").arg(path), 5000);
+    emit sessionSaved(path);
+  });
+  connect(this, &MainWindow::requestOpenSession, m_worker, &RunWorker::openSession);
+  connect(m_worker, &RunWorker::sessionRead, this,
+          [this](const QString& path, const QString& stateJson, std::shared_ptr<const CaptureResult> capture,
+                 std::shared_ptr<const ComparisonResult> comparison, bool modelFound) {
+            const QJsonObject state = QJsonDocument::fromJson(stateJson.toUtf8()).object();
+            m_promptLength = state.value("generation").toObject().value("prompt_length").toInt(-1);
+            m_compareView->setResult(comparison);
+            if (capture) adoptCapture(capture);
+            applySessionState(state);
+            QSettings().setValue("session/lastDir", QFileInfo(path).absolutePath());
+            if (modelFound) {
+              m_sessionPending = true;  // sessionOpened() once the model is loaded
+              statusBar()->showMessage(tr("Session %1: loading its model…").arg(path));
+              return;
+            }
+            setBusy(false);
+            m_loaded = false;
+            m_run->setEnabled(false);
+            m_card->setText(tr("<b>Model folder not found</b><br><br>%1<br><br>The session's captures are shown; "
+                               "open the model folder (File ▸ Open model folder…) to run it again.")
+                                .arg(state.value("model").toString().toHtmlEscaped()));
+            statusBar()->showMessage(tr("Session %1 opened without its model").arg(path), 8000);
+            emit sessionOpened();
+            emit idle();
           });
   connect(m_worker, &RunWorker::aggregated, this,
           [this](const QString& kind, int layer, const std::vector<float>& v, int rows, int cols) {
             if (!m_capture) return;
             const int si = currentStack();
+            if (m_capture->stackQueryLabels[si].size() != static_cast<size_t>(rows)) return;  // an older request
             double top = 0;
             for (float x : v) top = std::max(top, static_cast<double>(x));
             const QString what = m_aggKind->currentText();
@@ -86,7 +144,6 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent), m_worker(new RunW
     emit overlayShown();
   });
   connect(m_worker, &RunWorker::overlayFailed, this, [this](const QString& message) {
-    if (m_metricsNote) m_metricsNote->setText(message);
     m_overlay->setPixmap(QPixmap());
     m_overlay->setText(message);
   });
@@ -97,7 +154,12 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent), m_worker(new RunW
   m_thread.start();
   QSettings settings;
   restoreGeometry(settings.value("window/geometry").toByteArray());
+  restoreState(settings.value("window/state").toByteArray());
   m_colormap->setCurrentText(settings.value("view/colormap", "viridis").toString());
+  m_scaleKind->setCurrentIndex(std::clamp(settings.value("view/scale", 0).toInt(), 0, 2));
+  m_gamma->setValue(settings.value("view/gamma", 0.5).toDouble());
+  m_batchTimer.setInterval(0);
+  connect(&m_batchTimer, &QTimer::timeout, this, &MainWindow::batchStep);
 }
 
 MainWindow::~MainWindow() { shutdown(); }
@@ -113,10 +175,22 @@ void MainWindow::buildUi() {
   auto* fileMenu = menuBar()->addMenu(tr("&File"));
   QAction* open = fileMenu->addAction(tr("&Open model folder…"), this, &MainWindow::chooseModel);
   open->setShortcut(QKeySequence::Open);
-  QAction* save = fileMenu->addAction(tr("&Save capture…"), this, &MainWindow::saveCapture);
+  m_recent = fileMenu->addMenu(tr("Open &recent model"));
+  connect(m_recent, &QMenu::aboutToShow, this, &MainWindow::fillRecentMenu);
+  fileMenu->addSeparator();
+  fileMenu->addAction(tr("Open s&ession…"), this, &MainWindow::chooseOpenSession)
+      ->setShortcut(QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_O));
+  fileMenu->addAction(tr("Save se&ssion…"), this, &MainWindow::chooseSaveSession)
+      ->setShortcut(QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_S));
+  fileMenu->addSeparator();
+  QAction* save = fileMenu->addAction(tr("&Save capture (safetensors)…"), this, &MainWindow::saveCapture);
   save->setShortcut(QKeySequence::Save);
   QAction* exportFig = fileMenu->addAction(tr("&Export figure (PNG, SVG, PDF)…"), this, &MainWindow::chooseExport);
   exportFig->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_E));
+  fileMenu->addAction(tr("Export &all heads to a folder…"), this, &MainWindow::chooseBatchExport)
+      ->setShortcut(QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_E));
+  fileMenu->addAction(tr("Export head &data (NPY, CSV)…"), this, &MainWindow::chooseHeadData);
+  fileMenu->addAction(tr("Export comparison &metrics (JSON, CSV)…"), this, &MainWindow::chooseMetricsExport);
   fileMenu->addSeparator();
   fileMenu->addAction(tr("&Quit"), this, &QWidget::close)->setShortcut(QKeySequence::Quit);
 
@@ -169,10 +243,26 @@ void MainWindow::buildUi() {
   m_run->setToolTip(tr("Run the model (Ctrl+Enter)"));
   m_cancel = new QPushButton(tr("Cancel"), central);
   m_cancel->setEnabled(false);
+  m_genCount = new QSpinBox(central);
+  m_genCount->setRange(1, 1024);
+  m_genCount->setValue(20);
+  m_genCount->setSuffix(tr(" tokens"));
+  m_genCount->setToolTip(tr("How many tokens to generate (greedy)"));
+  m_generate = new QPushButton(tr("Generate"), central);
+  m_generate->setToolTip(tr("Greedy generation; the attention of every generated step can then be browsed"));
+  m_step = new QSpinBox(central);
+  m_step->setPrefix(tr("step "));
+  m_step->setToolTip(tr("Generated step whose query row is pinned in the head view and token lines"));
+  for (QWidget* w : {static_cast<QWidget*>(m_genCount), static_cast<QWidget*>(m_generate),
+                     static_cast<QWidget*>(m_step)})
+    w->setVisible(false);
   inputRow->addWidget(m_inputs, 1);
   inputRow->addWidget(new QLabel(tr("variant"), central));
   inputRow->addWidget(m_variant);
   inputRow->addWidget(m_run);
+  inputRow->addWidget(m_genCount);
+  inputRow->addWidget(m_generate);
+  inputRow->addWidget(m_step);
   inputRow->addWidget(m_cancel);
   layout->addLayout(inputRow);
 
@@ -194,6 +284,32 @@ void MainWindow::buildUi() {
   viewRow->addWidget(m_head);
   viewRow->addWidget(new QLabel(tr("colour map"), central));
   viewRow->addWidget(m_colormap);
+  m_scaleKind = new QComboBox(central);
+  m_scaleKind->addItems({tr("linear"), tr("log"), tr("power")});
+  m_scaleKind->setToolTip(tr("Colour scale: linear, log10 (four decades below the top) or value^γ"));
+  m_gamma = new QDoubleSpinBox(central);
+  m_gamma->setPrefix(tr("γ "));
+  m_gamma->setRange(0.1, 3.0);
+  m_gamma->setSingleStep(0.1);
+  m_gamma->setValue(0.5);
+  m_autoRange = new QCheckBox(tr("auto range"), central);
+  m_autoRange->setChecked(true);
+  m_autoRange->setToolTip(tr("Colour range 0 .. the head's largest weight; off: the fixed range on the right"));
+  m_rangeLo = new QDoubleSpinBox(central);
+  m_rangeHi = new QDoubleSpinBox(central);
+  for (QDoubleSpinBox* b : {m_rangeLo, m_rangeHi}) {
+    b->setDecimals(4);
+    b->setRange(0.0, 1.0);
+    b->setSingleStep(0.05);
+    b->setEnabled(false);
+  }
+  m_rangeHi->setValue(1.0);
+  viewRow->addWidget(new QLabel(tr("scale"), central));
+  viewRow->addWidget(m_scaleKind);
+  viewRow->addWidget(m_gamma);
+  viewRow->addWidget(m_autoRange);
+  viewRow->addWidget(m_rangeLo);
+  viewRow->addWidget(m_rangeHi);
   viewRow->addStretch(1);
   viewRow->addWidget(m_prediction);
   layout->addLayout(viewRow);
@@ -201,10 +317,41 @@ void MainWindow::buildUi() {
   m_tabs = new QTabWidget(central);
   m_heatmap = new HeatmapView(m_tabs);
   m_tabs->addTab(m_heatmap, tr("Head view"));
-  m_overview = new OverviewView(m_tabs);
-  m_tabs->addTab(m_overview, tr("Overview"));
-  m_lines = new TokenLineView(m_tabs);
-  m_tabs->addTab(m_lines, tr("Token lines"));
+  m_overviewPage = new QWidget(m_tabs);
+  {
+    auto* v = new QVBoxLayout(m_overviewPage);
+    auto* row = new QHBoxLayout;
+    m_frameKind = new QComboBox(m_overviewPage);
+    m_frameKind->addItem(tr("no frame colour"), "");
+    m_frameKind->addItem(tr("frame: entropy"), "entropy");
+    m_frameKind->addItem(tr("frame: mean distance"), "distance");
+    m_frameKind->addItem(tr("frame: sink mass"), "sink");
+    m_frameKind->addItem(tr("frame: importance"), "importance");
+    m_frameKind->setToolTip(tr("Colour each thumbnail's frame by a head metric"));
+    row->addWidget(m_frameKind);
+    row->addStretch(1);
+    v->addLayout(row);
+    auto* scrollGrid = new QScrollArea(m_overviewPage);
+    m_overview = new OverviewView(scrollGrid);
+    scrollGrid->setWidget(m_overview);
+    scrollGrid->setWidgetResizable(true);
+    v->addWidget(scrollGrid, 1);
+  }
+  m_tabs->addTab(m_overviewPage, tr("Overview"));
+  m_linesPage = new QWidget(m_tabs);
+  {
+    auto* v = new QVBoxLayout(m_linesPage);
+    auto* row = new QHBoxLayout;
+    m_linesHeads = new QComboBox(m_linesPage);
+    m_linesHeads->addItem(tr("this head"));
+    m_linesHeads->addItem(tr("every head of the layer (one colour each)"));
+    row->addWidget(m_linesHeads);
+    row->addStretch(1);
+    v->addLayout(row);
+    m_lines = new TokenLineView(m_linesPage);
+    v->addWidget(m_lines, 1);
+  }
+  m_tabs->addTab(m_linesPage, tr("Token lines"));
   m_aggPage = new QWidget(m_tabs);
   {
     auto* v = new QVBoxLayout(m_aggPage);
@@ -233,8 +380,20 @@ void MainWindow::buildUi() {
     m_metricsNote = new QLabel(m_metricsPage);
     row->addWidget(m_metricsNote, 1);
     v->addLayout(row);
-    m_metrics = new HeatmapView(m_metricsPage);
-    v->addWidget(m_metrics, 1);
+    auto* split = new QSplitter(Qt::Vertical, m_metricsPage);
+    m_metrics = new HeatmapView(split);
+    m_bars = new QCustomPlot(split);
+    m_bars->setMinimumHeight(140);
+    m_bars->xAxis->setLabel(tr("head"));
+    auto* bars = new QCPBars(m_bars->xAxis, m_bars->yAxis);
+    bars->setBrush(QColor(59, 82, 139));
+    bars->setPen(Qt::NoPen);
+    bars->setWidth(0.7);
+    split->addWidget(m_metrics);
+    split->addWidget(m_bars);
+    split->setStretchFactor(0, 3);
+    split->setStretchFactor(1, 1);
+    v->addWidget(split, 1);
   }
   m_tabs->addTab(m_metricsPage, tr("Head metrics"));
   connect(m_metricKind, &QComboBox::currentIndexChanged, this, &MainWindow::updateMetrics);
@@ -252,6 +411,8 @@ void MainWindow::buildUi() {
     m_head->setValue(head);
     m_tabs->setCurrentWidget(m_heatmap);
   });
+  connect(m_frameKind, &QComboBox::currentIndexChanged, this, &MainWindow::updateOverviewFrame);
+  connect(m_linesHeads, &QComboBox::currentIndexChanged, this, &MainWindow::updateLines);
   auto* overlayPage = new QWidget(m_tabs);
   auto* overlayLayout = new QVBoxLayout(overlayPage);
   auto* overlayControls = new QHBoxLayout;
@@ -328,11 +489,49 @@ void MainWindow::buildUi() {
     updateOverlay();
   });
   connect(m_heatmap, &HeatmapView::hovered, this, [this](const QString& t) { statusBar()->showMessage(t); });
-  new QShortcut(QKeySequence(Qt::Key_PageDown), this, [this] { m_layer->stepUp(); });
-  new QShortcut(QKeySequence(Qt::Key_PageUp), this, [this] { m_layer->stepDown(); });
-  new QShortcut(QKeySequence(Qt::Key_BracketRight), this, [this] { m_head->stepUp(); });
-  new QShortcut(QKeySequence(Qt::Key_BracketLeft), this, [this] { m_head->stepDown(); });
-  new QShortcut(QKeySequence(Qt::Key_Escape), this, [this] { cancelRun(); });
+  auto* viewMenu = menuBar()->addMenu(tr("&View"));
+  viewMenu->addAction(tr("Next layer"), this, [this] { m_layer->stepUp(); })->setShortcut(QKeySequence(Qt::Key_PageDown));
+  viewMenu->addAction(tr("Previous layer"), this, [this] { m_layer->stepDown(); })
+      ->setShortcut(QKeySequence(Qt::Key_PageUp));
+  viewMenu->addAction(tr("Next head"), this, [this] { m_head->stepUp(); })->setShortcut(QKeySequence(Qt::Key_BracketRight));
+  viewMenu->addAction(tr("Previous head"), this, [this] { m_head->stepDown(); })
+      ->setShortcut(QKeySequence(Qt::Key_BracketLeft));
+  viewMenu->addSeparator();
+  viewMenu->addAction(tr("Zoom in"), this, [this] { m_heatmap->zoomBy(1.5); })->setShortcut(QKeySequence::ZoomIn);
+  viewMenu->addAction(tr("Zoom out"), this, [this] { m_heatmap->zoomBy(1 / 1.5); })->setShortcut(QKeySequence::ZoomOut);
+  viewMenu->addAction(tr("Show the whole matrix"), this, [this] { m_heatmap->resetZoom(); })
+      ->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_0));
+  viewMenu->addAction(tr("Unpin row and column"), this, [this] {
+    m_heatmap->setPin(-1, -1);
+    m_compareView->setPin(-1, -1);
+  });
+  viewMenu->addSeparator();
+  viewMenu->addAction(dock->toggleViewAction());
+  new QShortcut(QKeySequence(Qt::Key_Escape), this, [this] {
+    if (m_batchTimer.isActive()) m_batchCancel = true;
+    cancelRun();
+  });
+  connect(m_generate, &QPushButton::clicked, this, [this] { generateNow(m_genCount->value()); });
+  connect(m_step, qOverload<int>(&QSpinBox::valueChanged), this, &MainWindow::showStep);
+  connect(m_scaleKind, &QComboBox::currentIndexChanged, this, &MainWindow::applyScale);
+  connect(m_gamma, qOverload<double>(&QDoubleSpinBox::valueChanged), this, &MainWindow::applyScale);
+  connect(m_autoRange, &QCheckBox::toggled, this, &MainWindow::applyScale);
+  connect(m_rangeLo, qOverload<double>(&QDoubleSpinBox::valueChanged), this, &MainWindow::applyScale);
+  connect(m_rangeHi, qOverload<double>(&QDoubleSpinBox::valueChanged), this, &MainWindow::applyScale);
+  // A pinned query row follows everywhere: head view, token lines, every compare panel.
+  connect(m_heatmap, &HeatmapView::pinChanged, this, [this](int q, int k) {
+    m_lines->setSelectedQuery(q);
+    m_compareView->setPin(q, k);
+  });
+  connect(m_compareView, &CompareView::pinChanged, this, [this](int q, int k) {
+    m_heatmap->setPin(q, k);
+    m_lines->setSelectedQuery(q);
+  });
+  connect(m_lines, &TokenLineView::querySelected, this, [this](int q) {
+    m_heatmap->setPin(q, m_heatmap->pinnedKey());
+    m_compareView->setPin(q, m_heatmap->pinnedKey());
+  });
+  connect(m_metrics, &HeatmapView::pinChanged, this, [this] { m_metrics->setPin(-1, -1); });
   setBusy(false);
   m_run->setEnabled(false);
   resize(1100, 800);
@@ -341,6 +540,7 @@ void MainWindow::buildUi() {
 void MainWindow::setBusy(bool busy, const QString& message) {
   m_busy = busy;
   m_run->setEnabled(!busy && m_loaded);
+  m_generate->setEnabled(!busy && m_loaded);
   m_cancel->setEnabled(busy);
   m_progress->setVisible(busy);
   if (busy) m_progress->setValue(0);
@@ -385,13 +585,14 @@ void MainWindow::updateMetrics() {
   if (!m_capture || m_tabs->currentWidget() != m_metricsPage) return;
   const int si = currentStack();
   m_metricsNote->setText(tr("computing…"));
-  emit requestHeadMetric(QString::fromStdString(m_capture->stacks[si]), m_metricKind->currentData().toString());
+  emit requestHeadMetric(m_capture, QString::fromStdString(m_capture->stacks[si]),
+                         m_metricKind->currentData().toString(), "metrics");
 }
 
 void MainWindow::updateAggregate() {
   if (!m_capture || m_tabs->currentWidget() != m_aggPage) return;
   const int si = currentStack();
-  emit requestAggregate(QString::fromStdString(m_capture->stacks[si]), m_layer->value(),
+  emit requestAggregate(m_capture, QString::fromStdString(m_capture->stacks[si]), m_layer->value(),
                         m_aggKind->currentData().toString());
 }
 
@@ -492,6 +693,20 @@ void MainWindow::onLoaded(const ModelSummary& s, bool acceptsPair) {
   m_head->setRange(0, std::max(0, s.heads - 1));
   setWindowTitle(QString("AttnScope — %1").arg(QFileInfo(QString::fromStdString(s.dir)).fileName()));
   setBusy(false, tr("Loaded %1 (%2)").arg(QString::fromStdString(s.dir), QString::fromStdString(s.architecture)));
+  const bool canGenerate = (s.causal && s.modality == "text") || s.family == "whisper";
+  m_genCount->setVisible(canGenerate);
+  m_generate->setVisible(canGenerate);
+  addRecent(QString::fromStdString(s.dir));
+  if (m_sessionPending) {
+    m_sessionPending = false;
+    m_runAfterLoad = false;
+    if (m_capture) adoptCapture(m_capture);  // ranges and model-backed views now that the model is here
+    applySessionState(m_pendingView);
+    statusBar()->showMessage(tr("Session restored"), 5000);
+    emit sessionOpened();
+    emit idle();
+    return;
+  }
   if (m_runAfterLoad) {
     m_runAfterLoad = false;
     runNow();
@@ -501,10 +716,17 @@ void MainWindow::onLoaded(const ModelSummary& s, bool acceptsPair) {
 }
 
 void MainWindow::onFinished(std::shared_ptr<const CaptureResult> result) {
-  m_capture = std::move(result);
+  m_promptLength = -1;
+  adoptCapture(std::move(result));
   setBusy(false, tr("Forward pass: %1 ms").arg(m_capture->seconds * 1000.0, 0, 'f', 1));
+  emit idle();
+}
+
+void MainWindow::adoptCapture(std::shared_ptr<const CaptureResult> result) {
+  m_capture = std::move(result);
   m_prediction->setText(QString::fromStdString(m_capture->predictionText) +
                         (m_capture->variant.empty() ? QString() : QString("  [%1]").arg(QString::fromStdString(m_capture->variant))));
+  m_prediction->setToolTip(m_prediction->text());
   {
     const QString current = m_stack->currentText();
     QSignalBlocker block(m_stack);
@@ -513,10 +735,28 @@ void MainWindow::onFinished(std::shared_ptr<const CaptureResult> result) {
     if (m_stack->findText(current) >= 0) m_stack->setCurrentText(current);
     m_stack->setVisible(m_capture->stacks.size() > 1);
   }
+  // Ranges from the capture itself (a restored session may arrive before its model).
+  int layers = 0, heads = 0;
+  for (const auto& a : m_capture->layers) {
+    layers = std::max(layers, a.layer + 1);
+    heads = std::max(heads, a.heads);
+  }
+  m_layer->setRange(0, std::max(0, std::max(layers, m_loaded ? m_summary.layers : 0) - 1));
+  m_head->setRange(0, std::max(0, std::max(heads, m_loaded ? m_summary.heads : 0) - 1));
+  const bool generation = m_promptLength >= 0;
+  m_step->setVisible(generation);
+  if (generation) {
+    const int steps = std::max(0, static_cast<int>(m_capture->stackQueryLabels[currentStack()].size()) - m_promptLength);
+    QSignalBlocker block(m_step);
+    m_step->setRange(0, steps);
+    m_step->setValue(steps);
+    m_step->setToolTip(tr("Generated step (1..%1; 0 = none) whose query row is pinned").arg(steps));
+  }
   showHead();
+  if (generation) showStep();
   updateOverlay();
   updateMetrics();
-  emit idle();
+  updateOverviewFrame();
 }
 
 void MainWindow::onFailed(const QString& title, const QString& message) {
@@ -542,11 +782,12 @@ void MainWindow::showHead() {
     m_overviewCapture = m_capture.get();
   }
   m_overview->setSelected(m_layer->value(), m_head->value());
+  updateBars();
   updateAggregate();
   const AttentionMatrix* a = m_capture->find(stack, m_layer->value());
   if (!a || m_head->value() >= a->heads) return;
   m_query->setRange(0, std::max(0, a->q - 1));
-  m_lines->setAttention(*a, {m_head->value()}, m_capture->stackQueryLabels[si], m_capture->stackKeyLabels[si]);
+  updateLines();
   m_heatmap->setAttention(*a, m_head->value(), m_capture->stackQueryLabels[si], m_capture->stackKeyLabels[si],
                           tr("%1 — %2layer %3, head %4")
                               .arg(QString::fromStdString(m_summary.family))
@@ -621,6 +862,423 @@ bool MainWindow::exportFigure(const QString& path, int dpi) {
   }
 }
 
+void MainWindow::generateNow(int count) {
+  if (!m_loaded || m_busy) return;
+  RunRequest r;
+  if (!currentRequest(r)) return;
+  setBusy(true, tr("Generating %1 tokens…").arg(count));
+  emit requestGenerate(r, count);
+}
+
+void MainWindow::showStep() {
+  if (!m_capture || m_promptLength < 0) return;
+  const int step = m_step->value();
+  const int row = step > 0 ? m_promptLength + step - 1 : -1;
+  m_heatmap->setPin(row, -1);
+  m_lines->setSelectedQuery(row);
+  if (step > 0) {
+    const auto& labels = m_capture->stackQueryLabels[currentStack()];
+    if (row < static_cast<int>(labels.size()))
+      statusBar()->showMessage(tr("Step %1: generated '%2'").arg(step).arg(QString::fromStdString(labels[row])), 8000);
+  }
+}
+
+void MainWindow::updateLines() {
+  if (!m_capture) return;
+  const int si = currentStack();
+  const AttentionMatrix* a = m_capture->find(m_capture->stacks[si], m_layer->value());
+  if (!a || m_head->value() >= a->heads) return;
+  std::vector<int> heads;
+  if (m_linesHeads->currentIndex() == 1)
+    for (int h = 0; h < a->heads; ++h) heads.push_back(h);
+  else
+    heads.push_back(m_head->value());
+  const int keep = m_lines->selectedQuery();
+  m_lines->setAttention(*a, heads, m_capture->stackQueryLabels[si], m_capture->stackKeyLabels[si]);
+  if (keep >= 0 && keep < a->q) m_lines->setSelectedQuery(keep);
+}
+
+void MainWindow::updateOverviewFrame() {
+  const QString metric = m_frameKind->currentData().toString();
+  if (metric.isEmpty() || !m_capture) {
+    m_overview->setFrameMetric({}, 0, 0, QString());
+    return;
+  }
+  emit requestHeadMetric(m_capture, QString::fromStdString(m_capture->stacks[currentStack()]), metric, "overview");
+}
+
+void MainWindow::updateBars() {
+  auto* bars = static_cast<QCPBars*>(m_bars->plottable(0));
+  const int layer = m_layer->value();
+  if (m_metricGrid.empty() || layer >= m_metricLayers) {
+    bars->data()->clear();
+    m_bars->replot();
+    return;
+  }
+  QVector<double> x, y;
+  QSharedPointer<QCPAxisTickerText> ticks(new QCPAxisTickerText);
+  double top = 0;
+  for (int h = 0; h < m_metricHeads; ++h) {
+    x << h;
+    y << m_metricGrid[static_cast<size_t>(layer) * m_metricHeads + h];
+    top = std::max(top, y.back());
+    ticks->addTick(h, QString("H%1").arg(h));
+  }
+  bars->setData(x, y, true);
+  m_bars->xAxis->setTicker(ticks);
+  m_bars->xAxis->setRange(-0.6, m_metricHeads - 0.4);
+  m_bars->yAxis->setRange(0, top > 0 ? top * 1.1 : 1.0);
+  m_bars->yAxis->setLabel(m_metricKind->currentText());
+  m_bars->xAxis->setLabel(tr("head (layer %1)").arg(layer));
+  m_bars->replot();
+}
+
+void MainWindow::applyScale() {
+  const auto scale = static_cast<HeatmapView::Scale>(m_scaleKind->currentIndex());
+  m_gamma->setVisible(scale == HeatmapView::Scale::Power);
+  m_rangeLo->setEnabled(!m_autoRange->isChecked());
+  m_rangeHi->setEnabled(!m_autoRange->isChecked());
+  m_heatmap->setScale(scale, m_gamma->value());
+  m_compareView->setScale(scale, m_gamma->value());
+  if (m_autoRange->isChecked()) m_heatmap->setAutoRange();
+  else m_heatmap->setRange(m_rangeLo->value(), m_rangeHi->value());
+  QSettings().setValue("view/scale", m_scaleKind->currentIndex());
+  QSettings().setValue("view/gamma", m_gamma->value());
+}
+
+bool MainWindow::writeBytes(const QString& path, const QByteArray& bytes) {
+  QSaveFile f(path);  // the existing file stays intact unless the whole write succeeds
+  if (!f.open(QIODevice::WriteOnly) || f.write(bytes) != bytes.size() || !f.commit()) {
+    QMessageBox::critical(this, tr("Cannot write"), tr("Cannot write %1: %2").arg(path, f.errorString()));
+    return false;
+  }
+  return true;
+}
+
+bool MainWindow::exportHeadData(const QString& path) {
+  if (!m_capture || m_heatmap->queries() == 0) {
+    QMessageBox::information(this, tr("Nothing to export"), tr("Run the model first."));
+    return false;
+  }
+  const int si = currentStack();
+  const QString suffix = QFileInfo(path).suffix().toLower();
+  try {
+    std::string bytes;
+    if (suffix == "npy")
+      bytes = encodeNpy(m_heatmap->values(), m_heatmap->queries(), m_heatmap->keys());
+    else if (suffix == "csv")
+      bytes = encodeCsv(m_heatmap->values(), m_heatmap->queries(), m_heatmap->keys(), m_capture->stackQueryLabels[si],
+                        m_capture->stackKeyLabels[si]);
+    else
+      throw std::runtime_error("choose a file ending in .npy or .csv (got '" + path.toStdString() + "')");
+    return writeBytes(path, QByteArray::fromStdString(bytes));
+  } catch (const std::exception& e) {
+    QMessageBox::critical(this, tr("Cannot export"), QString::fromStdString(e.what()));
+    return false;
+  }
+}
+
+bool MainWindow::exportComparisonMetrics(const QString& path) {
+  const auto result = m_compareView->result();
+  if (!result || result->reportJson.empty()) {
+    QMessageBox::information(this, tr("Nothing to export"), tr("Compare variants first (Compare variants tab)."));
+    return false;
+  }
+  const QString suffix = QFileInfo(path).suffix().toLower();
+  try {
+    if (suffix == "json") return writeBytes(path, QByteArray::fromStdString(result->reportJson));
+    if (suffix == "csv") return writeBytes(path, QByteArray::fromStdString(comparisonCsv(result->reportJson)));
+    throw std::runtime_error("choose a file ending in .json or .csv (got '" + path.toStdString() + "')");
+  } catch (const std::exception& e) {
+    QMessageBox::critical(this, tr("Cannot export"), QString::fromStdString(e.what()));
+    return false;
+  }
+}
+
+int MainWindow::exportAllHeads(const QString& dir, const QString& format, bool wholeModel, int dpi, bool overwrite) {
+  if (!m_capture) {
+    QMessageBox::information(this, tr("Nothing to export"), tr("Run the model first."));
+    return -1;
+  }
+  if (m_batchTimer.isActive()) return -1;
+  const std::string stack = m_capture->stacks[currentStack()];
+  std::vector<BatchJob> jobs;
+  QStringList existing;
+  for (const auto& a : m_capture->layers) {
+    if (a.stack != stack || (!wholeModel && a.layer != m_layer->value())) continue;
+    for (int h = 0; h < a.heads; ++h) {
+      const int head = a.headIndex.empty() ? h : a.headIndex[h];
+      const QString name = QString("%1-L%2-H%3.%4")
+                               .arg(QString::fromStdString(stack))
+                               .arg(a.layer, 2, 10, QChar('0'))
+                               .arg(head, 2, 10, QChar('0'))
+                               .arg(format);
+      const QString path = QDir(dir).filePath(name);
+      if (QFileInfo::exists(path)) existing << name;
+      jobs.push_back({stack, a.layer, head, path});
+    }
+  }
+  if (jobs.empty()) {
+    QMessageBox::information(this, tr("Nothing to export"), tr("No captured heads in this stack/layer."));
+    return -1;
+  }
+  if (!existing.isEmpty() && !overwrite) {
+    QMessageBox::warning(this, tr("Files exist"),
+                         tr("%1 of the %2 files already exist in %3 (e.g. %4); nothing was written.")
+                             .arg(existing.size())
+                             .arg(jobs.size())
+                             .arg(dir, existing.front()));
+    return -1;
+  }
+  m_batch = std::move(jobs);
+  m_batchDone = 0;
+  m_batchCancel = false;
+  m_batchFormat = format;
+  m_batchDpi = dpi;
+  m_batchCapture = {*m_capture};
+  m_progress->setVisible(true);
+  m_progress->setMaximum(static_cast<int>(m_batch.size()));
+  m_progress->setValue(0);
+  m_cancel->setEnabled(true);
+  statusBar()->showMessage(tr("Exporting %1 figures to %2… (Esc cancels)").arg(m_batch.size()).arg(dir));
+  m_batchTimer.start();
+  return static_cast<int>(m_batch.size());
+}
+
+void MainWindow::batchStep() {
+  // One figure per event-loop turn: the window keeps repainting and Cancel/Esc stay responsive.
+  auto finish = [this](bool cancelled) {
+    m_batchTimer.stop();
+    const int done = static_cast<int>(m_batchDone);
+    m_batch.clear();
+    m_batchCapture.clear();
+    m_progress->setVisible(m_busy);
+    m_cancel->setEnabled(m_busy);
+    statusBar()->showMessage(cancelled ? tr("Export cancelled after %1 figures").arg(done)
+                                       : tr("Exported %1 figures").arg(done),
+                             8000);
+    emit batchExportDone(done, cancelled);
+  };
+  if (m_batchCancel) return finish(true);
+  if (m_batchDone >= m_batch.size()) return finish(false);
+  const BatchJob& job = m_batch[m_batchDone];
+  FigureRequest r;
+  r.kind = "head";
+  r.stack = job.stack;
+  r.layer = job.layer;
+  r.head = job.head;
+  r.format = m_batchFormat.toStdString();
+  r.dpi = m_batchDpi;
+  r.colormap = m_colormap->currentText().toStdString();
+  r.out = job.path.toStdString();
+  try {
+    renderFigure(r, m_batchCapture, {m_batchCapture.front().variant.empty() ? "full" : m_batchCapture.front().variant});
+  } catch (const std::exception& e) {
+    m_batchCancel = true;
+    QMessageBox::critical(this, tr("Cannot export"), QString::fromStdString(e.what()));
+    return finish(true);
+  }
+  ++m_batchDone;
+  m_progress->setValue(static_cast<int>(m_batchDone));
+}
+
+void MainWindow::chooseBatchExport() {
+  if (!m_capture) {
+    QMessageBox::information(this, tr("Nothing to export"), tr("Run the model first."));
+    return;
+  }
+  QDialog dialog(this);
+  dialog.setWindowTitle(tr("Export all heads"));
+  auto* form = new QFormLayout(&dialog);
+  auto* scope = new QComboBox(&dialog);
+  scope->addItem(tr("every head of layer %1").arg(m_layer->value()));
+  scope->addItem(tr("every head of every layer"));
+  auto* format = new QComboBox(&dialog);
+  format->addItems({"pdf", "svg", "png"});
+  auto* dpi = new QSpinBox(&dialog);
+  dpi->setRange(72, 1200);
+  dpi->setValue(300);
+  dpi->setSuffix(" dpi");
+  form->addRow(tr("Heads"), scope);
+  form->addRow(tr("Format"), format);
+  form->addRow(tr("PNG resolution"), dpi);
+  auto* buttons = new QDialogButtonBox(QDialogButtonBox::Ok | QDialogButtonBox::Cancel, &dialog);
+  form->addRow(buttons);
+  connect(buttons, &QDialogButtonBox::accepted, &dialog, &QDialog::accept);
+  connect(buttons, &QDialogButtonBox::rejected, &dialog, &QDialog::reject);
+  if (dialog.exec() != QDialog::Accepted) return;
+  const QString dir = QFileDialog::getExistingDirectory(this, tr("Folder for the figures"),
+                                                        QSettings().value("export/lastDir").toString());
+  if (dir.isEmpty()) return;
+  QSettings().setValue("export/lastDir", dir);
+  const bool whole = scope->currentIndex() == 1;
+  if (exportAllHeads(dir, format->currentText(), whole, dpi->value(), false) >= 0) return;
+  // Files exist: ask before replacing them.
+  if (QMessageBox::question(this, tr("Replace files?"), tr("Replace the existing figures in %1?").arg(dir)) ==
+      QMessageBox::Yes)
+    exportAllHeads(dir, format->currentText(), whole, dpi->value(), true);
+}
+
+void MainWindow::chooseHeadData() {
+  if (!m_capture) {
+    QMessageBox::information(this, tr("Nothing to export"), tr("Run the model first."));
+    return;
+  }
+  const QString start = QSettings().value("export/lastDir").toString();
+  const QString name = QString("L%1-H%2.npy").arg(m_layer->value()).arg(m_head->value());
+  const QString path = QFileDialog::getSaveFileName(this, tr("Export head data"), QDir(start).filePath(name),
+                                                    tr("NumPy (*.npy);;CSV (*.csv)"));
+  if (path.isEmpty()) return;
+  QSettings().setValue("export/lastDir", QFileInfo(path).absolutePath());
+  if (exportHeadData(path)) statusBar()->showMessage(tr("Exported %1").arg(path), 5000);
+}
+
+void MainWindow::chooseMetricsExport() {
+  if (!m_compareView->result()) {
+    QMessageBox::information(this, tr("Nothing to export"), tr("Compare variants first (Compare variants tab)."));
+    return;
+  }
+  const QString start = QSettings().value("export/lastDir").toString();
+  const QString path = QFileDialog::getSaveFileName(this, tr("Export comparison metrics"),
+                                                    QDir(start).filePath("report.json"),
+                                                    tr("JSON report (*.json);;CSV, one row per head (*.csv)"));
+  if (path.isEmpty()) return;
+  QSettings().setValue("export/lastDir", QFileInfo(path).absolutePath());
+  if (exportComparisonMetrics(path)) statusBar()->showMessage(tr("Exported %1").arg(path), 5000);
+}
+
+QJsonObject MainWindow::sessionState() const {
+  QJsonObject input{{"text", m_text->text()},
+                    {"pair", m_pair->text()},
+                    {"file", m_file->text()},
+                    {"offset", m_offset->value()}};
+  QJsonArray specs;
+  for (const QString& spec : m_compareView->specs()) specs.append(spec);
+  QJsonObject view{{"tab", m_tabs->currentIndex()},
+                   {"stack", m_stack->currentText()},
+                   {"layer", m_layer->value()},
+                   {"head", m_head->value()},
+                   {"colormap", m_colormap->currentText()},
+                   {"scale", m_scaleKind->currentIndex()},
+                   {"gamma", m_gamma->value()},
+                   {"auto_range", m_autoRange->isChecked()},
+                   {"range_lo", m_rangeLo->value()},
+                   {"range_hi", m_rangeHi->value()},
+                   {"pin_query", m_heatmap->pinnedQuery()},
+                   {"pin_key", m_heatmap->pinnedKey()},
+                   {"lines_heads", m_linesHeads->currentIndex()},
+                   {"overview_frame", m_frameKind->currentIndex()},
+                   {"aggregate", m_aggKind->currentIndex()},
+                   {"metric", m_metricKind->currentIndex()},
+                   {"overlay_query", m_query->value()},
+                   {"rollout", m_rollout->isChecked()},
+                   {"opacity", m_opacity->value()},
+                   {"step", m_step->value()}};
+  QJsonObject state{{"model", m_loaded ? QString::fromStdString(m_summary.dir) : m_pendingView.value("model").toString()},
+                    {"device", m_device},
+                    {"input", input},
+                    {"variant", m_variant->currentText()},
+                    {"compare_specs", specs},
+                    {"view", view}};
+  if (m_promptLength >= 0) state["generation"] = QJsonObject{{"prompt_length", m_promptLength}};
+  return state;
+}
+
+void MainWindow::applySessionState(const QJsonObject& state) {
+  m_pendingView = state;
+  const QJsonObject input = state.value("input").toObject();
+  m_text->setText(input.value("text").toString());
+  m_pair->setText(input.value("pair").toString());
+  if (!input.value("file").toString().isEmpty()) setInputFile(input.value("file").toString());
+  m_offset->setValue(input.value("offset").toDouble());
+  m_variant->setCurrentText(state.value("variant").toString("full"));
+  QStringList specs;
+  for (const auto& v : state.value("compare_specs").toArray()) specs << v.toString();
+  if (!specs.isEmpty()) m_compareView->setSpecs(specs);
+  const QJsonObject v = state.value("view").toObject();
+  m_colormap->setCurrentText(v.value("colormap").toString("viridis"));
+  {
+    QSignalBlocker b1(m_scaleKind), b2(m_gamma), b3(m_autoRange), b4(m_rangeLo), b5(m_rangeHi);
+    m_scaleKind->setCurrentIndex(std::clamp(v.value("scale").toInt(), 0, 2));
+    m_gamma->setValue(v.value("gamma").toDouble(0.5));
+    m_autoRange->setChecked(v.value("auto_range").toBool(true));
+    m_rangeLo->setValue(v.value("range_lo").toDouble(0.0));
+    m_rangeHi->setValue(v.value("range_hi").toDouble(1.0));
+  }
+  applyScale();
+  if (m_stack->findText(v.value("stack").toString()) >= 0) m_stack->setCurrentText(v.value("stack").toString());
+  m_layer->setValue(v.value("layer").toInt());
+  m_head->setValue(v.value("head").toInt());
+  m_linesHeads->setCurrentIndex(std::clamp(v.value("lines_heads").toInt(), 0, 1));
+  m_aggKind->setCurrentIndex(std::clamp(v.value("aggregate").toInt(), 0, m_aggKind->count() - 1));
+  m_metricKind->setCurrentIndex(std::clamp(v.value("metric").toInt(), 0, m_metricKind->count() - 1));
+  m_frameKind->setCurrentIndex(std::clamp(v.value("overview_frame").toInt(), 0, m_frameKind->count() - 1));
+  m_query->setValue(v.value("overlay_query").toInt());
+  m_rollout->setChecked(v.value("rollout").toBool());
+  m_opacity->setValue(v.value("opacity").toInt(55));
+  if (m_promptLength >= 0) m_step->setValue(v.value("step").toInt());
+  const int pq = v.value("pin_query").toInt(-1), pk = v.value("pin_key").toInt(-1);
+  m_heatmap->setPin(pq, pk);
+  m_compareView->setPin(pq, pk);
+  m_lines->setSelectedQuery(pq);
+  const int tab = v.value("tab").toInt();
+  if (tab >= 0 && tab < m_tabs->count() && m_tabs->isTabEnabled(tab)) m_tabs->setCurrentIndex(tab);
+}
+
+void MainWindow::saveSession(const QString& path) {
+  if (!m_capture && !m_compareView->result() && !m_loaded) {
+    QMessageBox::information(this, tr("Nothing to save"), tr("Open a model first."));
+    return;
+  }
+  const QByteArray state = QJsonDocument(sessionState()).toJson(QJsonDocument::Compact);
+  statusBar()->showMessage(tr("Saving the session…"));
+  emit requestSaveSession(path, QString::fromUtf8(state), m_capture, m_compareView->result());
+}
+
+void MainWindow::openSession(const QString& path) {
+  if (m_busy) return;
+  m_loaded = false;
+  m_sessionPending = false;
+  setBusy(true, tr("Opening session %1…").arg(path));
+  m_progress->setMaximum(0);
+  emit requestOpenSession(path, m_device);
+}
+
+void MainWindow::chooseSaveSession() {
+  const QString start = QSettings().value("session/lastDir").toString();
+  const QString path = QFileDialog::getSaveFileName(this, tr("Save session"), QDir(start).filePath("session.attnscope"),
+                                                    tr("AttnScope session (*.attnscope)"));
+  if (path.isEmpty()) return;  // the dialog has already asked before replacing an existing file
+  QSettings().setValue("session/lastDir", QFileInfo(path).absolutePath());
+  saveSession(path.endsWith(".attnscope") ? path : path + ".attnscope");
+}
+
+void MainWindow::chooseOpenSession() {
+  const QString start = QSettings().value("session/lastDir").toString();
+  const QString path = QFileDialog::getOpenFileName(this, tr("Open session"), start,
+                                                    tr("AttnScope session (*.attnscope);;All files (*)"));
+  if (!path.isEmpty()) openSession(path);
+}
+
+void MainWindow::addRecent(const QString& dir) {
+  QSettings settings;
+  QStringList recent = settings.value("model/recent").toStringList();
+  recent.removeAll(dir);
+  recent.prepend(dir);
+  while (recent.size() > 8) recent.removeLast();
+  settings.setValue("model/recent", recent);
+}
+
+void MainWindow::fillRecentMenu() {
+  m_recent->clear();
+  const QStringList recent = QSettings().value("model/recent").toStringList();
+  for (const QString& dir : recent) {
+    QAction* a = m_recent->addAction(QFileInfo(dir).fileName() + "   " + dir, this, [this, dir] { openModel(dir); });
+    a->setEnabled(QFileInfo(dir + "/config.json").exists());
+  }
+  if (recent.isEmpty()) m_recent->addAction(tr("(none yet)"))->setEnabled(false);
+}
+
 void MainWindow::dragEnterEvent(QDragEnterEvent* event) {
   if (event->mimeData()->hasUrls()) event->acceptProposedAction();
 }
@@ -630,6 +1288,10 @@ void MainWindow::dropEvent(QDropEvent* event) {
     const QFileInfo info(url.toLocalFile());
     if (info.isDir()) {
       openModel(info.absoluteFilePath());
+      return;
+    }
+    if (info.isFile() && info.suffix().toLower() == "attnscope") {
+      openSession(info.absoluteFilePath());
       return;
     }
     static const QStringList media = {"png", "jpg", "jpeg", "bmp", "webp", "tif", "tiff",
@@ -648,6 +1310,7 @@ void MainWindow::dropEvent(QDropEvent* event) {
 
 void MainWindow::closeEvent(QCloseEvent* event) {
   QSettings().setValue("window/geometry", saveGeometry());
+  QSettings().setValue("window/state", saveState());
   shutdown();
   event->accept();
 }

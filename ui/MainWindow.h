@@ -8,6 +8,9 @@
 #include <QLabel>
 #include <QLineEdit>
 #include <QMainWindow>
+#include <QMenu>
+#include <QJsonObject>
+#include <QTimer>
 #include <QProgressBar>
 #include <QPushButton>
 #include <QSpinBox>
@@ -59,11 +62,46 @@ class MainWindow : public QMainWindow {
   QComboBox* aggregateKind() const { return m_aggKind; }
   HeatmapView* metricsView() const { return m_metrics; }
   QComboBox* metricKind() const { return m_metricKind; }
+  QWidget* metricsPage() const { return m_metricsPage; }
+  QWidget* aggregatePage() const { return m_aggPage; }
+  QWidget* overviewPage() const { return m_overviewPage; }
+  QWidget* linesPage() const { return m_linesPage; }
   /// Runs the comparison of the current input under \p specs (the Compare tab's button does this).
   void compareNow(const QStringList& specs);
   /// Writes the current view (head view, or the compare panels on the Compare tab) as PNG/SVG/PDF by the
   /// file's suffix; returns false (after a dialog) on failure.
   bool exportFigure(const QString& path, int dpi = 300);
+  /// Writes the current head (head view) as NumPy .npy or CSV by the file's suffix, atomically; false after a dialog.
+  bool exportHeadData(const QString& path);
+  /// Writes the comparison report as JSON (report.json schema) or CSV (one row per variant × layer × head).
+  bool exportComparisonMetrics(const QString& path);
+  /// Starts exporting every head of the current layer (or of every layer) of the current stack as one figure per
+  /// head into \p dir ("<stack>-L<layer>-H<head>.<format>"), one figure per event-loop turn so the window stays
+  /// responsive; batchExportDone() reports the count. Returns the number of figures queued, or -1 (after a dialog)
+  /// when there is nothing to export or files would be replaced and \p overwrite is false.
+  int exportAllHeads(const QString& dir, const QString& format, bool wholeModel, int dpi = 300,
+                     bool overwrite = false);
+  /// Saves the session (model folder, inputs, variant, compare specs, view state and the captures on screen) to
+  /// \p path through QSaveFile on the worker thread; sessionSaved() when done.
+  void saveSession(const QString& path);
+  /// Opens a session: restores its captures and view state at once and reloads its model folder when it exists.
+  void openSession(const QString& path);
+  /// The state a session file stores (JSON object).
+  QJsonObject sessionState() const;
+  /// Greedy generation of \p count tokens after the current text (causal LMs, Whisper); every step's attention can
+  /// then be browsed with the step box.
+  void generateNow(int count);
+  QComboBox* scaleBox() const { return m_scaleKind; }
+  QDoubleSpinBox* gammaBox() const { return m_gamma; }
+  QCheckBox* autoRangeBox() const { return m_autoRange; }
+  QDoubleSpinBox* rangeLoBox() const { return m_rangeLo; }
+  QDoubleSpinBox* rangeHiBox() const { return m_rangeHi; }
+  QComboBox* linesHeadsBox() const { return m_linesHeads; }
+  QComboBox* overviewFrameBox() const { return m_frameKind; }
+  QCustomPlot* metricBars() const { return m_bars; }
+  QSpinBox* stepBox() const { return m_step; }
+  QPushButton* generateButton() const { return m_generate; }
+  int promptLength() const { return m_promptLength; }
   /// Shuts the worker thread down (also done by the destructor).
   void shutdown();
 
@@ -71,8 +109,21 @@ class MainWindow : public QMainWindow {
   void requestLoad(const QString& dir, const QString& device);
   void requestRun(const attnscope::RunRequest& request);
   void requestCompare(const attnscope::RunRequest& request, const QStringList& specs);
-  void requestAggregate(const QString& stack, int layer, const QString& kind);
-  void requestHeadMetric(const QString& stack, const QString& metric);
+  void requestAggregate(std::shared_ptr<const attnscope::CaptureResult> capture, const QString& stack, int layer,
+                        const QString& kind);
+  void requestHeadMetric(std::shared_ptr<const attnscope::CaptureResult> capture, const QString& stack,
+                         const QString& metric, const QString& purpose);
+  void requestGenerate(const attnscope::RunRequest& request, int count);
+  void requestSaveSession(const QString& path, const QString& stateJson,
+                          std::shared_ptr<const attnscope::CaptureResult> capture,
+                          std::shared_ptr<const attnscope::ComparisonResult> comparison);
+  void requestOpenSession(const QString& path, const QString& device);
+  void sessionSaved(const QString& path);
+  /// A session's captures and view state are restored (and its model loaded, when it was found).
+  void sessionOpened();
+  void batchExportDone(int files, bool cancelled);
+  /// The overview's frames were coloured by a metric.
+  void overviewFramed();
   void metricsShown();
   /// Emitted when the aggregates tab shows a new matrix.
   void aggregateShown();
@@ -106,6 +157,23 @@ class MainWindow : public QMainWindow {
   int currentStack() const;
   void saveCapture();
   void chooseExport();
+  void chooseBatchExport();
+  void chooseHeadData();
+  void chooseMetricsExport();
+  void chooseSaveSession();
+  void chooseOpenSession();
+  /// Shows \p result as the current capture (run, generation or a restored session).
+  void adoptCapture(std::shared_ptr<const CaptureResult> result);
+  void applySessionState(const QJsonObject& state);
+  void applyScale();
+  void updateOverviewFrame();
+  void updateBars();
+  void updateLines();
+  void showStep();
+  void batchStep();
+  void addRecent(const QString& dir);
+  void fillRecentMenu();
+  bool writeBytes(const QString& path, const QByteArray& bytes);
 
   QThread m_thread;
   RunWorker* m_worker;
@@ -145,6 +213,38 @@ class MainWindow : public QMainWindow {
   QCheckBox* m_rollout = nullptr;
   QSlider* m_opacity = nullptr;
   QProgressBar* m_progress = nullptr;
+  QComboBox* m_scaleKind = nullptr;
+  QDoubleSpinBox* m_gamma = nullptr;
+  QCheckBox* m_autoRange = nullptr;
+  QDoubleSpinBox* m_rangeLo = nullptr;
+  QDoubleSpinBox* m_rangeHi = nullptr;
+  QComboBox* m_linesHeads = nullptr;
+  QComboBox* m_frameKind = nullptr;
+  QCustomPlot* m_bars = nullptr;
+  std::vector<float> m_metricGrid;
+  int m_metricLayers = 0, m_metricHeads = 0;
+  QSpinBox* m_genCount = nullptr;
+  QPushButton* m_generate = nullptr;
+  QSpinBox* m_step = nullptr;
+  int m_promptLength = -1;  ///< prompt positions of a generation on screen; -1 = not a generation
+  QMenu* m_recent = nullptr;
+  QWidget* m_linesPage = nullptr;
+  QWidget* m_overviewPage = nullptr;
+  QLabel* m_cardLabelNote = nullptr;
+  bool m_sessionPending = false;
+  QJsonObject m_pendingView;
+  struct BatchJob {
+    std::string stack;
+    int layer, head;
+    QString path;
+  };
+  std::vector<BatchJob> m_batch;
+  size_t m_batchDone = 0;
+  bool m_batchCancel = false;
+  QString m_batchFormat;
+  int m_batchDpi = 300;
+  std::vector<CaptureResult> m_batchCapture;
+  QTimer m_batchTimer;
   QString m_device = "auto";
   ModelSummary m_summary;
   std::shared_ptr<const CaptureResult> m_capture;

@@ -32,6 +32,23 @@ void OverviewView::setSelected(int layer, int head) {
   update();
 }
 
+void OverviewView::setFrameMetric(const std::vector<float>& grid, int layers, int heads, const QString& name) {
+  m_frame = grid;
+  m_frameLayers = layers;
+  m_frameHeads = heads;
+  m_frameName = name;
+  if (m_frame.size() != static_cast<size_t>(layers) * heads) m_frame.clear();
+  rebuild();
+}
+
+QColor OverviewView::frameColor(int layer, int head) const {
+  if (m_frame.empty() || layer < 0 || layer >= m_frameLayers || head < 0 || head >= m_frameHeads) return {};
+  const auto [lo, hi] = std::minmax_element(m_frame.begin(), m_frame.end());
+  const double span = *hi - *lo;
+  const double t = span > 0 ? (m_frame[static_cast<size_t>(layer) * m_frameHeads + head] - *lo) / span : 0.5;
+  return QColor(ColorMaps::gradient("magma").color(0.15 + 0.85 * t, QCPRange(0, 1)));
+}
+
 void OverviewView::resizeEvent(QResizeEvent*) { rebuild(); }
 
 QRect OverviewView::tileRect(int layer, int head) const {
@@ -65,7 +82,9 @@ void OverviewView::rebuild() {
   const int byW = (width() - m_left - 8) / std::max(1, m_heads) - m_gap;
   const int byH = (height() - m_top - 8) / std::max(1, rows) - m_gap;
   m_tile = std::clamp(std::min(byW, byH), 16, 128);
-  m_image = QImage(m_left + m_heads * (m_tile + m_gap), m_top + rows * (m_tile + m_gap), QImage::Format_RGB32);
+  const int legend = m_frame.empty() ? 0 : 26;
+  m_image = QImage(std::max(m_left + m_heads * (m_tile + m_gap), m_frame.empty() ? 0 : 420),
+                   m_top + rows * (m_tile + m_gap) + legend, QImage::Format_RGB32);
   m_image.fill(palette().window().color());
   QCPColorGradient g = ColorMaps::gradient(m_colormap);
   QVector<QRgb> lut(256);
@@ -95,6 +114,30 @@ void OverviewView::rebuild() {
   p.setPen(palette().windowText().color());
   for (int h = 0; h < m_heads; ++h)
     p.drawText(QRect(m_left + h * (m_tile + m_gap), 2, m_tile, m_top - 4), Qt::AlignCenter, QString("H%1").arg(h));
+  if (!m_frame.empty()) {
+    p.setPen(Qt::NoPen);
+    for (int l : m_layers)
+      for (int h = 0; h < m_heads; ++h) {
+        const QColor c = frameColor(l, h);
+        if (!c.isValid()) continue;
+        const QRect t = tileRect(l, h).adjusted(-3, -3, 3, 3);
+        p.setBrush(c);  // a ring: four bars around the tile
+        p.drawRect(QRect(t.left(), t.top(), t.width(), 3));
+        p.drawRect(QRect(t.left(), t.bottom() - 2, t.width(), 3));
+        p.drawRect(QRect(t.left(), t.top(), 3, t.height()));
+        p.drawRect(QRect(t.right() - 2, t.top(), 3, t.height()));
+      }
+    const auto [lo, hi] = std::minmax_element(m_frame.begin(), m_frame.end());
+    const int y = m_image.height() - legend + 6;
+    p.setPen(palette().windowText().color());
+    p.drawText(QRect(m_left, y, 250, 16), Qt::AlignLeft | Qt::AlignVCenter,
+               tr("frame: %1  %2").arg(m_frameName).arg(*lo, 0, 'g', 3));
+    QLinearGradient bar(m_left + 250, 0, m_left + 350, 0);
+    QCPColorGradient magma = ColorMaps::gradient("magma");
+    for (int i = 0; i <= 10; ++i) bar.setColorAt(i / 10.0, QColor(magma.color(0.15 + 0.085 * i, QCPRange(0, 1))));
+    p.fillRect(QRect(m_left + 250, y + 2, 100, 12), bar);
+    p.drawText(QRect(m_left + 356, y, 80, 16), Qt::AlignLeft | Qt::AlignVCenter, QString::number(*hi, 'g', 3));
+  }
   for (size_t r = 0; r < m_layers.size(); ++r)
     p.drawText(QRect(0, m_top + static_cast<int>(r) * (m_tile + m_gap), m_left - 4, m_tile), Qt::AlignRight | Qt::AlignVCenter,
                QString("L%1").arg(m_layers[r]));

@@ -17,6 +17,12 @@ class OverviewView : public QWidget {
   void setCapture(std::shared_ptr<const CaptureResult> capture, const std::string& stack);
   void setColorMap(const QString& name);
   void setSelected(int layer, int head);
+  /// Colours each thumbnail's frame by a head metric (\p grid: [layers × heads], e.g. entropy, sink mass or
+  /// importance), from the lowest value (dark) to the highest (bright) with a legend under the grid; an empty grid
+  /// removes the frames.
+  void setFrameMetric(const std::vector<float>& grid, int layers, int heads, const QString& name);
+  /// The frame colour of (layer, head); invalid when no metric is shown.
+  QColor frameColor(int layer, int head) const;
   /// Tile geometry, for tests: the widget-space rectangle of (layer, head).
   QRect tileRect(int layer, int head) const;
   int rows() const { return static_cast<int>(m_layers.size()); }
@@ -41,6 +47,9 @@ class OverviewView : public QWidget {
   int m_heads = 0, m_tile = 64, m_gap = 6, m_left = 36, m_top = 22;
   int m_selLayer = -1, m_selHead = -1;
   QImage m_image;
+  std::vector<float> m_frame;
+  int m_frameLayers = 0, m_frameHeads = 0;
+  QString m_frameName;
   double m_renderMs = 0;
 };
 

@@ -1,6 +1,12 @@
 #include "RunWorker.h"
 
+#include <QFileInfo>
+#include <QJsonDocument>
+#include <QJsonObject>
+#include <QSaveFile>
+
 #include "attnscope/Errors.h"
+#include "attnscope/SessionFile.h"
 
 namespace attnscope {
 
@@ -81,26 +87,87 @@ void RunWorker::compare(const RunRequest& request, const QStringList& specs) {
   }
 }
 
-void RunWorker::aggregate(const QString& stack, int layer, const QString& kind) {
+void RunWorker::generate(const RunRequest& request, int maxNewTokens) {
+  m_cancel = false;
+  if (!m_session) {
+    emit failed(tr("No model"), tr("Open a model folder first (File ▸ Open model…)."));
+    return;
+  }
   try {
-    if (!m_session) throw InputError("no model is open");
-    int rows = 0, cols = 0;
-    auto v = m_session->aggregate(stack.toStdString(), layer, kind.toStdString(), &rows, &cols);
-    emit aggregated(kind, layer, v, rows, cols);
+    int prompt = 0;
+    auto result = std::make_shared<CaptureResult>(m_session->generate(
+        request, maxNewTokens, &prompt, [this](int done, int total) { emit progress(done, total); },
+        [this] { return m_cancel.load(); }));
+    emit generated(result, prompt);
+  } catch (const CancelledError&) {
+    emit cancelled();
   } catch (const std::exception& e) {
-    emit overlayFailed(QString::fromStdString(e.what()));
+    emit failed(tr("Cannot generate"), QString::fromStdString(e.what()));
   }
 }
 
-void RunWorker::headMetric(const QString& stack, const QString& metric) {
+void RunWorker::aggregate(std::shared_ptr<const CaptureResult> capture, const QString& stack, int layer,
+                          const QString& kind) {
   try {
-    if (!m_session) throw InputError("no model is open");
-    int layers = 0, heads = 0;
-    auto v = m_session->headMetric(stack.toStdString(), metric.toStdString(), &layers, &heads);
-    emit headMetricReady(metric, v, layers, heads);
+    if (!capture) throw InputError("nothing to aggregate: run the model first");
+    int rows = 0, cols = 0;
+    auto v = aggregateAttention(*capture, stack.toStdString(), layer, kind.toStdString(), &rows, &cols);
+    emit aggregated(kind, layer, v, rows, cols);
   } catch (const std::exception& e) {
-    emit overlayFailed(QString::fromStdString(e.what()));
+    emit viewFailed("aggregate", QString::fromStdString(e.what()));
   }
+}
+
+void RunWorker::headMetric(std::shared_ptr<const CaptureResult> capture, const QString& stack, const QString& metric,
+                           const QString& purpose) {
+  try {
+    int layers = 0, heads = 0;
+    std::vector<float> v;
+    if (metric == "importance") {
+      if (!m_session) throw InputError("importance needs the model: open it and run");
+      v = m_session->importance(&layers, &heads);
+    } else {
+      if (!capture) throw InputError("no run yet: run the model first");
+      v = captureHeadMetric(*capture, stack.toStdString(), metric.toStdString(), &layers, &heads);
+    }
+    emit headMetricReady(purpose, metric, v, layers, heads);
+  } catch (const std::exception& e) {
+    emit viewFailed(purpose, QString::fromStdString(e.what()));
+  }
+}
+
+void RunWorker::saveSession(const QString& path, const QString& stateJson,
+                            std::shared_ptr<const CaptureResult> capture,
+                            std::shared_ptr<const ComparisonResult> comparison) {
+  try {
+    SessionData d;
+    d.stateJson = stateJson.toStdString();
+    d.capture = capture;
+    d.comparison = comparison;
+    const std::string bytes = encodeSession(d);
+    QSaveFile f(path);  // the old file stays intact until commit() succeeds
+    if (!f.open(QIODevice::WriteOnly)) throw InputError("cannot write '" + path.toStdString() + "': " + f.errorString().toStdString());
+    if (f.write(bytes.data(), static_cast<qint64>(bytes.size())) != static_cast<qint64>(bytes.size()) || !f.commit())
+      throw InputError("cannot write '" + path.toStdString() + "': " + f.errorString().toStdString());
+    emit sessionSaved(path);
+  } catch (const std::exception& e) {
+    emit failed(tr("Cannot save the session"), QString::fromStdString(e.what()));
+  }
+}
+
+void RunWorker::openSession(const QString& path, const QString& device) {
+  SessionData d;
+  try {
+    d = readSession(path.toStdString());
+  } catch (const std::exception& e) {
+    emit failed(tr("Cannot open the session"), QString::fromStdString(e.what()));
+    return;
+  }
+  const QJsonObject state = QJsonDocument::fromJson(QByteArray::fromStdString(d.stateJson)).object();
+  const QString dir = state.value("model").toString();
+  const bool found = !dir.isEmpty() && QFileInfo(dir + "/config.json").exists();
+  emit sessionRead(path, QString::fromStdString(d.stateJson), d.capture, d.comparison, found);
+  if (found) load(dir, device);
 }
 
 void RunWorker::save(const QString& path) {

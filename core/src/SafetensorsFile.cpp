@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <sstream>
 #include <nlohmann/json.hpp>
 
 #include "attnscope/Errors.h"
@@ -209,7 +210,7 @@ void SafetensorsWriter::add(const std::string& name, const at::Tensor& tensor) {
   m_tensors.emplace_back(name, tensor);
 }
 
-void SafetensorsWriter::write(const std::string& path) const {
+void SafetensorsWriter::writeTo(std::ostream& f) const {
   std::vector<std::pair<std::string, at::Tensor>> sorted = m_tensors;
   std::sort(sorted.begin(), sorted.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
   nlohmann::json header = nlohmann::json::object();
@@ -227,18 +228,29 @@ void SafetensorsWriter::write(const std::string& path) const {
   }
   std::string h = header.dump();
   while (h.size() % 8 != 0) h.push_back(' ');
+  uint8_t len[8];
+  uint64_t n = h.size();
+  for (int i = 0; i < 8; ++i) len[i] = static_cast<uint8_t>((n >> (8 * i)) & 0xff);
+  f.write(reinterpret_cast<const char*>(len), 8);
+  f.write(h.data(), static_cast<std::streamsize>(h.size()));
+  for (const auto& c : cpu) f.write(static_cast<const char*>(c.data_ptr()), c.numel() * c.element_size());
+}
+
+std::string SafetensorsWriter::bytes() const {
+  std::ostringstream out(std::ios::binary);
+  writeTo(out);
+  return out.str();
+}
+
+void SafetensorsWriter::write(const std::string& path) const {
   const std::string tmp = path + ".tmp-attnscope";
   {
     std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
     if (!f) throw InputError("cannot write '" + path + "': cannot create '" + tmp + "'");
-    uint8_t len[8];
-    uint64_t n = h.size();
-    for (int i = 0; i < 8; ++i) len[i] = static_cast<uint8_t>((n >> (8 * i)) & 0xff);
-    f.write(reinterpret_cast<const char*>(len), 8);
-    f.write(h.data(), static_cast<std::streamsize>(h.size()));
-    for (const auto& c : cpu) f.write(static_cast<const char*>(c.data_ptr()), c.numel() * c.element_size());
+    writeTo(f);
     f.flush();
     if (!f) {
+      f.close();
       std::remove(tmp.c_str());
       throw InputError("cannot write '" + path + "' (disk full or not writable)");
     }

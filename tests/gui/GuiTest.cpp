@@ -98,7 +98,7 @@ class GuiTest : public QObject {
     // Aggregates: the mean over heads equals the capture's mean, computed on the worker thread.
     QSignalSpy shown(&w, &MainWindow::aggregateShown);
     w.layerBox()->setValue(1);
-    w.tabs()->setCurrentWidget(w.aggregateView()->parentWidget());
+    w.tabs()->setCurrentWidget(w.aggregatePage());
     QVERIFY(shown.wait(30000));
     const AttentionMatrix* l1 = w.capture()->find("self", 1);
     for (int i = 0; i < l1->q; ++i)
@@ -110,7 +110,7 @@ class GuiTest : public QObject {
     // Head metrics: the sink mass of (layer 1, head 2) is the mean weight on position 0.
     QSignalSpy metrics(&w, &MainWindow::metricsShown);
     w.metricKind()->setCurrentIndex(2);
-    w.tabs()->setCurrentWidget(w.metricsView()->parentWidget());
+    w.tabs()->setCurrentWidget(w.metricsPage());
     QVERIFY(metrics.wait(30000));
     double sink = 0;
     for (int i = 0; i < l1->q; ++i) sink += l1->at(2, i, 0);
@@ -122,7 +122,7 @@ class GuiTest : public QObject {
     double norm = 0;
     for (int h = 0; h < 6; ++h) norm += std::pow(w.metricsView()->valueAt(0, h), 2);
     QVERIFY(std::abs(norm - 1.0) < 1e-3);  // L2-normalised per layer
-    w.tabs()->setCurrentWidget(w.aggregateView()->parentWidget());
+    w.tabs()->setCurrentWidget(w.aggregatePage());
     // Rollout rows are distributions too.
     w.aggregateKind()->setCurrentIndex(2);
     QVERIFY(shown.wait(30000));

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <ostream>
 #include <string>
 #include <utility>
 #include <vector>
@@ -66,6 +67,10 @@ class SafetensorsWriter {
   void setMetadata(const std::string& key, const std::string& value) { m_metadata[key] = value; }
   /// Writes the file. Throws InputError when the target cannot be written.
   void write(const std::string& path) const;
+  /// The whole file as bytes (for callers that write it themselves, e.g. atomically through QSaveFile).
+  std::string bytes() const;
+  /// Streams the file to \p out.
+  void writeTo(std::ostream& out) const;
 
  private:
   std::vector<std::pair<std::string, at::Tensor>> m_tensors;

@@ -10,6 +10,7 @@
 #include <ATen/TensorOperators.h>
 #include <ATen/ops/arange.h>
 #include <ATen/ops/xlogy.h>
+#include <ATen/ops/from_blob.h>
 #include "attnscope/Compare.h"
 #include "attnscope/SafetensorsFile.h"
 #include "attnscope/Engine.h"
@@ -25,6 +26,7 @@ struct EngineSession::Impl {
   ModelSummary summary;
   std::optional<PreparedInput> lastInput;
   std::optional<RunResult> lastRun;
+  std::optional<GenerateResult> lastGeneration;  ///< set when the last action was generate()
   std::string overlayCapture;  ///< temp capture file of the last run, for overlays
   ~Impl() {
     std::error_code ec;
@@ -188,6 +190,7 @@ CaptureResult EngineSession::run(const RunRequest& request, const std::function<
   CaptureResult out = toCaptureResult(*m->model, input, run, m->summary.heads);
   m->lastInput = std::move(input);
   m->lastRun = std::move(run);
+  m->lastGeneration.reset();
   if (!m->overlayCapture.empty()) {
     std::error_code ec;
     std::filesystem::remove(m->overlayCapture, ec);
@@ -281,69 +284,125 @@ CaptureResult loadCaptureFile(const std::string& path, std::string* name) {
   return out;
 }
 
-std::vector<float> EngineSession::aggregate(const std::string& stack, int layer, const std::string& kind, int* rows,
-                                           int* cols) const {
-  if (!m->lastRun) throw InputError("nothing to aggregate: run the model first");
-  const auto& rec = m->lastRun->capture->records();
+namespace {
+/// A capture matrix as a tensor view (no copy).
+at::Tensor viewOf(const AttentionMatrix& a) {
+  return at::from_blob(const_cast<float*>(a.data.data()), {a.heads, a.q, a.k}, at::kFloat);  // [heads, q, k]
+}
+std::vector<float> toVector(const at::Tensor& t) {
+  const at::Tensor c = t.to(at::kFloat).contiguous();
+  return std::vector<float>(c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
+}
+}  // namespace
+
+std::vector<float> aggregateAttention(const CaptureResult& capture, const std::string& stack, int layer,
+                                      const std::string& kind, int* rows, int* cols) {
   at::Tensor out;
   if (kind == "rollout") {
     std::vector<at::Tensor> layers;
     for (int l = 0; l <= layer; ++l) {
-      auto it = rec.find({stack, l});
-      if (it == rec.end()) throw InputError("rollout needs every layer up to " + std::to_string(layer) + " captured");
-      layers.push_back(it->second);
+      const AttentionMatrix* a = capture.find(stack, l);
+      if (!a) throw InputError("rollout needs every layer up to " + std::to_string(layer) + " captured");
+      if (a->q != a->k) throw InputError("rollout needs square self-attention (the '" + stack + "' stack is not)");
+      layers.push_back(viewOf(*a));
     }
     out = attentionRollout(layers);  // [T, T]
   } else {
-    auto it = rec.find({stack, layer});
-    if (it == rec.end()) throw InputError("layer " + std::to_string(layer) + " was not captured");
-    if (kind == "mean") out = it->second.mean(0);             // [q, k]
-    else if (kind == "max") out = std::get<0>(it->second.max(0));  // [q, k]
+    const AttentionMatrix* a = capture.find(stack, layer);
+    if (!a) throw InputError("layer " + std::to_string(layer) + " of '" + stack + "' was not captured");
+    if (kind == "mean") out = viewOf(*a).mean(0);                      // [q, k]
+    else if (kind == "max") out = std::get<0>(viewOf(*a).max(0));    // [q, k]
     else throw InputError("aggregate must be mean, max or rollout (got '" + kind + "')");
   }
-  out = out.to(at::kFloat).contiguous();
   *rows = static_cast<int>(out.size(0));
   *cols = static_cast<int>(out.size(1));
-  return std::vector<float>(out.data_ptr<float>(), out.data_ptr<float>() + out.numel());
+  return toVector(out);
 }
 
-std::vector<float> EngineSession::headMetric(const std::string& stack, const std::string& metric, int* layers,
-                                            int* heads) const {
-  if (!m->lastRun) throw InputError("no run yet: run the model first");
-  const ModelInfo& info = m->model->model->info();
-  *layers = info.layers;
-  *heads = info.heads;
-  std::vector<float> out(static_cast<size_t>(info.layers) * info.heads, 0.0f);
-  if (metric == "importance") {
-    auto v = makeVariant("prune:ratio=0,by=importance");
-    v->prepare(*m->model, *m->lastInput);
-    const auto scores = v->details()["ranking"]["scores"];
-    for (int l = 0; l < info.layers; ++l)
-      for (int h = 0; h < info.heads; ++h) out[static_cast<size_t>(l) * info.heads + h] = scores[l][h].get<float>();
-    return out;
+std::vector<float> captureHeadMetric(const CaptureResult& capture, const std::string& stack, const std::string& metric,
+                                     int* layers, int* heads) {
+  if (metric != "entropy" && metric != "distance" && metric != "sink")
+    throw InputError("head metric must be entropy, distance, sink or importance (got '" + metric + "')");
+  int L = 0, H = 0;
+  for (const auto& a : capture.layers) {
+    if (a.stack != stack) continue;
+    L = std::max(L, a.layer + 1);
+    for (int h : a.headIndex) H = std::max(H, h + 1);
   }
-  for (const auto& [key, probs] : m->lastRun->capture->records()) {
-    if (key.first != stack) continue;
-    const auto headIdx = m->lastRun->capture->heads(info.heads);
-    at::Tensor values;  // [sel_heads]
+  *layers = L;
+  *heads = H;
+  std::vector<float> out(static_cast<size_t>(L) * H, 0.0f);
+  for (const auto& a : capture.layers) {
+    if (a.stack != stack) continue;
+    const at::Tensor probs = viewOf(a);  // [heads, q, k]
+    at::Tensor values;                   // [heads]
     if (metric == "entropy") {
       values = (-at::xlogy(probs, probs).sum(-1)).mean(1);  // [heads]
     } else if (metric == "distance") {
-      const int64_t q = probs.size(1), k = probs.size(2);
-      const at::Tensor qi = at::arange(q, at::kFloat).unsqueeze(1), kj = at::arange(k, at::kFloat).unsqueeze(0);
-      values = (probs * (qi - kj).abs()).sum(-1).mean(1);  // [heads]
-    } else if (metric == "sink") {
-      values = probs.select(2, 0).mean(1);  // [heads]
+      const at::Tensor qi = at::arange(a.q, at::kFloat).unsqueeze(1);  // [q, 1]
+      const at::Tensor kj = at::arange(a.k, at::kFloat).unsqueeze(0);  // [1, k]
+      values = (probs * (qi - kj).abs()).sum(-1).mean(1);              // [heads]
     } else {
-      throw InputError("head metric must be entropy, distance, sink or importance (got '" + metric + "')");
+      values = probs.select(2, 0).mean(1);  // [heads]
     }
-    for (int64_t h = 0; h < values.size(0); ++h)
-      out[static_cast<size_t>(key.second) * info.heads + headIdx[h]] = values[h].item<float>();
+    const std::vector<float> v = toVector(values);
+    for (int h = 0; h < a.heads; ++h) out[static_cast<size_t>(a.layer) * H + a.headIndex[h]] = v[h];
   }
   return out;
 }
 
+std::vector<float> EngineSession::importance(int* layers, int* heads) const {
+  if (!m->lastInput) throw InputError("importance needs an input: run the model first");
+  const ModelInfo& info = m->model->model->info();
+  *layers = info.layers;
+  *heads = info.heads;
+  std::vector<float> out(static_cast<size_t>(info.layers) * info.heads, 0.0f);
+  auto v = makeVariant("prune:ratio=0,by=importance");
+  v->prepare(*m->model, *m->lastInput);
+  const auto scores = v->details()["ranking"]["scores"];
+  for (int l = 0; l < info.layers; ++l)
+    for (int h = 0; h < info.heads; ++h) out[static_cast<size_t>(l) * info.heads + h] = scores[l][h].get<float>();
+  return out;
+}
+
+CaptureResult EngineSession::generate(const RunRequest& request, int maxNewTokens, int* promptLength,
+                                      const std::function<void(int, int)>& progress,
+                                      const std::function<bool()>& cancelled) {
+  RunControl control;
+  wireControl(control, progress, cancelled);
+  std::unique_ptr<AttentionVariant> variant;
+  if (!request.variant.empty() && request.variant != "full") variant = makeVariant(request.variant);
+  PreparedInput input = prepareRequest(*m->model, request);
+  if (variant) variant->prepare(*m->model, input);
+  GenerateResult gen = attnscope::generate(*m->model, input, maxNewTokens, {}, &control, variant.get());
+  // The decoder sequence grew by the generated tokens: label every stack against the grown sequence.
+  PreparedInput grown = input;
+  grown.labels = gen.labels;
+  if (grown.sequenceLabels.count("decoder")) grown.sequenceLabels["decoder"] = gen.labels;
+  RunResult run;
+  run.capture = gen.capture;
+  run.seconds = gen.seconds;
+  run.variant = gen.variant;
+  run.prediction = {{"task", "generation"}, {"continuation", gen.continuation}};
+  CaptureResult out = toCaptureResult(*m->model, grown, run, m->summary.heads);
+  out.predictionText = "generated: " + gen.continuation;
+  m->lastInput = std::move(input);
+  m->lastGeneration = std::move(gen);
+  m->lastRun.reset();  // the overlay and saved capture now describe the generation, not an older run
+  if (!m->overlayCapture.empty()) {
+    std::error_code ec;
+    std::filesystem::remove(m->overlayCapture, ec);
+    m->overlayCapture.clear();
+  }
+  *promptLength = static_cast<int>(gen.promptLength);
+  return out;
+}
+
 void EngineSession::saveLastCapture(const std::string& path) const {
+  if (m->lastGeneration) {
+    saveGeneration(path, *m->model, *m->lastInput, *m->lastGeneration);
+    return;
+  }
   if (!m->lastRun) throw InputError("nothing to save: run the model first");
   saveCapture(path, *m->model, *m->lastInput, *m->lastRun);
 }

@@ -80,6 +80,18 @@ struct ComparisonResult {
   std::string reportJson;            ///< the full report.json document
 };
 
+/// Aggregate of \p capture's \p stack: "mean" or "max" over the heads of \p layer, or "rollout" (Abnar & Zuidema
+/// 2020) across every layer up to and including \p layer. Returns a [rows × cols] row-major matrix; throws
+/// InputError for an unknown kind or a layer that was not captured.
+std::vector<float> aggregateAttention(const CaptureResult& capture, const std::string& stack, int layer,
+                                      const std::string& kind, int* rows, int* cols);
+
+/// Per-head metric of \p capture's \p stack as a [layers × heads] grid (heads by model index; heads that were not
+/// captured stay 0): "entropy" (mean row entropy, nats), "distance" (mean |i − j| weighted by attention, in
+/// positions), "sink" (mean weight on the first position: BOS / [CLS] / the class token).
+std::vector<float> captureHeadMetric(const CaptureResult& capture, const std::string& stack, const std::string& metric,
+                                     int* layers, int* heads);
+
 /// Reads a capture file written by `run`/`compare --captures` (attention tensors, labels from its metadata).
 /// \p name receives the variant spec or "full". Throws InputError when it is not an AttnScope capture.
 CaptureResult loadCaptureFile(const std::string& path, std::string* name = nullptr);
@@ -104,14 +116,15 @@ class EngineSession {
   CaptureResult run(const RunRequest& request, const std::function<void(int, int)>& progress = {},
                     const std::function<bool()>& cancelled = {});
   void saveLastCapture(const std::string& path) const;
-  /// Aggregate of the last run's \p stack: "mean" or "max" over the heads of \p layer, or "rollout" (Abnar &
-  /// Zuidema 2020) across all layers up to and including \p layer. Returns a [q × k] row-major matrix.
-  std::vector<float> aggregate(const std::string& stack, int layer, const std::string& kind, int* rows,
-                               int* cols) const;
-  /// Per-head metric of the last run's \p stack as a [layers × heads] grid: "entropy" (mean row entropy, nats),
-  /// "distance" (mean |i − j| weighted by attention), "sink" (mean weight on the first position), or "importance"
-  /// (Michel et al. |∂L/∂ξ|, per-layer L2-normalised; needs a model head).
-  std::vector<float> headMetric(const std::string& stack, const std::string& metric, int* layers, int* heads) const;
+  /// Importance of every head (Michel et al. |∂L/∂ξ| by autograd on the model's own objective, per-layer
+  /// L2-normalised) for the last run's input, as a [layers × heads] grid. Throws InputError before any run.
+  std::vector<float> importance(int* layers, int* heads) const;
+  /// Greedy generation of up to \p maxNewTokens after \p request's text (text LMs; Whisper continues its decoder
+  /// from the audio). The capture holds every position's row, so each generated step's attention can be browsed;
+  /// \p promptLength receives the number of prompt positions and predictionText the continuation.
+  CaptureResult generate(const RunRequest& request, int maxNewTokens, int* promptLength,
+                         const std::function<void(int, int)>& progress = {},
+                         const std::function<bool()>& cancelled = {});
   /// Runs \p request under `full` and every spec in \p specs (comparison engine; one timed repeat).
   ComparisonResult compare(const RunRequest& request, const std::vector<std::string>& specs,
                            const std::function<void(int, int)>& progress = {},
