@@ -6,6 +6,8 @@
 #include <QTimer>
 #include <QtTest>
 #include <QTemporaryDir>
+#include <QJsonDocument>
+#include <QJsonObject>
 
 #include "CompareView.h"
 #include "MainWindow.h"
@@ -249,6 +251,306 @@ class GuiTest : public QObject {
     const QImage png(dir.filePath("cmp.png"));
     QCOMPARE(png.width(), 3 * 560);  // three panels of 560 points at 72 dpi
     QCOMPARE(png.height(), 520);
+    w.shutdown();
+  }
+
+  void headViewScalesPinsAndDrawsLongHeadsAtScreenResolution() {
+    AttentionMatrix a;
+    a.heads = 1;
+    a.q = a.k = 3;
+    a.headIndex = {0};
+    a.data = {0.5f, 0.3f, 0.2f, 0.01f, 0.001f, 0.989f, 1e-6f, 0.25f, 0.75f};
+    HeatmapView view;
+    view.resize(600, 500);
+    view.setAttention(a, 0, {"a", "b", "c"}, {"x", "y", "z"}, "t");
+    // Auto range: 0 .. the largest weight.
+    QCOMPARE(view.range().first, 0.0);
+    QCOMPARE(view.range().second, static_cast<double>(0.989f));
+    for (int i = 0; i < 3; ++i)
+      for (int j = 0; j < 3; ++j) QVERIFY(std::abs(view.drawnValue(i, j) - a.at(0, i, j)) < 1e-7);
+    auto colourRange = [&] { return static_cast<QCPColorMap*>(view.plot()->plottable(0))->dataRange(); };
+    // Log scale: the map holds log10(value), clamped four decades below the top; the tooltip stays exact.
+    view.setScale(HeatmapView::Scale::Log);
+    QVERIFY(std::abs(colourRange().upper - std::log10(0.989)) < 1e-6);
+    QVERIFY(std::abs(colourRange().lower - std::log10(0.989e-4)) < 1e-6);
+    QVERIFY(std::abs(view.drawnValue(0, 2) - 0.2) < 1e-6);
+    QVERIFY(std::abs(view.drawnValue(2, 0) - 0.989e-4) < 1e-9);  // 1e-6 is clamped to the floor
+    QCOMPARE(view.valueAt(2, 0), static_cast<double>(1e-6f));
+    // Power scale: value^gamma.
+    view.setScale(HeatmapView::Scale::Power, 0.5);
+    QVERIFY(std::abs(colourRange().upper - std::sqrt(0.989)) < 1e-6);
+    QVERIFY(std::abs(view.drawnValue(1, 0) - 0.01) < 1e-6);
+    // Fixed range.
+    view.setScale(HeatmapView::Scale::Linear);
+    view.setRange(0.0, 0.5);
+    QCOMPARE(colourRange().upper, 0.5);
+    QVERIFY(!view.autoRange());
+    view.setAutoRange();
+    QCOMPARE(view.range().second, static_cast<double>(0.989f));
+    // Click pins a query row, Shift+click a key column; a second click unpins.
+    QSignalSpy pins(&view, &HeatmapView::pinChanged);
+    view.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&view));
+    view.plot()->replot();
+    auto cellPoint = [&](int q, int k) {
+      return QPoint(static_cast<int>(view.plot()->xAxis->coordToPixel(k)),
+                    static_cast<int>(view.plot()->yAxis->coordToPixel(q)));
+    };
+    QTest::mouseClick(view.plot(), Qt::LeftButton, {}, cellPoint(1, 2));
+    QCOMPARE(view.pinnedQuery(), 1);
+    QCOMPARE(pins.count(), 1);
+    QVERIFY(view.pinText().contains("z [2] 0.989"));  // the strongest key of the pinned row comes first
+    QTest::mouseClick(view.plot(), Qt::LeftButton, Qt::ShiftModifier, cellPoint(0, 0));
+    QCOMPARE(view.pinnedKey(), 0);
+    QTest::mouseClick(view.plot(), Qt::LeftButton, {}, cellPoint(1, 1));
+    QCOMPARE(view.pinnedQuery(), -1);  // a second click on the pinned row unpins it
+    QCOMPARE(view.pinnedKey(), 0);
+    QTest::mouseClick(view.plot(), Qt::LeftButton, {}, cellPoint(2, 0));
+    QCOMPARE(view.pinnedQuery(), 2);
+    view.setPin(-1, -1);
+    QCOMPARE(view.pinnedQuery(), -1);
+
+    // 4096 tokens: drawn at screen resolution, each drawn cell the maximum of its block; exact tooltips.
+    AttentionMatrix big;
+    big.heads = 1;
+    big.q = big.k = 4096;
+    big.headIndex = {0};
+    big.data.assign(static_cast<size_t>(4096) * 4096, 0.0f);
+    big.data[static_cast<size_t>(1000) * 4096 + 3001] = 0.875f;  // one strong weight
+    view.setAttention(big, 0, std::vector<std::string>(4096, "t"), std::vector<std::string>(4096, "t"), "long");
+    QVERIFY(view.drawnCells().width() < 4096 && view.drawnCells().width() >= 256);
+    QVERIFY(view.drawnCells().width() <= std::max(256, view.plot()->axisRect()->width()));
+    QCOMPARE(view.drawnValue(1000, 3001), 0.875);  // the block holding it shows it
+    QCOMPARE(view.valueAt(1000, 3001), 0.875);
+    QCOMPARE(view.valueAt(1000, 3000), 0.0);
+    // Zooming in redraws the visible window more finely, down to single cells.
+    view.plot()->xAxis->setRange(2990, 3010);
+    view.plot()->yAxis->setRange(990, 1010);
+    view.plot()->replot();
+    QTRY_VERIFY(view.drawnCells().width() <= 24);
+    QCOMPARE(view.drawnValue(1000, 3001), 0.875);
+    QCOMPARE(view.drawnValue(1000, 3000), 0.0);
+  }
+
+  void pinsFollowAcrossViewsAndComparePanels() {
+    MainWindow w;
+    QSignalSpy idle(&w, &MainWindow::idle);
+    w.setInputText("Once upon a time, there was a little girl named Lily.");
+    w.openModel(shared() + "/models/stories260K");
+    QVERIFY(idle.wait(30000));
+    w.runNow();
+    QVERIFY(idle.wait(30000));
+    w.compareNow({"window:w=2", "topk:k=2"});
+    QVERIFY(idle.wait(60000));
+    CompareView* c = w.compareView();
+    w.tabs()->setCurrentWidget(c);
+    HeatmapView* p1 = c->panel(1);
+    p1->resize(500, 400);
+    p1->plot()->replot();
+    const QPoint at(static_cast<int>(p1->plot()->xAxis->coordToPixel(1)),
+                    static_cast<int>(p1->plot()->yAxis->coordToPixel(4)));
+    QTest::mouseClick(p1->plot(), Qt::LeftButton, {}, at);
+    for (int i = 0; i < 3; ++i) QCOMPARE(c->panel(i)->pinnedQuery(), 4);
+    QCOMPARE(c->difference()->pinnedQuery(), 4);
+    QCOMPARE(w.heatmap()->pinnedQuery(), 4);        // the head view follows
+    QCOMPARE(w.tokenLines()->selectedQuery(), 4);  // and the token lines
+    // Choosing another head keeps the pin in every panel.
+    w.headBox()->setValue(3);
+    for (int i = 0; i < 3; ++i) QCOMPARE(c->panel(i)->pinnedQuery(), 4);
+    // Selecting a token in the token lines pins the same row everywhere.
+    TokenLineView* lines = w.tokenLines();
+    lines->resize(600, 400);
+    QTest::mouseClick(lines, Qt::LeftButton, {}, lines->queryPoint(2));
+    QCOMPARE(w.heatmap()->pinnedQuery(), 2);
+    QCOMPARE(c->panel(2)->pinnedQuery(), 2);
+    w.shutdown();
+  }
+
+  void sessionSaveThenOpenRestoresTheSameState() {
+    QTemporaryDir dir;
+    const QString path = dir.filePath("s.attnscope");
+    QJsonObject savedView;
+    std::vector<float> head;
+    {
+      MainWindow w;
+      QSignalSpy idle(&w, &MainWindow::idle);
+      w.setInputText("Once upon a time, there was a little girl named Lily.");
+      w.openModel(shared() + "/models/stories260K");
+      QVERIFY(idle.wait(30000));
+      w.compareNow({"window:w=2"});
+      QVERIFY(idle.wait(60000));
+      w.runNow();
+      QVERIFY(idle.wait(30000));
+      w.layerBox()->setValue(3);
+      w.headBox()->setValue(5);
+      w.scaleBox()->setCurrentIndex(2);
+      w.gammaBox()->setValue(0.3);
+      w.heatmap()->setPin(6, -1);
+      w.linesHeadsBox()->setCurrentIndex(1);
+      w.tabs()->setCurrentWidget(w.linesPage());
+      head = w.heatmap()->values();
+      savedView = w.sessionState().value("view").toObject();
+      QSignalSpy saved(&w, &MainWindow::sessionSaved);
+      w.saveSession(path);
+      QVERIFY(saved.wait(30000));
+      w.shutdown();
+    }
+    QVERIFY(QFileInfo(path).size() > 0);
+    MainWindow w2;
+    QSignalSpy opened(&w2, &MainWindow::sessionOpened);
+    w2.openSession(path);
+    QVERIFY(opened.wait(30000));
+    QVERIFY(w2.capture());
+    QCOMPARE(w2.sessionState().value("view").toObject(), savedView);
+    QCOMPARE(w2.layerBox()->value(), 3);
+    QCOMPARE(w2.headBox()->value(), 5);
+    QCOMPARE(w2.heatmap()->pinnedQuery(), 6);
+    QCOMPARE(w2.heatmap()->scale(), HeatmapView::Scale::Power);
+    QCOMPARE(w2.tabs()->currentWidget(), w2.linesPage());
+    QCOMPARE(w2.heatmap()->values(), head);  // the same capture, bit for bit
+    QVERIFY(w2.compareView()->result());
+    QCOMPARE(static_cast<int>(w2.compareView()->result()->panels.size()), 2);
+    QCOMPARE(w2.compareView()->result()->panels[1].spec, std::string("window:w=2"));
+    QCOMPARE(w2.summary().family, std::string("llama"));  // the model was reloaded: Run works again
+    QVERIFY(w2.generateButton()->isEnabled());
+    w2.shutdown();
+
+    // A file that is not a session is an error dialog, and the window stays usable.
+    const QString bogus = dir.filePath("bogus.attnscope");
+    QFile f(bogus);
+    QVERIFY(f.open(QIODevice::WriteOnly));
+    f.write("not a session at all");
+    f.close();
+    MainWindow w3;
+    QSignalSpy idle3(&w3, &MainWindow::idle);
+    closeNextDialog();
+    w3.openSession(bogus);
+    QVERIFY(idle3.wait(30000));
+    QVERIFY(!w3.isBusy());
+    QVERIFY(!w3.capture());
+    w3.shutdown();
+  }
+
+  void exportsHeadDataMetricsAndEveryHead() {
+    MainWindow w;
+    QSignalSpy idle(&w, &MainWindow::idle);
+    w.setInputText("Once upon a time");
+    w.openModel(shared() + "/models/stories260K");
+    QVERIFY(idle.wait(30000));
+    w.runNow();
+    QVERIFY(idle.wait(30000));
+    w.layerBox()->setValue(2);
+    w.headBox()->setValue(1);
+    const AttentionMatrix* a = w.capture()->find("self", 2);
+    QTemporaryDir dir;
+    // NPY: the header names the shape, the data is the head, float32 little-endian.
+    QVERIFY(w.exportHeadData(dir.filePath("h.npy")));
+    QFile npy(dir.filePath("h.npy"));
+    QVERIFY(npy.open(QIODevice::ReadOnly));
+    const QByteArray bytes = npy.readAll();
+    QVERIFY(bytes.startsWith("\x93NUMPY"));
+    const int headerLen = static_cast<uint8_t>(bytes[8]) | (static_cast<uint8_t>(bytes[9]) << 8);
+    QCOMPARE((10 + headerLen) % 64, 0);
+    QVERIFY(bytes.mid(10, headerLen).contains(QString("'shape': (%1, %2)").arg(a->q).arg(a->k).toUtf8()));
+    QCOMPARE(bytes.size(), 10 + headerLen + a->q * a->k * 4);
+    const float* data = reinterpret_cast<const float*>(bytes.constData() + 10 + headerLen);
+    for (int i = 0; i < a->q; ++i)
+      for (int j = 0; j < a->k; ++j) QCOMPARE(data[i * a->k + j], a->at(1, i, j));
+    // CSV: a header row of key labels, one row per query.
+    QVERIFY(w.exportHeadData(dir.filePath("h.csv")));
+    QFile csv(dir.filePath("h.csv"));
+    QVERIFY(csv.open(QIODevice::ReadOnly | QIODevice::Text));
+    const QStringList rows = QString::fromUtf8(csv.readAll()).split('\n', Qt::SkipEmptyParts);
+    QCOMPARE(rows.size(), a->q + 1);
+    QCOMPARE(rows[1].split(',').size(), a->k + 1);
+    QVERIFY(std::abs(rows[2].split(',').last().toDouble() - a->at(1, 1, a->k - 1)) < 1e-7);
+    // Batch export of every head of layer 2 as PDF: one single-page PDF per head.
+    QSignalSpy batch(&w, &MainWindow::batchExportDone);
+    QCOMPARE(w.exportAllHeads(dir.path(), "pdf", false, 300), a->heads);
+    QVERIFY(batch.wait(60000));
+    QCOMPARE(batch.at(0).at(0).toInt(), a->heads);
+    for (int h = 0; h < a->heads; ++h) {
+      QFile pdf(dir.filePath(QString("self-L02-H%1.pdf").arg(h, 2, 10, QChar('0'))));
+      QVERIFY(pdf.open(QIODevice::ReadOnly));
+      const QByteArray doc = pdf.readAll();
+      QVERIFY(doc.startsWith("%PDF-"));
+      QCOMPARE(doc.count("/Type /Page\n") + doc.count("/Type /Page\r") + doc.count("/Type /Page "), 1);
+    }
+    // Files exist now: a second export refuses to replace them without being told to.
+    closeNextDialog();
+    QCOMPARE(w.exportAllHeads(dir.path(), "pdf", false, 300, false), -1);
+    // Comparison metrics: JSON is the report, CSV one row per variant × layer × head.
+    w.compareNow({"window:w=2"});
+    QVERIFY(idle.wait(60000));
+    QVERIFY(w.exportComparisonMetrics(dir.filePath("m.json")));
+    QFile js(dir.filePath("m.json"));
+    QVERIFY(js.open(QIODevice::ReadOnly));
+    QCOMPARE(QJsonDocument::fromJson(js.readAll()).object().value("format").toString(), QString("attnscope-compare"));
+    QVERIFY(w.exportComparisonMetrics(dir.filePath("m.csv")));
+    QFile mc(dir.filePath("m.csv"));
+    QVERIFY(mc.open(QIODevice::ReadOnly | QIODevice::Text));
+    const QStringList lines = QString::fromUtf8(mc.readAll()).split('\n', Qt::SkipEmptyParts);
+    QCOMPARE(lines.size(), 1 + 2 * 5 * 8);  // header + (full, window) × 5 layers × 8 heads
+    QVERIFY(lines[0].startsWith("variant,stack,layer,head,js_mean"));
+    QVERIFY(lines.last().startsWith("window:w=2,self,4,7,"));
+    w.shutdown();
+  }
+
+  void overviewFramesBarsLinesAndGeneration() {
+    MainWindow w;
+    QSignalSpy idle(&w, &MainWindow::idle);
+    w.setInputText("kqvzmtbxhwlrpgcfkq");  // 16 letters, then the copy begins
+    w.openModel(QString(ATTNSCOPE_DEMO_MODEL));
+    QVERIFY(idle.wait(30000));
+    w.runNow();
+    QVERIFY(idle.wait(30000));
+    // Overview frames by sink mass: the head with the largest sink mass gets the brightest frame.
+    QSignalSpy framed(&w, &MainWindow::overviewFramed);
+    w.overviewFrameBox()->setCurrentIndex(w.overviewFrameBox()->findData("sink"));
+    QVERIFY(framed.wait(30000));
+    double best = -1;
+    int bl = 0, bh = 0;
+    for (const auto& a : w.capture()->layers)
+      for (int h = 0; h < a.heads; ++h) {
+        double sink = 0;
+        for (int i = 0; i < a.q; ++i) sink += a.at(h, i, 0);
+        if (sink / a.q > best) best = sink / a.q, bl = a.layer, bh = h;
+      }
+    const QColor top = w.overview()->frameColor(bl, bh);
+    QVERIFY(top.isValid());
+    for (int l = 0; l < w.summary().layers; ++l)
+      for (int h = 0; h < w.summary().heads; ++h) QVERIFY(w.overview()->frameColor(l, h).lightness() <= top.lightness());
+    // Head metrics: the bar chart shows the chosen layer's row of the grid.
+    QSignalSpy metrics(&w, &MainWindow::metricsShown);
+    w.metricKind()->setCurrentIndex(0);
+    w.tabs()->setCurrentWidget(w.metricsPage());
+    QVERIFY(metrics.wait(30000));
+    w.layerBox()->setValue(1);
+    auto* bars = static_cast<QCPBars*>(w.metricBars()->plottable(0));
+    QCOMPARE(bars->data()->size(), w.summary().heads);
+    for (int h = 0; h < w.summary().heads; ++h)
+      QVERIFY(std::abs(bars->data()->at(h)->mainValue() - w.metricsView()->valueAt(1, h)) < 1e-6);
+    // Token lines for every head of the layer, one colour each.
+    w.linesHeadsBox()->setCurrentIndex(1);
+    const AttentionMatrix* a = w.capture()->find("self", 1);
+    for (int h = 0; h < a->heads; ++h) QCOMPARE(w.tokenLines()->weight(h, 3, 2), a->at(h, 3, 2));
+    // Generation: the capture grows by the generated tokens; the step box pins each step's query row.
+    QVERIFY(w.generateButton()->isVisibleTo(&w));
+    const int prompt = static_cast<int>(w.capture()->queryLabels.size());
+    w.generateNow(5);
+    QVERIFY(idle.wait(30000));
+    QCOMPARE(w.promptLength(), prompt);
+    QCOMPARE(static_cast<int>(w.capture()->queryLabels.size()), prompt + 5);  // every generated token has its row
+    QCOMPARE(w.capture()->find("self", 1)->q, prompt + 5);
+    QVERIFY(w.stepBox()->isVisibleTo(&w));
+    QCOMPARE(w.stepBox()->maximum(), 5);
+    w.stepBox()->setValue(2);
+    QCOMPARE(w.heatmap()->pinnedQuery(), prompt + 1);
+    // The copy task: the generated tokens continue the copy.
+    QString fed;
+    for (int i = prompt; i < prompt + 5; ++i) fed += QString::fromStdString(w.capture()->queryLabels[i]);
+    QCOMPARE(fed, QString("vzmtb"));
+    QVERIFY(w.capture()->predictionText.find("vzmtb") != std::string::npos);
     w.shutdown();
   }
 
