@@ -158,6 +158,7 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent), m_worker(new RunW
   m_colormap->setCurrentText(settings.value("view/colormap", "viridis").toString());
   m_scaleKind->setCurrentIndex(std::clamp(settings.value("view/scale", 0).toInt(), 0, 2));
   m_gamma->setValue(settings.value("view/gamma", 0.5).toDouble());
+  applyScale();
   m_batchTimer.setInterval(0);
   connect(&m_batchTimer, &QTimer::timeout, this, &MainWindow::batchStep);
 }

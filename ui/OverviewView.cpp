@@ -131,7 +131,7 @@ void OverviewView::rebuild() {
     const int y = m_image.height() - legend + 6;
     p.setPen(palette().windowText().color());
     p.drawText(QRect(m_left, y, 250, 16), Qt::AlignLeft | Qt::AlignVCenter,
-               tr("frame: %1  %2").arg(m_frameName).arg(*lo, 0, 'g', 3));
+               tr("%1:  %2").arg(m_frameName).arg(*lo, 0, 'g', 3));
     QLinearGradient bar(m_left + 250, 0, m_left + 350, 0);
     QCPColorGradient magma = ColorMaps::gradient("magma");
     for (int i = 0; i <= 10; ++i) bar.setColorAt(i / 10.0, QColor(magma.color(0.15 + 0.085 * i, QCPRange(0, 1))));
@@ -141,6 +141,8 @@ void OverviewView::rebuild() {
   for (size_t r = 0; r < m_layers.size(); ++r)
     p.drawText(QRect(0, m_top + static_cast<int>(r) * (m_tile + m_gap), m_left - 4, m_tile), Qt::AlignRight | Qt::AlignVCenter,
                QString("L%1").arg(m_layers[r]));
+  // Grids too large for the window keep 16-pixel tiles and scroll.
+  setMinimumSize(m_tile <= 16 ? m_image.size() : QSize(200, 150));
   m_renderMs = timer.nsecsElapsed() / 1e6;
   update();
 }
