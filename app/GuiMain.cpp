@@ -42,6 +42,9 @@ int main(int argc, char** argv) {
   parser.addOption(generate);
   QCommandLineOption frame("frame", "Overview frames coloured by entropy, distance, sink or importance", "metric");
   parser.addOption(frame);
+  QCommandLineOption tab("tab", "Tab to show after the run: head, overview, lines, aggregates, metrics, overlay, compare",
+                         "name");
+  parser.addOption(tab);
   QCommandLineOption scale("scale", "Colour scale of the head view: linear, log or power", "scale");
   parser.addOption(scale);
   parser.process(app);
@@ -83,6 +86,20 @@ int main(int argc, char** argv) {
   if (parser.isSet(metrics))
     QObject::connect(&window, &attnscope::MainWindow::idle, &window,
                      [&window] { window.tabs()->setCurrentWidget(window.metricsPage()); });
+  if (parser.isSet(tab)) {
+    const QString name = parser.value(tab);
+    QObject::connect(&window, &attnscope::MainWindow::idle, &window, [&window, name] {
+      QWidget* page = name == "overview"     ? window.overviewPage()
+                      : name == "lines"      ? window.linesPage()
+                      : name == "aggregates" ? window.aggregatePage()
+                      : name == "metrics"    ? window.metricsPage()
+                      : name == "overlay"    ? window.overlayPage()
+                      : name == "compare"    ? static_cast<QWidget*>(window.compareView())
+                                             : static_cast<QWidget*>(window.heatmap());
+      const int i = window.tabs()->indexOf(page);
+      if (i >= 0 && window.tabs()->isTabEnabled(i)) window.tabs()->setCurrentIndex(i);
+    });
+  }
   if (parser.isSet(overlay))
     QObject::connect(&window, &attnscope::MainWindow::idle, &window, [&window] {
       const int i = window.tabs()->indexOf(window.overlayPage());

@@ -1,6 +1,7 @@
 #include "MainWindow.h"
 
 #include <QAction>
+#include <algorithm>
 #include <QApplication>
 #include <QCloseEvent>
 #include <QDialog>
@@ -472,7 +473,10 @@ void MainWindow::buildUi() {
   connect(m_cancel, &QPushButton::clicked, this, &MainWindow::cancelRun);
   connect(m_browse, &QPushButton::clicked, this, &MainWindow::chooseInputFile);
   connect(m_file, &QLineEdit::returnPressed, this, &MainWindow::runNow);
-  connect(m_stack, &QComboBox::currentTextChanged, this, [this] { showHead(); });
+  connect(m_stack, &QComboBox::currentTextChanged, this, [this] {
+    showHead();
+    showStep();
+  });
   connect(m_query, qOverload<int>(&QSpinBox::valueChanged), this, &MainWindow::updateOverlay);
   connect(m_rollout, &QCheckBox::toggled, this, &MainWindow::updateOverlay);
   connect(m_opacity, &QSlider::valueChanged, this, &MainWindow::updateOverlay);
@@ -747,11 +751,19 @@ void MainWindow::adoptCapture(std::shared_ptr<const CaptureResult> result) {
   const bool generation = m_promptLength >= 0;
   m_step->setVisible(generation);
   if (generation) {
-    const int steps = std::max(0, static_cast<int>(m_capture->stackQueryLabels[currentStack()].size()) - m_promptLength);
+    // Steps count along the generated sequence: the decoder of an encoder–decoder model, else the one stack.
+    const auto dec = std::find(m_capture->stacks.begin(), m_capture->stacks.end(), "decoder");
+    const size_t di = dec == m_capture->stacks.end() ? 0 : static_cast<size_t>(dec - m_capture->stacks.begin());
+    const int steps = std::max(0, static_cast<int>(m_capture->stackQueryLabels[di].size()) - m_promptLength);
     QSignalBlocker block(m_step);
     m_step->setRange(0, steps);
     m_step->setValue(steps);
     m_step->setToolTip(tr("Generated step (1..%1; 0 = none) whose query row is pinned").arg(steps));
+    // Whisper: show the cross-attention, the alignment of each decoded token against time.
+    if (m_stack->findText("cross") >= 0 && m_stack->currentText() == "encoder") {
+      QSignalBlocker b(m_stack);
+      m_stack->setCurrentText("cross");
+    }
   }
   showHead();
   if (generation) showStep();
@@ -867,6 +879,7 @@ void MainWindow::generateNow(int count) {
   if (!m_loaded || m_busy) return;
   RunRequest r;
   if (!currentRequest(r)) return;
+  m_genCount->setValue(count);
   setBusy(true, tr("Generating %1 tokens…").arg(count));
   emit requestGenerate(r, count);
 }
@@ -874,10 +887,12 @@ void MainWindow::generateNow(int count) {
 void MainWindow::showStep() {
   if (!m_capture || m_promptLength < 0) return;
   const int step = m_step->value();
-  const int row = step > 0 ? m_promptLength + step - 1 : -1;
+  // Generated rows exist in the decoder's self- and cross-attention (or the one stack of a decoder-only model).
+  const bool rows = m_capture->stacks[currentStack()] != "encoder";
+  const int row = step > 0 && rows ? m_promptLength + step - 1 : -1;
   m_heatmap->setPin(row, -1);
   m_lines->setSelectedQuery(row);
-  if (step > 0) {
+  if (row >= 0) {
     const auto& labels = m_capture->stackQueryLabels[currentStack()];
     if (row < static_cast<int>(labels.size()))
       statusBar()->showMessage(tr("Step %1: generated '%2'").arg(step).arg(QString::fromStdString(labels[row])), 8000);

@@ -80,7 +80,7 @@ void OverviewView::rebuild() {
   // Tiles as large as the widget allows (16..128 px).
   const int rows = static_cast<int>(m_layers.size());
   const int byW = (width() - m_left - 8) / std::max(1, m_heads) - m_gap;
-  const int byH = (height() - m_top - 8) / std::max(1, rows) - m_gap;
+  const int byH = (height() - m_top - 8 - (m_frame.empty() ? 0 : 26)) / std::max(1, rows) - m_gap;
   m_tile = std::clamp(std::min(byW, byH), 16, 128);
   const int legend = m_frame.empty() ? 0 : 26;
   m_image = QImage(std::max(m_left + m_heads * (m_tile + m_gap), m_frame.empty() ? 0 : 420),
