@@ -93,6 +93,21 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent), m_worker(new RunW
     emit sessionSaved(path);
   });
   connect(this, &MainWindow::requestOpenSession, m_worker, &RunWorker::openSession);
+  connect(this, &MainWindow::requestPreview, m_worker, &RunWorker::preview);
+  connect(m_worker, &RunWorker::previewReady, this, [this](const QString& path, const QImage& img, double total) {
+    if (path != m_file->text()) return;  // an older request
+    m_thumb->setPixmap(QPixmap::fromImage(img));
+    m_thumb->setToolTip(tr("%1: %2 s in all; the preview shows the model's window from %3 s")
+                            .arg(QFileInfo(path).fileName())
+                            .arg(total, 0, 'f', 2)
+                            .arg(m_offset->value(), 0, 'f', 2));
+    emit previewShown();
+  });
+  connect(m_worker, &RunWorker::previewFailed, this, [this](const QString& path, const QString& message) {
+    if (path != m_file->text()) return;
+    m_thumb->setPixmap(QPixmap());
+    m_thumb->setToolTip(message);
+  });
   connect(m_worker, &RunWorker::sessionRead, this,
           [this](const QString& path, const QString& stateJson, std::shared_ptr<const CaptureResult> capture,
                  std::shared_ptr<const ComparisonResult> comparison, bool modelFound) {
@@ -472,6 +487,7 @@ void MainWindow::buildUi() {
   connect(m_text, &QLineEdit::returnPressed, this, &MainWindow::runNow);
   connect(m_cancel, &QPushButton::clicked, this, &MainWindow::cancelRun);
   connect(m_browse, &QPushButton::clicked, this, &MainWindow::chooseInputFile);
+  connect(m_offset, qOverload<double>(&QDoubleSpinBox::valueChanged), this, &MainWindow::updatePreview);
   connect(m_file, &QLineEdit::returnPressed, this, &MainWindow::runNow);
   connect(m_stack, &QComboBox::currentTextChanged, this, [this] {
     showHead();
@@ -567,9 +583,20 @@ void MainWindow::setInputText(const QString& text) { m_text->setText(text); }
 
 void MainWindow::setInputFile(const QString& path) {
   m_file->setText(path);
+  if (m_summary.modality == "audio") {
+    updatePreview();
+    return;
+  }
   QPixmap thumb(path);
   m_thumb->setPixmap(thumb.isNull() ? QPixmap() : thumb.scaled(m_thumb->size(), Qt::KeepAspectRatio,
                                                                   Qt::SmoothTransformation));
+}
+
+void MainWindow::updatePreview() {
+  if (m_summary.modality != "audio" || m_file->text().isEmpty()) return;
+  // The model's window (Whisper 30 s, KWT 1 s); 10 s when the model does not say.
+  const double seconds = m_summary.family == "whisper" ? 30.0 : m_summary.family == "kwt" ? 1.0 : 10.0;
+  emit requestPreview(m_file->text(), m_offset->value(), seconds, m_thumb->width(), m_thumb->height());
 }
 
 void MainWindow::setVariant(const QString& spec) { m_variant->setCurrentText(spec); }
@@ -666,7 +693,9 @@ void MainWindow::onLoaded(const ModelSummary& s, bool acceptsPair) {
   const bool media = s.modality == "image" || s.modality == "audio";
   m_inputs->setCurrentIndex(media ? 1 : 0);
   m_offset->setVisible(s.modality == "audio");
-  m_thumb->setVisible(s.modality == "image");
+  m_thumb->setVisible(media);
+  m_thumb->setFixedSize(s.modality == "audio" ? QSize(160, 36) : QSize(40, 32));
+  updatePreview();
   m_tabs->setTabEnabled(m_tabs->indexOf(m_overlayPage), media);
   if (!media && m_tabs->currentWidget() == m_overlayPage) m_tabs->setCurrentWidget(m_heatmap);
   auto number = [](int64_t n) { return QLocale().toString(static_cast<qlonglong>(n)); };
@@ -852,6 +881,7 @@ bool MainWindow::exportFigure(const QString& path, int dpi) {
   r.colormap = m_colormap->currentText().toStdString();
   try {
     const bool comparing = m_tabs->currentWidget() == m_compareView && m_compareView->result();
+    const bool grid = m_tabs->currentWidget() == m_overviewPage;
     std::vector<CaptureResult> caps;
     std::vector<std::string> names;
     if (comparing) {
@@ -862,7 +892,7 @@ bool MainWindow::exportFigure(const QString& path, int dpi) {
       }
     } else {
       if (!m_capture) throw std::runtime_error("run the model first");
-      r.kind = "head";
+      r.kind = grid ? "grid" : "head";
       caps.push_back(*m_capture);
       names.push_back(m_capture->variant.empty() ? "full" : m_capture->variant);
     }

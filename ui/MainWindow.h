@@ -52,6 +52,8 @@ class MainWindow : public QMainWindow {
   std::shared_ptr<const CaptureResult> capture() const { return m_capture; }
   const ModelSummary& summary() const { return m_summary; }
   QLabel* overlayView() const { return m_overlay; }
+  /// The input panel's picture: image thumbnail or audio waveform + spectrogram.
+  QLabel* inputPreview() const { return m_thumb; }
   QTabWidget* tabs() const { return m_tabs; }
   QWidget* overlayPage() const { return m_overlayPage; }
   QComboBox* stackBox() const { return m_stack; }
@@ -118,6 +120,9 @@ class MainWindow : public QMainWindow {
                           std::shared_ptr<const attnscope::CaptureResult> capture,
                           std::shared_ptr<const attnscope::ComparisonResult> comparison);
   void requestOpenSession(const QString& path, const QString& device);
+  void requestPreview(const QString& path, double offsetSeconds, double seconds, int width, int height);
+  /// The audio input's waveform/spectrogram preview was drawn.
+  void previewShown();
   void sessionSaved(const QString& path);
   /// A session's captures and view state are restored (and its model loaded, when it was found).
   void sessionOpened();
@@ -150,6 +155,7 @@ class MainWindow : public QMainWindow {
   void chooseModel();
   void chooseInputFile();
   void updateOverlay();
+  void updatePreview();
   void updateAggregate();
   void updateMetrics();
   bool currentRequest(RunRequest& r);

@@ -170,6 +170,16 @@ void RunWorker::openSession(const QString& path, const QString& device) {
   if (found) load(dir, device);
 }
 
+void RunWorker::preview(const QString& path, double offsetSeconds, double seconds, int width, int height) {
+  try {
+    const AudioPreview p = audioPreview(path.toStdString(), offsetSeconds, seconds, width, height);
+    QImage img(p.rgb.data(), p.width, p.height, p.width * 3, QImage::Format_RGB888);
+    emit previewReady(path, img.copy(), p.fileSeconds);
+  } catch (const std::exception& e) {
+    emit previewFailed(path, QString::fromStdString(e.what()));
+  }
+}
+
 void RunWorker::save(const QString& path) {
   try {
     if (!m_session) throw InputError("no model is open");

@@ -49,6 +49,8 @@ class RunWorker : public QObject {
   void overlay(const QString& stack, int layer, int head, int query, bool rollout, double alpha,
                const QString& colormap);
   void save(const QString& path);
+  /// Waveform + spectrogram preview of an audio file (emits previewReady or previewFailed).
+  void preview(const QString& path, double offsetSeconds, double seconds, int width, int height);
 
  signals:
   void loaded(const attnscope::ModelSummary& summary, bool acceptsPair);
@@ -70,6 +72,8 @@ class RunWorker : public QObject {
   void viewFailed(const QString& purpose, const QString& message);
   void aggregated(const QString& kind, int layer, const std::vector<float>& values, int rows, int cols);
   void overlayFailed(const QString& message);
+  void previewReady(const QString& path, const QImage& image, double fileSeconds);
+  void previewFailed(const QString& path, const QString& message);
 
  private:
   std::unique_ptr<EngineSession> m_session;

@@ -176,6 +176,14 @@ class GuiTest : public QObject {
     QCOMPARE(w.heatmap()->keys(), 100);  // encoder frames
     QCOMPARE(w.heatmap()->queries(), 1);  // the decoder start token
     QCOMPARE(w.capture()->stackKeyLabels.at(2).at(1), std::string("0.02s"));
+    // The input panel previews the audio (waveform over spectrogram), drawn on the worker thread.
+    QSignalSpy preview(&w, &MainWindow::previewShown);
+    w.setInputFile(wh + "/jfk_2s.wav");
+    QVERIFY(preview.wait(30000));
+    const QImage pic = w.inputPreview()->pixmap().toImage();
+    QCOMPARE(pic.width(), 160);
+    QCOMPARE(pic.height(), 36);
+    QVERIFY(pic.pixelColor(80, 6) != pic.pixelColor(80, 30));  // waveform band above a spectrogram band
     w.shutdown();
   }
 
@@ -476,6 +484,15 @@ class GuiTest : public QObject {
       QVERIFY(doc.startsWith("%PDF-"));
       QCOMPARE(doc.count("/Type /Page\n") + doc.count("/Type /Page\r") + doc.count("/Type /Page "), 1);
     }
+    // The overview tab exports the layers × heads grid.
+    w.tabs()->setCurrentWidget(w.overviewPage());
+    QVERIFY(w.exportFigure(dir.filePath("grid.svg")));
+    QFile grid(dir.filePath("grid.svg"));
+    QVERIFY(grid.open(QIODevice::ReadOnly));
+    const QByteArray gridSvg = grid.readAll();
+    QVERIFY(gridSvg.contains("<svg"));
+    QVERIFY(gridSvg.contains("L4 H7"));  // the last head of the 5 × 8 grid is labelled
+    w.tabs()->setCurrentWidget(w.heatmap());
     // Files exist now: a second export refuses to replace them without being told to.
     closeNextDialog();
     QCOMPARE(w.exportAllHeads(dir.path(), "pdf", false, 300, false), -1);

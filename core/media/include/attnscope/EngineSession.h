@@ -92,6 +92,16 @@ std::vector<float> aggregateAttention(const CaptureResult& capture, const std::s
 std::vector<float> captureHeadMetric(const CaptureResult& capture, const std::string& stack, const std::string& metric,
                                      int* layers, int* heads);
 
+/// A preview of an audio file for the input panel: the waveform (min/max per pixel column, top third) over its
+/// log-mel spectrogram (80 mel bands, 25 ms windows, 10 ms hop; bottom two thirds), of \p seconds from
+/// \p offsetSeconds, as RGB bytes. Throws InputError for unreadable audio (or a build without libsndfile).
+struct AudioPreview {
+  int width = 0, height = 0;
+  std::vector<uint8_t> rgb;
+  double fileSeconds = 0;  ///< the whole file's duration
+};
+AudioPreview audioPreview(const std::string& path, double offsetSeconds, double seconds, int width, int height);
+
 /// Reads a capture file written by `run`/`compare --captures` (attention tensors, labels from its metadata).
 /// \p name receives the variant spec or "full". Throws InputError when it is not an AttnScope capture.
 CaptureResult loadCaptureFile(const std::string& path, std::string* name = nullptr);
