@@ -29,10 +29,13 @@ struct EngineSession::Impl {
   std::optional<RunResult> lastRun;
   std::optional<GenerateResult> lastGeneration;  ///< set when the last action was generate()
   std::string overlayCapture;  ///< temp capture file of the last run, for overlays
-  ~Impl() {
+  /// Forgets the last run's private capture file (it describes an older run now).
+  void dropOverlayFile() {
     std::error_code ec;
     if (!overlayCapture.empty()) std::filesystem::remove(overlayCapture, ec);
+    overlayCapture.clear();
   }
+  ~Impl() { dropOverlayFile(); }
 };
 
 EngineSession::EngineSession() : m(new Impl) {}
@@ -123,6 +126,14 @@ CaptureResult toCaptureResult(const LoadedModel& model, const PreparedInput& inp
   }
   return out;
 }
+/// The request's input, and its attention variant (none for "" and "full") prepared on that input.
+PreparedInput prepareWithVariant(LoadedModel& model, const RunRequest& request,
+                                 std::unique_ptr<AttentionVariant>& variant) {
+  if (!request.variant.empty() && request.variant != "full") variant = makeVariant(request.variant);
+  PreparedInput input = prepareRequest(model, request);
+  if (variant) variant->prepare(model, input);
+  return input;
+}
 /// Forwards progress to the caller and turns its "cancelled?" answer into the engine's cancel flag; throws at once
 /// when the caller has already cancelled.
 void wireControl(RunControl& control, const std::function<void(int, int)>& progress,
@@ -184,19 +195,13 @@ CaptureResult EngineSession::run(const RunRequest& request, const std::function<
   RunControl control;
   wireControl(control, progress, cancelled);
   std::unique_ptr<AttentionVariant> variant;
-  if (!request.variant.empty() && request.variant != "full") variant = makeVariant(request.variant);
-  PreparedInput input = prepareRequest(*m->model, request);
-  if (variant) variant->prepare(*m->model, input);
+  PreparedInput input = prepareWithVariant(*m->model, request, variant);
   RunResult run = runModel(*m->model, input, {}, &control, variant.get());
   CaptureResult out = toCaptureResult(*m->model, input, run, m->summary.heads);
   m->lastInput = std::move(input);
   m->lastRun = std::move(run);
   m->lastGeneration.reset();
-  if (!m->overlayCapture.empty()) {
-    std::error_code ec;
-    std::filesystem::remove(m->overlayCapture, ec);
-    m->overlayCapture.clear();
-  }
+  m->dropOverlayFile();
   return out;
 }
 
@@ -372,9 +377,7 @@ CaptureResult EngineSession::generate(const RunRequest& request, int maxNewToken
   RunControl control;
   wireControl(control, progress, cancelled);
   std::unique_ptr<AttentionVariant> variant;
-  if (!request.variant.empty() && request.variant != "full") variant = makeVariant(request.variant);
-  PreparedInput input = prepareRequest(*m->model, request);
-  if (variant) variant->prepare(*m->model, input);
+  PreparedInput input = prepareWithVariant(*m->model, request, variant);
   GenerateResult gen = attnscope::generate(*m->model, input, maxNewTokens, {}, &control, variant.get());
   // The decoder sequence grew by the generated tokens: label every stack against the grown sequence.
   PreparedInput grown = input;
@@ -390,11 +393,7 @@ CaptureResult EngineSession::generate(const RunRequest& request, int maxNewToken
   m->lastInput = std::move(input);
   m->lastGeneration = std::move(gen);
   m->lastRun.reset();  // the overlay and saved capture now describe the generation, not an older run
-  if (!m->overlayCapture.empty()) {
-    std::error_code ec;
-    std::filesystem::remove(m->overlayCapture, ec);
-    m->overlayCapture.clear();
-  }
+  m->dropOverlayFile();
   *promptLength = static_cast<int>(gen.promptLength);
   return out;
 }
