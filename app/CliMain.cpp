@@ -16,6 +16,7 @@
 #include "attnscope/Device.h"
 #include "attnscope/Engine.h"
 #include "attnscope/Errors.h"
+#include "attnscope/Llama2cConverter.h"
 #include "attnscope/Media.h"
 #include "attnscope/OverlayRenderer.h"
 #include "attnscope/SafetensorsFile.h"
@@ -38,6 +39,7 @@ const char* const kUsage =
     "  compare   run attention variants side by side and report what each changes and costs\n"
     "  overlay   draw one query's attention over the input image or the audio's spectrogram\n"
     "  figure    a paper figure of a capture: one head, the layer x head grid, or variants side by side\n"
+    "  convert-llama2c  turn a llama2.c checkpoint + tokenizer.bin into a Hugging Face model folder\n"
     "\n"
     "Run 'attnscope-cli <command> --help' for the options of a command.\n";
 
@@ -105,6 +107,15 @@ const char* const kFigureHelp =
     "Draws with the GUI's views, headless: title, token labels, colour bar; SVG and PDF keep axes and text as\n"
     "vectors. --grid draws every captured head of every layer; --compare puts --capture (the baseline) and the\n"
     "listed capture files (e.g. from `compare --captures`) side by side on one colour scale, at --layer/--head.\n";
+
+const char* const kConvertHelp =
+    "usage: attnscope-cli convert-llama2c --checkpoint MODEL.bin --tokenizer TOKENIZER.bin --out DIR\n"
+    "\n"
+    "Converts a llama2.c release (e.g. karpathy/tinyllamas stories260K.bin + tok512.bin; the legacy version-0\n"
+    "checkpoint format) into a new Hugging Face LlamaForCausalLM folder: config.json, generation_config.json,\n"
+    "model.safetensors (float32; q/k rows permuted to the rotate-half RoPE layout), tokenizer.json (BPE with byte\n"
+    "fallback; merges derived from the token scores), tokenizer_config.json, special_tokens_map.json.\n"
+    "DIR must not exist or be empty; nothing is overwritten.\n";
 
 struct Args {
   std::map<std::string, std::string> values;
@@ -449,6 +460,16 @@ int cmdFigure(const Args& a) {
 #endif
 }
 
+int cmdConvertLlama2c(const Args& a) {
+  const Llama2cConversion c = convertLlama2c(a.require("checkpoint"), a.require("tokenizer"), a.require("out"));
+  std::cout << "converted: llama, " << c.layers << " layers, " << c.heads << " heads (" << c.kvHeads
+            << " kv), hidden " << c.dim << ", ffn " << c.hiddenDim << ", vocab " << c.vocab << " (" << c.merges
+            << " merges), " << c.seqLen << " positions, " << (c.sharedClassifier ? "tied" : "separate")
+            << " output embedding\n";
+  for (const auto& f : c.files) std::cout << "  " << a.get("out") << "/" << f << "\n";
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -498,6 +519,10 @@ int main(int argc, char** argv) {
       if (wantsHelp(argc, argv)) return std::cout << kOverlayHelp, 0;
       return cmdOverlay(parseArgs(argc, argv, 2, {"capture", "layer", "head", "query", "stack", "alpha", "colormap", "out"},
                                   {"rollout"}));
+    }
+    if (cmd == "convert-llama2c") {
+      if (wantsHelp(argc, argv)) return std::cout << kConvertHelp, 0;
+      return cmdConvertLlama2c(parseArgs(argc, argv, 2, {"checkpoint", "tokenizer", "out"}, {}));
     }
     std::cerr << "attnscope-cli: unknown command '" << cmd << "'\n\n" << kUsage;
     return 2;

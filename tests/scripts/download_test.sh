@@ -21,8 +21,8 @@ grep -q "checksum mismatch for stories260K/model.safetensors" "$work/err" || fai
 if ATTNSCOPE_MODEL_MIRROR="$shared/models" "$script" stories260K "$work/s" 2>"$work/err"; then fail "overwrote a model"; fi
 grep -q "already holds a model" "$work/err" || fail "no overwrite message"
 if "$script" no-such-model 2>/dev/null; then fail "unknown name accepted"; fi
-mkdir -p "$work/m/whisper-tiny"
-for f in $(awk '$1 == "whisper-tiny" {print $2}' "$root/sample_models/models.sha256"); do echo x > "$work/m/whisper-tiny/$f"; done
-if ATTNSCOPE_MODEL_MIRROR="$work/m" "$script" whisper-tiny "$work/w" 2>"$work/err"; then fail "unpinned accepted"; fi
+mkdir -p "$work/m/vit-base-patch16-224"
+for f in $(awk '$1 == "vit-base-patch16-224" {print $2}' "$root/sample_models/models.sha256"); do echo x > "$work/m/vit-base-patch16-224/$f"; done
+if ATTNSCOPE_MODEL_MIRROR="$work/m" "$script" vit-base-patch16-224 "$work/w" 2>"$work/err"; then fail "unpinned accepted"; fi
 grep -q "no pinned SHA-256" "$work/err" || fail "no unpinned message"
 echo "download.sh: mirror, checksum, no-overwrite and refusal cases pass"
