@@ -736,6 +736,17 @@ void MainWindow::onLoaded(const ModelSummary& s, bool acceptsPair) {
     m_runAfterLoad = false;
     if (m_capture) adoptCapture(m_capture);  // ranges and model-backed views now that the model is here
     applySessionState(m_pendingView);
+    // Importance and the input overlays need the engine's own tensors of the input, not only the capture: run the
+    // session's input once more in the background. The restored capture stays what is shown.
+    const bool media = m_summary.modality == "image" || m_summary.modality == "audio";
+    const bool inputThere = media ? QFileInfo(m_file->text()).isFile() : !m_text->text().isEmpty();
+    RunRequest r;
+    if (m_capture && m_promptLength < 0 && inputThere && currentRequest(r)) {
+      m_sessionRerun = true;
+      setBusy(true, tr("Session restored; running its input again for importance and overlays…"));
+      emit requestRun(r);
+      return;
+    }
     statusBar()->showMessage(tr("Session restored"), 5000);
     emit sessionOpened();
     emit idle();
@@ -750,6 +761,15 @@ void MainWindow::onLoaded(const ModelSummary& s, bool acceptsPair) {
 }
 
 void MainWindow::onFinished(std::shared_ptr<const CaptureResult> result) {
+  if (m_sessionRerun) {  // the engine now holds the session's input; keep showing the restored capture
+    m_sessionRerun = false;
+    setBusy(false, tr("Session restored"));
+    adoptCapture(m_capture);
+    applySessionState(m_pendingView);
+    emit sessionOpened();
+    emit idle();
+    return;
+  }
   m_promptLength = -1;
   adoptCapture(std::move(result));
   setBusy(false, tr("Forward pass: %1 ms").arg(m_capture->seconds * 1000.0, 0, 'f', 1));
@@ -805,6 +825,15 @@ void MainWindow::onFailed(const QString& title, const QString& message) {
   setBusy(false, title);
   m_compareView->setBusy(false);
   m_runAfterLoad = false;
+  if (m_sessionRerun) {  // the session's captures are shown all the same
+    m_sessionRerun = false;
+    QMessageBox::warning(this, tr("Session restored without a new run"),
+                         tr("The session's captures are shown, but running its input again failed, so importance and "
+                            "the input overlay are not available until the next Run:\n\n%1").arg(message));
+    emit sessionOpened();
+    emit idle();
+    return;
+  }
   QMessageBox::critical(this, title, message);
   emit idle();
 }

@@ -238,6 +238,7 @@ class MainWindow : public QMainWindow {
   QWidget* m_overviewPage = nullptr;
   QLabel* m_cardLabelNote = nullptr;
   bool m_sessionPending = false;
+  bool m_sessionRerun = false;  ///< the run in flight re-primes the engine after a session open
   QJsonObject m_pendingView;
   struct BatchJob {
     std::string stack;

@@ -421,6 +421,16 @@ class GuiTest : public QObject {
     QCOMPARE(w2.compareView()->result()->panels[1].spec, std::string("window:w=2"));
     QCOMPARE(w2.summary().family, std::string("llama"));  // the model was reloaded: Run works again
     QVERIFY(w2.generateButton()->isEnabled());
+    QVERIFY(!w2.isBusy());
+    // Importance needs the engine's tensors of the input: available right after opening, no Run needed.
+    QSignalSpy metrics(&w2, &MainWindow::metricsShown);
+    w2.metricKind()->setCurrentIndex(3);
+    w2.tabs()->setCurrentWidget(w2.metricsPage());
+    QVERIFY(metrics.wait(30000));
+    double norm = 0;
+    for (int h = 0; h < 8; ++h) norm += std::pow(w2.metricsView()->valueAt(0, h), 2);
+    QVERIFY(std::abs(norm - 1.0) < 1e-3);
+    QCOMPARE(w2.heatmap()->values(), head);  // still the session's capture
     w2.shutdown();
 
     // A file that is not a session is an error dialog, and the window stays usable.
