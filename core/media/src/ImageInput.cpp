@@ -16,12 +16,14 @@
 
 namespace attnscope {
 
+#ifndef ATTNSCOPE_HAVE_OPENCV
 namespace {
 [[noreturn]] void noOpenCv() {
   throw InputError("this build of AttnScope has no OpenCV: image input is unavailable (install libopencv-dev and "
                    "rebuild)");
 }
 }  // namespace
+#endif
 
 RgbImage decodeImage(const std::string& path) {
 #ifndef ATTNSCOPE_HAVE_OPENCV
