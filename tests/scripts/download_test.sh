@@ -25,4 +25,9 @@ mkdir -p "$work/m/vit-base-patch16-224"
 for f in $(awk '$1 == "vit-base-patch16-224" {print $2}' "$root/sample_models/models.sha256"); do echo x > "$work/m/vit-base-patch16-224/$f"; done
 if ATTNSCOPE_MODEL_MIRROR="$work/m" "$script" vit-base-patch16-224 "$work/w" 2>"$work/err"; then fail "unpinned accepted"; fi
 grep -q "no pinned SHA-256" "$work/err" || fail "no unpinned message"
+# Accepting the unpinned config.json does not waive the pinned weights.
+if ATTNSCOPE_ALLOW_UNPINNED=1 ATTNSCOPE_MODEL_MIRROR="$work/m" "$script" vit-base-patch16-224 "$work/w" >/dev/null 2>"$work/err"; then
+  fail "unpinned mode accepted wrong weights"; fi
+grep -q "checksum mismatch for vit-base-patch16-224/model.safetensors" "$work/err" || fail "weights not checked: $(cat "$work/err")"
+[[ ! -e "$work/w" ]] || fail "something was written after a mismatch"
 echo "download.sh: mirror, checksum, no-overwrite and refusal cases pass"
