@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <thread>
 
 #include "ColorMaps.h"
 
@@ -207,55 +208,132 @@ void HeatmapView::updateRange() {
 
 QSize HeatmapView::drawnCells() const { return QSize(m_nx, m_ny); }
 
-void HeatmapView::rebuildMap() {
-  if (m_q == 0 || m_k == 0) return;
+QRect HeatmapView::drawnBlock(int query, int key) const {
+  if (key < m_x0 || query < m_y0 || key > m_x1 || query > m_y1) return {};
+  const int x0 = m_x0 + (key - m_x0) / m_bx * m_bx, y0 = m_y0 + (query - m_y0) / m_by * m_by;
+  return QRect(QPoint(x0, y0), QPoint(std::min(m_x1, x0 + m_bx - 1), std::min(m_y1, y0 + m_by - 1)));
+}
+
+HeatmapView::Window HeatmapView::visibleWindow() const {
+  Window w;
+  if (m_q == 0 || m_k == 0) return w;
   const QRect r = m_plot->axisRect()->rect();
   const int pxW = std::max(256, r.width()), pxH = std::max(256, r.height());
-  int x0 = 0, x1 = m_k - 1, y0 = 0, y1 = m_q - 1;
+  w.x1 = m_k - 1;
+  w.y1 = m_q - 1;
   if (m_k > pxW || m_q > pxH) {  // only the visible window, at screen resolution
     const QCPRange xr = m_plot->xAxis->range(), yr = m_plot->yAxis->range();
-    x0 = std::clamp(static_cast<int>(std::floor(xr.lower + 0.5)), 0, m_k - 1);
-    x1 = std::clamp(static_cast<int>(std::ceil(xr.upper - 0.5)), x0, m_k - 1);
-    y0 = std::clamp(static_cast<int>(std::floor(yr.lower + 0.5)), 0, m_q - 1);
-    y1 = std::clamp(static_cast<int>(std::ceil(yr.upper - 0.5)), y0, m_q - 1);
+    w.x0 = std::clamp(static_cast<int>(std::floor(xr.lower + 0.5)), 0, m_k - 1);
+    w.x1 = std::clamp(static_cast<int>(std::ceil(xr.upper - 0.5)), w.x0, m_k - 1);
+    w.y0 = std::clamp(static_cast<int>(std::floor(yr.lower + 0.5)), 0, m_q - 1);
+    w.y1 = std::clamp(static_cast<int>(std::ceil(yr.upper - 0.5)), w.y0, m_q - 1);
   }
-  const int w = x1 - x0 + 1, h = y1 - y0 + 1;
-  const int bx = (w + pxW - 1) / pxW, by = (h + pxH - 1) / pxH;
-  const int nx = (w + bx - 1) / bx, ny = (h + by - 1) / by;
-  if (m_mapValid && x0 == m_x0 && y0 == m_y0 && bx == m_bx && by == m_by && nx == m_nx && ny == m_ny) return;
-  m_x0 = x0;
-  m_y0 = y0;
-  m_bx = bx;
-  m_by = by;
-  m_nx = nx;
-  m_ny = ny;
+  const int cw = w.x1 - w.x0 + 1, ch = w.y1 - w.y0 + 1;
+  w.bx = (cw + pxW - 1) / pxW;
+  w.by = (ch + pxH - 1) / pxH;
+  w.nx = (cw + w.bx - 1) / w.bx;
+  w.ny = (ch + w.by - 1) / w.by;
+  return w;
+}
+
+void HeatmapView::scanRows(const float* src, int r0, int r1, const Window& w, bool copy, float& lo, float& hi) {
+  // Extremes in eight independent lanes (vectorised; one running min/max is a serial dependency chain). Block
+  // maxima: an element-wise running maximum over a block's rows while the row is still in cache, then one
+  // reduction per drawn cell when the block row is complete.
+  float lo8[8], hi8[8];
+  std::fill(lo8, lo8 + 8, lo);
+  std::fill(hi8, hi8 + 8, hi);
+  const int cw = w.x1 - w.x0 + 1;
+  std::vector<float> acc(w.downsampled() ? static_cast<size_t>(cw) : 0);
+  for (int r = r0; r < r1; ++r) {
+    const float* row = src + static_cast<size_t>(r) * m_k;
+    if (copy) {  // fresh data: copy it and find its extremes
+      std::memcpy(m_values.data() + static_cast<size_t>(r) * m_k, row, static_cast<size_t>(m_k) * sizeof(float));
+      int j = 0;
+      for (; j + 8 <= m_k; j += 8)
+        for (int l = 0; l < 8; ++l) {
+          const float v = row[j + l];
+          lo8[l] = v < lo8[l] ? v : lo8[l];
+          hi8[l] = v > hi8[l] ? v : hi8[l];
+        }
+      for (; j < m_k; ++j) {
+        lo8[0] = row[j] < lo8[0] ? row[j] : lo8[0];
+        hi8[0] = row[j] > hi8[0] ? row[j] : hi8[0];
+      }
+    }
+    if (!w.downsampled() || r < w.y0 || r > w.y1) continue;
+    const int inBlock = (r - w.y0) % w.by;
+    if (inBlock == 0) std::fill(acc.begin(), acc.end(), -std::numeric_limits<float>::infinity());
+    float* out = acc.data();
+    const float* part = row + w.x0;
+    for (int c = 0; c < cw; ++c) out[c] = part[c] > out[c] ? part[c] : out[c];
+    if (inBlock == w.by - 1 || r == w.y1) {
+      float* cells = m_blockMax.data() + static_cast<size_t>((r - w.y0) / w.by) * w.nx;
+      for (int cj = 0; cj < w.nx; ++cj) {
+        const int c0 = cj * w.bx, c1 = std::min(cw, c0 + w.bx);
+        float m = out[c0];
+        for (int c = c0 + 1; c < c1; ++c) m = std::max(m, out[c]);
+        cells[cj] = m;
+      }
+    }
+  }
+  lo = *std::min_element(lo8, lo8 + 8);
+  hi = *std::max_element(hi8, hi8 + 8);
+}
+
+void HeatmapView::scanAll(const float* src, const Window& w, bool copy, float& lo, float& hi) {
+  m_blockMax.assign(w.downsampled() ? static_cast<size_t>(w.nx) * w.ny : 0, 0.0f);
+  lo = std::numeric_limits<float>::infinity();
+  hi = -std::numeric_limits<float>::infinity();
+  // Copying reads every row; redrawing a zoomed window only its rows.
+  const int r0 = copy ? 0 : w.y0, r1 = copy ? m_q : w.y1 + 1;
+  const size_t cells = static_cast<size_t>(r1 - r0) * m_k;
+  // A 4096² head is 64 MB: two cores scan it in about half the time; small heads are not worth a thread.
+  if (cells < (1u << 20) || std::thread::hardware_concurrency() < 2 || w.ny < 2) {
+    scanRows(src, r0, r1, w, copy, lo, hi);
+  } else {
+    const int mid = w.downsampled() ? w.y0 + (w.ny / 2) * w.by : (r0 + r1) / 2;  // on a block-row boundary
+    float lo2 = lo, hi2 = hi;
+    std::thread other([&] { scanRows(src, mid, r1, w, copy, lo2, hi2); });
+    scanRows(src, r0, mid, w, copy, lo, hi);
+    other.join();
+    lo = std::min(lo, lo2);
+    hi = std::max(hi, hi2);
+  }
+  m_blockWindow = w;
+  m_blockMaxValid = w.downsampled();
+}
+
+void HeatmapView::rebuildMap() {
+  if (m_q == 0 || m_k == 0) return;
+  const Window w = visibleWindow();
+  if (m_mapValid && w.x0 == m_x0 && w.y0 == m_y0 && w.bx == m_bx && w.by == m_by && w.nx == m_nx && w.ny == m_ny)
+    return;
+  m_x0 = w.x0;
+  m_y0 = w.y0;
+  m_x1 = w.x1;
+  m_y1 = w.y1;
+  m_bx = w.bx;
+  m_by = w.by;
+  m_nx = w.nx;
+  m_ny = w.ny;
   QCPColorMapData* d = m_map->data();
-  d->setSize(nx, ny);
-  d->setRange(QCPRange(x0 + (bx - 1) / 2.0, x0 + (nx - 1) * bx + (bx - 1) / 2.0),
-              QCPRange(y0 + (by - 1) / 2.0, y0 + (ny - 1) * by + (by - 1) / 2.0));
-  if (bx == 1 && by == 1) {
-    for (int i = 0; i < ny; ++i) {
-      const float* row = m_values.data() + static_cast<size_t>(y0 + i) * m_k + x0;
-      for (int j = 0; j < nx; ++j) d->setCell(j, i, transform(row[j]));
+  d->setSize(w.nx, w.ny);
+  d->setRange(QCPRange(w.x0 + (w.bx - 1) / 2.0, w.x0 + (w.nx - 1) * w.bx + (w.bx - 1) / 2.0),
+              QCPRange(w.y0 + (w.by - 1) / 2.0, w.y0 + (w.ny - 1) * w.by + (w.by - 1) / 2.0));
+  if (!w.downsampled()) {
+    for (int i = 0; i < w.ny; ++i) {
+      const float* row = m_values.data() + static_cast<size_t>(w.y0 + i) * m_k + w.x0;
+      for (int j = 0; j < w.nx; ++j) d->setCell(j, i, transform(row[j]));
     }
   } else {
-    // Block maximum (the transforms are monotonic, so transform(max) = max(transform)): an element-wise running
-    // maximum over the block's rows (vectorised), then one reduction per drawn cell.
-    std::vector<float> acc(static_cast<size_t>(w));
-    for (int ci = 0; ci < ny; ++ci) {
-      std::fill(acc.begin(), acc.end(), -std::numeric_limits<float>::infinity());
-      float* out = acc.data();
-      for (int r = y0 + ci * by; r < std::min(y1 + 1, y0 + (ci + 1) * by); ++r) {
-        const float* row = m_values.data() + static_cast<size_t>(r) * m_k + x0;
-        for (int j = 0; j < w; ++j) out[j] = row[j] > out[j] ? row[j] : out[j];
-      }
-      for (int cj = 0; cj < nx; ++cj) {
-        const int j0 = cj * bx, j1 = std::min(w, j0 + bx);
-        float m = out[j0];
-        for (int j = j0 + 1; j < j1; ++j) m = std::max(m, out[j]);
-        d->setCell(cj, ci, transform(m));
-      }
+    // Block maximum: the transforms are monotonic, so transform(max) = max(transform).
+    if (!m_blockMaxValid || !(m_blockWindow == w)) {
+      float lo, hi;
+      scanAll(m_values.data(), w, false, lo, hi);
     }
+    for (int i = 0; i < w.ny; ++i)
+      for (int j = 0; j < w.nx; ++j) d->setCell(j, i, transform(m_blockMax[static_cast<size_t>(i) * w.nx + j]));
   }
   m_mapValid = true;
 }
@@ -287,29 +365,17 @@ void HeatmapView::setAttention(const AttentionMatrix& a, int head, const std::ve
   const bool sameShape = m_q == a.q && m_k == a.k;
   m_q = a.q;
   m_k = a.k;
-  // Copy the head, then find its extremes with eight independent lanes (the compiler vectorises them; a single
-  // running min/max is a serial dependency chain, 4× slower on a 4096² head).
-  const size_t n = static_cast<size_t>(m_q) * m_k;
-  m_values.resize(n);
-  const float* src = a.data.data() + static_cast<size_t>(head) * n;
-  std::memcpy(m_values.data(), src, n * sizeof(float));
-  float lo8[8], hi8[8];
-  for (int l = 0; l < 8; ++l) {
-    lo8[l] = std::numeric_limits<float>::infinity();
-    hi8[l] = -std::numeric_limits<float>::infinity();
+  if (!sameShape) {  // a new shape shows the whole matrix; the same shape keeps the user's zoom
+    m_plot->xAxis->setRange(-0.5, m_k - 0.5);
+    m_plot->yAxis->setRange(-0.5, m_q - 0.5);
+    if (m_pinQuery >= m_q) m_pinQuery = -1;
+    if (m_pinKey >= m_k) m_pinKey = -1;
   }
-  size_t i = 0;
-  for (; i + 8 <= n; i += 8)
-    for (int l = 0; l < 8; ++l) {
-      const float v = src[i + l];
-      lo8[l] = v < lo8[l] ? v : lo8[l];
-      hi8[l] = v > hi8[l] ? v : hi8[l];
-    }
-  for (; i < n; ++i) {
-    lo8[0] = src[i] < lo8[0] ? src[i] : lo8[0];
-    hi8[0] = src[i] > hi8[0] ? src[i] : hi8[0];
-  }
-  const float mn = *std::min_element(lo8, lo8 + 8), mx = *std::max_element(hi8, hi8 + 8);
+  // One pass copies the head, finds its extremes and, when it is larger than the screen, its block maxima.
+  m_values.resize(static_cast<size_t>(m_q) * m_k);
+  m_mapValid = false;
+  float mn = 0, mx = 0;
+  scanAll(a.data.data() + static_cast<size_t>(head) * m_values.size(), visibleWindow(), true, mn, mx);
   m_dataMin = m_values.empty() ? 0.0 : mn;
   m_dataMax = m_values.empty() ? 1.0 : mx;
   if (m_fixedGradient) {
@@ -332,14 +398,7 @@ void HeatmapView::setAttention(const AttentionMatrix& a, int head, const std::ve
   };
   m_plot->xAxis->setTicker(ticker(keyLabels, m_k));
   m_plot->yAxis->setTicker(ticker(queryLabels, m_q));
-  if (!sameShape) {  // a new shape shows the whole matrix; the same shape keeps the user's zoom
-    m_plot->xAxis->setRange(-0.5, m_k - 0.5);
-    m_plot->yAxis->setRange(-0.5, m_q - 0.5);
-    if (m_pinQuery >= m_q) m_pinQuery = -1;
-    if (m_pinKey >= m_k) m_pinKey = -1;
-  }
   updateRange();
-  m_mapValid = false;
   rebuildMap();
   updatePinItems();
   m_title->setText(title);

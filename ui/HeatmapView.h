@@ -69,6 +69,8 @@ class HeatmapView : public QWidget {
   int keys() const { return m_k; }
   /// Cells per axis the colour map holds now (== queries()/keys() unless downsampled).
   QSize drawnCells() const;
+  /// The matrix cells (x: keys, y: queries) the drawn cell holding (query, key) covers; empty when not drawn.
+  QRect drawnBlock(int query, int key) const;
   QCustomPlot* plot() const { return m_plot; }
 
  signals:
@@ -82,6 +84,22 @@ class HeatmapView : public QWidget {
  private:
   void onMouseMove(QMouseEvent* event);
   void onRelease(QMouseEvent* event);
+  /// What the colour map draws: the whole matrix, or only the visible window when the matrix has more cells than
+  /// the plot has pixels, in blocks of bx × by cells (nx × ny drawn cells).
+  struct Window {
+    int x0 = 0, x1 = -1, y0 = 0, y1 = -1, bx = 1, by = 1, nx = 0, ny = 0;
+    bool operator==(const Window& o) const {
+      return x0 == o.x0 && x1 == o.x1 && y0 == o.y0 && y1 == o.y1 && bx == o.bx && by == o.by;
+    }
+    bool downsampled() const { return bx > 1 || by > 1; }
+  };
+  Window visibleWindow() const;
+  /// One pass over rows [r0, r1) of \p src (m_k columns): copies them into m_values when \p copy, widens
+  /// [\p lo, \p hi] to their extremes, and reduces the rows inside \p w into m_blockMax. The range must hold
+  /// whole block rows of \p w.
+  void scanRows(const float* src, int r0, int r1, const Window& w, bool copy, float& lo, float& hi);
+  /// Runs scanRows over all rows, in two threads for large matrices (split on a block-row boundary).
+  void scanAll(const float* src, const Window& w, bool copy, float& lo, float& hi);
   void updateRange();
   void rebuildMap();
   void updatePinItems();
@@ -109,8 +127,12 @@ class HeatmapView : public QWidget {
   double m_lo = 0, m_hi = 1, m_fixedLo = 0, m_fixedHi = 1, m_dataMin = 0, m_dataMax = 1;
   int m_q = 0, m_k = 0;
   int m_x0 = 0, m_y0 = 0, m_bx = 1, m_by = 1;  ///< drawn window origin and block size (cells per drawn cell)
+  int m_x1 = -1, m_y1 = -1;                    ///< drawn window's last key and query
   int m_nx = 0, m_ny = 0;                      ///< drawn cells per axis
   bool m_mapValid = false;
+  std::vector<float> m_blockMax;  ///< [ny × nx] block maxima of m_blockWindow, data units
+  Window m_blockWindow;
+  bool m_blockMaxValid = false;
   int m_pinQuery = -1, m_pinKey = -1;
   QPoint m_pressPos;
 };

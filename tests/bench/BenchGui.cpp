@@ -92,12 +92,13 @@ int main(int argc, char** argv) {
   // 3. One 4096-token head.
   AttentionMatrix big = randomLayer(0, 1, 4096, rng);
   const auto lab4096 = labels(4096);
-  std::vector<double> lg;
+  std::vector<double> lg, lgSet;
   for (int i = 0; i < 7; ++i) {
     if (i % 2) std::reverse(big.data.begin(), big.data.begin() + 4096);  // a different matrix each time
     QElapsedTimer t;
     t.start();
     view.setAttention(big, 0, lab4096, lab4096, "4096 tokens");
+    lgSet.push_back(t.nsecsElapsed() / 1e6);
     view.plot()->replot(QCustomPlot::rpImmediateRefresh);
     lg.push_back(t.nsecsElapsed() / 1e6);
   }
@@ -110,5 +111,6 @@ int main(int argc, char** argv) {
               median(ov) <= 150 ? "met" : "NOT met");
   std::printf("  one head, 4096 tokens (drawn %dx%d cells) %7.2f ms   target <= 50   %s\n", drawn.width(),
               drawn.height(), median(lg), median(lg) <= 50 ? "met" : "NOT met");
+  std::printf("    of which setAttention (copy, range, downsample)  %7.2f ms\n", median(lgSet));
   return 0;
 }

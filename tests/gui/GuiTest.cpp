@@ -8,6 +8,7 @@
 #include <QTemporaryDir>
 #include <QJsonDocument>
 #include <QJsonObject>
+#include <random>
 
 #include "CompareView.h"
 #include "MainWindow.h"
@@ -338,6 +339,37 @@ class GuiTest : public QObject {
     QTRY_VERIFY(view.drawnCells().width() <= 24);
     QCOMPARE(view.drawnValue(1000, 3001), 0.875);
     QCOMPARE(view.drawnValue(1000, 3000), 0.0);
+
+    // Random weights: every drawn cell is the maximum of exactly its block (the scan runs in two threads split on
+    // a block row; both halves and the seam are checked), at full view and at a zoom that still downsamples.
+    std::mt19937 rng(11);
+    std::uniform_real_distribution<float> u(0.0f, 1.0f);
+    for (float& v : big.data) v = u(rng);
+    auto blockMaxHolds = [&](int step) {
+      int checked = 0;
+      for (int q = 0; q < 4096; q += step)
+        for (int k = 0; k < 4096; k += step) {
+          const QRect b = view.drawnBlock(q, k);
+          if (b.isEmpty()) continue;
+          float m = -1;
+          for (int i = b.top(); i <= b.bottom(); ++i)
+            for (int j = b.left(); j <= b.right(); ++j) m = std::max(m, big.data[static_cast<size_t>(i) * 4096 + j]);
+          if (std::abs(view.drawnValue(q, k) - m) > 1e-6) return -1;
+          ++checked;
+        }
+      return checked;
+    };
+    view.resetZoom();
+    view.setAttention(big, 0, std::vector<std::string>(4096, "t"), std::vector<std::string>(4096, "t"), "random");
+    QVERIFY(view.drawnCells().width() < 4096);
+    QVERIFY(blockMaxHolds(13) > 90000);
+    QCOMPARE(view.valueAt(2047, 2048), static_cast<double>(big.data[static_cast<size_t>(2047) * 4096 + 2048]));
+    view.plot()->xAxis->setRange(500, 2700);
+    view.plot()->yAxis->setRange(1200, 3900);
+    view.plot()->replot();
+    QTRY_VERIFY(view.drawnBlock(1200, 500).left() >= 499 && view.drawnCells().width() < 2200);
+    QVERIFY(view.drawnBlock(100, 100).isEmpty());  // outside the window
+    QVERIFY(blockMaxHolds(7) > 50000);
   }
 
   void pinsFollowAcrossViewsAndComparePanels() {
