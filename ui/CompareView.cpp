@@ -199,7 +199,7 @@ void CompareView::refresh() {
     for (int h = 0; h < m_result->heads; ++h) cols.push_back("H" + std::to_string(h));
     const double jsTop = std::max(1e-6, static_cast<double>(*std::max_element(p.jsGrid.begin(), p.jsGrid.end())));
     m_js->setMatrix(p.jsGrid, m_result->layers, m_result->heads, rows, cols,
-                    QString("JS divergence per head: %1 (click a head)").arg(QString::fromStdString(p.spec)), 0.0,
+                    QString("JS per head: %1").arg(QString::fromStdString(p.spec)), 0.0,
                     jsTop, QString(), "mean JS (nats)", "layer", "head");
   } else {
     m_diff->clear();

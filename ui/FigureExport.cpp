@@ -3,13 +3,16 @@
 #include <QApplication>
 #include <QFile>
 #include <QFileInfo>
+#include <QGuiApplication>
 #include <QImage>
 #include <QPageSize>
 #include <QPainter>
 #include <QPdfWriter>
 #include <QSaveFile>
+#include <QScreen>
 #include <QSvgGenerator>
 #include <QTemporaryFile>
+#include <cmath>
 
 #include <algorithm>
 #include <cstdio>
@@ -136,11 +139,16 @@ void renderFigure(const FigureRequest& r, const std::vector<CaptureResult>& caps
   const QString out = QString::fromStdString(r.out);
   const QString tmp = out + ".tmp-" + QString::number(QCoreApplication::applicationPid());
   bool ok = false;
+  // The plots lay their text out with the screen's font metrics (logical DPI L): every device is painted at that
+  // same logical DPI, so text takes exactly the room the layout gave it (a PNG painted at its output DPI drew text
+  // dpi/L times larger than laid out and clipped axis labels). One figure unit is one point of the output.
+  const double logicalDpi = QGuiApplication::primaryScreen() ? QGuiApplication::primaryScreen()->logicalDotsPerInchY() : 96.0;
+  const int dotsPerMeter = static_cast<int>(std::lround(logicalDpi / 0.0254));
   if (r.format == "png") {
     const double scale = r.dpi / 72.0;
     QImage img(static_cast<int>(size.width() * scale), static_cast<int>(size.height() * scale), QImage::Format_ARGB32);
-    img.setDotsPerMeterX(static_cast<int>(r.dpi / 0.0254));
-    img.setDotsPerMeterY(static_cast<int>(r.dpi / 0.0254));
+    img.setDotsPerMeterX(dotsPerMeter);
+    img.setDotsPerMeterY(dotsPerMeter);
     img.fill(Qt::white);
     {
       QCPPainter painter(&img);
@@ -148,10 +156,13 @@ void renderFigure(const FigureRequest& r, const std::vector<CaptureResult>& caps
       painter.scale(scale, scale);
       paintCells(painter, cells);
     }
+    img.setDotsPerMeterX(static_cast<int>(std::lround(r.dpi / 0.0254)));  // the file says the DPI asked for
+    img.setDotsPerMeterY(static_cast<int>(std::lround(r.dpi / 0.0254)));
     ok = img.save(tmp, "PNG");
   } else if (r.format == "svg") {
     QSvgGenerator svg;
     svg.setFileName(tmp);
+    svg.setResolution(static_cast<int>(std::lround(logicalDpi)));
     svg.setSize(size);
     svg.setViewBox(QRect(QPoint(0, 0), size));
     svg.setTitle("AttnScope figure");
@@ -163,11 +174,12 @@ void renderFigure(const FigureRequest& r, const std::vector<CaptureResult>& caps
   } else {
     QPdfWriter pdf(tmp);
     pdf.setCreator("AttnScope");
-    pdf.setResolution(72);
+    pdf.setResolution(static_cast<int>(std::lround(logicalDpi)));
     pdf.setPageSize(QPageSize(QSizeF(size), QPageSize::Point));
     pdf.setPageMargins(QMarginsF(0, 0, 0, 0));
     {
       QCPPainter painter(&pdf);
+      painter.scale(logicalDpi / 72.0, logicalDpi / 72.0);  // figure units are points
       paintCells(painter, cells);
     }
     ok = QFileInfo(tmp).size() > 0;

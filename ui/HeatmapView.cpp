@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <functional>
 #include <thread>
 
 #include "ColorMaps.h"
@@ -21,6 +22,44 @@ double niceStep(double span, int count) {
     if (raw <= m * mag) return m * mag;
   return 10 * mag;
 }
+
+/// Token labels on a matrix axis: one tick per token when they fit, else every n-th token with n a 1-2-5 step
+/// chosen from the axis's length in pixels and the label height, recomputed on every replot, so zooming in labels
+/// every token of the visible window and a small panel does not stack its labels on top of each other.
+class TokenTicker : public QCPAxisTicker {
+ public:
+  TokenTicker(QCPAxis* axis, QStringList labels, std::function<QString(QString)> elide)
+      : m_axis(axis), m_labels(std::move(labels)), m_elide(std::move(elide)) {}
+
+ protected:
+  double getTickStep(const QCPRange& range) override {
+    const bool horizontal = m_axis->orientation() == Qt::Horizontal;
+    // Ticks are made before the layout runs, so the axis rect may still have the size of the last layout (or none,
+    // for a plot drawn straight to a file): never trust it beyond the viewport the plot is drawn into now.
+    const QRect view = m_axis->parentPlot()->viewport();
+    const double rect = horizontal ? m_axis->axisRect()->width() : m_axis->axisRect()->height();
+    const double bound = 0.85 * (horizontal ? view.width() : view.height());
+    const double pixels = rect >= 32 ? std::min(rect, bound) : bound;
+    const int line = QFontMetrics(m_axis->tickLabelFont()).height();
+    // Labels of the x axis are rotated by 60°: the space one takes along the axis is line / sin(60°).
+    const double perLabel = horizontal ? line / 0.866 : line;
+    const double fit = std::max(1.0, pixels / perLabel);
+    const double need = std::max(1.0, range.size() / fit);
+    for (double mag = 1;; mag *= 10)
+      for (double m : {1.0, 2.0, 5.0})
+        if (m * mag >= need) return m * mag;
+  }
+  int getSubTickCount(double) override { return 0; }
+  QString getTickLabel(double tick, const QLocale&, QChar, int) override {
+    const long i = std::lround(tick);
+    return i >= 0 && i < m_labels.size() ? m_elide(m_labels[static_cast<int>(i)]) : QString();
+  }
+
+ private:
+  QCPAxis* m_axis;
+  QStringList m_labels;
+  std::function<QString(QString)> m_elide;
+};
 }  // namespace
 
 HeatmapView::HeatmapView(QWidget* parent) : QWidget(parent) {
@@ -85,8 +124,7 @@ HeatmapView::HeatmapView(QWidget* parent) : QWidget(parent) {
   clear();
 }
 
-QString HeatmapView::elide(const std::string& label) {
-  QString s = QString::fromStdString(label);
+QString HeatmapView::elide(QString s) {
   if (s.trimmed().isEmpty() && !s.isEmpty()) s = QString("␣").repeated(s.size());
   if (s.size() > 14) s = s.left(13) + QChar(0x2026);
   return s;
@@ -389,15 +427,8 @@ void HeatmapView::setAttention(const AttentionMatrix& a, int head, const std::ve
   m_keyLabels.clear();
   for (const auto& l : queryLabels) m_queryLabels << QString::fromStdString(l);
   for (const auto& l : keyLabels) m_keyLabels << QString::fromStdString(l);
-  // Label every token when they fit, else every n-th.
-  auto ticker = [](const std::vector<std::string>& labels, int count) {
-    QSharedPointer<QCPAxisTickerText> t(new QCPAxisTickerText);
-    const int step = std::max(1, count / 48);
-    for (int i = 0; i < count; i += step) t->addTick(i, elide(i < static_cast<int>(labels.size()) ? labels[i] : ""));
-    return t;
-  };
-  m_plot->xAxis->setTicker(ticker(keyLabels, m_k));
-  m_plot->yAxis->setTicker(ticker(queryLabels, m_q));
+  m_plot->xAxis->setTicker(QSharedPointer<QCPAxisTicker>(new TokenTicker(m_plot->xAxis, m_keyLabels, elide)));
+  m_plot->yAxis->setTicker(QSharedPointer<QCPAxisTicker>(new TokenTicker(m_plot->yAxis, m_queryLabels, elide)));
   updateRange();
   rebuildMap();
   updatePinItems();

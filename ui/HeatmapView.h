@@ -106,7 +106,7 @@ class HeatmapView : public QWidget {
   double transform(double v) const;
   double inverse(double v) const;
   bool isSigned() const { return m_dataMin < 0; }
-  static QString elide(const std::string& label);
+  static QString elide(QString label);
 
   QCustomPlot* m_plot;
   QCPColorMap* m_map;

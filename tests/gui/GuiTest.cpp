@@ -260,6 +260,20 @@ class GuiTest : public QObject {
     const QImage png(dir.filePath("cmp.png"));
     QCOMPARE(png.width(), 3 * 560);  // three panels of 560 points at 72 dpi
     QCOMPARE(png.height(), 520);
+    // At print resolution the text keeps the room the layout gave it: nothing is cut at the figure's edges (a
+    // label drawn larger than laid out runs off the page), and the axis titles are drawn inside it.
+    QVERIFY(w.exportFigure(dir.filePath("cmp150.png"), 150));
+    const QImage hi = QImage(dir.filePath("cmp150.png")).convertToFormat(QImage::Format_RGB32);
+    QCOMPARE(hi.width(), 3 * 560 * 150 / 72);
+    auto inked = [&](int x, int y) { return qGray(hi.pixel(x, y)) < 200; };
+    int edge = 0;
+    for (int x = 0; x < hi.width(); ++x) edge += inked(x, 0) + inked(x, 1) + inked(x, hi.height() - 1) + inked(x, hi.height() - 2);
+    for (int y = 0; y < hi.height(); ++y) edge += inked(0, y) + inked(1, y) + inked(hi.width() - 1, y) + inked(hi.width() - 2, y);
+    QCOMPARE(edge, 0);
+    int leftMargin = 0;  // the rotated "query" title left of the first panel's token labels
+    for (int y = hi.height() / 3; y < 2 * hi.height() / 3; ++y)
+      for (int x = 2; x < 40; ++x) leftMargin += inked(x, y);
+    QVERIFY(leftMargin > 20);
     w.shutdown();
   }
 
@@ -370,6 +384,46 @@ class GuiTest : public QObject {
     QTRY_VERIFY(view.drawnBlock(1200, 500).left() >= 499 && view.drawnCells().width() < 2200);
     QVERIFY(view.drawnBlock(100, 100).isEmpty());  // outside the window
     QVERIFY(blockMaxHolds(7) > 50000);
+  }
+
+  void tokenLabelsFitTheirAxisAndFollowZoom() {
+    const int n = 34;
+    AttentionMatrix a;
+    a.heads = 1;
+    a.q = a.k = n;
+    a.headIndex = {0};
+    a.data.assign(static_cast<size_t>(n) * n, 1.0f / n);
+    std::vector<std::string> labels;
+    for (int i = 0; i < n; ++i) labels.push_back("w" + std::to_string(i));
+    const int line = QFontMetrics(QFont()).height();
+    auto minGap = [](QCPAxis* axis) {
+      const QVector<double> t = axis->tickVector();
+      double gap = 1e9;
+      for (int i = 1; i < t.size(); ++i) gap = std::min(gap, std::abs(axis->coordToPixel(t[i]) - axis->coordToPixel(t[i - 1])));
+      return gap;
+    };
+    HeatmapView big;  // room for every token
+    big.resize(1100, 900);
+    big.show();
+    big.setAttention(a, 0, labels, labels, "big");
+    big.plot()->replot();
+    QCOMPARE(big.plot()->yAxis->tickVector().size(), n);
+    QCOMPARE(big.plot()->yAxis->tickVectorLabels().at(7), QString("w7"));
+    QCOMPARE(big.plot()->xAxis->tickVector().size(), n);
+    HeatmapView small;  // a compare panel: labels thinned so that they never overlap
+    small.resize(260, 260);
+    small.show();
+    small.setAttention(a, 0, labels, labels, "small");
+    small.plot()->replot();
+    QVERIFY(small.plot()->yAxis->tickVector().size() < n);
+    QVERIFY(small.plot()->yAxis->tickVector().size() >= 3);
+    QVERIFY(minGap(small.plot()->yAxis) >= line);
+    QVERIFY(minGap(small.plot()->xAxis) >= line);
+    // Zooming into the small panel labels every token of the visible window again.
+    small.plot()->xAxis->setRange(9.5, 13.5);
+    small.plot()->yAxis->setRange(9.5, 13.5);
+    small.plot()->replot();
+    QCOMPARE(small.plot()->yAxis->tickVectorLabels(), QVector<QString>({"w10", "w11", "w12", "w13"}));
   }
 
   void pinsFollowAcrossViewsAndComparePanels() {
