@@ -20,6 +20,7 @@
 #include <memory>
 #include <stdexcept>
 
+#include "ColorMaps.h"
 #include "HeatmapView.h"
 
 namespace attnscope {
@@ -27,9 +28,48 @@ namespace attnscope {
 namespace {
 
 struct Cell {
-  std::unique_ptr<HeatmapView> view;
+  std::unique_ptr<QWidget> owner;  // a HeatmapView, or a bare plot for a figure title or a colour bar
+  QCustomPlot* plot = nullptr;
   QRect rect;  // where it goes, in points
 };
+
+Cell viewCell(std::unique_ptr<HeatmapView> view, QRect rect) {
+  Cell c;
+  c.plot = view->plot();
+  c.owner = std::move(view);
+  c.rect = rect;
+  return c;
+}
+
+/// A plot holding only a title line.
+Cell titleCell(const QString& text, QRect rect) {
+  auto plot = std::make_unique<QCustomPlot>();
+  plot->plotLayout()->clear();
+  plot->plotLayout()->addElement(0, 0, new QCPTextElement(plot.get(), text, QFont(plot->font().family(), 12, QFont::Bold)));
+  Cell c;
+  c.plot = plot.get();
+  c.owner = std::move(plot);
+  c.rect = rect;
+  return c;
+}
+
+/// A plot holding only a vertical colour bar over [lo, hi], drawn like the views' own.
+Cell colorBarCell(const QString& gradient, double lo, double hi, const QString& label, QRect rect) {
+  auto plot = std::make_unique<QCustomPlot>();
+  plot->plotLayout()->clear();
+  auto* scale = new QCPColorScale(plot.get());
+  plot->plotLayout()->addElement(0, 0, scale);
+  scale->setType(QCPAxis::atRight);
+  scale->setGradient(ColorMaps::gradient(gradient));
+  scale->setDataRange(QCPRange(lo, hi));
+  scale->setBarWidth(14);
+  scale->axis()->setLabel(label);
+  Cell c;
+  c.plot = plot.get();
+  c.owner = std::move(plot);
+  c.rect = rect;
+  return c;
+}
 
 size_t stackIndex(const CaptureResult& c, const std::string& stack) {
   for (size_t i = 0; i < c.stacks.size(); ++i)
@@ -70,8 +110,8 @@ std::vector<Cell> layout(const FigureRequest& r, const std::vector<CaptureResult
     return v;
   };
   if (r.kind == "head") {
-    cells.push_back({make(c0, r.layer, r.head, QString("layer %1, head %2").arg(r.layer).arg(r.head), false, 0, 1),
-                     QRect(0, 0, 720, 640)});
+    cells.push_back(viewCell(make(c0, r.layer, r.head, QString("layer %1, head %2").arg(r.layer).arg(r.head), false, 0, 1),
+                             QRect(0, 0, 720, 640)));
   } else if (r.kind == "grid") {
     std::vector<int> layers;
     for (const auto& m : c0.layers)
@@ -79,12 +119,20 @@ std::vector<Cell> layout(const FigureRequest& r, const std::vector<CaptureResult
     if (layers.empty()) throw std::runtime_error("nothing captured for stack '" + stack + "'");
     const AttentionMatrix* first = c0.find(stack, layers.front());
     const int heads = static_cast<int>(first->headIndex.size());
-    const int w = 120, h = 130;
+    const int w = 120, h = 130, top = 36, bar = 90;
+    // Title across the top, the grid (a row per layer, a column per head) under it, one colour bar for every cell.
+    const QString stackName = QString::fromStdString(stack.empty() ? c0.stacks.front() : stack);
+    cells.push_back(titleCell(QString("Attention of every head (%1 stack): rows are layers, columns heads").arg(stackName),
+                              QRect(0, 0, heads * w + bar, top)));
     for (size_t li = 0; li < layers.size(); ++li)
       for (int hi = 0; hi < heads; ++hi)
-        cells.push_back({make(c0, layers[li], first->headIndex[hi], QString("L%1 H%2").arg(layers[li]).arg(first->headIndex[hi]),
-                              true, 0, 1),
-                         QRect(hi * w, static_cast<int>(li) * h, w, h)});
+        cells.push_back(viewCell(make(c0, layers[li], first->headIndex[hi],
+                                      QString("L%1 H%2").arg(layers[li]).arg(first->headIndex[hi]), true, 0, 1),
+                                 QRect(hi * w, top + static_cast<int>(li) * h, w, h)));
+    const int gridHeight = static_cast<int>(layers.size()) * h;
+    const int barHeight = std::min(gridHeight, 420);
+    cells.push_back(colorBarCell(QString::fromStdString(r.colormap), 0, 1, "attention weight",
+                                 QRect(heads * w, top + (gridHeight - barHeight) / 2, bar, barHeight)));
   } else if (r.kind == "compare") {
     // One colour scale for every panel: 0 .. the largest weight shown.
     double top = 0;
@@ -94,10 +142,10 @@ std::vector<Cell> layout(const FigureRequest& r, const std::vector<CaptureResult
       for (float x : headValues(*a, slotOf(*a, r.head))) top = std::max(top, static_cast<double>(x));
     }
     for (size_t i = 0; i < caps.size(); ++i)
-      cells.push_back({make(caps[i], r.layer, r.head,
-                            QString("%1 — L%2 H%3").arg(QString::fromStdString(i < names.size() ? names[i] : "")).arg(r.layer).arg(r.head),
-                            false, 0, top > 0 ? top : 1),
-                       QRect(static_cast<int>(i) * 560, 0, 560, 520)});
+      cells.push_back(viewCell(make(caps[i], r.layer, r.head,
+                                    QString("%1 — L%2 H%3").arg(QString::fromStdString(i < names.size() ? names[i] : "")).arg(r.layer).arg(r.head),
+                                    false, 0, top > 0 ? top : 1),
+                               QRect(static_cast<int>(i) * 560, 0, 560, 520)));
   } else {
     throw std::runtime_error("figure kind must be head, grid or compare (got '" + r.kind + "')");
   }
@@ -109,7 +157,7 @@ void paintCells(QCPPainter& painter, std::vector<Cell>& cells) {
   for (auto& c : cells) {
     painter.save();
     painter.translate(c.rect.topLeft());
-    c.view->plot()->toPainter(&painter, c.rect.width(), c.rect.height());
+    c.plot->toPainter(&painter, c.rect.width(), c.rect.height());
     painter.restore();
   }
 }

@@ -151,6 +151,7 @@ void HeatmapView::setColorMap(const QString& name) {
 
 void HeatmapView::setCompact(bool on) {
   if (on && m_scale->layout()) {
+    m_scale->setMarginGroup(QCP::msBottom | QCP::msTop, nullptr);  // a hidden scale must not pad the plot
     m_plot->plotLayout()->take(m_scale);
     m_plot->plotLayout()->simplify();
     m_scale->setVisible(false);

@@ -588,6 +588,8 @@ class GuiTest : public QObject {
     const QByteArray gridSvg = grid.readAll();
     QVERIFY(gridSvg.contains("<svg"));
     QVERIFY(gridSvg.contains("L4 H7"));  // the last head of the 5 × 8 grid is labelled
+    QVERIFY(gridSvg.contains("Attention of every head"));  // a title
+    QVERIFY(gridSvg.contains("attention weight"));         // and one colour bar for every cell
     w.tabs()->setCurrentWidget(w.heatmap());
     // Files exist now: a second export refuses to replace them without being told to.
     closeNextDialog();
