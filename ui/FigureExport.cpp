@@ -64,6 +64,7 @@ Cell colorBarCell(const QString& gradient, double lo, double hi, const QString& 
   scale->setDataRange(QCPRange(lo, hi));
   scale->setBarWidth(14);
   scale->axis()->setLabel(label);
+  scale->setMinimumMargins(QMargins(0, 12, 0, 12));  // room for the end labels ("0", "1") above and below the bar
   Cell c;
   c.plot = plot.get();
   c.owner = std::move(plot);
