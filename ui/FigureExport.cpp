@@ -17,11 +17,13 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 #include <memory>
 #include <stdexcept>
 
 #include "ColorMaps.h"
 #include "HeatmapView.h"
+#include "ViewFigure.h"
 
 namespace attnscope {
 
@@ -177,24 +179,27 @@ std::pair<int, int> figureSize(const FigureRequest& request, const std::vector<C
   return {s.width(), s.height()};
 }
 
-void renderFigure(const FigureRequest& r, const std::vector<CaptureResult>& caps, const std::vector<std::string>& names) {
-  if (!QApplication::instance()) throw std::runtime_error("renderFigure needs a QApplication");
-  if (r.out.empty()) throw std::runtime_error("no output file");
-  if (r.format != "png" && r.format != "svg" && r.format != "pdf")
-    throw std::runtime_error("--format must be png, svg or pdf (got '" + r.format + "')");
-  if (r.dpi < 36 || r.dpi > 1200) throw std::runtime_error("--dpi must be between 36 and 1200");
-  auto cells = layout(r, caps, names);
-  const QSize size = extent(cells);
-  const QString out = QString::fromStdString(r.out);
+namespace {
+
+/// Paints \p size points of figure with \p paint into \p out as PNG (at \p dpi), SVG or PDF, through a temporary
+/// file renamed into place. The plots lay their text out with the screen's font metrics (logical DPI L): every
+/// device is painted at that same logical DPI, so text takes exactly the room the layout gave it (a PNG painted at its
+/// output DPI drew text dpi/L times larger than laid out and clipped axis labels). One figure unit is one point.
+void writeFigureFile(QSize size, const std::string& format, int dpi, const std::string& path,
+                     const std::function<void(QCPPainter&)>& paint) {
+  if (!QApplication::instance()) throw std::runtime_error("figures need a QApplication");
+  if (path.empty()) throw std::runtime_error("no output file");
+  if (format != "png" && format != "svg" && format != "pdf")
+    throw std::runtime_error("--format must be png, svg or pdf (got '" + format + "')");
+  if (dpi < 36 || dpi > 1200) throw std::runtime_error("--dpi must be between 36 and 1200");
+  if (size.isEmpty()) throw std::runtime_error("nothing to draw");
+  const QString out = QString::fromStdString(path);
   const QString tmp = out + ".tmp-" + QString::number(QCoreApplication::applicationPid());
   bool ok = false;
-  // The plots lay their text out with the screen's font metrics (logical DPI L): every device is painted at that
-  // same logical DPI, so text takes exactly the room the layout gave it (a PNG painted at its output DPI drew text
-  // dpi/L times larger than laid out and clipped axis labels). One figure unit is one point of the output.
   const double logicalDpi = QGuiApplication::primaryScreen() ? QGuiApplication::primaryScreen()->logicalDotsPerInchY() : 96.0;
   const int dotsPerMeter = static_cast<int>(std::lround(logicalDpi / 0.0254));
-  if (r.format == "png") {
-    const double scale = r.dpi / 72.0;
+  if (format == "png") {
+    const double scale = dpi / 72.0;
     QImage img(static_cast<int>(size.width() * scale), static_cast<int>(size.height() * scale), QImage::Format_ARGB32);
     img.setDotsPerMeterX(dotsPerMeter);
     img.setDotsPerMeterY(dotsPerMeter);
@@ -203,12 +208,12 @@ void renderFigure(const FigureRequest& r, const std::vector<CaptureResult>& caps
       QCPPainter painter(&img);
       painter.setRenderHint(QPainter::Antialiasing);
       painter.scale(scale, scale);
-      paintCells(painter, cells);
+      paint(painter);
     }
-    img.setDotsPerMeterX(static_cast<int>(std::lround(r.dpi / 0.0254)));  // the file says the DPI asked for
-    img.setDotsPerMeterY(static_cast<int>(std::lround(r.dpi / 0.0254)));
+    img.setDotsPerMeterX(static_cast<int>(std::lround(dpi / 0.0254)));  // the file says the DPI asked for
+    img.setDotsPerMeterY(static_cast<int>(std::lround(dpi / 0.0254)));
     ok = img.save(tmp, "PNG");
-  } else if (r.format == "svg") {
+  } else if (format == "svg") {
     QSvgGenerator svg;
     svg.setFileName(tmp);
     svg.setResolution(static_cast<int>(std::lround(logicalDpi)));
@@ -217,7 +222,7 @@ void renderFigure(const FigureRequest& r, const std::vector<CaptureResult>& caps
     svg.setTitle("AttnScope figure");
     {
       QCPPainter painter(&svg);
-      paintCells(painter, cells);
+      paint(painter);
     }
     ok = QFileInfo(tmp).size() > 0;
   } else {
@@ -229,18 +234,51 @@ void renderFigure(const FigureRequest& r, const std::vector<CaptureResult>& caps
     {
       QCPPainter painter(&pdf);
       painter.scale(logicalDpi / 72.0, logicalDpi / 72.0);  // figure units are points
-      paintCells(painter, cells);
+      paint(painter);
     }
     ok = QFileInfo(tmp).size() > 0;
   }
   if (!ok) {
     QFile::remove(tmp);
-    throw std::runtime_error("cannot write '" + r.out + "'");
+    throw std::runtime_error("cannot write '" + path + "'");
   }
   if (std::rename(tmp.toLocal8Bit().constData(), out.toLocal8Bit().constData()) != 0) {
     QFile::remove(tmp);
-    throw std::runtime_error("cannot replace '" + r.out + "'");
+    throw std::runtime_error("cannot replace '" + path + "'");
   }
+}
+
+}  // namespace
+
+void renderFigure(const FigureRequest& r, const std::vector<CaptureResult>& caps, const std::vector<std::string>& names) {
+  if (!QApplication::instance()) throw std::runtime_error("renderFigure needs a QApplication");
+  if (r.out.empty()) throw std::runtime_error("no output file");
+  if (r.format != "png" && r.format != "svg" && r.format != "pdf")
+    throw std::runtime_error("--format must be png, svg or pdf (got '" + r.format + "')");
+  if (r.dpi < 36 || r.dpi > 1200) throw std::runtime_error("--dpi must be between 36 and 1200");
+  auto cells = layout(r, caps, names);
+  writeFigureFile(extent(cells), r.format, r.dpi, r.out, [&](QCPPainter& painter) { paintCells(painter, cells); });
+}
+
+void writeViewFigure(const std::vector<ViewPiece>& pieces, const QString& path, int dpi) {
+  QRect all;
+  for (const auto& p : pieces) all = all.united(p.rect);
+  const std::string format = QFileInfo(path).suffix().toLower().toStdString();
+  writeFigureFile(all.size(), format, dpi, path.toStdString(), [&](QCPPainter& painter) {
+    for (const auto& p : pieces) {
+      painter.save();
+      painter.translate(p.rect.topLeft() - all.topLeft());
+      if (p.plot) {
+        p.plot->toPainter(&painter, p.rect.width(), p.rect.height());
+      } else if (p.widget) {  // a view that paints itself with QPainter: its lines and text stay vectors
+        p.widget->render(&painter, QPoint(), QRegion(QRect(QPoint(0, 0), p.rect.size())), QWidget::DrawChildren);
+      } else if (!p.image.isNull()) {
+        painter.setRenderHint(QPainter::SmoothPixmapTransform);
+        painter.drawImage(QRect(QPoint(0, 0), p.rect.size()), p.image);
+      }
+      painter.restore();
+    }
+  });
 }
 
 }  // namespace attnscope

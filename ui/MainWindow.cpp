@@ -8,6 +8,7 @@
 #include <QDialogButtonBox>
 #include <QDockWidget>
 #include <QFileDialog>
+#include <QInputDialog>
 #include <QFileInfo>
 #include <QFormLayout>
 #include <QJsonArray>
@@ -28,6 +29,7 @@
 
 #include "ColorMaps.h"
 #include "FigureExport.h"
+#include "ViewFigure.h"
 #include "attnscope/DataExport.h"
 
 namespace attnscope {
@@ -156,11 +158,13 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent), m_worker(new RunW
     const int room = std::max(200, m_tabs->width() - 40);
     const QImage fitted = img.width() > room ? img.scaledToWidth(room, Qt::SmoothTransformation) : img;
     m_overlay->setPixmap(QPixmap::fromImage(fitted));
+    m_overlayImage = img;
     m_overlay->setToolTip(title);
     emit overlayShown();
   });
   connect(m_worker, &RunWorker::overlayFailed, this, [this](const QString& message) {
     m_overlay->setPixmap(QPixmap());
+    m_overlayImage = QImage();
     m_overlay->setText(message);
   });
   connect(m_worker, &RunWorker::progress, this, [this](int done, int total) {
@@ -891,13 +895,21 @@ void MainWindow::chooseExport() {
   }
   const QString start = QSettings().value("export/lastDir").toString();
   const QString path = QFileDialog::getSaveFileName(this, tr("Export figure"), start + "/attention.pdf",
-                                                    tr("PDF (*.pdf);;SVG (*.svg);;PNG, 300 dpi (*.png)"));
+                                                    tr("PDF (*.pdf);;SVG (*.svg);;PNG (*.png)"));
   if (path.isEmpty()) return;
   QSettings().setValue("export/lastDir", QFileInfo(path).absolutePath());
+  int dpi = QSettings().value("export/dpi", 300).toInt();
+  if (QFileInfo(path).suffix().compare("png", Qt::CaseInsensitive) == 0) {  // vectors need no resolution
+    bool ok = false;
+    dpi = QInputDialog::getInt(this, tr("PNG resolution"), tr("Dots per inch (the figure is sized in points):"), dpi,
+                               36, 1200, 50, &ok);
+    if (!ok) return;
+    QSettings().setValue("export/dpi", dpi);
+  }
   if (QFileInfo::exists(path) &&
       QMessageBox::question(this, tr("Replace file?"), tr("%1 exists. Replace it?").arg(path)) != QMessageBox::Yes)
     return;
-  if (exportFigure(path)) statusBar()->showMessage(tr("Exported %1").arg(path), 5000);
+  if (exportFigure(path, dpi)) statusBar()->showMessage(tr("Exported %1").arg(path), 5000);
 }
 
 bool MainWindow::exportFigure(const QString& path, int dpi) {
@@ -909,6 +921,38 @@ bool MainWindow::exportFigure(const QString& path, int dpi) {
   r.head = m_head->value();
   r.colormap = m_colormap->currentText().toStdString();
   try {
+    // Views drawn as they are on screen: the aggregate, the metrics heatmap with its bar chart, the token lines, the
+    // input overlay at its full size.
+    QWidget* tab = m_tabs->currentWidget();
+    std::vector<ViewPiece> pieces;
+    auto plotPiece = [](QCustomPlot* plot, int top) {
+      ViewPiece p;
+      p.plot = plot;
+      p.rect = QRect(QPoint(0, top), plot->size());
+      return p;
+    };
+    if (tab == m_aggPage) {
+      pieces.push_back(plotPiece(m_aggregate->plot(), 0));
+    } else if (tab == m_metricsPage) {
+      pieces.push_back(plotPiece(m_metrics->plot(), 0));
+      pieces.push_back(plotPiece(m_bars, m_metrics->plot()->height()));
+    } else if (tab == m_linesPage) {
+      ViewPiece p;
+      p.widget = m_lines;
+      p.rect = QRect(0, 0, m_lines->width(), std::min(m_lines->height(), m_lines->contentHeight()));
+      pieces.push_back(p);
+    } else if (tab == m_overlayPage) {
+      if (m_overlayImage.isNull()) throw std::runtime_error("no overlay to export: run an image or audio model first");
+      ViewPiece p;
+      p.image = m_overlayImage;
+      p.rect = QRect(QPoint(0, 0), m_overlayImage.size());
+      pieces.push_back(p);
+    }
+    if (!pieces.empty()) {
+      if (!m_capture) throw std::runtime_error("run the model first");
+      writeViewFigure(pieces, path, dpi);
+      return true;
+    }
     const bool comparing = m_tabs->currentWidget() == m_compareView && m_compareView->result();
     const bool grid = m_tabs->currentWidget() == m_overviewPage;
     std::vector<CaptureResult> caps;

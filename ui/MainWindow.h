@@ -7,6 +7,7 @@
 #include <QTabWidget>
 #include <QLabel>
 #include <QLineEdit>
+#include <QImage>
 #include <QMainWindow>
 #include <QMenu>
 #include <QJsonObject>
@@ -63,6 +64,8 @@ class MainWindow : public QMainWindow {
   HeatmapView* aggregateView() const { return m_aggregate; }
   QComboBox* aggregateKind() const { return m_aggKind; }
   HeatmapView* metricsView() const { return m_metrics; }
+  /// The input overlay at full size (null before an image or audio model ran).
+  const QImage& overlayImage() const { return m_overlayImage; }
   QComboBox* metricKind() const { return m_metricKind; }
   QWidget* metricsPage() const { return m_metricsPage; }
   QWidget* aggregatePage() const { return m_aggPage; }
@@ -202,6 +205,7 @@ class MainWindow : public QMainWindow {
   QLabel* m_thumb = nullptr;
   QTabWidget* m_tabs = nullptr;
   QLabel* m_overlay = nullptr;
+  QImage m_overlayImage;  ///< the overlay at full size (the label shows it fitted to the window)
   CompareView* m_compareView = nullptr;
   OverviewView* m_overview = nullptr;
   TokenLineView* m_lines = nullptr;

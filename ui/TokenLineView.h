@@ -1,5 +1,6 @@
 #pragma once
 #include <QWidget>
+#include <algorithm>
 #include <memory>
 
 #include "attnscope/EngineSession.h"
@@ -22,6 +23,8 @@ class TokenLineView : public QWidget {
   float weight(int head, int query, int key) const;
   /// Centre of a query token on the left column, for tests.
   QPoint queryPoint(int query) const;
+  /// Height the drawn tokens and lines take (the rest of the widget below them is empty).
+  int contentHeight() const { return 20 + std::max(m_matrix.q, m_matrix.k) * rowHeight(); }
 
  signals:
   void querySelected(int query);

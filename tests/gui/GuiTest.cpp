@@ -162,6 +162,16 @@ class GuiTest : public QObject {
     QVERIFY(shown.wait(30000));
     QVERIFY(!w.overlayView()->pixmap().isNull());
     QVERIFY(w.overlayView()->pixmap().width() >= 200);  // fitted to the view
+    // Export on this tab writes the overlay at its full size (72 dpi: one pixel per point).
+    QTemporaryDir out;
+    QVERIFY(w.exportFigure(out.filePath("overlay.png"), 72));
+    const QImage png(out.filePath("overlay.png"));
+    QVERIFY(!w.overlayImage().isNull());
+    QCOMPARE(png.size(), w.overlayImage().size());
+    QVERIFY(w.exportFigure(out.filePath("overlay.pdf")));
+    QFile pdf(out.filePath("overlay.pdf"));
+    QVERIFY(pdf.open(QIODevice::ReadOnly));
+    QVERIFY(pdf.readAll().startsWith("%PDF-"));
     w.shutdown();
   }
 
@@ -590,6 +600,41 @@ class GuiTest : public QObject {
     QVERIFY(gridSvg.contains("L4 H7"));  // the last head of the 5 × 8 grid is labelled
     QVERIFY(gridSvg.contains("Attention of every head"));  // a title
     QVERIFY(gridSvg.contains("attention weight"));         // and one colour bar for every cell
+    // Every other view exports as it is on screen: the aggregate, the metrics heatmap over its bar chart, the lines.
+    w.resize(1300, 850);
+    w.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&w));
+    QSignalSpy aggShown(&w, &MainWindow::aggregateShown);
+    w.tabs()->setCurrentWidget(w.aggregatePage());  // computed on the worker
+    QVERIFY(aggShown.wait(30000));
+    QVERIFY(w.exportFigure(dir.filePath("agg.svg")));
+    QFile agg(dir.filePath("agg.svg"));
+    QVERIFY(agg.open(QIODevice::ReadOnly));
+    const QByteArray aggSvg = agg.readAll();
+    QVERIFY(aggSvg.contains("mean over heads"));  // the aggregate's own title, as text
+    QVERIFY(aggSvg.contains("upon"));             // and its token labels
+    QSignalSpy metricsShown(&w, &MainWindow::metricsShown);
+    w.tabs()->setCurrentWidget(w.metricsPage());
+    if (metricsShown.isEmpty()) QVERIFY(metricsShown.wait(30000));
+    QVERIFY(w.exportFigure(dir.filePath("metrics.png"), 72));
+    const QImage metricsPng(dir.filePath("metrics.png"));
+    const QSize heat = w.metricsView()->plot()->size();
+    QCOMPARE(metricsPng.width(), heat.width());
+    QVERIFY(metricsPng.height() >= heat.height() + 140);  // the bar chart under the heatmap
+    QVERIFY(w.exportFigure(dir.filePath("metrics.pdf")));
+    QFile metricsPdf(dir.filePath("metrics.pdf"));
+    QVERIFY(metricsPdf.open(QIODevice::ReadOnly));
+    const QByteArray metricsDoc = metricsPdf.readAll();
+    QVERIFY(metricsDoc.startsWith("%PDF-"));
+    QCOMPARE(metricsDoc.count("/Type /Page\n") + metricsDoc.count("/Type /Page\r") + metricsDoc.count("/Type /Page "), 1);
+    w.tabs()->setCurrentWidget(w.linesPage());
+    QCoreApplication::processEvents();
+    QVERIFY(w.exportFigure(dir.filePath("lines.svg")));
+    QFile linesFile(dir.filePath("lines.svg"));
+    QVERIFY(linesFile.open(QIODevice::ReadOnly));
+    const QByteArray linesSvg = linesFile.readAll();
+    QVERIFY(linesSvg.contains("upon"));     // tokens stay text
+    QVERIFY(linesSvg.contains("<path") || linesSvg.contains("<polyline") || linesSvg.contains("<line"));  // lines stay vectors
     w.tabs()->setCurrentWidget(w.heatmap());
     // Files exist now: a second export refuses to replace them without being told to.
     closeNextDialog();
