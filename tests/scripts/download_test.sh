@@ -21,13 +21,19 @@ grep -q "checksum mismatch for stories260K/model.safetensors" "$work/err" || fai
 if ATTNSCOPE_MODEL_MIRROR="$shared/models" "$script" stories260K "$work/s" 2>"$work/err"; then fail "overwrote a model"; fi
 grep -q "already holds a model" "$work/err" || fail "no overwrite message"
 if "$script" no-such-model 2>/dev/null; then fail "unknown name accepted"; fi
+# Every file of the project's manifest is pinned; a manifest with an unpinned file (a new model being added) is
+# refused by default, and accepting the unpinned file does not waive the pinned ones.
+grep -q ' unpinned ' <(grep -v '^#' "$root/sample_models/models.sha256") && fail "the project's manifest has unpinned files"
 mkdir -p "$work/m/vit-base-patch16-224"
 for f in $(awk '$1 == "vit-base-patch16-224" {print $2}' "$root/sample_models/models.sha256"); do echo x > "$work/m/vit-base-patch16-224/$f"; done
-if ATTNSCOPE_MODEL_MIRROR="$work/m" "$script" vit-base-patch16-224 "$work/w" 2>"$work/err"; then fail "unpinned accepted"; fi
+if ATTNSCOPE_MODEL_MIRROR="$work/m" "$script" vit-base-patch16-224 "$work/w" 2>"$work/err"; then fail "wrong ViT files accepted"; fi
+grep -q "checksum mismatch for vit-base-patch16-224/config.json" "$work/err" || fail "ViT not checked: $(cat "$work/err")"
+awk '$1 == "vit-base-patch16-224" && $2 == "config.json" {$3 = "unpinned"} {print}' "$root/sample_models/models.sha256" >"$work/manifest"
+if ATTNSCOPE_MODEL_MANIFEST="$work/manifest" ATTNSCOPE_MODEL_MIRROR="$work/m" "$script" vit-base-patch16-224 "$work/w" 2>"$work/err"; then
+  fail "unpinned accepted"; fi
 grep -q "no pinned SHA-256" "$work/err" || fail "no unpinned message"
-# Accepting the unpinned config.json does not waive the pinned weights.
-if ATTNSCOPE_ALLOW_UNPINNED=1 ATTNSCOPE_MODEL_MIRROR="$work/m" "$script" vit-base-patch16-224 "$work/w" >/dev/null 2>"$work/err"; then
-  fail "unpinned mode accepted wrong weights"; fi
+if ATTNSCOPE_MODEL_MANIFEST="$work/manifest" ATTNSCOPE_ALLOW_UNPINNED=1 ATTNSCOPE_MODEL_MIRROR="$work/m" "$script" vit-base-patch16-224 \
+  "$work/w" >/dev/null 2>"$work/err"; then fail "unpinned mode accepted wrong weights"; fi
 grep -q "checksum mismatch for vit-base-patch16-224/model.safetensors" "$work/err" || fail "weights not checked: $(cat "$work/err")"
 [[ ! -e "$work/w" ]] || fail "something was written after a mismatch"
 echo "download.sh: mirror, checksum, no-overwrite and refusal cases pass"
