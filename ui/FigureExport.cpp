@@ -185,13 +185,18 @@ namespace {
 /// file renamed into place. The plots lay their text out with the screen's font metrics (logical DPI L): every
 /// device is painted at that same logical DPI, so text takes exactly the room the layout gave it (a PNG painted at its
 /// output DPI drew text dpi/L times larger than laid out and clipped axis labels). One figure unit is one point.
-void writeFigureFile(QSize size, const std::string& format, int dpi, const std::string& path,
-                     const std::function<void(QCPPainter&)>& paint) {
+/// Refuses a request before anything is drawn: no application, no file, an unknown format, a DPI out of range.
+void checkOutput(const std::string& format, int dpi, const std::string& path) {
   if (!QApplication::instance()) throw std::runtime_error("figures need a QApplication");
   if (path.empty()) throw std::runtime_error("no output file");
   if (format != "png" && format != "svg" && format != "pdf")
     throw std::runtime_error("--format must be png, svg or pdf (got '" + format + "')");
   if (dpi < 36 || dpi > 1200) throw std::runtime_error("--dpi must be between 36 and 1200");
+}
+
+/// Callers check the request with checkOutput() first.
+void writeFigureFile(QSize size, const std::string& format, int dpi, const std::string& path,
+                     const std::function<void(QCPPainter&)>& paint) {
   if (size.isEmpty()) throw std::runtime_error("nothing to draw");
   const QString out = QString::fromStdString(path);
   const QString tmp = out + ".tmp-" + QString::number(QCoreApplication::applicationPid());
@@ -251,11 +256,7 @@ void writeFigureFile(QSize size, const std::string& format, int dpi, const std::
 }  // namespace
 
 void renderFigure(const FigureRequest& r, const std::vector<CaptureResult>& caps, const std::vector<std::string>& names) {
-  if (!QApplication::instance()) throw std::runtime_error("renderFigure needs a QApplication");
-  if (r.out.empty()) throw std::runtime_error("no output file");
-  if (r.format != "png" && r.format != "svg" && r.format != "pdf")
-    throw std::runtime_error("--format must be png, svg or pdf (got '" + r.format + "')");
-  if (r.dpi < 36 || r.dpi > 1200) throw std::runtime_error("--dpi must be between 36 and 1200");
+  checkOutput(r.format, r.dpi, r.out);
   auto cells = layout(r, caps, names);
   writeFigureFile(extent(cells), r.format, r.dpi, r.out, [&](QCPPainter& painter) { paintCells(painter, cells); });
 }
@@ -264,6 +265,7 @@ void writeViewFigure(const std::vector<ViewPiece>& pieces, const QString& path, 
   QRect all;
   for (const auto& p : pieces) all = all.united(p.rect);
   const std::string format = QFileInfo(path).suffix().toLower().toStdString();
+  checkOutput(format, dpi, path.toStdString());
   writeFigureFile(all.size(), format, dpi, path.toStdString(), [&](QCPPainter& painter) {
     for (const auto& p : pieces) {
       painter.save();

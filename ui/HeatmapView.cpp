@@ -6,7 +6,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
-#include <functional>
 #include <thread>
 
 #include "ColorMaps.h"
@@ -23,13 +22,19 @@ double niceStep(double span, int count) {
   return 10 * mag;
 }
 
+/// A token label short enough for an axis: blanks made visible, long ones cut with an ellipsis.
+QString elide(QString s) {
+  if (s.trimmed().isEmpty() && !s.isEmpty()) s = QString("␣").repeated(s.size());
+  if (s.size() > 14) s = s.left(13) + QChar(0x2026);
+  return s;
+}
+
 /// Token labels on a matrix axis: one tick per token when they fit, else every n-th token with n a 1-2-5 step
 /// chosen from the axis's length in pixels and the label height, recomputed on every replot, so zooming in labels
 /// every token of the visible window and a small panel does not stack its labels on top of each other.
 class TokenTicker : public QCPAxisTicker {
  public:
-  TokenTicker(QCPAxis* axis, QStringList labels, std::function<QString(QString)> elide)
-      : m_axis(axis), m_labels(std::move(labels)), m_elide(std::move(elide)) {}
+  TokenTicker(QCPAxis* axis, QStringList labels) : m_axis(axis), m_labels(std::move(labels)) {}
 
  protected:
   double getTickStep(const QCPRange& range) override {
@@ -52,13 +57,12 @@ class TokenTicker : public QCPAxisTicker {
   int getSubTickCount(double) override { return 0; }
   QString getTickLabel(double tick, const QLocale&, QChar, int) override {
     const long i = std::lround(tick);
-    return i >= 0 && i < m_labels.size() ? m_elide(m_labels[static_cast<int>(i)]) : QString();
+    return i >= 0 && i < m_labels.size() ? elide(m_labels[static_cast<int>(i)]) : QString();
   }
 
  private:
   QCPAxis* m_axis;
   QStringList m_labels;
-  std::function<QString(QString)> m_elide;
 };
 }  // namespace
 
@@ -102,9 +106,9 @@ HeatmapView::HeatmapView(QWidget* parent) : QWidget(parent) {
     m_rebuildQueued = true;
     QTimer::singleShot(0, this, [this] {
       m_rebuildQueued = false;
-      const int x0 = m_x0, y0 = m_y0, bx = m_bx, by = m_by, nx = m_nx, ny = m_ny;
+      const Window before = m_drawn;
       rebuildMap();
-      if (x0 != m_x0 || y0 != m_y0 || bx != m_bx || by != m_by || nx != m_nx || ny != m_ny) m_plot->replot();
+      if (!(m_drawn == before)) m_plot->replot();
     });
   };
   connect(m_plot->xAxis, qOverload<const QCPRange&>(&QCPAxis::rangeChanged), this, queue);
@@ -124,15 +128,10 @@ HeatmapView::HeatmapView(QWidget* parent) : QWidget(parent) {
   clear();
 }
 
-QString HeatmapView::elide(QString s) {
-  if (s.trimmed().isEmpty() && !s.isEmpty()) s = QString("␣").repeated(s.size());
-  if (s.size() > 14) s = s.left(13) + QChar(0x2026);
-  return s;
-}
-
 void HeatmapView::clear() {
   m_q = m_k = 0;
   m_values.clear();
+  m_blockWindow = Window();
   m_map->data()->clear();
   m_mapValid = false;
   m_pinQuery = m_pinKey = -1;
@@ -245,12 +244,13 @@ void HeatmapView::updateRange() {
   axis->setTicker(t);
 }
 
-QSize HeatmapView::drawnCells() const { return QSize(m_nx, m_ny); }
+QSize HeatmapView::drawnCells() const { return QSize(m_drawn.nx, m_drawn.ny); }
 
 QRect HeatmapView::drawnBlock(int query, int key) const {
-  if (key < m_x0 || query < m_y0 || key > m_x1 || query > m_y1) return {};
-  const int x0 = m_x0 + (key - m_x0) / m_bx * m_bx, y0 = m_y0 + (query - m_y0) / m_by * m_by;
-  return QRect(QPoint(x0, y0), QPoint(std::min(m_x1, x0 + m_bx - 1), std::min(m_y1, y0 + m_by - 1)));
+  const Window& w = m_drawn;
+  if (key < w.x0 || query < w.y0 || key > w.x1 || query > w.y1) return {};
+  const int x0 = w.x0 + (key - w.x0) / w.bx * w.bx, y0 = w.y0 + (query - w.y0) / w.by * w.by;
+  return QRect(QPoint(x0, y0), QPoint(std::min(w.x1, x0 + w.bx - 1), std::min(w.y1, y0 + w.by - 1)));
 }
 
 HeatmapView::Window HeatmapView::visibleWindow() const {
@@ -340,22 +340,13 @@ void HeatmapView::scanAll(const float* src, const Window& w, bool copy, float& l
     hi = std::max(hi, hi2);
   }
   m_blockWindow = w;
-  m_blockMaxValid = w.downsampled();
 }
 
 void HeatmapView::rebuildMap() {
   if (m_q == 0 || m_k == 0) return;
   const Window w = visibleWindow();
-  if (m_mapValid && w.x0 == m_x0 && w.y0 == m_y0 && w.bx == m_bx && w.by == m_by && w.nx == m_nx && w.ny == m_ny)
-    return;
-  m_x0 = w.x0;
-  m_y0 = w.y0;
-  m_x1 = w.x1;
-  m_y1 = w.y1;
-  m_bx = w.bx;
-  m_by = w.by;
-  m_nx = w.nx;
-  m_ny = w.ny;
+  if (m_mapValid && w == m_drawn) return;
+  m_drawn = w;
   QCPColorMapData* d = m_map->data();
   d->setSize(w.nx, w.ny);
   d->setRange(QCPRange(w.x0 + (w.bx - 1) / 2.0, w.x0 + (w.nx - 1) * w.bx + (w.bx - 1) / 2.0),
@@ -367,7 +358,7 @@ void HeatmapView::rebuildMap() {
     }
   } else {
     // Block maximum: the transforms are monotonic, so transform(max) = max(transform).
-    if (!m_blockMaxValid || !(m_blockWindow == w)) {
+    if (!(m_blockWindow == w)) {  // a zoom or pan since the last scan
       float lo, hi;
       scanAll(m_values.data(), w, false, lo, hi);
     }
@@ -428,8 +419,8 @@ void HeatmapView::setAttention(const AttentionMatrix& a, int head, const std::ve
   m_keyLabels.clear();
   for (const auto& l : queryLabels) m_queryLabels << QString::fromStdString(l);
   for (const auto& l : keyLabels) m_keyLabels << QString::fromStdString(l);
-  m_plot->xAxis->setTicker(QSharedPointer<QCPAxisTicker>(new TokenTicker(m_plot->xAxis, m_keyLabels, elide)));
-  m_plot->yAxis->setTicker(QSharedPointer<QCPAxisTicker>(new TokenTicker(m_plot->yAxis, m_queryLabels, elide)));
+  m_plot->xAxis->setTicker(QSharedPointer<QCPAxisTicker>(new TokenTicker(m_plot->xAxis, m_keyLabels)));
+  m_plot->yAxis->setTicker(QSharedPointer<QCPAxisTicker>(new TokenTicker(m_plot->yAxis, m_queryLabels)));
   updateRange();
   rebuildMap();
   updatePinItems();
@@ -451,8 +442,9 @@ double HeatmapView::valueAt(int query, int key) const {
 }
 
 double HeatmapView::drawnValue(int query, int key) const {
-  const int cj = (key - m_x0) / m_bx, ci = (query - m_y0) / m_by;
-  if (key < m_x0 || query < m_y0 || cj >= m_nx || ci >= m_ny) return std::nan("");
+  const Window& w = m_drawn;
+  const int cj = (key - w.x0) / w.bx, ci = (query - w.y0) / w.by;
+  if (key < w.x0 || query < w.y0 || cj >= w.nx || ci >= w.ny) return std::nan("");
   return inverse(m_map->data()->cell(cj, ci));
 }
 

@@ -106,7 +106,6 @@ class HeatmapView : public QWidget {
   double transform(double v) const;
   double inverse(double v) const;
   bool isSigned() const { return m_dataMin < 0; }
-  static QString elide(QString label);
 
   QCustomPlot* m_plot;
   QCPColorMap* m_map;
@@ -126,13 +125,10 @@ class HeatmapView : public QWidget {
   double m_gamma = 0.5;
   double m_lo = 0, m_hi = 1, m_fixedLo = 0, m_fixedHi = 1, m_dataMin = 0, m_dataMax = 1;
   int m_q = 0, m_k = 0;
-  int m_x0 = 0, m_y0 = 0, m_bx = 1, m_by = 1;  ///< drawn window origin and block size (cells per drawn cell)
-  int m_x1 = -1, m_y1 = -1;                    ///< drawn window's last key and query
-  int m_nx = 0, m_ny = 0;                      ///< drawn cells per axis
+  Window m_drawn;  ///< what the colour map holds now
   bool m_mapValid = false;
-  std::vector<float> m_blockMax;  ///< [ny × nx] block maxima of m_blockWindow, data units
+  std::vector<float> m_blockMax;  ///< [ny × nx] block maxima of m_blockWindow (when downsampled), data units
   Window m_blockWindow;
-  bool m_blockMaxValid = false;
   int m_pinQuery = -1, m_pinKey = -1;
   QPoint m_pressPos;
 };

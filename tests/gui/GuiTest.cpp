@@ -34,6 +34,11 @@ QString closeNextDialog() {
   });
   return text;
 }
+
+/// Pages of a PDF: its "/Type /Page" objects (not "/Type /Pages").
+int pdfPages(const QByteArray& doc) {
+  return doc.count("/Type /Page\n") + doc.count("/Type /Page\r") + doc.count("/Type /Page ");
+}
 }  // namespace
 
 class GuiTest : public QObject {
@@ -588,7 +593,7 @@ class GuiTest : public QObject {
       QVERIFY(pdf.open(QIODevice::ReadOnly));
       const QByteArray doc = pdf.readAll();
       QVERIFY(doc.startsWith("%PDF-"));
-      QCOMPARE(doc.count("/Type /Page\n") + doc.count("/Type /Page\r") + doc.count("/Type /Page "), 1);
+      QCOMPARE(pdfPages(doc), 1);
     }
     // The overview tab exports the layers × heads grid.
     w.tabs()->setCurrentWidget(w.overviewPage());
@@ -626,7 +631,7 @@ class GuiTest : public QObject {
     QVERIFY(metricsPdf.open(QIODevice::ReadOnly));
     const QByteArray metricsDoc = metricsPdf.readAll();
     QVERIFY(metricsDoc.startsWith("%PDF-"));
-    QCOMPARE(metricsDoc.count("/Type /Page\n") + metricsDoc.count("/Type /Page\r") + metricsDoc.count("/Type /Page "), 1);
+    QCOMPARE(pdfPages(metricsDoc), 1);
     w.tabs()->setCurrentWidget(w.linesPage());
     QCoreApplication::processEvents();
     QVERIFY(w.exportFigure(dir.filePath("lines.svg")));
