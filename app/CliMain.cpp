@@ -44,15 +44,17 @@ const char* const kUsage =
     "Run 'attnscope-cli <command> --help' for the options of a command.\n";
 
 const char* const kInfoHelp =
-    "usage: attnscope-cli info --model DIR [--device auto|cpu|cuda[:N]] [--json]\n"
+    "usage: attnscope-cli info --model DIR [--device auto|cpu|cuda[:N]] [--dtype D] [--json]\n"
     "\n"
     "Prints the family, modality, layers, query/kv heads, hidden size, vocabulary,\n"
-    "parameter count and weight dtype of a Hugging Face model folder.\n";
+    "parameter count, the weight dtype on disk and the dtype computed in of a Hugging Face model folder.\n"
+    "--dtype auto|float32|bfloat16|float16: auto computes in float32 on the CPU (bf16 -> f32 is exact) and in\n"
+    "the stored 16-bit dtype on CUDA; run, generate and compare take it too.\n";
 
 const char* const kRunHelp =
     "usage: attnscope-cli run --model DIR (--text STR [--text-pair STR] | --image PATH | --audio PATH [--offset S]\n"
     "                                      | --inputs FILE.safetensors)\n"
-    "                         [--device auto|cpu|cuda[:N]] [--layers 0,2-5] [--heads 0-3]\n"
+    "                         [--device auto|cpu|cuda[:N]] [--dtype D] [--layers 0,2-5] [--heads 0-3]\n"
     "                         [--logits all|last|none] [--variant SPEC] --out capture.safetensors\n"
     "\n"
     "Runs the model once and writes a safetensors capture file:\n"
@@ -70,7 +72,7 @@ const char* const kRunHelp =
 const char* const kGenerateHelp =
     "usage: attnscope-cli generate --model DIR (--text STR | --audio PATH [--offset S] | --inputs FILE)\n"
     "                              --max-new-tokens N\n"
-    "                              [--device auto|cpu|cuda[:N]] [--layers ...] [--heads ...]\n"
+    "                              [--device auto|cpu|cuda[:N]] [--dtype D] [--layers ...] [--heads ...]\n"
     "                              [--variant SPEC] [--out capture.safetensors]\n"
     "\n"
     "Greedy decoding with a key/value cache; prints the prompt and continuation.\n"
@@ -79,7 +81,7 @@ const char* const kGenerateHelp =
 
 const char* const kCompareHelp =
     "usage: attnscope-cli compare --model DIR (--text STR [--text-pair STR] | --image P | --audio P | --inputs F)\n"
-    "                             --variant SPEC [--variant SPEC ...] [--repeats N] [--device ...]\n"
+    "                             --variant SPEC [--variant SPEC ...] [--repeats N] [--device ...] [--dtype D]\n"
     "                             --out report.json [--captures DIR]\n"
     "\n"
     "Runs the model under every variant (the `full` baseline is always run) and writes report.json:\n"
@@ -202,13 +204,14 @@ std::string humanCount(int64_t n) {
 }
 
 int cmdInfo(const Args& a) {
-  auto m = loadModel(a.require("model"), a.get("device", "auto"));
+  auto m = loadModel(a.require("model"), a.get("device", "auto"), a.get("dtype", "auto"));
   const ModelInfo& i = m->model->info();
   if (a.flag("json")) {
     nlohmann::json j = {{"family", i.modelType}, {"architecture", i.architecture}, {"modality", i.modality},
                         {"layers", i.layers},    {"heads", i.heads},               {"kv_heads", i.kvHeads},
                         {"hidden", i.hidden},    {"vocab", i.vocab},               {"max_positions", i.maxPositions},
-                        {"parameters", i.parameters}, {"dtype", i.dtype},         {"device", i.device},
+                        {"parameters", i.parameters}, {"dtype", i.dtype},         {"compute_dtype", i.computeDtype},
+                        {"device", i.device},
                         {"head", i.head},        {"labels", i.labels},
                         {"tokenizer", m->tokenizer ? m->tokenizer->kind() : "none"}};
     std::cout << j.dump(2) << "\n";
@@ -223,7 +226,7 @@ int cmdInfo(const Args& a) {
             << "vocabulary:   " << i.vocab << "\n"
             << "positions:    " << i.maxPositions << "\n"
             << "parameters:   " << humanCount(i.parameters) << " (" << i.parameters << ")\n"
-            << "dtype:        " << i.dtype << "\n"
+            << "dtype:        " << i.dtype << " on disk, computed in " << i.computeDtype << "\n"
             << "device:       " << i.device << "\n"
             << "head:         " << i.head << "\n"
             << "tokenizer:    " << (m->tokenizer ? m->tokenizer->kind() : "none") << "\n";
@@ -296,7 +299,7 @@ int cmdRun(const Args& a) {
   else if (lm == "none") logits = LogitsMode::None;
   else if (lm != "all") throw InputError("--logits must be all, last or none (got '" + lm + "')");
   const CaptureSelection sel = selectionFrom(a);
-  auto m = loadModel(a.require("model"), a.get("device", "auto"));
+  auto m = loadModel(a.require("model"), a.get("device", "auto"), a.get("dtype", "auto"));
   PreparedInput in = inputFrom(*m, a);
   std::unique_ptr<AttentionVariant> variant;
   if (a.has("variant")) {
@@ -325,7 +328,7 @@ int cmdGenerate(const Args& a) {
     throw InputError("--max-new-tokens must be an integer (got '" + n + "')");
   }
   const CaptureSelection sel = selectionFrom(a);
-  auto m = loadModel(a.require("model"), a.get("device", "auto"));
+  auto m = loadModel(a.require("model"), a.get("device", "auto"), a.get("dtype", "auto"));
   PreparedInput in = inputFrom(*m, a);
   std::unique_ptr<AttentionVariant> variant;
   if (a.has("variant")) {
@@ -365,7 +368,7 @@ int cmdCompare(const Args& a) {
     throw InputError("--repeats must be an integer (got '" + rep + "')");
   }
   for (const auto& spec : a.all.at("variant")) makeVariant(spec);  // fail before loading the model
-  auto m = loadModel(a.require("model"), a.get("device", "auto"));
+  auto m = loadModel(a.require("model"), a.get("device", "auto"), a.get("dtype", "auto"));
   PreparedInput in = inputFrom(*m, a);
   Comparison c = compareVariants(*m, in, a.all.at("variant"), options);
   if (a.has("captures")) {
@@ -481,21 +484,21 @@ int main(int argc, char** argv) {
   try {
     if (cmd == "info") {
       if (wantsHelp(argc, argv)) return std::cout << kInfoHelp, 0;
-      return cmdInfo(parseArgs(argc, argv, 2, {"model", "device"}, {"json"}));
+      return cmdInfo(parseArgs(argc, argv, 2, {"model", "device", "dtype"}, {"json"}));
     }
     if (cmd == "run") {
       if (wantsHelp(argc, argv)) return std::cout << kRunHelp, 0;
       return cmdRun(parseArgs(argc, argv, 2,
-                              {"model", "text", "text-pair", "inputs", "image", "audio", "offset", "device", "layers",
-                               "heads", "out", "logits", "variant"},
+                              {"model", "text", "text-pair", "inputs", "image", "audio", "offset", "device", "dtype",
+                               "layers", "heads", "out", "logits", "variant"},
                               {}));
     }
     if (cmd == "generate") {
       if (wantsHelp(argc, argv)) return std::cout << kGenerateHelp, 0;
       return cmdGenerate(
           parseArgs(argc, argv, 2,
-                    {"model", "text", "inputs", "audio", "offset", "max-new-tokens", "device", "layers", "heads", "out",
-                     "variant"},
+                    {"model", "text", "inputs", "audio", "offset", "max-new-tokens", "device", "dtype", "layers", "heads",
+                     "out", "variant"},
                     {}));
     }
     if (cmd == "compare") {
@@ -506,7 +509,7 @@ int main(int argc, char** argv) {
       }
       return cmdCompare(parseArgs(argc, argv, 2,
                                   {"model", "text", "text-pair", "inputs", "image", "audio", "offset", "device",
-                                   "variant", "repeats", "out", "captures"},
+                                   "dtype", "variant", "repeats", "out", "captures"},
                                   {}));
     }
     if (cmd == "figure") {

@@ -722,7 +722,10 @@ void MainWindow::onLoaded(const ModelSummary& s, bool acceptsPair) {
               .arg(s.heads)
               .arg(s.kvHeads)
               .arg(s.hidden)
-              .arg(number(s.vocab), number(s.parameters), QString::fromStdString(s.dtype),
+              .arg(number(s.vocab), number(s.parameters),
+                   QString::fromStdString(s.computeDtype.empty() || s.computeDtype == s.dtype
+                                              ? s.dtype
+                                              : s.dtype + " on disk, computed in " + s.computeDtype),
                    QString::fromStdString(s.device), QString::fromStdString(s.tokenizer));
   if (!s.note.empty())
     card += QString("<p style='color:#8a4b00'><b>%1</b></p>").arg(QString::fromStdString(s.note).toHtmlEscaped());

@@ -28,6 +28,11 @@ at::Tensor denseAttention(const AttentionCall& call, const VariantCall& vc, cons
     at::Tensor future = at::ones({tq, tk}, scores.options().dtype(at::kBool)).triu_(vc.past + 1);  // [q, k]
     scores.masked_fill_(future, -std::numeric_limits<float>::infinity());
   }
+  if (call.slidingWindow > 0 && vc.past - call.slidingWindow > -tq) {
+    // Query i (absolute past + i) must not see key j <= past + i - window.
+    at::Tensor old = at::ones({tq, tk}, scores.options().dtype(at::kBool)).tril_(vc.past - call.slidingWindow);  // [q, k]
+    scores.masked_fill_(old, -std::numeric_limits<float>::infinity());
+  }
   if (call.keyPaddingMask.defined())
     scores.masked_fill_(call.keyPaddingMask.view({1, 1, tk}), -std::numeric_limits<float>::infinity());
   if (variant) variant->editScores(vc, scores, q32, k32);
@@ -77,6 +82,7 @@ at::Tensor computeAttention(const AttentionCall& callIn, const at::Tensor& qIn, 
   vc.site = call.site;
   vc.scale = call.scale;
   vc.causal = call.causal;
+  vc.slidingWindow = call.slidingWindow;
   vc.past = call.queryOffset >= 0 ? call.queryOffset : tk - tq;  // absolute position of query row 0
   vc.keyPaddingMask = call.keyPaddingMask;
   const AttentionVariant* variant = call.variant;

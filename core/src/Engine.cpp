@@ -127,7 +127,8 @@ void tuneAllocator() {
 }
 }  // namespace
 
-std::shared_ptr<LoadedModel> loadModel(const std::string& dir, const std::string& deviceSpec) {
+std::shared_ptr<LoadedModel> loadModel(const std::string& dir, const std::string& deviceSpec,
+                                       const std::string& dtypeSpec) {
   tuneAllocator();
   auto m = std::make_shared<LoadedModel>();
   m->dir = dir;
@@ -136,14 +137,16 @@ std::shared_ptr<LoadedModel> loadModel(const std::string& dir, const std::string
   m->device = parseDevice(deviceSpec);
   WeightStore weights = WeightStore::open(dir);
   const std::string dtype = weights.storedDtype();
+  const at::TensorOptions options = weightOptions(m->device, dtype, dtypeSpec);
   {
     // Not in InferenceMode: weights must be ordinary tensors so that autograd can use them (head importance).
-    m->model = family.factory(m->config, weights, weightOptions(m->device, dtype));
+    m->model = family.factory(m->config, weights, options);
   }
   weights.finish();
   ModelInfo& info = const_cast<ModelInfo&>(m->model->info());
   info.parameters = weights.parameterCount();
   info.dtype = dtype;
+  info.computeDtype = dtypeName(options.dtype().toScalarType());
   info.device = deviceName(m->device);
   m->tokenizer = Tokenizer::load(dir);
   return m;

@@ -89,8 +89,24 @@ void checkLength(int64_t length, int64_t maxPositions, const std::string& what) 
                      std::to_string(maxPositions));
 }
 
-at::TensorOptions weightOptions(const at::Device& device, const std::string& storedDtype) {
+std::string dtypeName(at::ScalarType type) {
+  switch (type) {
+    case at::kFloat: return "F32";
+    case at::kHalf: return "F16";
+    case at::kBFloat16: return "BF16";
+    case at::kDouble: return "F64";
+    default: return at::toString(type);
+  }
+}
+
+at::TensorOptions weightOptions(const at::Device& device, const std::string& storedDtype,
+                                const std::string& requested) {
   at::ScalarType t = at::kFloat;
+  if (requested == "float32" || requested == "f32") return at::TensorOptions().device(device).dtype(at::kFloat);
+  if (requested == "bfloat16" || requested == "bf16") return at::TensorOptions().device(device).dtype(at::kBFloat16);
+  if (requested == "float16" || requested == "f16") return at::TensorOptions().device(device).dtype(at::kHalf);
+  if (requested != "auto" && !requested.empty())
+    throw InputError("dtype '" + requested + "' is not one of auto, float32, bfloat16, float16");
   if (device.is_cuda()) {
     if (storedDtype == "F16") t = at::kHalf;
     else if (storedDtype == "BF16") t = at::kBFloat16;

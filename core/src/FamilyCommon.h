@@ -19,6 +19,14 @@
 
 namespace attnscope {
 
+/// Upper bounds for the counts config.json gives (far above any released model, far below sizes that would exhaust
+/// memory or loop for hours before the weights are checked against them).
+constexpr int64_t kMaxLayers = 1024;
+constexpr int64_t kMaxHeads = 4096;
+constexpr int64_t kMaxWidth = int64_t(1) << 20;      ///< hidden, intermediate and head sizes
+constexpr int64_t kMaxVocab = int64_t(1) << 23;
+constexpr int64_t kMaxPositions = int64_t(1) << 24;
+
 /// Class names of a classifier with \p n outputs: config's id2label when it has exactly n entries, else HF's
 /// default "LABEL_i".
 inline std::vector<std::string> classLabels(const std::vector<std::string>& id2label, int64_t n) {
@@ -121,7 +129,12 @@ at::Tensor keyPaddingMask(const TensorMap& inputs, int64_t length, const at::Dev
 /// Throws InputError when \p length exceeds the model's \p maxPositions.
 void checkLength(int64_t length, int64_t maxPositions, const std::string& what);
 
-/// Weight dtype for \p device: float32 on the CPU, the stored dtype on CUDA.
-at::TensorOptions weightOptions(const at::Device& device, const std::string& storedDtype);
+/// Weight dtype for \p device: \p requested ("float32", "bfloat16", "float16"), or for "auto" float32 on the CPU and
+/// the stored 16-bit dtype on CUDA. Throws InputError for any other \p requested.
+at::TensorOptions weightOptions(const at::Device& device, const std::string& storedDtype,
+                                const std::string& requested = "auto");
+
+/// Safetensors-style name of a dtype ("F32", "BF16", "F16", "F64").
+std::string dtypeName(at::ScalarType type);
 
 }  // namespace attnscope

@@ -55,6 +55,18 @@ int64_t ModelConfig::optInt(const std::string& key, int64_t fallback) const {
   return has(key) ? requireInt(key) : fallback;
 }
 
+int64_t ModelConfig::requireIntIn(const std::string& key, int64_t lo, int64_t hi) const {
+  const int64_t v = requireInt(key);
+  if (v < lo || v > hi)
+    throw ConfigError("'" + m_path + "': field '" + key + "' is " + std::to_string(v) + ", expected " +
+                      std::to_string(lo) + " to " + std::to_string(hi));
+  return v;
+}
+
+int64_t ModelConfig::optIntIn(const std::string& key, int64_t fallback, int64_t lo, int64_t hi) const {
+  return has(key) ? requireIntIn(key, lo, hi) : fallback;
+}
+
 int64_t ModelConfig::requireIntAny(const std::vector<std::string>& keys) const {
   for (const auto& k : keys)
     if (has(k)) return requireInt(k);

@@ -84,7 +84,32 @@ std::vector<std::string> bpeMerge(const std::string& word, const std::unordered_
   return parts;
 }
 
+namespace {
+std::unique_ptr<Tokenizer> loadTokenizer(const std::string& dir);
+
+/// The file the tokenizer of \p dir is read from (the order loadTokenizer() tries them in), for messages.
+std::string tokenizerSource(const std::string& dir) {
+  for (const char* name : {"tokenizer.json", "vocab.txt", "vocab.json"})
+    if (fs::exists(fs::path(dir) / name)) return (fs::path(dir) / name).string();
+  return dir;
+}
+}  // namespace
+
 std::unique_ptr<Tokenizer> Tokenizer::load(const std::string& dir) {
+  // A value of the wrong JSON type anywhere in the tokenizer files is the file's fault, not ours.
+  try {
+    return loadTokenizer(dir);
+  } catch (const TokenizerError& e) {
+    const std::string what = e.what();
+    if (what.find(dir) != std::string::npos) throw;
+    throw TokenizerError("'" + tokenizerSource(dir) + "': " + what);
+  } catch (const nlohmann::json::exception& e) {
+    throw TokenizerError("'" + tokenizerSource(dir) + "' holds a value of the wrong type: " + e.what());
+  }
+}
+
+namespace {
+std::unique_ptr<Tokenizer> loadTokenizer(const std::string& dir) {
   const fs::path d(dir);
   nlohmann::json config = nlohmann::json::object();
   if (fs::exists(d / "tokenizer_config.json")) config = readTokenizerJson((d / "tokenizer_config.json").string());
@@ -112,6 +137,7 @@ std::unique_ptr<Tokenizer> Tokenizer::load(const std::string& dir) {
     return ByteLevelBpeTokenizer::fromVocabMerges((d / "vocab.json").string(), (d / "merges.txt").string(), config);
   return nullptr;
 }
+}  // namespace
 
 bool parseTemplateProcessing(const nlohmann::json& pp, const Tokenizer& tok, std::vector<Tokenizer::TemplatePart>& single,
                              std::vector<Tokenizer::TemplatePart>& pair) {
@@ -198,6 +224,14 @@ std::optional<int64_t> Tokenizer::idOf(const std::string& piece) const {
 }
 
 void Tokenizer::setVocab(const std::map<std::string, int64_t>& vocab) {
+  // Ids index the piece table: refuse any outside [0, entries + slack) before sizing it (a damaged vocabulary with
+  // one id set to 2^40 must be an error, not a 2^40-entry allocation).
+  const int64_t limit = static_cast<int64_t>(vocab.size()) + kIdSlack;
+  for (const auto& kv : vocab)
+    if (kv.second < 0 || kv.second >= limit)
+      throw TokenizerError("vocabulary: token '" + kv.first + "' has id " + std::to_string(kv.second) +
+                           ", outside [0, " + std::to_string(limit) + ") for a vocabulary of " +
+                           std::to_string(vocab.size()) + " entries");
   m_ids = vocab;
   int64_t maxId = -1;
   for (const auto& kv : vocab) maxId = std::max(maxId, kv.second);
@@ -206,7 +240,11 @@ void Tokenizer::setVocab(const std::map<std::string, int64_t>& vocab) {
 }
 
 void Tokenizer::addSpecial(const std::string& content, int64_t id) {
-  if (content.empty() || id < 0) return;
+  if (content.empty()) return;
+  const int64_t limit = static_cast<int64_t>(m_pieces.size()) + kIdSlack;
+  if (id < 0 || id >= limit)
+    throw TokenizerError("added token '" + content + "' has id " + std::to_string(id) + ", outside [0, " +
+                         std::to_string(limit) + ")");
   if (id >= static_cast<int64_t>(m_pieces.size())) m_pieces.resize(id + 1);
   m_pieces[id] = content;
   m_ids[content] = id;

@@ -155,6 +155,8 @@ at::Tensor baseForbidden(const VariantCall& call, int64_t tq, int64_t tk, const 
   at::Tensor forbidden =
       at::zeros({tq, tk}, at::TensorOptions().dtype(at::kBool).device(device));  // [q, k]
   if (call.causal && tk > 1) forbidden = at::ones({tq, tk}, forbidden.options()).triu_(call.past + 1);  // [q, k]
+  if (call.slidingWindow > 0)
+    forbidden = forbidden.logical_or(at::ones({tq, tk}, forbidden.options()).tril_(call.past - call.slidingWindow));
   if (call.keyPaddingMask.defined()) forbidden = forbidden.logical_or(call.keyPaddingMask.view({1, tk}));  // [q, k]
   return forbidden;
 }

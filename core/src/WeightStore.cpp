@@ -4,6 +4,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "FamilyCommon.h"
 #include "attnscope/Errors.h"
 #include "attnscope/SafetensorsFile.h"
 
@@ -18,15 +19,6 @@ std::string shapeString(at::IntArrayRef shape) {
   return s + "]";
 }
 
-std::string dtypeName(at::ScalarType t) {
-  switch (t) {
-    case at::kFloat: return "F32";
-    case at::kHalf: return "F16";
-    case at::kBFloat16: return "BF16";
-    case at::kDouble: return "F64";
-    default: return at::toString(t);
-  }
-}
 }  // namespace
 
 WeightStore WeightStore::open(const std::string& dir) {
@@ -123,7 +115,7 @@ at::Tensor WeightStore::takeOptional(const std::string& name, const std::vector<
 at::Tensor WeightStore::take(const std::string& name, const std::vector<int64_t>& shape,
                              const at::TensorOptions& options) {
   if (!has(name)) {
-    m_problems.push_back("missing tensor '" + name + "'" + (shape.empty() ? "" : " " + shapeString(shape)));
+    recordProblem("missing tensor '" + name + "'" + (shape.empty() ? "" : " " + shapeString(shape)));
     return at::Tensor();
   }
   m_used.insert(name);
@@ -131,14 +123,25 @@ at::Tensor WeightStore::take(const std::string& name, const std::vector<int64_t>
   bool matches = shape.empty() || t.dim() == static_cast<int64_t>(shape.size());
   for (size_t i = 0; matches && i < shape.size(); ++i) matches = shape[i] < 0 || t.size(static_cast<int64_t>(i)) == shape[i];
   if (!matches) {
-    m_problems.push_back("tensor '" + name + "' has shape " + shapeString(t.sizes()) + ", expected " +
-                         shapeString(shape));
+    recordProblem("tensor '" + name + "' has shape " + shapeString(t.sizes()) + ", expected " + shapeString(shape));
     return at::Tensor();
   }
   m_parameterCount += t.numel();
   // A copy that owns its memory, in the requested device/dtype (the mapping stays read-only).
   at::Tensor out = t.to(options, /*non_blocking=*/false, /*copy=*/true);  // same shape as stored
   return out;
+}
+
+void WeightStore::recordProblem(const std::string& problem) {
+  m_problems.push_back(problem);
+  // A config.json that does not describe these weights (say, ten times the layers) would otherwise have the family
+  // walk every tensor it imagines; stop at a screenful.
+  constexpr size_t kEnough = 40;
+  if (m_problems.size() >= kEnough) {
+    m_problems.push_back("... stopped after " + std::to_string(kEnough) +
+                         " problems: does config.json describe these weights?");
+    finish();
+  }
 }
 
 void WeightStore::finish() {

@@ -112,7 +112,10 @@ INSTANTIATE_TEST_SUITE_P(Families, GoldenParity,
                          ::testing::Values(Case{"bert-tiny-random", 2}, Case{"gpt2-tiny-random", 2},
                                            Case{"llama-stories260k", 5}, Case{"llama-gqa-random", 2},
                                            Case{"vit-tiny-random", 2}, Case{"kwt1-audio", 12},
-                                           Case{"whisper-tiny-random", 6}),
+                                           Case{"whisper-tiny-random", 6}, Case{"qwen2-tiny-random", 2},
+                                           Case{"mistral-tiny-random", 2}, Case{"gemma-tiny-random", 2},
+                                           Case{"gpt_neox-tiny-random", 2}, Case{"phi3-tiny-random", 2},
+                                           Case{"opt-tiny-random", 2}),
                          [](const auto& info) {
                            std::string n = info.param.name;
                            for (auto& ch : n)

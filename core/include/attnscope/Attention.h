@@ -52,6 +52,9 @@ struct AttentionCall {
   AttentionSite site;
   double scale = 1.0;             ///< multiplies q·kᵀ (usually head_dim^-0.5)
   bool causal = false;            ///< query i sees keys 0..past+i only
+  /// Sliding window (Mistral, Qwen2, Phi-3): when > 0, the query at absolute position p sees only keys j with
+  /// p - slidingWindow < j (exactly slidingWindow keys including itself when causal).
+  int64_t slidingWindow = 0;
   at::Tensor keyPaddingMask;      ///< optional bool [k]: true = key is padding (masked out)
   LayerKvCache* cache = nullptr;  ///< optional: k/v are appended to it and the full cache is attended
   AttentionHook* hook = nullptr;  ///< optional observer of the probabilities

@@ -29,9 +29,12 @@ struct LoadedModel {
   c10::Device device = c10::Device(c10::kCPU);
 };
 
-/// Loads \p dir (config.json, weights, tokenizer) on \p deviceSpec ("auto", "cpu", "cuda:N").
-/// Throws ModelLoadError / ConfigError / SafetensorsError / DeviceError.
-std::shared_ptr<LoadedModel> loadModel(const std::string& dir, const std::string& deviceSpec = "auto");
+/// Loads \p dir (config.json, weights, tokenizer) on \p deviceSpec ("auto", "cpu", "cuda:N") computing in
+/// \p dtypeSpec: "auto" (float32 on the CPU, where bf16→f32 is exact; the stored 16-bit dtype on CUDA), "float32",
+/// "bfloat16" or "float16". Throws ModelLoadError / ConfigError / SafetensorsError / DeviceError, and InputError
+/// for an unknown dtype.
+std::shared_ptr<LoadedModel> loadModel(const std::string& dir, const std::string& deviceSpec = "auto",
+                                       const std::string& dtypeSpec = "auto");
 
 /// Model inputs plus the labels of their positions and a JSON description for metadata.
 struct PreparedInput {

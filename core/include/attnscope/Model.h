@@ -34,7 +34,8 @@ struct ModelInfo {
   int vocab = 0;
   int maxPositions = 0;
   int64_t parameters = 0;
-  std::string dtype;          ///< stored weight dtype ("F32")
+  std::string dtype;          ///< stored weight dtype ("F32", "BF16", ...)
+  std::string computeDtype;   ///< the dtype weights and activations are computed in ("F32")
   std::string device;         ///< "cpu", "cuda:0"
   bool causal = false;        ///< decoder-only LM (can generate)
   std::vector<std::string> stacks = {"self"};

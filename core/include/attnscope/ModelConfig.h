@@ -28,6 +28,11 @@ class ModelConfig {
 
   int64_t requireInt(const std::string& key) const;
   int64_t optInt(const std::string& key, int64_t fallback) const;
+  /// requireInt() checked to lie in [\p lo, \p hi]: every count that sizes a tensor or bounds a loop goes through
+  /// here, so that a damaged file is refused before anything is allocated (ConfigError naming the field).
+  int64_t requireIntIn(const std::string& key, int64_t lo, int64_t hi) const;
+  /// optInt() checked like requireIntIn().
+  int64_t optIntIn(const std::string& key, int64_t fallback, int64_t lo, int64_t hi) const;
   /// First present key among \p keys (HF renames fields across families, e.g. n_embd / hidden_size).
   int64_t requireIntAny(const std::vector<std::string>& keys) const;
   double requireDouble(const std::string& key) const;

@@ -61,6 +61,10 @@ class Tokenizer {
  protected:
   /// Splits \p text at occurrences of special tokens; returns segments (id = -1 for plain text).
   std::vector<std::pair<int64_t, std::string>> splitSpecial(const std::string& text) const;
+  /// Ids may exceed the number of entries by this much (added tokens past the base vocabulary); beyond it a file
+  /// is refused as damaged.
+  static constexpr int64_t kIdSlack = int64_t(1) << 16;
+  /// Throws TokenizerError when an id is negative or beyond the entries + kIdSlack.
   void setVocab(const std::map<std::string, int64_t>& vocab);
   /// Joins encodings with the single (b == nullptr) or pair template.
   Encoding applyTemplate(const Encoding& a, const Encoding* b) const;

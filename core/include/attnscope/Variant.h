@@ -45,6 +45,7 @@ struct VariantCall {
   AttentionSite site;
   double scale = 1.0;
   bool causal = false;
+  int64_t slidingWindow = 0;     ///< the model's own window (0 = none): keys j <= p - window are masked
   int64_t past = 0;              ///< absolute position of query row 0 (incremental decoding)
   at::Tensor keyPaddingMask;     ///< optional bool [k], true = padding
 };
@@ -127,7 +128,7 @@ class MaskVariant : public AttentionVariant {
   AttentionCost cost(const VariantCall& call, const at::Tensor& q, const at::Tensor& k) const override;
 };
 
-/// Bool [q, k]: true where the causal and padding masks of \p call forbid attention.
+/// Bool [q, k]: true where the causal, sliding-window and padding masks of \p call forbid attention.
 at::Tensor baseForbidden(const VariantCall& call, int64_t tq, int64_t tk, const c10::Device& device);
 
 /// Absolute positions of the queries ([q], int64) and keys ([k]).

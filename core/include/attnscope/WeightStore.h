@@ -52,6 +52,8 @@ class WeightStore {
 
  private:
   at::Tensor raw(const std::string& name) const;
+  /// Records a problem; throws (through finish()) once there are too many to be useful.
+  void recordProblem(const std::string& problem);
   std::string m_origin;
   std::map<std::string, std::shared_ptr<SafetensorsFile>> m_fileOf;  ///< tensor -> file
   std::map<std::string, at::Tensor> m_memory;                         ///< in-memory tensors

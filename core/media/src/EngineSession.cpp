@@ -51,6 +51,7 @@ std::unique_ptr<EngineSession> EngineSession::open(const std::string& dir, const
   o.architecture = i.architecture;
   o.modality = i.modality;
   o.dtype = i.dtype;
+  o.computeDtype = i.computeDtype;
   o.device = i.device;
   o.head = i.head;
   o.tokenizer = s->m->model->tokenizer ? s->m->model->tokenizer->kind() : "none";

@@ -17,6 +17,7 @@ namespace attnscope {
 /// The model card.
 struct ModelSummary {
   std::string dir, family, architecture, modality, dtype, device, head, tokenizer;
+  std::string computeDtype;  ///< what the weights are computed in ("F32")
   int layers = 0, heads = 0, kvHeads = 0, hidden = 0, vocab = 0, maxPositions = 0;
   int64_t parameters = 0;
   bool causal = false;
