@@ -1,3 +1,4 @@
+#include "HubCacheDialog.h"
 #include "MainWindow.h"
 
 #include <QAction>
@@ -28,6 +29,7 @@
 #include <QVBoxLayout>
 
 #include "ColorMaps.h"
+#include "HubCacheDialog.h"
 #include "FigureExport.h"
 #include "ViewFigure.h"
 #include "attnscope/DataExport.h"
@@ -196,8 +198,27 @@ void MainWindow::buildUi() {
   auto* fileMenu = menuBar()->addMenu(tr("&File"));
   QAction* open = fileMenu->addAction(tr("&Open model folder…"), this, &MainWindow::chooseModel);
   open->setShortcut(QKeySequence::Open);
+  fileMenu->addAction(tr("Open from &Hugging Face cache…"), this, &MainWindow::chooseCachedModel)
+      ->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_H));
   m_recent = fileMenu->addMenu(tr("Open &recent model"));
   connect(m_recent, &QMenu::aboutToShow, this, &MainWindow::fillRecentMenu);
+  QMenu* dtypeMenu = fileMenu->addMenu(tr("Compute &dtype"));
+  dtypeMenu->setToolTip(tr("What the weights are computed in; applies to the next model opened (the current one is "
+                           "reopened)"));
+  auto* dtypes = new QActionGroup(dtypeMenu);
+  m_dtype = QSettings().value("model/dtype", "auto").toString();
+  const QList<QPair<QString, QString>> dtypeChoices = {
+      {"auto", tr("Automatic (float32 on the CPU, the stored 16-bit type on a GPU)")},
+      {"float32", tr("float32")},
+      {"bfloat16", tr("bfloat16")},
+      {"float16", tr("float16")}};
+  for (const auto& [key, label] : dtypeChoices) {
+    QAction* a = dtypeMenu->addAction(label);
+    a->setCheckable(true);
+    a->setChecked(key == m_dtype);
+    dtypes->addAction(a);
+    connect(a, &QAction::triggered, this, [this, key = key] { setComputeDtype(key); });
+  }
   fileMenu->addSeparator();
   fileMenu->addAction(tr("Open s&ession…"), this, &MainWindow::chooseOpenSession)
       ->setShortcut(QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_O));
@@ -580,7 +601,7 @@ void MainWindow::openModel(const QString& dir) {
   setBusy(true, tr("Loading %1…").arg(dir));
   m_progress->setMaximum(0);  // indeterminate while loading
   QSettings().setValue("model/lastDir", dir);
-  emit requestLoad(dir, m_device);
+  emit requestLoad(dir, m_device, m_dtype);
 }
 
 void MainWindow::setInputText(const QString& text) { m_text->setText(text); }
@@ -873,6 +894,19 @@ void MainWindow::showHead() {
                               .arg(m_layer->value())
                               .arg(a->headIndex[m_head->value()]));
   updateOverlay();
+}
+
+void MainWindow::chooseCachedModel() {
+  if (m_busy) return;
+  HubCacheDialog dialog(this);
+  if (dialog.exec() == QDialog::Accepted && !dialog.chosenFolder().isEmpty()) openModel(dialog.chosenFolder());
+}
+
+void MainWindow::setComputeDtype(const QString& dtype) {
+  if (dtype == m_dtype) return;
+  m_dtype = dtype;
+  QSettings().setValue("model/dtype", dtype);
+  if (m_loaded && !m_busy && !m_summary.dir.empty()) openModel(QString::fromStdString(m_summary.dir));
 }
 
 void MainWindow::chooseModel() {
@@ -1363,7 +1397,7 @@ void MainWindow::openSession(const QString& path) {
   m_sessionPending = false;
   setBusy(true, tr("Opening session %1…").arg(path));
   m_progress->setMaximum(0);
-  emit requestOpenSession(path, m_device);
+  emit requestOpenSession(path, m_device, m_dtype);
 }
 
 void MainWindow::chooseSaveSession() {

@@ -44,6 +44,10 @@ class MainWindow : public QMainWindow {
   /// Runs the current text (once a model is loaded).
   void runNow();
   void cancelRun();
+  /// Sets the compute dtype ("auto", "float32", "bfloat16", "float16"; File ▸ Compute dtype, remembered) and
+  /// reopens the current model in it.
+  void setComputeDtype(const QString& dtype);
+  QString computeDtype() const { return m_dtype; }
 
   bool isBusy() const { return m_busy; }
   bool isThreadRunning() const { return m_thread.isRunning(); }
@@ -111,7 +115,7 @@ class MainWindow : public QMainWindow {
   void shutdown();
 
  signals:
-  void requestLoad(const QString& dir, const QString& device);
+  void requestLoad(const QString& dir, const QString& device, const QString& dtype);
   void requestRun(const attnscope::RunRequest& request);
   void requestCompare(const attnscope::RunRequest& request, const QStringList& specs);
   void requestAggregate(std::shared_ptr<const attnscope::CaptureResult> capture, const QString& stack, int layer,
@@ -122,7 +126,7 @@ class MainWindow : public QMainWindow {
   void requestSaveSession(const QString& path, const QString& stateJson,
                           std::shared_ptr<const attnscope::CaptureResult> capture,
                           std::shared_ptr<const attnscope::ComparisonResult> comparison);
-  void requestOpenSession(const QString& path, const QString& device);
+  void requestOpenSession(const QString& path, const QString& device, const QString& dtype);
   void requestPreview(const QString& path, double offsetSeconds, double seconds, int width, int height);
   /// The audio input's waveform/spectrogram preview was drawn.
   void previewShown();
@@ -156,6 +160,7 @@ class MainWindow : public QMainWindow {
   void onFinished(std::shared_ptr<const CaptureResult> result);
   void onFailed(const QString& title, const QString& message);
   void chooseModel();
+  void chooseCachedModel();
   void chooseInputFile();
   void updateOverlay();
   void updatePreview();
@@ -257,6 +262,7 @@ class MainWindow : public QMainWindow {
   std::vector<CaptureResult> m_batchCapture;
   QTimer m_batchTimer;
   QString m_device = "auto";
+  QString m_dtype = "auto";  ///< compute dtype of the next load (File ▸ Compute dtype)
   ModelSummary m_summary;
   std::shared_ptr<const CaptureResult> m_capture;
   bool m_busy = false;

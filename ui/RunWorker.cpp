@@ -20,9 +20,9 @@ RunWorker::RunWorker() {
 
 RunWorker::~RunWorker() = default;
 
-void RunWorker::load(const QString& dir, const QString& device) {
+void RunWorker::load(const QString& dir, const QString& device, const QString& dtype) {
   try {
-    auto session = EngineSession::open(dir.toStdString(), device.toStdString());
+    auto session = EngineSession::open(dir.toStdString(), device.toStdString(), dtype.toStdString());
     m_session = std::move(session);
     emit loaded(m_session->summary(), m_session->acceptsTextPair());
   } catch (const std::exception& e) {
@@ -155,7 +155,7 @@ void RunWorker::saveSession(const QString& path, const QString& stateJson,
   }
 }
 
-void RunWorker::openSession(const QString& path, const QString& device) {
+void RunWorker::openSession(const QString& path, const QString& device, const QString& dtype) {
   SessionData d;
   try {
     d = readSession(path.toStdString());
@@ -167,7 +167,7 @@ void RunWorker::openSession(const QString& path, const QString& device) {
   const QString dir = state.value("model").toString();
   const bool found = !dir.isEmpty() && QFileInfo(dir + "/config.json").exists();
   emit sessionRead(path, QString::fromStdString(d.stateJson), d.capture, d.comparison, found);
-  if (found) load(dir, device);
+  if (found) load(dir, device, dtype);
 }
 
 void RunWorker::preview(const QString& path, double offsetSeconds, double seconds, int width, int height) {

@@ -26,7 +26,7 @@ class RunWorker : public QObject {
   void requestCancel() { m_cancel = true; }
 
  public slots:
-  void load(const QString& dir, const QString& device);
+  void load(const QString& dir, const QString& device, const QString& dtype);
   void run(const QString& text, const QString& pair, bool hasPair);
   void runRequest(const attnscope::RunRequest& request);
   void compare(const attnscope::RunRequest& request, const QStringList& specs);
@@ -44,7 +44,7 @@ class RunWorker : public QObject {
                    std::shared_ptr<const attnscope::CaptureResult> capture,
                    std::shared_ptr<const attnscope::ComparisonResult> comparison);
   /// Reads a session file, then loads its model folder (when it still exists); emits sessionRead() then loaded().
-  void openSession(const QString& path, const QString& device);
+  void openSession(const QString& path, const QString& device, const QString& dtype);
   /// Draws the last run's attention over its image / spectrogram (image and audio models).
   void overlay(const QString& stack, int layer, int head, int query, bool rollout, double alpha,
                const QString& colormap);

@@ -15,6 +15,7 @@
 #include "Unicode.h"
 #include "attnscope/Device.h"
 #include "attnscope/Errors.h"
+#include "attnscope/HubCache.h"
 #include "attnscope/SafetensorsFile.h"
 #include "attnscope/WeightStore.h"
 
@@ -131,11 +132,11 @@ std::shared_ptr<LoadedModel> loadModel(const std::string& dir, const std::string
                                        const std::string& dtypeSpec) {
   tuneAllocator();
   auto m = std::make_shared<LoadedModel>();
-  m->dir = dir;
-  m->config = ModelConfig::load(dir);
+  m->dir = resolveModelFolder(dir);  // a folder, or a Hub id in the local cache
+  m->config = ModelConfig::load(m->dir);
   const ModelFamily& family = ModelRegistry::instance().familyFor(m->config);
   m->device = parseDevice(deviceSpec);
-  WeightStore weights = WeightStore::open(dir);
+  WeightStore weights = WeightStore::open(m->dir);
   const std::string dtype = weights.storedDtype();
   const at::TensorOptions options = weightOptions(m->device, dtype, dtypeSpec);
   {
@@ -148,7 +149,7 @@ std::shared_ptr<LoadedModel> loadModel(const std::string& dir, const std::string
   info.dtype = dtype;
   info.computeDtype = dtypeName(options.dtype().toScalarType());
   info.device = deviceName(m->device);
-  m->tokenizer = Tokenizer::load(dir);
+  m->tokenizer = Tokenizer::load(m->dir);
   return m;
 }
 

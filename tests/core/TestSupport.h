@@ -41,6 +41,14 @@ inline double maxAbsDiff(const at::Tensor& a, const at::Tensor& b) {
   return (a.to(at::kDouble) - b.to(at::kDouble)).abs().max().item<double>();
 }
 
+/// Total bytes of the regular files directly in \p dir.
+inline uint64_t folderSize(const std::string& dir) {
+  uint64_t total = 0;
+  for (const auto& e : fs::directory_iterator(dir))
+    if (e.is_regular_file()) total += e.file_size();
+  return total;
+}
+
 /// A fresh empty folder under the system temp dir, removed by the destructor.
 class TempDir {
  public:

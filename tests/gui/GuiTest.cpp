@@ -11,7 +11,9 @@
 #include <random>
 
 #include "CompareView.h"
+#include "HubCacheDialog.h"
 #include "MainWindow.h"
+#include <QTreeWidget>
 
 using namespace attnscope;
 
@@ -64,6 +66,56 @@ class GuiTest : public QObject {
     for (int i = 0; i < 3; ++i)
       for (int j = 0; j < 4; ++j) QCOMPARE(view.valueAt(i, j), static_cast<double>(a.at(1, i, j)));
     QVERIFY(view.cellText(2, 1).startsWith("c [2] → x [1]: "));
+  }
+
+  void hubCacheDialogListsSnapshotsAndOpensOne() {
+    // A cache laid out as huggingface_hub writes it: blobs, a snapshot linking to them, refs/main.
+    QTemporaryDir tmp;
+    const QString commit = "0123456789abcdef0123456789abcdef01234567";
+    const QString repo = tmp.path() + "/hub/models--acme--tiny-mistral";
+    QVERIFY(QDir().mkpath(repo + "/blobs") && QDir().mkpath(repo + "/snapshots/" + commit) &&
+            QDir().mkpath(repo + "/refs"));
+    for (const QFileInfo& f : QDir(shared() + "/golden/mistral-tiny-random").entryInfoList(QDir::Files)) {
+      QVERIFY(QFile::copy(f.absoluteFilePath(), repo + "/blobs/" + f.fileName()));
+      QVERIFY(QFile::link("../../blobs/" + f.fileName(), repo + "/snapshots/" + commit + "/" + f.fileName()));
+    }
+    QFile ref(repo + "/refs/main");
+    QVERIFY(ref.open(QIODevice::WriteOnly));
+    ref.write(commit.toUtf8());
+    ref.close();
+    const QByteArray oldCache = qgetenv("HF_HUB_CACHE"), oldHome = qgetenv("HOME"), oldHfHome = qgetenv("HF_HOME");
+    qputenv("HF_HUB_CACHE", (tmp.path() + "/hub").toUtf8());
+    qputenv("HOME", (tmp.path() + "/nohome").toUtf8());
+    qunsetenv("HF_HOME");
+    HubCacheDialog dialog;
+    QCOMPARE(dialog.rowCount(), 1);
+    auto* tree = dialog.findChild<QTreeWidget*>();
+    QVERIFY(tree);
+    QTreeWidgetItem* item = tree->topLevelItem(0);
+    QCOMPARE(item->text(0), QString("acme/tiny-mistral"));
+    QCOMPARE(item->text(1), QString("main"));
+    QCOMPARE(item->text(2), QString("mistral"));
+    QCOMPARE(item->text(4), QString("yes"));
+    tree->setCurrentItem(item);
+    QMetaObject::invokeMethod(&dialog, "accept");
+    QCOMPARE(dialog.chosenFolder(), repo + "/snapshots/" + commit);
+    qputenv("HF_HUB_CACHE", oldCache);
+    qputenv("HOME", oldHome);
+    if (!oldHfHome.isEmpty()) qputenv("HF_HOME", oldHfHome);
+
+    // The chosen snapshot opens like any folder; the compute dtype reopens it in bfloat16.
+    MainWindow w;
+    QSignalSpy idle(&w, &MainWindow::idle);
+    w.setComputeDtype("auto");
+    w.openModel(dialog.chosenFolder());
+    QVERIFY(idle.wait(30000));
+    QCOMPARE(QString::fromStdString(w.summary().family), QString("mistral"));
+    QCOMPARE(QString::fromStdString(w.summary().computeDtype), QString("F32"));
+    w.setComputeDtype("bfloat16");
+    QVERIFY(idle.wait(30000));
+    QCOMPARE(QString::fromStdString(w.summary().computeDtype), QString("BF16"));
+    w.setComputeDtype("auto");
+    QVERIFY(idle.wait(30000));
   }
 
   void runOnWorkerShowsEveryHead() {

@@ -41,12 +41,15 @@ struct EngineSession::Impl {
 EngineSession::EngineSession() : m(new Impl) {}
 EngineSession::~EngineSession() = default;
 
-std::unique_ptr<EngineSession> EngineSession::open(const std::string& dir, const std::string& device) {
+std::vector<std::string> supportedModelTypes() { return ModelRegistry::instance().modelTypes(); }
+
+std::unique_ptr<EngineSession> EngineSession::open(const std::string& dir, const std::string& device,
+                                                   const std::string& dtype) {
   std::unique_ptr<EngineSession> s(new EngineSession());
-  s->m->model = loadModel(dir, device);
+  s->m->model = loadModel(dir, device, dtype);
   const ModelInfo& i = s->m->model->model->info();
   ModelSummary& o = s->m->summary;
-  o.dir = dir;
+  o.dir = s->m->model->dir;  // the folder (a Hub id is resolved to its snapshot)
   o.family = i.modelType;
   o.architecture = i.architecture;
   o.modality = i.modality;

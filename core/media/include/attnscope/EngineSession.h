@@ -110,7 +110,9 @@ CaptureResult loadCaptureFile(const std::string& path, std::string* name = nullp
 class EngineSession {
  public:
   /// Loads \p dir on \p device ("auto", "cpu", "cuda:N").
-  static std::unique_ptr<EngineSession> open(const std::string& dir, const std::string& device = "auto");
+  /// \p dir is a model folder or a Hub id in the local cache; \p dtype as loadModel() takes it ("auto", "float32", …).
+  static std::unique_ptr<EngineSession> open(const std::string& dir, const std::string& device = "auto",
+                                             const std::string& dtype = "auto");
   ~EngineSession();
 
   const ModelSummary& summary() const;
@@ -155,5 +157,8 @@ class EngineSession {
   struct Impl;
   std::unique_ptr<Impl> m;
 };
+
+/// The HF model_types the engine's registered families load (for the Hugging Face cache dialog).
+std::vector<std::string> supportedModelTypes();
 
 }  // namespace attnscope
