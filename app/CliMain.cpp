@@ -214,6 +214,7 @@ int cmdInfo(const Args& a) {
                         {"device", i.device},
                         {"head", i.head},        {"labels", i.labels},
                         {"tokenizer", m->tokenizer ? m->tokenizer->kind() : "none"}};
+    if (!m->tokenizerError.empty()) j["tokenizer_error"] = m->tokenizerError;
     std::cout << j.dump(2) << "\n";
     return 0;
   }
@@ -229,7 +230,11 @@ int cmdInfo(const Args& a) {
             << "dtype:        " << i.dtype << " on disk, computed in " << i.computeDtype << "\n"
             << "device:       " << i.device << "\n"
             << "head:         " << i.head << "\n"
-            << "tokenizer:    " << (m->tokenizer ? m->tokenizer->kind() : "none") << "\n";
+            << "tokenizer:    "
+            << (m->tokenizer ? m->tokenizer->kind()
+                             : m->tokenizerError.empty() ? std::string("none")
+                                                         : "unusable (" + m->tokenizerError + "); exact inputs still run")
+            << "\n";
   if (!i.labels.empty()) {
     std::cout << "labels:      ";
     for (const auto& l : i.labels) std::cout << " " << l;

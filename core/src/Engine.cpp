@@ -149,11 +149,16 @@ std::shared_ptr<LoadedModel> loadModel(const std::string& dir, const std::string
   info.dtype = dtype;
   info.computeDtype = dtypeName(options.dtype().toScalarType());
   info.device = deviceName(m->device);
-  m->tokenizer = Tokenizer::load(m->dir);
+  try {
+    m->tokenizer = Tokenizer::load(m->dir);
+  } catch (const TokenizerError& e) {
+    m->tokenizerError = e.what();  // the weights are fine: exact inputs still run; text input reports this
+  }
   return m;
 }
 
 PreparedInput prepareText(const LoadedModel& m, const std::string& text, const std::optional<std::string>& pair) {
+  if (!m.tokenizer && !m.tokenizerError.empty()) throw TokenizerError(m.tokenizerError);
   if (!m.tokenizer)
     throw InputError("model folder '" + m.dir +
                      "' has no tokenizer (tokenizer.json, vocab.txt, or vocab.json + merges.txt); give exact "

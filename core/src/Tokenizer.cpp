@@ -3,20 +3,17 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 
-#include "ByteLevelBpeTokenizer.h"
-#include "SentencePieceBpeTokenizer.h"
-#include "TokenizerUtil.h"
-#include <climits>
-#include <cstdio>
-#include "Unicode.h"
-#include "WordPieceTokenizer.h"
 #include "attnscope/Errors.h"
+#include "tokenizers/JsonTokenizer.h"
+#include "tokenizers/SentencePieceModelTokenizer.h"
 
 namespace attnscope {
 
 namespace fs = std::filesystem;
 
+namespace {
 nlohmann::json readTokenizerJson(const std::string& path) {
   std::ifstream f(path);
   if (!f) throw TokenizerError("cannot read '" + path + "'");
@@ -26,70 +23,14 @@ nlohmann::json readTokenizerJson(const std::string& path) {
     throw TokenizerError("'" + path + "' is not valid JSON: " + e.what());
   }
 }
-
-std::string displayBytes(const std::string& bytes) {
-  std::string out;
-  size_t i = 0;
-  while (i < bytes.size()) {
-    // Find the longest valid UTF-8 character starting at i.
-    size_t len = 0;
-    const auto c = static_cast<unsigned char>(bytes[i]);
-    if (c < 0x80) len = 1;
-    else if ((c & 0xE0) == 0xC0) len = 2;
-    else if ((c & 0xF0) == 0xE0) len = 3;
-    else if ((c & 0xF8) == 0xF0) len = 4;
-    if (len && i + len <= bytes.size() && unicode::isValidUtf8(bytes.substr(i, len))) {
-      const std::string ch = bytes.substr(i, len);
-      if (ch == "\n") out += "\\n";
-      else if (ch == "\t") out += "\\t";
-      else if (ch == "\r") out += "\\r";
-      else if (len == 1 && c < 0x20) {
-        char buf[8];
-        std::snprintf(buf, sizeof buf, "<0x%02X>", c);
-        out += buf;
-      } else out += ch;
-      i += len;
-    } else {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "<0x%02X>", c);
-      out += buf;
-      ++i;
-    }
-  }
-  return out;
-}
-
-std::vector<std::string> bpeMerge(const std::string& word, const std::unordered_map<std::string, int>& ranks) {
-  std::vector<std::string> parts;
-  for (char32_t c : unicode::decodeUtf8(word)) parts.push_back(unicode::encodeUtf8(c));
-  while (parts.size() > 1) {
-    int best = INT_MAX;
-    for (size_t i = 0; i + 1 < parts.size(); ++i) {
-      auto it = ranks.find(parts[i] + " " + parts[i + 1]);
-      if (it != ranks.end()) best = std::min(best, it->second);
-    }
-    if (best == INT_MAX) break;
-    std::vector<std::string> merged;  // merge every occurrence of the best pair, left to right
-    for (size_t i = 0; i < parts.size();) {
-      auto it = i + 1 < parts.size() ? ranks.find(parts[i] + " " + parts[i + 1]) : ranks.end();
-      if (it != ranks.end() && it->second == best) {
-        merged.push_back(parts[i] + parts[i + 1]);
-        i += 2;
-      } else {
-        merged.push_back(parts[i++]);
-      }
-    }
-    parts.swap(merged);
-  }
-  return parts;
-}
+}  // namespace
 
 namespace {
 std::unique_ptr<Tokenizer> loadTokenizer(const std::string& dir);
 
 /// The file the tokenizer of \p dir is read from (the order loadTokenizer() tries them in), for messages.
 std::string tokenizerSource(const std::string& dir) {
-  for (const char* name : {"tokenizer.json", "vocab.txt", "vocab.json"})
+  for (const char* name : {"tokenizer.json", "tokenizer.model", "vocab.txt", "vocab.json"})
     if (fs::exists(fs::path(dir) / name)) return (fs::path(dir) / name).string();
   return dir;
 }
@@ -115,63 +56,15 @@ std::unique_ptr<Tokenizer> loadTokenizer(const std::string& dir) {
   if (fs::exists(d / "tokenizer_config.json")) config = readTokenizerJson((d / "tokenizer_config.json").string());
   if (fs::exists(d / "tokenizer.json")) {
     const std::string path = (d / "tokenizer.json").string();
-    nlohmann::json j = readTokenizerJson(path);
-    if (!j.contains("model") || !j["model"].is_object() || !j["model"].contains("type"))
-      throw TokenizerError("'" + path + "' lacks model.type");
-    const std::string type = j["model"]["type"].get<std::string>();
-    if (type == "WordPiece") return WordPieceTokenizer::fromTokenizerJson(j, config, path);
-    if (type == "BPE") {
-      const bool byteFallback = j["model"].value("byte_fallback", false);
-      const std::string pre = j.contains("pre_tokenizer") && j["pre_tokenizer"].is_object()
-                                  ? j["pre_tokenizer"].value("type", "")
-                                  : "";
-      if (byteFallback || pre == "Metaspace" || pre.empty())
-        return SentencePieceBpeTokenizer::fromTokenizerJson(j, config, path);
-      return ByteLevelBpeTokenizer::fromTokenizerJson(j, config, path);
-    }
-    throw TokenizerError("'" + path + "': tokenizer model type '" + type +
-                         "' is not supported (supported: WordPiece, BPE)");
+    return JsonTokenizer::fromJson(readTokenizerJson(path), config, path);
   }
-  if (fs::exists(d / "vocab.txt")) return WordPieceTokenizer::fromVocabTxt((d / "vocab.txt").string(), config);
+  if (fs::exists(d / "tokenizer.model")) return loadSentencePieceModel((d / "tokenizer.model").string(), config);
+  if (fs::exists(d / "vocab.txt")) return JsonTokenizer::fromVocabTxt((d / "vocab.txt").string(), config);
   if (fs::exists(d / "vocab.json") && fs::exists(d / "merges.txt"))
-    return ByteLevelBpeTokenizer::fromVocabMerges((d / "vocab.json").string(), (d / "merges.txt").string(), config);
+    return JsonTokenizer::fromVocabMerges((d / "vocab.json").string(), (d / "merges.txt").string(), config);
   return nullptr;
 }
 }  // namespace
-
-bool parseTemplateProcessing(const nlohmann::json& pp, const Tokenizer& tok, std::vector<Tokenizer::TemplatePart>& single,
-                             std::vector<Tokenizer::TemplatePart>& pair) {
-  if (!pp.is_object() || pp.value("type", "") != "TemplateProcessing") return false;
-  auto parse = [&](const nlohmann::json& list, std::vector<Tokenizer::TemplatePart>& out) {
-    out.clear();
-    if (!list.is_array()) return;
-    for (const auto& item : list) {
-      Tokenizer::TemplatePart part;
-      if (item.contains("Sequence")) {
-        part.isSequence = true;
-        part.sequence = item["Sequence"].value("id", "A") == "B" ? 1 : 0;
-        part.typeId = item["Sequence"].value("type_id", 0);
-      } else if (item.contains("SpecialToken")) {
-        const std::string name = item["SpecialToken"].value("id", "");
-        int64_t id = -1;
-        if (pp.contains("special_tokens") && pp["special_tokens"].contains(name) &&
-            pp["special_tokens"][name].contains("ids") && !pp["special_tokens"][name]["ids"].empty())
-          id = pp["special_tokens"][name]["ids"][0].get<int64_t>();
-        else if (auto found = tok.idOf(name))
-          id = *found;
-        if (id < 0) throw TokenizerError("tokenizer.json post_processor names unknown special token '" + name + "'");
-        part.id = id;
-        part.typeId = item["SpecialToken"].value("type_id", 0);
-      } else {
-        continue;
-      }
-      out.push_back(part);
-    }
-  };
-  parse(pp.value("single", nlohmann::json::array()), single);
-  parse(pp.value("pair", nlohmann::json::array()), pair);
-  return true;
-}
 
 Encoding Tokenizer::applyTemplate(const Encoding& a, const Encoding* b) const {
   const auto& parts = b ? m_pair : m_single;
@@ -249,31 +142,6 @@ void Tokenizer::addSpecial(const std::string& content, int64_t id) {
   m_pieces[id] = content;
   m_ids[content] = id;
   m_special[id] = content;
-}
-
-std::vector<std::pair<int64_t, std::string>> Tokenizer::splitSpecial(const std::string& text) const {
-  std::vector<std::pair<int64_t, std::string>> out;
-  std::string plain;
-  size_t i = 0;
-  while (i < text.size()) {
-    int64_t bestId = -1;
-    size_t bestLen = 0;
-    for (const auto& [id, s] : m_special)
-      if (s.size() > bestLen && text.compare(i, s.size(), s) == 0) {
-        bestId = id;
-        bestLen = s.size();
-      }
-    if (bestId >= 0) {
-      if (!plain.empty()) out.emplace_back(-1, std::move(plain));
-      plain.clear();
-      out.emplace_back(bestId, text.substr(i, bestLen));
-      i += bestLen;
-    } else {
-      plain.push_back(text[i++]);
-    }
-  }
-  if (!plain.empty()) out.emplace_back(-1, std::move(plain));
-  return out;
 }
 
 }  // namespace attnscope

@@ -1,29 +1,11 @@
 #include "Unicode.h"
 
-#include <algorithm>
-#include <cstring>
 
 #include "attnscope/Errors.h"
 
 namespace attnscope::unicode {
 
 namespace {
-struct CategoryRange {
-  char32_t start;
-  uint8_t category;
-};
-struct Mapping {
-  char32_t cp;
-  char32_t seq[4];
-  uint8_t length;
-};
-#include "UnicodeTables.inc"
-
-const Mapping* findMapping(const Mapping* begin, const Mapping* end, char32_t cp) {
-  const Mapping* it = std::lower_bound(begin, end, cp, [](const Mapping& m, char32_t c) { return m.cp < c; });
-  return (it != end && it->cp == cp) ? it : nullptr;
-}
-
 // Returns the code point at text[i] and advances i; -1 when invalid.
 long decodeOne(const std::string& text, size_t& i) {
   const auto* s = reinterpret_cast<const unsigned char*>(text.data());
@@ -126,61 +108,6 @@ std::string encodeUtf8(const std::u32string& text) {
   std::string out;
   for (char32_t c : text) out += encodeUtf8(c);
   return out;
-}
-
-const char* category(char32_t cp) {
-  if (cp > 0x10FFFF) return "Cn";
-  const CategoryRange* begin = kCategoryRanges;
-  const CategoryRange* end = kCategoryRanges + sizeof(kCategoryRanges) / sizeof(kCategoryRanges[0]);
-  const CategoryRange* it =
-      std::upper_bound(begin, end, cp, [](char32_t c, const CategoryRange& r) { return c < r.start; });
-  return kCategoryNames[(it - 1)->category];
-}
-
-bool isLetter(char32_t cp) { return category(cp)[0] == 'L'; }
-bool isNumber(char32_t cp) { return category(cp)[0] == 'N'; }
-bool isMark(char32_t cp) { return std::strcmp(category(cp), "Mn") == 0; }
-bool isControlCategory(char32_t cp) { return category(cp)[0] == 'C'; }
-bool isPunctuationCategory(char32_t cp) { return category(cp)[0] == 'P'; }
-
-bool isWhiteSpaceProperty(char32_t c) {
-  return (c >= 0x09 && c <= 0x0D) || c == 0x20 || c == 0x85 || c == 0xA0 || c == 0x1680 ||
-         (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 || c == 0x202F || c == 0x205F || c == 0x3000;
-}
-
-bool isPythonSpace(char32_t c) { return isWhiteSpaceProperty(c) || (c >= 0x1C && c <= 0x1F); }
-
-void appendLower(char32_t cp, std::u32string& out) {
-  if (cp < 0x80) {
-    out.push_back((cp >= 'A' && cp <= 'Z') ? cp + 32 : cp);
-    return;
-  }
-  const Mapping* m = findMapping(kLowerMap, kLowerMap + sizeof(kLowerMap) / sizeof(kLowerMap[0]), cp);
-  if (!m) {
-    out.push_back(cp);
-    return;
-  }
-  for (int i = 0; i < m->length; ++i) out.push_back(m->seq[i]);
-}
-
-void appendNfd(char32_t cp, std::u32string& out) {
-  if (cp >= 0xAC00 && cp <= 0xD7A3) {  // Hangul syllable: algorithmic decomposition
-    const char32_t s = cp - 0xAC00;
-    out.push_back(0x1100 + s / (21 * 28));
-    out.push_back(0x1161 + (s % (21 * 28)) / 28);
-    if (s % 28) out.push_back(0x11A7 + s % 28);
-    return;
-  }
-  if (cp < 0xC0) {
-    out.push_back(cp);
-    return;
-  }
-  const Mapping* m = findMapping(kNfdMap, kNfdMap + sizeof(kNfdMap) / sizeof(kNfdMap[0]), cp);
-  if (!m) {
-    out.push_back(cp);
-    return;
-  }
-  for (int i = 0; i < m->length; ++i) out.push_back(m->seq[i]);
 }
 
 }  // namespace attnscope::unicode

@@ -125,7 +125,8 @@ INSTANTIATE_TEST_SUITE_P(Families, GoldenParity,
 
 INSTANTIATE_TEST_SUITE_P(TextFamilies, TokenizerParity,
                          ::testing::Values(Case{"bert-tiny-random", 2}, Case{"gpt2-tiny-random", 2},
-                                           Case{"llama-stories260k", 5}, Case{"llama-gqa-random", 2}),
+                                           Case{"llama-stories260k", 5}, Case{"llama-gqa-random", 2},
+                                           Case{"qwen2-tiny-random", 2}),
                          [](const auto& info) {
                            std::string n = info.param.name;
                            for (auto& ch : n)

@@ -71,6 +71,16 @@ TEST_F(SafetensorsBad, ByteCountMismatch) {
   EXPECT_NE(e.find("needs 24 bytes but data_offsets span 20"), std::string::npos) << e;
 }
 
+TEST_F(SafetensorsBad, SixteenBitTensorWithAnOddByteCount) {
+  // A BF16 [3] tensor needs 6 bytes; 5 (an odd count) is refused before any tensor is read.
+  writeRaw(path, R"({"w":{"dtype":"BF16","shape":[3],"data_offsets":[0,5]}})", 5);
+  const std::string e = errorOf(path);
+  EXPECT_NE(e.find("needs 6 bytes but data_offsets span 5"), std::string::npos) << e;
+  EXPECT_NE(e.find("'w'"), std::string::npos) << "the tensor is named: " << e;
+  writeRaw(path, R"({"w":{"dtype":"F16","shape":[2],"data_offsets":[0,3]}})", 3);
+  EXPECT_NE(errorOf(path).find("needs 4 bytes but data_offsets span 3"), std::string::npos) << errorOf(path);
+}
+
 TEST_F(SafetensorsBad, OverlappingTensors) {
   writeRaw(path,
            R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})",

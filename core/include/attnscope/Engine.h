@@ -25,7 +25,10 @@ struct LoadedModel {
   std::string dir;
   ModelConfig config;
   std::unique_ptr<Model> model;
-  std::unique_ptr<Tokenizer> tokenizer;  ///< nullptr when the folder has none
+  std::unique_ptr<Tokenizer> tokenizer;  ///< nullptr when the folder has none or its files are damaged
+  /// Why the tokenizer files could not be used ("" when fine or absent): the model still runs on exact inputs, and
+  /// text input reports this error.
+  std::string tokenizerError;
   c10::Device device = c10::Device(c10::kCPU);
 };
 

@@ -1,7 +1,8 @@
 #pragma once
 /// \file Tokenizer.h
-/// Tokenizers read from a Hugging Face model folder: tokenizer.json, or the
-/// legacy files (vocab.txt for WordPiece; vocab.json + merges.txt for GPT-2).
+/// Tokenizers read from a Hugging Face model folder: tokenizer.json (any pipeline of the `tokenizers` components),
+/// a SentencePiece tokenizer.model, or the legacy files (vocab.txt for WordPiece; vocab.json + merges.txt for GPT-2
+/// and RoBERTa).
 
 #include <cstdint>
 #include <map>
@@ -36,7 +37,7 @@ class Tokenizer {
   /// throws TokenizerError when they exist but are malformed.
   static std::unique_ptr<Tokenizer> load(const std::string& dir);
 
-  /// "wordpiece", "byte-level-bpe" or "bpe-byte-fallback".
+  /// "wordpiece", "byte-level-bpe", "bpe-byte-fallback", "bpe", "unigram" or "sentencepiece".
   virtual std::string kind() const = 0;
   /// Tokens of \p text without special tokens (throws InputError on invalid UTF-8).
   virtual Encoding tokenize(const std::string& text) const = 0;
@@ -59,8 +60,6 @@ class Tokenizer {
   std::optional<int64_t> eosId() const { return m_eos; }
 
  protected:
-  /// Splits \p text at occurrences of special tokens; returns segments (id = -1 for plain text).
-  std::vector<std::pair<int64_t, std::string>> splitSpecial(const std::string& text) const;
   /// Ids may exceed the number of entries by this much (added tokens past the base vocabulary); beyond it a file
   /// is refused as damaged.
   static constexpr int64_t kIdSlack = int64_t(1) << 16;

@@ -68,6 +68,8 @@ std::unique_ptr<EngineSession> EngineSession::open(const std::string& dir, const
   o.causal = i.causal;
   o.labels = i.labels;
   o.note = s->m->model->config.optString("attnscope_note", "");
+  if (!s->m->model->tokenizerError.empty())
+    o.note += (o.note.empty() ? "" : "\n") + ("The tokenizer cannot be used: " + s->m->model->tokenizerError);
   return s;
 }
 
