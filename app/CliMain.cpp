@@ -52,7 +52,8 @@ const char* const kInfoHelp =
     "the stored 16-bit dtype on CUDA; run, generate and compare take it too.\n";
 
 const char* const kRunHelp =
-    "usage: attnscope-cli run --model DIR (--text STR [--text-pair STR] | --image PATH | --audio PATH [--offset S]\n"
+    "usage: attnscope-cli run --model DIR (--text STR [--text-pair STR | --target STR] | --image PATH\n"
+    "                                      | --audio PATH [--offset S]\n"
     "                                      | --inputs FILE.safetensors)\n"
     "                         [--device auto|cpu|cuda[:N]] [--dtype D] [--layers 0,2-5] [--heads 0-3]\n"
     "                         [--logits all|last|none] [--variant SPEC] --out capture.safetensors\n"
@@ -66,11 +67,13 @@ const char* const kRunHelp =
     "\n"
     "--inputs feeds exact model inputs by their Hugging Face names (input_ids, token_type_ids, attention_mask,\n"
     "pixel_values, input_values, input_features, decoder_input_ids) for bit-for-bit reproduction.\n"
+    "--target (T5, BART): the decoder is teacher-forced with the target text (decoder start token + its tokens, as\n"
+    "HF shifts labels); without it the decoder sees the start token alone.\n"
     "--image: PNG/JPEG/BMP/WebP/TIFF, preprocessed as the model's preprocessor_config.json says.\n"
     "--audio: WAV/FLAC/OGG/MP3, down-mixed and resampled to the model's rate; --offset picks the window start.\n";
 
 const char* const kGenerateHelp =
-    "usage: attnscope-cli generate --model DIR (--text STR | --audio PATH [--offset S] | --inputs FILE)\n"
+    "usage: attnscope-cli generate --model DIR (--text STR [--target PREFIX] | --audio PATH [--offset S] | --inputs FILE)\n"
     "                              --max-new-tokens N\n"
     "                              [--device auto|cpu|cuda[:N]] [--dtype D] [--layers ...] [--heads ...]\n"
     "                              [--variant SPEC] [--out capture.safetensors]\n"
@@ -267,6 +270,10 @@ PreparedInput inputFrom(const LoadedModel& m, const Args& a) {
   if (!a.has("text")) throw InputError("missing input: give --text STR, --image PATH, --audio PATH or --inputs FILE");
   std::optional<std::string> pair;
   if (a.has("text-pair")) pair = a.get("text-pair");
+  if (a.has("target")) {
+    if (pair) throw InputError("give --text-pair or --target, not both");
+    return prepareSeq2Seq(m, a.get("text"), a.get("target"));
+  }
   return prepareText(m, a.get("text"), pair);
 }
 
@@ -494,16 +501,16 @@ int main(int argc, char** argv) {
     if (cmd == "run") {
       if (wantsHelp(argc, argv)) return std::cout << kRunHelp, 0;
       return cmdRun(parseArgs(argc, argv, 2,
-                              {"model", "text", "text-pair", "inputs", "image", "audio", "offset", "device", "dtype",
-                               "layers", "heads", "out", "logits", "variant"},
+                              {"model", "text", "text-pair", "target", "inputs", "image", "audio", "offset", "device",
+                               "dtype", "layers", "heads", "out", "logits", "variant"},
                               {}));
     }
     if (cmd == "generate") {
       if (wantsHelp(argc, argv)) return std::cout << kGenerateHelp, 0;
       return cmdGenerate(
           parseArgs(argc, argv, 2,
-                    {"model", "text", "inputs", "audio", "offset", "max-new-tokens", "device", "dtype", "layers", "heads",
-                     "out", "variant"},
+                    {"model", "text", "target", "inputs", "audio", "offset", "max-new-tokens", "device", "dtype", "layers",
+                     "heads", "out", "variant"},
                     {}));
     }
     if (cmd == "compare") {
@@ -513,7 +520,7 @@ int main(int argc, char** argv) {
         return 0;
       }
       return cmdCompare(parseArgs(argc, argv, 2,
-                                  {"model", "text", "text-pair", "inputs", "image", "audio", "offset", "device",
+                                  {"model", "text", "text-pair", "target", "inputs", "image", "audio", "offset", "device",
                                    "dtype", "variant", "repeats", "out", "captures"},
                                   {}));
     }

@@ -715,6 +715,10 @@ void MainWindow::onLoaded(const ModelSummary& s, bool acceptsPair) {
   m_summary = s;
   m_loaded = true;
   m_pair->setVisible(acceptsPair);
+  // Encoder–decoder text models (T5, BART) take a target for the teacher-forced decoder in the second field.
+  m_pair->setPlaceholderText(s.encoderDecoder && s.modality == "text"
+                                 ? tr("Target (decoder, teacher-forced; empty = start token only)")
+                                 : tr("Second segment (sentence-pair models)"));
   const bool media = s.modality == "image" || s.modality == "audio";
   m_inputs->setCurrentIndex(media ? 1 : 0);
   m_offset->setVisible(s.modality == "audio");
@@ -755,7 +759,7 @@ void MainWindow::onLoaded(const ModelSummary& s, bool acceptsPair) {
   m_head->setRange(0, std::max(0, s.heads - 1));
   setWindowTitle(QString("AttnScope — %1").arg(QFileInfo(QString::fromStdString(s.dir)).fileName()));
   setBusy(false, tr("Loaded %1 (%2)").arg(QString::fromStdString(s.dir), QString::fromStdString(s.architecture)));
-  const bool canGenerate = (s.causal && s.modality == "text") || s.family == "whisper";
+  const bool canGenerate = (s.causal && s.modality == "text") || s.encoderDecoder;
   m_genCount->setVisible(canGenerate);
   m_generate->setVisible(canGenerate);
   addRecent(QString::fromStdString(s.dir));

@@ -22,7 +22,9 @@ at::Tensor denseAttention(const AttentionCall& call, const VariantCall& vc, cons
   const int64_t tq = q32.size(1), tk = k32.size(1);
   // The scale is applied to q ([heads, q, d], cheaper than a pass over [heads, q, k]). Note: baddbmm with beta=0
   // over an uninitialised buffer is not safe in LibTorch 1.13 (its small-matrix CPU kernel multiplies NaN by 0).
-  at::Tensor scores = at::bmm(q32.mul(call.scale), k32.transpose(1, 2));  // [heads, q, k]
+  at::Tensor scores = call.scale == 1.0 ? at::bmm(q32, k32.transpose(1, 2))
+                                        : at::bmm(q32.mul(call.scale), k32.transpose(1, 2));  // [heads, q, k]
+  if (call.bias.defined()) scores.add_(call.bias.to(scores.scalar_type()));                   // [heads, q, k]
   if (call.causal && tk > 1) {
     // Query i (absolute past + i) must not see key j > past + i.
     at::Tensor future = at::ones({tq, tk}, scores.options().dtype(at::kBool)).triu_(vc.past + 1);  // [q, k]

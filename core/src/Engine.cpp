@@ -94,10 +94,25 @@ nlohmann::json predictOutputs(const LoadedModel& m, const PreparedInput& input, 
             {"probabilities", all}};
   }
   if (info.head == "lm") return {{"task", "next-token"}, {"next_tokens", topTokens(m, logits[logits.size(0) - 1], 5)}};
+  if (info.head == "ctc") {  // greedy CTC: argmax per frame, repeats merged, the blank (pad) dropped
+    const std::vector<int64_t> ids = toIds(logits.argmax(-1));
+    const int64_t blank = m.config.optInt("pad_token_id", 0);
+    std::vector<int64_t> kept;
+    int64_t previous = -1;
+    for (int64_t id : ids) {
+      if (id != previous && id != blank) kept.push_back(id);
+      previous = id;
+    }
+    return {{"task", "ctc"},
+            {"predicted_ids", ids},
+            {"text", m.tokenizer ? m.tokenizer->decode(kept) : std::string()}};
+  }
   if (info.head == "mlm") {
     nlohmann::json fills = nlohmann::json::array();
     const auto ids = toIds(input.tensors.at("input_ids"));
-    const auto mask = m.tokenizer ? m.tokenizer->idOf("[MASK]") : std::nullopt;
+    std::optional<int64_t> mask;  // BERT's [MASK], RoBERTa's <mask>
+    for (const char* name : {"[MASK]", "<mask>"})
+      if (!mask && m.tokenizer) mask = m.tokenizer->idOf(name);
     for (size_t i = 0; mask && i < ids.size(); ++i)
       if (ids[i] == *mask) fills.push_back({{"position", i}, {"candidates", topTokens(m, logits[i], 5)}});
     return {{"task", "fill-mask"}, {"masks", fills}};
@@ -157,6 +172,40 @@ std::shared_ptr<LoadedModel> loadModel(const std::string& dir, const std::string
   return m;
 }
 
+namespace {
+int64_t decoderStartToken(const LoadedModel& m) {
+  for (const nlohmann::json* j : {&m.config.generation(), &m.config.json()})
+    if (j->is_object() && j->contains("decoder_start_token_id") && (*j)["decoder_start_token_id"].is_number_integer())
+      return (*j)["decoder_start_token_id"].get<int64_t>();
+  throw InputError("'" + m.config.path() + "' has no decoder_start_token_id, so the decoder cannot be started");
+}
+}  // namespace
+
+PreparedInput prepareSeq2Seq(const LoadedModel& m, const std::string& source, const std::optional<std::string>& target) {
+  const ModelInfo& info = m.model->info();
+  if (!info.encoderDecoder || info.modality != "text")
+    throw InputError("a target text is for encoder-decoder text models (T5, BART); " + info.architecture +
+                     " is not one");
+  PreparedInput in = prepareText(m, source);
+  std::vector<int64_t> dec{decoderStartToken(m)};
+  if (target) {
+    size_t bad = 0;
+    if (!unicode::isValidUtf8(*target, &bad))
+      throw InputError("the target text is not valid UTF-8 (invalid byte sequence at byte " + std::to_string(bad) + ")");
+    const Encoding labels = m.tokenizer->encode(*target);
+    if (labels.ids.empty()) throw InputError("the target text produced no tokens");
+    dec.insert(dec.end(), labels.ids.begin(), labels.ids.end() - 1);  // shift right: start + labels[:-1]
+    in.description["target"] = *target;
+  }
+  const int64_t limit = info.decoderPositions > 0 ? info.decoderPositions : 0;
+  if (limit > 0 && static_cast<int64_t>(dec.size()) > limit)
+    throw InputError("the target has " + std::to_string(dec.size()) + " decoder tokens but the model accepts at most " +
+                     std::to_string(limit));
+  in.tensors["decoder_input_ids"] = longRow(dec);  // [1, Td]
+  labelPositions(m, in);
+  return in;
+}
+
 PreparedInput prepareText(const LoadedModel& m, const std::string& text, const std::optional<std::string>& pair) {
   if (!m.tokenizer && !m.tokenizerError.empty()) throw TokenizerError(m.tokenizerError);
   if (!m.tokenizer)
@@ -168,6 +217,8 @@ PreparedInput prepareText(const LoadedModel& m, const std::string& text, const s
     throw InputError("--text is not valid UTF-8 (invalid byte sequence at byte " + std::to_string(bad) + ")");
   if (pair && !unicode::isValidUtf8(*pair, &bad))
     throw InputError("--text-pair is not valid UTF-8 (invalid byte sequence at byte " + std::to_string(bad) + ")");
+  if (pair && m.model->info().encoderDecoder)
+    throw InputError("this encoder-decoder model takes a target text, not a text pair");
   Encoding enc = pair ? m.tokenizer->encodePair(text, *pair) : m.tokenizer->encode(text);
   if (enc.ids.empty()) throw InputError("--text produced no tokens (is it empty?); the model needs at least one");
   const ModelInfo& info = m.model->info();
@@ -195,6 +246,10 @@ PreparedInput prepareText(const LoadedModel& m, const std::string& text, const s
   for (int64_t id : enc.ids) in.labels.push_back(labelOf(m, id));
   in.description = {{"text", text}};
   if (pair) in.description["text_pair"] = *pair;
+  if (info.encoderDecoder) {  // T5 / BART: the decoder starts from its start token (a target replaces it)
+    in.tensors["decoder_input_ids"] = longRow({decoderStartToken(m)});  // [1, 1]
+    labelPositions(m, in);
+  }
   return in;
 }
 
@@ -242,14 +297,27 @@ void labelPositions(const LoadedModel& m, PreparedInput& in) {
   const double offset = in.description.is_object() ? in.description.value("offset_seconds", 0.0) : 0.0;
   std::vector<std::string> frames = info.prefixTokens;
   if (info.modality == "image" && info.patchSize > 0) {
-    for (int r = 0; r < info.imageHeight / info.patchSize; ++r)
-      for (int c = 0; c < info.imageWidth / info.patchSize; ++c)
+    int height = info.imageHeight, width = info.imageWidth;  // the input's own size for models that take any
+    auto px = in.tensors.find("pixel_values");
+    if (px != in.tensors.end() && px->second.dim() >= 3) {
+      height = static_cast<int>(px->second.size(-2));
+      width = static_cast<int>(px->second.size(-1));
+    }
+    for (int r = 0; r < height / info.patchSize; ++r)
+      for (int c = 0; c < width / info.patchSize; ++c)
         frames.push_back("(" + std::to_string(r) + "," + std::to_string(c) + ")");
     in.labels = frames;
     return;
   }
   if (info.modality == "audio") {
-    const int n = info.maxPositions - static_cast<int>(info.prefixTokens.size());
+    int n = info.maxPositions - static_cast<int>(info.prefixTokens.size());
+    auto wave = in.tensors.find("input_values");
+    if (info.anyAudioLength && wave != in.tensors.end()) {  // frames of this input through the conv front end
+      int64_t frames = wave->second.size(-1);
+      for (size_t i = 0; i < info.audioConvKernels.size() && i < info.audioConvStrides.size(); ++i)
+        frames = frames < info.audioConvKernels[i] ? 0 : (frames - info.audioConvKernels[i]) / info.audioConvStrides[i] + 1;
+      n = static_cast<int>(frames);
+    }
     for (int i = 0; i < n; ++i) frames.push_back(seconds(offset + i * info.secondsPerPosition));
     if (std::find(info.stacks.begin(), info.stacks.end(), "encoder") == info.stacks.end()) {
       in.labels = frames;
@@ -265,6 +333,14 @@ void labelPositions(const LoadedModel& m, PreparedInput& in) {
   auto ids = in.tensors.find("input_ids");
   if (ids != in.tensors.end())
     for (int64_t id : toIds(ids->second)) in.labels.push_back(labelOf(m, id));
+  if (info.encoderDecoder) {  // text encoder–decoder: source tokens for the encoder, target tokens for the decoder
+    in.sequenceLabels["encoder"] = in.labels;
+    in.labels.clear();
+    auto dec = in.tensors.find("decoder_input_ids");
+    if (dec != in.tensors.end())
+      for (int64_t id : toIds(dec->second)) in.labels.push_back(labelOf(m, id));
+    in.sequenceLabels["decoder"] = in.labels;
+  }
 }
 
 std::pair<std::vector<std::string>, std::vector<std::string>> stackLabels(const PreparedInput& in,

@@ -9,15 +9,17 @@ at::Tensor applyActivation(const std::string& name, const at::Tensor& x) {
   if (name == "gelu_new" || name == "gelu_pytorch_tanh" || name == "gelu_fast") return at::gelu(x, "tanh");
   if (name == "relu") return at::relu(x);
   if (name == "silu" || name == "swish") return at::silu(x);
+  if (name == "quick_gelu") return x * at::sigmoid(x * 1.702);  // CLIP
   throw AttnScopeError("activation '" + name + "' is not supported");
 }
 
 void checkActivation(const std::string& name, const std::string& configPath) {
-  static const char* const kKnown[] = {"gelu", "gelu_new", "gelu_pytorch_tanh", "gelu_fast", "relu", "silu", "swish"};
+  static const char* const kKnown[] = {"gelu", "gelu_new", "gelu_pytorch_tanh", "gelu_fast", "relu", "silu", "swish",
+                                       "quick_gelu"};
   for (const char* k : kKnown)
     if (name == k) return;
   throw ConfigError("'" + configPath + "': activation '" + name +
-                    "' is not supported (supported: gelu, gelu_new, gelu_pytorch_tanh, gelu_fast, relu, silu)");
+                    "' is not supported (supported: gelu, gelu_new, gelu_pytorch_tanh, gelu_fast, relu, silu, quick_gelu)");
 }
 
 std::string detectPrefix(const WeightStore& ws, const std::vector<std::string>& prefixes, const std::string& probe) {

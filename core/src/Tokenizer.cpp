@@ -60,6 +60,9 @@ std::unique_ptr<Tokenizer> loadTokenizer(const std::string& dir) {
   }
   if (fs::exists(d / "tokenizer.model")) return loadSentencePieceModel((d / "tokenizer.model").string(), config);
   if (fs::exists(d / "vocab.txt")) return JsonTokenizer::fromVocabTxt((d / "vocab.txt").string(), config);
+  if (fs::exists(d / "vocab.json") && config.is_object() &&
+      config.value("tokenizer_class", std::string()).find("CTC") != std::string::npos)
+    return JsonTokenizer::fromCtcVocab((d / "vocab.json").string(), config);
   if (fs::exists(d / "vocab.json") && fs::exists(d / "merges.txt"))
     return JsonTokenizer::fromVocabMerges((d / "vocab.json").string(), (d / "merges.txt").string(), config);
   return nullptr;

@@ -71,6 +71,14 @@ TEST_P(GoldenParity, AttentionsHiddenAndLogitsMatchReference) {
   }
   if (expected.count("pooler_output"))
     EXPECT_LT(maxAbsDiff(r.outputs.at("pooler_output"), expected.at("pooler_output")), kHiddenTol);
+  // Intermediate tensors some references record (DINOv2's interpolated positions, T5's position bias, wav2vec2's
+  // conv features): each must be an output and match.
+  for (const char* name : {"position_embeddings_interpolated", "encoder_position_bias", "decoder_position_bias",
+                           "extract_features"})
+    if (expected.count(name)) {
+      ASSERT_TRUE(r.outputs.count(name)) << name;
+      EXPECT_LT(maxAbsDiff(r.outputs.at(name), expected.at(name)), kHiddenTol) << name;
+    }
 }
 
 class TokenizerParity : public ::testing::TestWithParam<Case> {};
@@ -115,7 +123,10 @@ INSTANTIATE_TEST_SUITE_P(Families, GoldenParity,
                                            Case{"whisper-tiny-random", 6}, Case{"qwen2-tiny-random", 2},
                                            Case{"mistral-tiny-random", 2}, Case{"gemma-tiny-random", 2},
                                            Case{"gpt_neox-tiny-random", 2}, Case{"phi3-tiny-random", 2},
-                                           Case{"opt-tiny-random", 2}),
+                                           Case{"opt-tiny-random", 2}, Case{"roberta-tiny-random", 2},
+                                           Case{"distilbert-tiny-random", 2}, Case{"t5-tiny-random", 6},
+                                           Case{"bart-tiny-random", 6}, Case{"dinov2-tiny-random", 2},
+                                           Case{"clip-vision-tiny-random", 2}, Case{"wav2vec2-tiny-random", 2}),
                          [](const auto& info) {
                            std::string n = info.param.name;
                            for (auto& ch : n)
@@ -126,7 +137,8 @@ INSTANTIATE_TEST_SUITE_P(Families, GoldenParity,
 INSTANTIATE_TEST_SUITE_P(TextFamilies, TokenizerParity,
                          ::testing::Values(Case{"bert-tiny-random", 2}, Case{"gpt2-tiny-random", 2},
                                            Case{"llama-stories260k", 5}, Case{"llama-gqa-random", 2},
-                                           Case{"qwen2-tiny-random", 2}),
+                                           Case{"qwen2-tiny-random", 2}, Case{"roberta-tiny-random", 2},
+                                           Case{"distilbert-tiny-random", 2}),
                          [](const auto& info) {
                            std::string n = info.param.name;
                            for (auto& ch : n)

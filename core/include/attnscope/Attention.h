@@ -56,6 +56,9 @@ struct AttentionCall {
   /// p - slidingWindow < j (exactly slidingWindow keys including itself when causal).
   int64_t slidingWindow = 0;
   at::Tensor keyPaddingMask;      ///< optional bool [k]: true = key is padding (masked out)
+  /// Optional additive score bias [heads, q, k] (T5's relative position bias), added to q·kᵀ·scale before the
+  /// masks and the softmax. Variants with their own algorithm (linear, performer) do not see it.
+  at::Tensor bias;
   LayerKvCache* cache = nullptr;  ///< optional: k/v are appended to it and the full cache is attended
   AttentionHook* hook = nullptr;  ///< optional observer of the probabilities
   const AttentionVariant* variant = nullptr;  ///< optional attention variant (see Variant.h)

@@ -61,6 +61,12 @@ std::pair<std::vector<std::string>, std::vector<std::string>> stackLabels(const 
 /// Throws InputError on invalid UTF-8, missing tokenizer, or text that yields no tokens.
 PreparedInput prepareText(const LoadedModel& m, const std::string& text, const std::optional<std::string>& pair = {});
 
+/// Encoder–decoder text models (T5, BART): \p source is encoded for the encoder; the decoder is teacher-forced with
+/// \p target as HF shifts labels (decoder start token + the target's tokens, special tokens included, the last one
+/// dropped), or gets the decoder start token alone when there is no target (what generate() continues from).
+/// Throws InputError when the model is not an encoder–decoder text model or has no tokenizer.
+PreparedInput prepareSeq2Seq(const LoadedModel& m, const std::string& source, const std::optional<std::string>& target);
+
 /// Reads exact model inputs by their HF names from a safetensors file (e.g. input_ids [1,T] I64).
 /// Throws InputError naming unknown or missing tensors.
 PreparedInput prepareInputsFile(const LoadedModel& m, const std::string& path);

@@ -45,11 +45,14 @@ struct ModelInfo {
   // Image models (modality "image").
   int imageHeight = 0, imageWidth = 0;  ///< the model's input size in pixels
   int patchSize = 0;                    ///< square patches, row-major after the prefix tokens
+  bool anyImageSize = false;            ///< the model takes other sizes too (DINOv2 interpolates its positions)
   // Audio models (modality "audio").
   int sampleRate = 0;               ///< Hz the model expects
   double windowSeconds = 0;         ///< audio seen at once (longer input is cut at the window)
   double secondsPerPosition = 0;    ///< time between consecutive frame positions of the (encoder) sequence
   std::string audioInput;           ///< "input_values" (waveform; front end in the model) or "input_features" (log-mel)
+  bool anyAudioLength = false;      ///< input_values of any length up to windowSeconds, not padded (wav2vec2)
+  std::vector<int> audioConvKernels, audioConvStrides;  ///< the waveform front end's convolutions (frames per input)
   bool encoderDecoder = false;      ///< encoder–decoder (Whisper): stacks encoder/decoder/cross, generates text
   int decoderPositions = 0;         ///< decoder positions of an encoder–decoder model
 };

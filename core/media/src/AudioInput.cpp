@@ -113,7 +113,20 @@ PreparedInput prepareAudio(const LoadedModel& m, const std::string& path, double
   PreparedInput in;
   const int64_t n = static_cast<int64_t>(clip.samples.size());
   at::Tensor wave = at::from_blob(clip.samples.data(), {n}, at::TensorOptions().dtype(at::kFloat)).clone();  // [n]
-  if (info.audioInput == "input_values") {
+  if (info.audioInput == "input_values" && info.anyAudioLength) {
+    // wav2vec2: the clip as it is (not padded), normalised per utterance as Wav2Vec2FeatureExtractor does.
+    if (pre.value("do_normalize", true) && n > 0) {
+      double mean = 0, var = 0;
+      for (float s : clip.samples) mean += s;
+      mean /= static_cast<double>(n);
+      for (float s : clip.samples) var += (s - mean) * (s - mean);
+      var /= static_cast<double>(n);
+      const double scale = 1.0 / std::sqrt(var + 1e-7);
+      float* w = wave.data_ptr<float>();
+      for (int64_t i = 0; i < n; ++i) w[i] = static_cast<float>((clip.samples[static_cast<size_t>(i)] - mean) * scale);
+    }
+    in.tensors["input_values"] = wave.unsqueeze(0);  // [1, n]
+  } else if (info.audioInput == "input_values") {
     const int64_t need = static_cast<int64_t>(std::llround(window * rate));
     at::Tensor full = at::zeros({need}, wave.options());  // [need]
     full.narrow(0, 0, std::min(need, n)).copy_(wave.narrow(0, 0, std::min(need, n)));

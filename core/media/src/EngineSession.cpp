@@ -66,6 +66,7 @@ std::unique_ptr<EngineSession> EngineSession::open(const std::string& dir, const
   o.maxPositions = i.maxPositions;
   o.parameters = i.parameters;
   o.causal = i.causal;
+  o.encoderDecoder = i.encoderDecoder;
   o.labels = i.labels;
   o.note = s->m->model->config.optString("attnscope_note", "");
   if (!s->m->model->tokenizerError.empty())
@@ -76,6 +77,8 @@ std::unique_ptr<EngineSession> EngineSession::open(const std::string& dir, const
 const ModelSummary& EngineSession::summary() const { return m->summary; }
 
 bool EngineSession::acceptsTextPair() const {
+  const ModelInfo& info = m->model->model->info();
+  if (info.encoderDecoder && info.modality == "text") return true;  // the second field is the target text
   const auto names = m->model->model->inputNames();
   return std::find(names.begin(), names.end(), "token_type_ids") != names.end();
 }
@@ -94,7 +97,10 @@ namespace {
 PreparedInput prepareRequest(const LoadedModel& model, const RunRequest& request) {
   if (!request.imagePath.empty()) return prepareImage(model, request.imagePath);
   if (!request.audioPath.empty()) return prepareAudio(model, request.audioPath, request.offsetSeconds);
-  return prepareText(model, request.text, request.hasPair ? std::optional<std::string>(request.pair) : std::nullopt);
+  const std::optional<std::string> second = request.hasPair ? std::optional<std::string>(request.pair) : std::nullopt;
+  const ModelInfo& info = model.model->info();
+  if (info.encoderDecoder && info.modality == "text") return prepareSeq2Seq(model, request.text, second);  // a target
+  return prepareText(model, request.text, second);
 }
 
 CaptureResult toCaptureResult(const LoadedModel& model, const PreparedInput& input, const RunResult& run, int totalHeads) {

@@ -201,6 +201,39 @@ std::unique_ptr<Tokenizer> JsonTokenizer::fromVocabMerges(const std::string& voc
   return fromJson(j, config, vocabPath);
 }
 
+std::unique_ptr<Tokenizer> JsonTokenizer::fromCtcVocab(const std::string& vocabPath, const nlohmann::json& config) {
+  nlohmann::json vocab;
+  {
+    std::ifstream f(vocabPath);
+    if (!f) throw TokenizerError("cannot read '" + vocabPath + "'");
+    try {
+      vocab = nlohmann::json::parse(f);
+    } catch (const nlohmann::json::exception& e) {
+      throw TokenizerError("'" + vocabPath + "' is not valid JSON: " + e.what());
+    }
+  }
+  if (!vocab.is_object()) throw TokenizerError("'" + vocabPath + "' must map characters to ids");
+  const std::string delimiter = configToken(config, "word_delimiter_token").empty()
+                                    ? "|"
+                                    : configToken(config, "word_delimiter_token");
+  nlohmann::json added = nlohmann::json::array();
+  for (const char* key : {"pad_token", "bos_token", "eos_token", "unk_token"}) {
+    const std::string s = configToken(config, key);
+    if (!s.empty() && vocab.contains(s) && vocab[s].is_number_integer())
+      added.push_back({{"id", vocab[s]}, {"content", s}, {"normalized", false}, {"special", true}});
+  }
+  const std::string unk = configToken(config, "unk_token");
+  nlohmann::json j = {
+      {"added_tokens", added},
+      {"normalizer", {{"type", "Replace"}, {"pattern", {{"String", " "}}}, {"content", delimiter}}},
+      {"pre_tokenizer", {{"type", "Split"}, {"pattern", {{"Regex", "\\X"}}}, {"behavior", "Isolated"}}},
+      {"model", {{"type", "WordLevel"}, {"vocab", vocab}, {"unk_token", vocab.contains(unk) ? nlohmann::json(unk) : nullptr}}},
+      {"decoder", {{"type", "Replace"}, {"pattern", {{"String", delimiter}}}, {"content", " "}}}};
+  auto t = fromJson(j, config, vocabPath);
+  static_cast<JsonTokenizer*>(t.get())->m_kind = "ctc";
+  return t;
+}
+
 std::vector<JsonTokenizer::Segment> JsonTokenizer::splitAdded(const std::string& text, bool normalizedSet) const {
   std::vector<Segment> out;
   size_t plainStart = 0, i = 0;

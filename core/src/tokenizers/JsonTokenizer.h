@@ -22,6 +22,9 @@ class JsonTokenizer : public Tokenizer {
                                              const std::string& file);
   /// BERT's vocab.txt (one piece per line), as BertTokenizerFast converts it.
   static std::unique_ptr<Tokenizer> fromVocabTxt(const std::string& path, const nlohmann::json& config);
+  /// A CTC character vocabulary (vocab.json of Wav2Vec2CTCTokenizer): one token per character, spaces as the word
+  /// delimiter ("|"), the pad token as the CTC blank.
+  static std::unique_ptr<Tokenizer> fromCtcVocab(const std::string& vocabPath, const nlohmann::json& config);
   /// GPT-2 / RoBERTa vocab.json + merges.txt, as GPT2TokenizerFast converts them.
   static std::unique_ptr<Tokenizer> fromVocabMerges(const std::string& vocabPath, const std::string& mergesPath,
                                                     const nlohmann::json& config);

@@ -339,7 +339,34 @@ class Unigram : public TokenModel {
   bool m_byteFallback = false;
 };
 
+/// WordLevel: the whole pre-token is one vocabulary entry, else the unknown token.
+class WordLevel : public TokenModel {
+ public:
+  explicit WordLevel(const Json& j) {
+    m_vocab = readVocab(j["vocab"]);
+    if (j.has("unk_token")) {
+      auto it = m_vocab.find(j["unk_token"].str());
+      if (it == m_vocab.end()) j["unk_token"].fail("'" + j["unk_token"].str() + "' is not in the vocabulary");
+      m_unk = {it->second, it->first};
+    }
+  }
+  std::string type() const override { return "WordLevel"; }
+  const std::map<std::string, int64_t>& vocab() const override { return m_vocab; }
+  void tokenize(const std::string& word, std::vector<Token>& out) const override {
+    auto it = m_vocab.find(word);
+    if (it != m_vocab.end()) out.push_back({it->second, it->first});
+    else if (m_unk.id >= 0) out.push_back(m_unk);
+  }
+
+ private:
+  std::map<std::string, int64_t> m_vocab;
+  Token m_unk;
+};
+
 using M = TokenModel;
+const Register<M> kWordLevel("WordLevel", [](const Json& j, const BuildContext&) -> std::unique_ptr<M> {
+  return std::make_unique<WordLevel>(j);
+});
 const Register<M> kBpe("BPE", [](const Json& j, const BuildContext&) -> std::unique_ptr<M> {
   return std::make_unique<Bpe>(j);
 });

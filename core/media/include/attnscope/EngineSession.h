@@ -21,6 +21,7 @@ struct ModelSummary {
   int layers = 0, heads = 0, kvHeads = 0, hidden = 0, vocab = 0, maxPositions = 0;
   int64_t parameters = 0;
   bool causal = false;
+  bool encoderDecoder = false;  ///< T5 / BART / Whisper: encoder, decoder and cross stacks; text ones take a target
   std::vector<std::string> labels;
   std::string note;  ///< config.json "attnscope_note" (e.g. "Locally trained demo …"), shown on the model card
 };

@@ -23,11 +23,14 @@ struct RgbImage {
 /// converted to 8-bit RGB. Throws InputError naming the file when it cannot be decoded.
 RgbImage decodeImage(const std::string& path);
 
-/// HF image-processor settings read from preprocessor_config.json (ViTImageProcessor / DeiTImageProcessor keys).
+/// HF image-processor settings read from preprocessor_config.json: ViTImageProcessor, DeiTImageProcessor,
+/// BitImageProcessor (DINOv2), CLIPImageProcessor and ConvNextImageProcessor, with each class's defaults and size rules.
 struct ImagePreprocessing {
+  std::string processor = "ViTImageProcessor";
   bool doResize = true;
   int height = 224, width = 224;  ///< fixed size, or
-  int shortestEdge = 0;           ///< resize the shorter side to this (aspect kept) when > 0
+  int shortestEdge = 0;           ///< resize the shorter side to this (long side truncated) when > 0
+  double cropPct = 0;             ///< ConvNeXt's crop_pct (0 = not a ConvNeXt processor)
   int resample = 2;               ///< PIL code: 0 nearest, 1 lanczos, 2 bilinear, 3 bicubic, 4 box, 5 hamming
   bool doCenterCrop = false;
   int cropHeight = 0, cropWidth = 0;
@@ -39,8 +42,9 @@ struct ImagePreprocessing {
   static ImagePreprocessing load(const std::string& modelDir, const ModelInfo& info);
 };
 
-/// pixel_values [1, 3, H, W] float32. Downscaling uses OpenCV's INTER_AREA (an antialiasing box filter, close to
-/// PIL's antialiased bilinear); upscaling uses the configured filter (bilinear/bicubic/lanczos/nearest).
+/// pixel_values [1, 3, H, W] float32, exactly as the HF processor (slow, PIL) makes them: Pillow-exact resizing
+/// (PillowResample.h), HF's center crop (zero padding when the image is smaller), rescale in float64 then float32,
+/// normalisation in float32.
 at::Tensor preprocessImage(const RgbImage& image, const ImagePreprocessing& p);
 
 /// Decodes + preprocesses \p path for an image model; labels "[CLS]" + "(row,col)" patches.
