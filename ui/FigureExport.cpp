@@ -113,7 +113,9 @@ std::vector<Cell> layout(const FigureRequest& r, const std::vector<CaptureResult
     return v;
   };
   if (r.kind == "head") {
-    cells.push_back(viewCell(make(c0, r.layer, r.head, QString("layer %1, head %2").arg(r.layer).arg(r.head), false, 0, 1),
+    // Encoder–decoder captures name the stack: "cross-attention, layer 1, head 1".
+    const QString where = stack == "self" ? QString() : QString::fromStdString(stack) + (stack == "cross" ? "-attention, " : ", ");
+    cells.push_back(viewCell(make(c0, r.layer, r.head, where + QString("layer %1, head %2").arg(r.layer).arg(r.head), false, 0, 1),
                              QRect(0, 0, 720, 640)));
   } else if (r.kind == "grid") {
     std::vector<int> layers;

@@ -459,8 +459,12 @@ nlohmann::json baseMetadata(const LoadedModel& m, const PreparedInput& input, co
   }
   nlohmann::json layout = nlohmann::json::object();
   layout["prefix_tokens"] = info.prefixTokens.size();
-  if (info.modality == "image" && info.patchSize > 0)
-    layout["patch_grid"] = {info.imageHeight / info.patchSize, info.imageWidth / info.patchSize};
+  if (info.modality == "image" && info.patchSize > 0) {
+    int64_t height = info.imageHeight, width = info.imageWidth;  // the input's own size for models that take any
+    auto px = input.tensors.find("pixel_values");
+    if (px != input.tensors.end() && px->second.dim() >= 3) height = px->second.size(-2), width = px->second.size(-1);
+    layout["patch_grid"] = {height / info.patchSize, width / info.patchSize};
+  }
   if (info.modality == "audio") {
     layout["seconds_per_position"] = info.secondsPerPosition;
     layout["sample_rate"] = info.sampleRate;

@@ -164,3 +164,84 @@ TEST(ImageProcessors, VitThroughTheImagePathIsWithin1e5OfTheReference) {
 }
 
 }  // namespace
+
+#include "attnscope/EngineSession.h"
+
+namespace {
+
+TEST(T5, TheGuiSeesEachStacksPositionBiasAsAStackOfItsOwn) {
+  const std::string dir = golden("t5-tiny-random");
+  auto expected = readAll(dir + "/expected.safetensors");
+  auto session = EngineSession::open(dir, "cpu");
+  RunRequest request;
+  request.inputsPath = dir + "/expected.safetensors";
+  const CaptureResult r = session->run(request);
+  for (const char* stack : {"encoder", "decoder"}) {
+    const std::string name = std::string(stack) + " position bias";
+    ASSERT_NE(std::find(r.stacks.begin(), r.stacks.end(), name), r.stacks.end()) << name;
+    const AttentionMatrix* a = r.find(name, 0);
+    ASSERT_TRUE(a) << name;
+    const at::Tensor want = expected.at(std::string(stack) + "_position_bias");  // [heads, q, k]
+    ASSERT_EQ(a->heads, want.size(0));
+    ASSERT_EQ(a->q, want.size(1));
+    ASSERT_EQ(a->k, want.size(2));
+    for (int h = 0; h < a->heads; ++h)
+      EXPECT_NEAR(a->at(h, 3, 7), want[h][3][7].item<float>(), 1e-6) << name << " head " << h;
+  }
+  EXPECT_TRUE(r.find("cross", 1)) << "the attention stacks are still there";
+}
+
+}  // namespace
+
+namespace {
+
+/// Writes \p tensors as DIR/model.safetensors beside a copy of \p caseName's other files, config edited by \p edit.
+std::string variantOf(const TempDir& tmp, const std::string& caseName, const std::map<std::string, at::Tensor>& tensors,
+                      const std::function<void(nlohmann::json&)>& edit) {
+  const std::string dir = tmp.file(caseName + "-variant");
+  fs::create_directories(dir);
+  for (const auto& e : fs::directory_iterator(golden(caseName)))
+    if (e.path().filename() != "model.safetensors") fs::copy(e.path(), dir + "/" + e.path().filename().string());
+  SafetensorsWriter w;
+  for (const auto& [name, t] : tensors) w.add(name, t);
+  w.write(dir + "/model.safetensors");
+  std::ifstream in(dir + "/config.json");
+  nlohmann::json cfg = nlohmann::json::parse(in);
+  edit(cfg);
+  std::ofstream(dir + "/config.json", std::ios::trunc) << cfg.dump(1);
+  return dir;
+}
+
+TEST(Wav2Vec2, ParametrizedWeightNormNamesLoadTheSameModel) {
+  TempDir tmp;
+  auto tensors = readAll(golden("wav2vec2-tiny-random/model.safetensors"));
+  const std::string pc = "wav2vec2.encoder.pos_conv_embed.conv.";
+  tensors[pc + "parametrizations.weight.original0"] = tensors.at(pc + "weight_g");  // torch >= 2.1 names
+  tensors[pc + "parametrizations.weight.original1"] = tensors.at(pc + "weight_v");
+  tensors.erase(pc + "weight_g");
+  tensors.erase(pc + "weight_v");
+  const std::string dir = variantOf(tmp, "wav2vec2-tiny-random", tensors, [](nlohmann::json&) {});
+  auto expected = readAll(golden("wav2vec2-tiny-random/expected.safetensors"));
+  auto model = loadModel(dir, "cpu");
+  RunResult r = runModel(*model, prepareInputsFile(*model, golden("wav2vec2-tiny-random/expected.safetensors")));
+  EXPECT_LT(maxAbsDiff(r.outputs.at("logits"), expected.at("logits")), 1e-4);
+}
+
+TEST(ClipVision, TheVisionTowerOfAFullClipCheckpointLoads) {
+  TempDir tmp;
+  auto tensors = readAll(golden("clip-vision-tiny-random/model.safetensors"));
+  tensors["text_model.embeddings.token_embedding.weight"] = at::zeros({10, 8});  // the text tower, unused
+  tensors["visual_projection.weight"] = at::zeros({16, 32});
+  const std::string dir = variantOf(tmp, "clip-vision-tiny-random", tensors, [](nlohmann::json& c) {
+    nlohmann::json vision = c;
+    c = {{"model_type", "clip"}, {"architectures", {"CLIPModel"}}, {"vision_config", vision}, {"text_config", {}}};
+  });
+  auto expected = readAll(golden("clip-vision-tiny-random/expected.safetensors"));
+  auto model = loadModel(dir, "cpu");
+  EXPECT_EQ(model->model->info().modelType, "clip");
+  RunResult r = runModel(*model, prepareInputsFile(*model, golden("clip-vision-tiny-random/expected.safetensors")));
+  EXPECT_LT(maxAbsDiff(r.outputs.at("pooler_output"), expected.at("pooler_output")), 1e-4);
+  EXPECT_LT(maxAbsDiff(r.capture->get("self", 1), expected.at("attentions.1")), 1e-5);
+}
+
+}  // namespace

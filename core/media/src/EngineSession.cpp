@@ -95,6 +95,7 @@ CaptureResult EngineSession::runText(const std::string& text, const std::string&
 
 namespace {
 PreparedInput prepareRequest(const LoadedModel& model, const RunRequest& request) {
+  if (!request.inputsPath.empty()) return prepareInputsFile(model, request.inputsPath);
   if (!request.imagePath.empty()) return prepareImage(model, request.imagePath);
   if (!request.audioPath.empty()) return prepareAudio(model, request.audioPath, request.offsetSeconds);
   const std::optional<std::string> second = request.hasPair ? std::optional<std::string>(request.pair) : std::nullopt;
@@ -111,6 +112,18 @@ CaptureResult toCaptureResult(const LoadedModel& model, const PreparedInput& inp
     out.stacks.push_back(stack);
     out.stackQueryLabels.push_back(q);
     out.stackKeyLabels.push_back(k);
+  }
+  // Additive score biases a family reports per stack (T5's relative position bias, "<stack>_position_bias"
+  // [heads, q, k]) become stacks of their own, "<stack> position bias", so a head's bias is shown like its attention.
+  std::vector<std::pair<std::string, at::Tensor>> biases;
+  for (const auto& stack : model.model->info().stacks) {
+    auto it = run.outputs.find(stack + "_position_bias");
+    if (it == run.outputs.end() || it->second.dim() != 3) continue;
+    auto [q, k] = stackLabels(input, stack);
+    out.stacks.push_back(stack + " position bias");
+    out.stackQueryLabels.push_back(q);
+    out.stackKeyLabels.push_back(k);
+    biases.emplace_back(stack + " position bias", it->second);
   }
   out.queryLabels = out.stackQueryLabels.front();
   out.keyLabels = out.stackKeyLabels.front();
@@ -133,6 +146,18 @@ CaptureResult toCaptureResult(const LoadedModel& model, const PreparedInput& inp
     a.q = static_cast<int>(probs.size(1));
     a.k = static_cast<int>(probs.size(2));
     const at::Tensor c = probs.contiguous();  // [heads, q, k]
+    a.data.assign(c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
+    out.layers.push_back(std::move(a));
+  }
+  for (const auto& [name, bias] : biases) {
+    AttentionMatrix a;
+    a.stack = name;
+    a.layer = 0;  // one bias per stack, shared by its layers
+    a.heads = static_cast<int>(bias.size(0));
+    for (int h = 0; h < a.heads; ++h) a.headIndex.push_back(h);
+    a.q = static_cast<int>(bias.size(1));
+    a.k = static_cast<int>(bias.size(2));
+    const at::Tensor c = bias.to(at::kFloat).contiguous();  // [heads, q, k]
     a.data.assign(c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
     out.layers.push_back(std::move(a));
   }

@@ -131,7 +131,15 @@ cv::Mat overlayMat(const std::string& capturePath, const at::Tensor& weightsIn, 
     // The picture: the original file when it is still there, else the model input de-normalised.
     cv::Mat img;
     const nlohmann::json input = meta.value("input", nlohmann::json::object());
-    if (input.contains("image") && std::filesystem::exists(input["image"].get<std::string>())) {
+    // The original picture, unless the processor cropped it (its shape no longer matches the patch grid): then the
+    // pixels the model saw.
+    bool original = input.contains("image") && std::filesystem::exists(input["image"].get<std::string>());
+    if (original && input.contains("image_size") && input["image_size"].is_array() && input["image_size"].size() == 2) {
+      const double w = input["image_size"][0].get<double>(), h = input["image_size"][1].get<double>();
+      if (std::fabs(w / h - static_cast<double>(gw) / gh) > 0.02 * static_cast<double>(gw) / gh && file->has("pixel_values"))
+        original = false;
+    }
+    if (original) {
       const RgbImage rgb = decodeImage(input["image"].get<std::string>());
       cv::Mat m(rgb.height, rgb.width, CV_8UC3, const_cast<uint8_t*>(rgb.pixels.data()));
       cv::cvtColor(m, img, cv::COLOR_RGB2BGR);

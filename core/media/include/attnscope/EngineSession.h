@@ -45,6 +45,7 @@ struct RunRequest {
   std::string text, pair;
   bool hasPair = false;
   std::string imagePath, audioPath;
+  std::string inputsPath;  ///< exact model inputs by their HF names (a safetensors file), instead of text/image/audio
   double offsetSeconds = 0;
   std::string variant;
 };
