@@ -22,6 +22,34 @@ void checkActivation(const std::string& name, const std::string& configPath) {
                     "' is not supported (supported: gelu, gelu_new, gelu_pytorch_tanh, gelu_fast, relu, silu, quick_gelu)");
 }
 
+std::pair<at::Tensor, at::Tensor> crossKeysValues(const ForwardOptions& options, size_t layer, const Linear& k,
+                                                  const Linear& v, const at::Tensor& enc, int64_t heads) {
+  const std::string kKey = "cross_k." + std::to_string(layer), vKey = "cross_v." + std::to_string(layer);
+  if (options.state && options.state->count(kKey)) return {options.state->at(kKey), options.state->at(vKey)};
+  at::Tensor ck = splitHeads(k(enc), heads);  // [heads, S, d]
+  at::Tensor cv = splitHeads(v(enc), heads);  // [heads, S, d]
+  if (options.state) (*options.state)[kKey] = ck, (*options.state)[vKey] = cv;
+  return {ck, cv};
+}
+
+void describeTextModel(ModelInfo& info, const std::string& type, const std::string& architecture, int64_t layers,
+                       int64_t heads, int64_t hidden, int64_t vocab, int64_t positions, bool causalLm,
+                       int64_t kvHeads) {
+  info.modelType = type;
+  info.architecture = architecture;
+  info.modality = "text";
+  if (causalLm) {
+    info.head = "lm";
+    info.causal = true;
+  }
+  info.layers = static_cast<int>(layers);
+  info.heads = static_cast<int>(heads);
+  info.kvHeads = static_cast<int>(kvHeads > 0 ? kvHeads : heads);
+  info.hidden = static_cast<int>(hidden);
+  info.vocab = static_cast<int>(vocab);
+  info.maxPositions = static_cast<int>(positions);
+}
+
 std::string detectPrefix(const WeightStore& ws, const std::vector<std::string>& prefixes, const std::string& probe) {
   for (const auto& p : prefixes)
     if (ws.has(p + probe)) return p;

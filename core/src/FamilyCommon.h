@@ -105,6 +105,16 @@ inline at::Tensor mergeHeads(const at::Tensor& x) {
   return x.transpose(0, 1).reshape({x.size(1), x.size(0) * x.size(2)});  // [T, heads*d]
 }
 
+/// Cross-attention keys and values [heads, S, d] of layer \p layer from the encoder output \p enc: computed once and
+/// kept in options.state, so incremental decoding steps reuse them.
+std::pair<at::Tensor, at::Tensor> crossKeysValues(const ForwardOptions& options, size_t layer, const Linear& k,
+                                                  const Linear& v, const at::Tensor& enc, int64_t heads);
+
+/// The model card of a text model: type, class, sizes (kv heads = heads unless given).
+void describeTextModel(ModelInfo& info, const std::string& type, const std::string& architecture, int64_t layers,
+                       int64_t heads, int64_t hidden, int64_t vocab, int64_t positions, bool causalLm,
+                       int64_t kvHeads = 0);
+
 /// Applies an HF activation by name (hidden_act / activation_function).
 at::Tensor applyActivation(const std::string& name, const at::Tensor& x);
 /// Throws ConfigError when \p name is not an activation applyActivation() knows.

@@ -102,17 +102,7 @@ class RotaryDecoder : public Model {
     // Gemma multiplies by sqrt(hidden) as a tensor of the compute dtype: the factor is rounded to it.
     if (spec.scaleEmbeddings) m_embedScale = static_cast<double>(static_cast<float>(std::sqrt(static_cast<double>(H))));
 
-    m_info.modelType = spec.modelType;
-    m_info.architecture = spec.architecture;
-    m_info.modality = "text";
-    m_info.head = "lm";
-    m_info.causal = true;
-    m_info.layers = static_cast<int>(L);
-    m_info.heads = static_cast<int>(m_heads);
-    m_info.kvHeads = static_cast<int>(m_kvHeads);
-    m_info.hidden = static_cast<int>(H);
-    m_info.vocab = static_cast<int>(V);
-    m_info.maxPositions = static_cast<int>(P);
+    describeTextModel(m_info, spec.modelType, spec.architecture, L, m_heads, H, V, P, true, m_kvHeads);
   }
 
   std::vector<std::string> inputNames() const override { return {"input_ids", "attention_mask"}; }

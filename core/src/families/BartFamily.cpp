@@ -129,16 +129,7 @@ class BartFamily : public Model {
       cross.scale = self.scale;
       cross.queryOffset = offset;
       cross.keyPaddingMask = encPadding;
-      const std::string kKey = "cross_k." + std::to_string(l), vKey = "cross_v." + std::to_string(l);
-      at::Tensor ck, cv;
-      if (options.state && options.state->count(kKey)) {
-        ck = options.state->at(kKey);
-        cv = options.state->at(vKey);
-      } else {
-        ck = splitHeads(L.cross.k(enc), m_decHeads);  // [heads, S, d]
-        cv = splitHeads(L.cross.v(enc), m_decHeads);  // [heads, S, d]
-        if (options.state) (*options.state)[kKey] = ck, (*options.state)[vKey] = cv;
-      }
+      const auto [ck, cv] = crossKeysValues(options, l, L.cross.k, L.cross.v, enc, m_decHeads);  // [heads, S, d]
       h = L.crossNorm(h + L.cross.out(mergeHeads(computeAttention(cross, splitHeads(L.cross.q(h), m_decHeads), ck,
                                                                   cv))));                   // [T, D]
       h = L.ffnNorm(h + L.fc2(applyActivation(m_act, L.fc1(h))));                            // [T, D]

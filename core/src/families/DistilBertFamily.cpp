@@ -64,13 +64,7 @@ class DistilBertFamily : public Model {
       m_info.head = "mlm";
       m_info.architecture = "DistilBertForMaskedLM";
     }
-    m_info.modelType = "distilbert";
-    m_info.modality = "text";
-    m_info.layers = static_cast<int>(s.layers);
-    m_info.heads = m_info.kvHeads = static_cast<int>(s.heads);
-    m_info.hidden = static_cast<int>(H);
-    m_info.vocab = static_cast<int>(s.vocab);
-    m_info.maxPositions = static_cast<int>(s.positions);
+    describeTextModel(m_info, "distilbert", m_info.architecture, s.layers, s.heads, H, s.vocab, s.positions, false);
   }
 
   std::vector<std::string> inputNames() const override { return {"input_ids", "attention_mask"}; }

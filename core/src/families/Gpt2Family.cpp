@@ -51,16 +51,7 @@ class Gpt2Family : public Model {
     m_lnf = takeLayerNorm(ws, p + "ln_f.weight", p + "ln_f.bias", E, eps, o);
     m_lmHead = ws.takeOptional("lm_head.weight", {V, E}, o);
     if (!m_lmHead.defined()) m_lmHead = m_wte;  // tied
-    m_info.modelType = "gpt2";
-    m_info.architecture = "GPT2LMHeadModel";
-    m_info.modality = "text";
-    m_info.head = "lm";
-    m_info.causal = true;
-    m_info.layers = static_cast<int>(L);
-    m_info.heads = m_info.kvHeads = static_cast<int>(m_heads);
-    m_info.hidden = static_cast<int>(E);
-    m_info.vocab = static_cast<int>(V);
-    m_info.maxPositions = static_cast<int>(P);
+    describeTextModel(m_info, "gpt2", "GPT2LMHeadModel", L, m_heads, E, V, P, true);
   }
 
   std::vector<std::string> inputNames() const override { return {"input_ids", "attention_mask"}; }

@@ -60,16 +60,7 @@ class GptNeoxFamily : public Model {
     m_out = tied ? ws.takeOptional("embed_out.weight", {V, H}, o) : ws.take("embed_out.weight", {V, H}, o);
     if (!m_out.defined() && tied) m_out = m_embed;
 
-    m_info.modelType = "gpt_neox";
-    m_info.architecture = "GPTNeoXForCausalLM";
-    m_info.modality = "text";
-    m_info.head = "lm";
-    m_info.causal = true;
-    m_info.layers = static_cast<int>(L);
-    m_info.heads = m_info.kvHeads = static_cast<int>(m_heads);
-    m_info.hidden = static_cast<int>(H);
-    m_info.vocab = static_cast<int>(V);
-    m_info.maxPositions = static_cast<int>(P);
+    describeTextModel(m_info, "gpt_neox", "GPTNeoXForCausalLM", L, m_heads, H, V, P, true);
   }
 
   std::vector<std::string> inputNames() const override { return {"input_ids", "attention_mask"}; }

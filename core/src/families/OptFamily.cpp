@@ -68,16 +68,7 @@ class OptFamily : public Model {
     m_lmHead = ws.takeOptional("lm_head.weight", {V, E}, o);  // older checkpoints store the tied copy
     if (!m_lmHead.defined()) m_lmHead = m_embed;
 
-    m_info.modelType = "opt";
-    m_info.architecture = "OPTForCausalLM";
-    m_info.modality = "text";
-    m_info.head = "lm";
-    m_info.causal = true;
-    m_info.layers = static_cast<int>(L);
-    m_info.heads = m_info.kvHeads = static_cast<int>(m_heads);
-    m_info.hidden = static_cast<int>(H);
-    m_info.vocab = static_cast<int>(V);
-    m_info.maxPositions = static_cast<int>(P);
+    describeTextModel(m_info, "opt", "OPTForCausalLM", L, m_heads, H, V, P, true);
   }
 
   std::vector<std::string> inputNames() const override { return {"input_ids", "attention_mask"}; }

@@ -48,13 +48,8 @@ class RobertaFamily : public Model {
       m_info.head = "mlm";
       m_info.architecture = "RobertaForMaskedLM";
     }
-    m_info.modelType = type;
-    m_info.modality = "text";
-    m_info.layers = static_cast<int>(s.layers);
-    m_info.heads = m_info.kvHeads = static_cast<int>(s.heads);
-    m_info.hidden = static_cast<int>(H);
-    m_info.vocab = static_cast<int>(s.vocab);
-    m_info.maxPositions = static_cast<int>(s.positions - m_pad - 1);  // 514 rows -> 512 tokens
+    describeTextModel(m_info, type, m_info.architecture, s.layers, s.heads, H, s.vocab,
+                      s.positions - m_pad - 1, false);  // 514 rows -> 512 tokens
   }
 
   std::vector<std::string> inputNames() const override { return {"input_ids", "attention_mask"}; }

@@ -147,16 +147,7 @@ class T5Family : public Model {
       cross.scale = 1.0;
       cross.queryOffset = offset;
       cross.keyPaddingMask = encPadding;
-      const std::string kKey = "cross_k." + std::to_string(l), vKey = "cross_v." + std::to_string(l);
-      at::Tensor ck, cv;
-      if (options.state && options.state->count(kKey)) {
-        ck = options.state->at(kKey);
-        cv = options.state->at(vKey);
-      } else {
-        ck = splitHeads(L.cross.k(enc), m_heads);  // [heads, S, d_kv]
-        cv = splitHeads(L.cross.v(enc), m_heads);  // [heads, S, d_kv]
-        if (options.state) (*options.state)[kKey] = ck, (*options.state)[vKey] = cv;
-      }
+      const auto [ck, cv] = crossKeysValues(options, l, L.cross.k, L.cross.v, enc, m_heads);  // [heads, S, d]
       const at::Tensor y = rms(h, L.crossNorm);  // [T, D]
       h = h + L.cross.o(mergeHeads(computeAttention(cross, splitHeads(L.cross.q(y), m_heads), ck, cv)));  // [T, D]
       h = h + feedForward(L, rms(h, L.ffnNorm));  // [T, D]

@@ -129,16 +129,7 @@ class WhisperFamily : public Model {
       cross.scale = self.scale;
       cross.queryOffset = offset;
       const at::Tensor y = L.crossNorm(h);  // [T, D]
-      at::Tensor ck, cv;
-      const std::string kKey = "cross_k." + std::to_string(l), vKey = "cross_v." + std::to_string(l);
-      if (options.state && options.state->count(kKey)) {
-        ck = options.state->at(kKey);
-        cv = options.state->at(vKey);
-      } else {
-        ck = splitHeads(L.cross.k(enc), m_decHeads);  // [heads, S, d]
-        cv = splitHeads(L.cross.v(enc), m_decHeads);  // [heads, S, d]
-        if (options.state) (*options.state)[kKey] = ck, (*options.state)[vKey] = cv;
-      }
+      const auto [ck, cv] = crossKeysValues(options, l, L.cross.k, L.cross.v, enc, m_decHeads);  // [heads, S, d]
       h = h + L.cross.out(mergeHeads(computeAttention(cross, splitHeads(L.cross.q(y), m_decHeads), ck, cv)));  // [T, D]
       h = h + L.fc2(applyActivation(m_act, L.fc1(L.ffnNorm(h))));  // [T, D]
       layerDone(options, "decoder", li, h);

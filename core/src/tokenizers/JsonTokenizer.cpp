@@ -342,23 +342,7 @@ std::string JsonTokenizer::displayLabel(int64_t id) const {
   const std::string p = piece(id);
   if (isSpecial(id) || m_labels == LabelStyle::Plain) return p;
   if (m_labels == LabelStyle::ByteLevel) return tok::displayBytes(tok::byteLevelBytes(p));
-  if (const int b = tok::hexByte(p); b >= 0) {  // a lone byte: the character when printable
-    if (b == '\n') return "\\n";
-    if (b == '\t') return "\\t";
-    if (b >= 0x20 && b < 0x7F) return std::string(1, static_cast<char>(b));
-    return p;
-  }
-  std::string spaced;
-  const std::string mark = "\u2581";
-  for (size_t at = 0; at < p.size();) {
-    if (p.compare(at, mark.size(), mark) == 0) {
-      spaced += ' ';
-      at += mark.size();
-    } else {
-      spaced += p[at++];
-    }
-  }
-  return tok::displayBytes(spaced);
+  return tok::metaspaceLabel(p);
 }
 
 }  // namespace attnscope

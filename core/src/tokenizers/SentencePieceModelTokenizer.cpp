@@ -143,18 +143,7 @@ class SentencePieceModelTokenizer : public Tokenizer {
   std::string displayLabel(int64_t id) const override {
     const std::string p = piece(id);
     if (isSpecial(id)) return p;
-    if (const int b = tok::hexByte(p); b >= 0) return b >= 0x20 && b < 0x7F ? std::string(1, static_cast<char>(b)) : p;
-    std::string spaced;
-    const std::string mark = "\u2581";
-    for (size_t at = 0; at < p.size();) {
-      if (p.compare(at, mark.size(), mark) == 0) {
-        spaced += ' ';
-        at += mark.size();
-      } else {
-        spaced += p[at++];
-      }
-    }
-    return tok::displayBytes(spaced);
+    return tok::metaspaceLabel(p);
   }
 
  private:

@@ -258,6 +258,26 @@ std::string displayBytes(const std::string& bytes) {
   return out;
 }
 
+std::string metaspaceLabel(const std::string& p) {
+  if (const int b = hexByte(p); b >= 0) {
+    if (b == '\n') return "\\n";
+    if (b == '\t') return "\\t";
+    if (b >= 0x20 && b < 0x7F) return std::string(1, static_cast<char>(b));
+    return p;
+  }
+  std::string spaced;
+  const std::string mark = "\u2581";
+  for (size_t at = 0; at < p.size();) {
+    if (p.compare(at, mark.size(), mark) == 0) {
+      spaced += ' ';
+      at += mark.size();
+    } else {
+      spaced += p[at++];
+    }
+  }
+  return displayBytes(spaced);
+}
+
 // ---- regex ---------------------------------------------------------------------------------------------------
 
 Regex::Regex(const std::string& pattern, const Json& where) {

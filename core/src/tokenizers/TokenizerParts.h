@@ -183,6 +183,9 @@ std::string byteLevelBytes(const std::string& text);
 int hexByte(const std::string& piece);
 /// Bytes as text for a label: valid UTF-8 kept, newline/tab escaped, other bytes as <0xNN>.
 std::string displayBytes(const std::string& bytes);
+/// Label of a SentencePiece-style piece: "▁" shown as a space; a lone byte piece as its character when printable
+/// ASCII, "\n" / "\t", else as itself.
+std::string metaspaceLabel(const std::string& piece);
 
 /// Regex with PCRE2 (UTF + UCP): the byte ranges of every non-empty match of \p pattern in \p text.
 class Regex {
