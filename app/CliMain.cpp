@@ -545,7 +545,12 @@ int main(int argc, char** argv) {
     std::cerr << "attnscope-cli " << cmd << ": error: " << e.what() << "\n";
     return 2;
   } catch (const std::exception& e) {
-    std::cerr << "attnscope-cli " << cmd << ": internal error: " << e.what() << "\n";
+    // Not a problem with the input: a bug. One line, no stack trace, and how to report it.
+    std::string what = e.what();
+    const size_t newline = what.find('\n');
+    if (newline != std::string::npos) what = what.substr(0, newline);
+    std::cerr << "attnscope-cli " << cmd << ": internal error (a bug in AttnScope " << ATTNSCOPE_VERSION
+              << "; please report it with the command line): " << what << "\n";
     return 3;
   }
 }

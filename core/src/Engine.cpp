@@ -5,6 +5,7 @@
 #include <ATen/ops/tensor.h>
 #include <ATen/ops/topk.h>
 #include <c10/core/InferenceMode.h>
+#include <c10/util/Exception.h>
 
 #include <chrono>
 #include <malloc.h>
@@ -156,7 +157,16 @@ std::shared_ptr<LoadedModel> loadModel(const std::string& dir, const std::string
   const at::TensorOptions options = weightOptions(m->device, dtype, dtypeSpec);
   {
     // Not in InferenceMode: weights must be ordinary tensors so that autograd can use them (head importance).
-    m->model = family.factory(m->config, weights, options);
+    try {
+      m->model = family.factory(m->config, weights, options);
+    } catch (const nlohmann::json::exception& e) {
+      throw ConfigError("'" + m->config.path() + "' holds a value of the wrong type: " + e.what());
+    } catch (const c10::Error& e) {
+      // A tensor operation refused what config.json describes (a shape the weights cannot take): the file's fault.
+      std::string what = e.what_without_backtrace();
+      if (what.size() > 300) what = what.substr(0, 300) + "...";
+      throw ConfigError("'" + m->config.path() + "' does not describe the weights in '" + m->dir + "': " + what);
+    }
   }
   weights.finish();
   ModelInfo& info = const_cast<ModelInfo&>(m->model->info());

@@ -19,9 +19,13 @@ class Gpt2Family : public Model {
     const int64_t E = cfg.requireIntAny({"n_embd", "hidden_size"});
     const int64_t L = cfg.requireIntAny({"n_layer", "num_hidden_layers"});
     m_heads = cfg.requireIntAny({"n_head", "num_attention_heads"});
-    const int64_t V = cfg.requireInt("vocab_size");
+    if (E < 1 || E > kMaxWidth || L < 1 || L > kMaxLayers || m_heads < 1 || m_heads > kMaxHeads)
+      throw ConfigError("'" + cfg.path() + "': n_embd, n_layer or n_head is out of range (" + std::to_string(E) + ", " +
+                        std::to_string(L) + ", " + std::to_string(m_heads) + ")");
+    const int64_t V = cfg.requireIntIn("vocab_size", 1, kMaxVocab);
     const int64_t P = cfg.requireIntAny({"n_positions", "max_position_embeddings"});
-    const int64_t inner = cfg.optInt("n_inner", 4 * E);
+    if (P < 1 || P > kMaxPositions) throw ConfigError("'" + cfg.path() + "': n_positions is out of range");
+    const int64_t inner = cfg.optIntIn("n_inner", 4 * E, 1, kMaxWidth);
     const double eps = cfg.optDouble("layer_norm_epsilon", 1e-5);
     m_act = cfg.optString("activation_function", "gelu_new");
     checkActivation(m_act, cfg.path());

@@ -21,17 +21,16 @@ namespace {
 class KwtFamily : public Model {
  public:
   KwtFamily(const ModelConfig& cfg, WeightStore& ws, const at::TensorOptions& o) : m_options(o) {
-    const int64_t H = cfg.requireInt("hidden_size");
-    const int64_t L = cfg.requireInt("num_hidden_layers");
-    m_heads = cfg.requireInt("num_attention_heads");
-    const int64_t I = cfg.requireInt("intermediate_size");
-    m_frames = cfg.optInt("num_patches", 98);
-    const int64_t T = cfg.optInt("sequence_length", m_frames + 1);
+    const int64_t H = cfg.requireIntIn("hidden_size", 1, kMaxWidth);
+    const int64_t L = cfg.requireIntIn("num_hidden_layers", 1, kMaxLayers);
+    m_heads = cfg.requireIntIn("num_attention_heads", 1, kMaxHeads);
+    const int64_t I = cfg.requireIntIn("intermediate_size", 1, kMaxWidth);
+    m_frames = cfg.optIntIn("num_patches", 98, 1, kMaxPositions);
+    const int64_t T = cfg.optIntIn("sequence_length", m_frames + 1, 1, kMaxPositions);
     const double eps = cfg.optDouble("layer_norm_eps", 1e-6);
     m_scale = cfg.optDouble("attention_scale", 1.0 / std::sqrt(static_cast<double>(H / m_heads)));
-    const auto& j = cfg.json();
     const auto labels = cfg.id2label();
-    const int64_t nLabels = labels.empty() ? cfg.requireInt("num_labels") : static_cast<int64_t>(labels.size());
+    const int64_t nLabels = labels.empty() ? cfg.requireIntIn("num_labels", 1, kMaxVocab) : static_cast<int64_t>(labels.size());
 
     m_window = ws.take("frontend.window", {m_frameLength}, o);                         // [480]
     m_dftReal = ws.take("frontend.rdft_real", {-1, m_frameLength}, o);                 // [bins, 480]
@@ -47,7 +46,7 @@ class KwtFamily : public Model {
     m_proj = takeLinear(ws, "kwt.patch_proj", H, m_mfcc, true, o);
     m_cls = ws.take("kwt.class_emb", {H}, o).view({1, H});  // [1, H]
     m_pos = ws.take("kwt.pos_emb", {T, H}, o);               // [T, H]
-    const bool qkvBias = j.value("qkv_bias", false);
+    const bool qkvBias = cfg.optBool("qkv_bias", false);
     for (int64_t l = 0; l < L; ++l) {
       const std::string b = "kwt.layers." + std::to_string(l) + ".";
       Layer layer;

@@ -35,8 +35,10 @@ class T5Family : public Model {
     const int64_t encL = cfg.requireIntIn("num_layers", 1, kMaxLayers);
     const int64_t decL = cfg.optIntIn("num_decoder_layers", encL, 1, kMaxLayers);
     const int64_t V = cfg.requireIntIn("vocab_size", 1, kMaxVocab);
-    m_buckets = cfg.optIntIn("relative_attention_num_buckets", 32, 2, 1 << 16);
-    m_maxDistance = cfg.optIntIn("relative_attention_max_distance", 128, 1, kMaxPositions);
+    // Buckets: at least 4 (two directions, each with an exact half); the log-spaced range must start below the
+    // maximum distance.
+    m_buckets = cfg.optIntIn("relative_attention_num_buckets", 32, 4, 1 << 16);
+    m_maxDistance = cfg.optIntIn("relative_attention_max_distance", 128, m_buckets / 2 + 1, kMaxPositions);
     m_eps = cfg.optDouble("layer_norm_epsilon", 1e-6);
     m_decoderStart = cfg.optIntIn("decoder_start_token_id", 0, 0, V - 1);
     std::string proj = cfg.optString("feed_forward_proj", "relu");

@@ -18,13 +18,13 @@ namespace {
 class VitFamily : public Model {
  public:
   VitFamily(const ModelConfig& cfg, WeightStore& ws, const at::TensorOptions& o, bool deit) : m_options(o) {
-    const int64_t H = cfg.requireInt("hidden_size");
-    const int64_t L = cfg.requireInt("num_hidden_layers");
-    m_heads = cfg.requireInt("num_attention_heads");
-    const int64_t I = cfg.requireInt("intermediate_size");
-    m_image = cfg.optInt("image_size", 224);
-    m_patch = cfg.optInt("patch_size", 16);
-    m_channels = cfg.optInt("num_channels", 3);
+    const int64_t H = cfg.requireIntIn("hidden_size", 1, kMaxWidth);
+    const int64_t L = cfg.requireIntIn("num_hidden_layers", 1, kMaxLayers);
+    m_heads = cfg.requireIntIn("num_attention_heads", 1, kMaxHeads);
+    const int64_t I = cfg.requireIntIn("intermediate_size", 1, kMaxWidth);
+    m_image = cfg.optIntIn("image_size", 224, 1, 65536);
+    m_patch = cfg.optIntIn("patch_size", 16, 1, 65536);
+    m_channels = cfg.optIntIn("num_channels", 3, 1, 16);
     const double eps = cfg.optDouble("layer_norm_eps", 1e-12);
     const bool qkvBias = cfg.optBool("qkv_bias", true);
     m_act = cfg.optString("hidden_act", "gelu");
@@ -62,7 +62,7 @@ class VitFamily : public Model {
     m_info.architecture = deit ? "DeiTModel" : "ViTModel";
     const auto labels = cfg.id2label();
     if (ws.has("classifier.weight")) {
-      const int64_t n = labels.empty() ? cfg.optInt("num_labels", 2) : static_cast<int64_t>(labels.size());
+      const int64_t n = labels.empty() ? cfg.optIntIn("num_labels", 2, 1, kMaxVocab) : static_cast<int64_t>(labels.size());
       m_classifier = takeLinear(ws, "classifier", n, H, true, o);
       if (deit && ws.has("distillation_classifier.weight")) {
         m_distClassifier = takeLinear(ws, "distillation_classifier", n, H, true, o);

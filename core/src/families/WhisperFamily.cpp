@@ -21,15 +21,15 @@ namespace {
 class WhisperFamily : public Model {
  public:
   WhisperFamily(const ModelConfig& cfg, WeightStore& ws, const at::TensorOptions& o) : m_options(o) {
-    const int64_t D = cfg.requireInt("d_model");
-    const int64_t encL = cfg.requireInt("encoder_layers"), decL = cfg.requireInt("decoder_layers");
-    m_encHeads = cfg.requireInt("encoder_attention_heads");
-    m_decHeads = cfg.requireInt("decoder_attention_heads");
-    const int64_t encF = cfg.requireInt("encoder_ffn_dim"), decF = cfg.requireInt("decoder_ffn_dim");
-    m_mels = cfg.optInt("num_mel_bins", 80);
-    m_sourcePositions = cfg.requireInt("max_source_positions");
-    m_targetPositions = cfg.requireInt("max_target_positions");
-    const int64_t V = cfg.requireInt("vocab_size");
+    const int64_t D = cfg.requireIntIn("d_model", 1, kMaxWidth);
+    const int64_t encL = cfg.requireIntIn("encoder_layers", 1, kMaxLayers), decL = cfg.requireIntIn("decoder_layers", 1, kMaxLayers);
+    m_encHeads = cfg.requireIntIn("encoder_attention_heads", 1, kMaxHeads);
+    m_decHeads = cfg.requireIntIn("decoder_attention_heads", 1, kMaxHeads);
+    const int64_t encF = cfg.requireIntIn("encoder_ffn_dim", 1, kMaxWidth), decF = cfg.requireIntIn("decoder_ffn_dim", 1, kMaxWidth);
+    m_mels = cfg.optIntIn("num_mel_bins", 80, 1, 1024);
+    m_sourcePositions = cfg.requireIntIn("max_source_positions", 1, kMaxPositions);
+    m_targetPositions = cfg.requireIntIn("max_target_positions", 1, kMaxPositions);
+    const int64_t V = cfg.requireIntIn("vocab_size", 1, kMaxVocab);
     m_act = cfg.optString("activation_function", "gelu");
     checkActivation(m_act, cfg.path());
     if (D % m_encHeads || D % m_decHeads)
