@@ -3,6 +3,8 @@
 #   ./run.sh          install what is missing (apt), build Release, launch the GUI
 #   ./run.sh test     the same setup, then every test suite through CTest
 #   ./run.sh build    setup + build only
+#   ./run.sh sanitize the engine, media, CLI and core tests built with -fsanitize=address,undefined in
+#                     build-sanitize (no Qt), then those tests
 # Environment: BUILD_DIR (default build), ATTNSCOPE_SHARED (folder with golden/ and models/),
 #              ATTNSCOPE_BUILD_GUI=OFF to build the engine and CLI only.
 set -euo pipefail
@@ -28,9 +30,47 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-# --- 2. Configure and build (Release).
 GENERATOR=()
 if command -v ninja >/dev/null 2>&1; then GENERATOR=(-G Ninja); fi
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
+
+find_shared() {
+  if [ -z "${ATTNSCOPE_SHARED:-}" ]; then
+    # The shared test material sits beside the clone (../shared); look up the tree for it.
+    local dir=$ROOT
+    while [ "$dir" != "/" ]; do
+      dir=$(dirname "$dir")
+      if [ -d "$dir/shared/golden" ]; then ATTNSCOPE_SHARED="$dir/shared"; break; fi
+    done
+    ATTNSCOPE_SHARED=${ATTNSCOPE_SHARED:-$ROOT/../shared}
+  fi
+  export ATTNSCOPE_SHARED
+}
+
+# --- Sanitizers: their own build folder, no GUI, then the core tests under ASan + UBSan.
+if [ "$MODE" = sanitize ]; then
+  SAN_DIR=${SANITIZE_BUILD_DIR:-$ROOT/build-sanitize}
+  flags="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined"
+  if [ ! -f "$SAN_DIR/CMakeCache.txt" ]; then
+    log "configuring $SAN_DIR (AddressSanitizer + UndefinedBehaviorSanitizer)"
+    cmake -S "$ROOT" -B "$SAN_DIR" "${GENERATOR[@]}" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DATTNSCOPE_BUILD_GUI=OFF \
+      -DCMAKE_CXX_FLAGS="$flags" -DCMAKE_EXE_LINKER_FLAGS="-fsanitize=address,undefined" \
+      -DCMAKE_SHARED_LINKER_FLAGS="-fsanitize=address,undefined" -DCMAKE_MODULE_LINKER_FLAGS="-fsanitize=address,undefined"
+  fi
+  log "building $SAN_DIR"
+  cmake --build "$SAN_DIR" --parallel "$(nproc)"
+  find_shared
+  # LibTorch (not instrumented) keeps allocations alive until exit by design: leak checking is off; every other
+  # ASan/UBSan report fails the test that triggered it.
+  export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0:abort_on_error=1:strict_string_checks=1}
+  export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+  log "running the core tests under the sanitizers (shared material: $ATTNSCOPE_SHARED)"
+  cd "$SAN_DIR"
+  ctest --output-on-failure --timeout 1800 -j "$(nproc)"
+  exit 0
+fi
+
+# --- 2. Configure and build (Release).
 if [ ! -f "$BUILD_DIR/CMakeCache.txt" ]; then
   log "configuring $BUILD_DIR"
   cmake -S "$ROOT" -B "$BUILD_DIR" "${GENERATOR[@]}" -DCMAKE_BUILD_TYPE=Release \
@@ -39,21 +79,10 @@ fi
 log "building"
 cmake --build "$BUILD_DIR" --parallel "$(nproc)"
 
-# OpenBLAS-pthread does the GEMM threading; keep OpenMP threads from spinning against it.
-export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
-
+# OpenBLAS-pthread does the GEMM threading; keep OpenMP threads from spinning against it (exported above).
 case "$MODE" in
   test)
-    if [ -z "${ATTNSCOPE_SHARED:-}" ]; then
-      # The shared test material sits beside the clone (../shared); look up the tree for it.
-      dir=$ROOT
-      while [ "$dir" != "/" ]; do
-        dir=$(dirname "$dir")
-        if [ -d "$dir/shared/golden" ]; then ATTNSCOPE_SHARED="$dir/shared"; break; fi
-      done
-      ATTNSCOPE_SHARED=${ATTNSCOPE_SHARED:-$ROOT/../shared}
-    fi
-    export ATTNSCOPE_SHARED
+    find_shared
     export QT_QPA_PLATFORM=${QT_QPA_PLATFORM:-offscreen}
     log "running tests (shared material: $ATTNSCOPE_SHARED)"
     cd "$BUILD_DIR"
@@ -70,7 +99,7 @@ case "$MODE" in
     exec "$BUILD_DIR/app/attnscope" "$@"
     ;;
   *)
-    echo "usage: ./run.sh [test|build]" >&2
+    echo "usage: ./run.sh [test|build|sanitize]" >&2
     exit 2
     ;;
 esac
