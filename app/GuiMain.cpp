@@ -11,9 +11,16 @@
 #include <memory>
 
 #include "MainWindow.h"
+#include "StartArguments.h"
 
 int main(int argc, char** argv) {
-  QApplication app(argc, argv);
+  // "--session FILE" must reach our parser (Qt's own session option would take it).
+  std::vector<std::string> args = protectSessionArgument(std::vector<std::string>(argv, argv + argc));
+  std::vector<char*> argvFixed;
+  for (auto& a : args) argvFixed.push_back(a.data());
+  argvFixed.push_back(nullptr);
+  int argcFixed = static_cast<int>(args.size());
+  QApplication app(argcFixed, argvFixed.data());
   QApplication::setOrganizationName("AttnScope");
   QApplication::setApplicationName("AttnScope");
   QCommandLineParser parser;

@@ -115,6 +115,8 @@ HeatmapView::HeatmapView(QWidget* parent) : QWidget(parent) {
   connect(m_plot->yAxis, qOverload<const QCPRange&>(&QCPAxis::rangeChanged), this, queue);
 
   m_status = new QLabel(this);
+  m_status->setObjectName("cellStatus");
+  m_status->setTextFormat(Qt::PlainText);  // token labels such as "<s>" are text, not markup
   m_status->setTextInteractionFlags(Qt::TextSelectableByMouse);
   m_pinLabel = new QLabel(this);
   m_pinLabel->setTextInteractionFlags(Qt::TextSelectableByMouse);
@@ -454,6 +456,12 @@ QString HeatmapView::cellText(int query, int key) const {
   return QString("%1 [%2] → %3 [%4]: %5").arg(q).arg(query).arg(k).arg(key).arg(valueAt(query, key), 0, 'f', 4);
 }
 
+QString HeatmapView::tooltipHtml(int query, int key) const {
+  // Tooltips guess rich text from the content: escape the labels so that tokens such as "<s>" show as themselves
+  // (unescaped, Qt took "<s>" for strike-through and dropped it).
+  return "<p style='white-space:pre'>" + cellText(query, key).toHtmlEscaped() + "</p>";
+}
+
 QString HeatmapView::pinText() const {
   auto top = [this](bool row, int index) {
     const int n = row ? m_k : m_q;
@@ -544,8 +552,8 @@ void HeatmapView::onMouseMove(QMouseEvent* event) {
     return;
   }
   const QString text = cellText(query, key);
-  m_status->setText(text);
-  QToolTip::showText(event->globalPosition().toPoint(), text, m_plot);
+  m_status->setText(text);  // plain text (see the constructor): "<s>" stays "<s>"
+  QToolTip::showText(event->globalPosition().toPoint(), tooltipHtml(query, key), m_plot);
   emit hovered(text);
 }
 

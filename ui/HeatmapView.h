@@ -63,6 +63,8 @@ class HeatmapView : public QWidget {
   double drawnValue(int query, int key) const;
   /// "query → key: value" for a cell.
   QString cellText(int query, int key) const;
+  /// The hover tooltip of a cell: cellText() escaped into rich text, so labels like "<s>" show as themselves.
+  QString tooltipHtml(int query, int key) const;
   /// Text of the pinned row/column summary ("" when nothing is pinned).
   QString pinText() const;
   int queries() const { return m_q; }

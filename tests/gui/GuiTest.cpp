@@ -13,6 +13,9 @@
 #include "CompareView.h"
 #include "HubCacheDialog.h"
 #include "MainWindow.h"
+#include "StartArguments.h"
+#include <QCommandLineParser>
+#include <QTextDocument>
 #include <QTreeWidget>
 
 using namespace attnscope;
@@ -49,6 +52,36 @@ class GuiTest : public QObject {
   void initTestCase() {
     QVERIFY2(QDir(shared() + "/golden").exists(), qPrintable("shared material missing at " + shared()));
     QCoreApplication::setOrganizationName("AttnScopeTest");
+  }
+
+  void sessionArgumentSurvivesQt() {
+    using V = std::vector<std::string>;
+    QCOMPARE(protectSessionArgument(V{"attnscope", "--session", "my.attnscope", "--tab", "overview"}),
+             (V{"attnscope", "--session=my.attnscope", "--tab", "overview"}));
+    QCOMPARE(protectSessionArgument(V{"attnscope", "--session=a.attnscope"}), (V{"attnscope", "--session=a.attnscope"}));
+    // What Qt does with the fixed arguments: our parser sees the file.
+    V fixed = protectSessionArgument(V{"attnscope", "--session", "my.attnscope"});
+    QCommandLineParser parser;
+    QCommandLineOption session("session", "session", "file");
+    parser.addOption(session);
+    QStringList list;
+    for (const auto& a : fixed) list << QString::fromStdString(a);
+    QVERIFY(parser.parse(list));
+    QCOMPARE(parser.value(session), QString("my.attnscope"));
+  }
+
+  void bosTokenShowsAsTextInTooltipAndStatus() {
+    HeatmapView view;
+    std::vector<float> values = {1.0f, 0.0f, 0.25f, 0.75f};
+    view.setMatrix(values, 2, 2, {"<s>", "Once"}, {"<s>", "Once"}, "t", 0, 1);
+    const QString tip = view.tooltipHtml(1, 0);
+    QVERIFY2(tip.contains("&lt;s&gt;"), qPrintable(tip));
+    QTextDocument doc;
+    doc.setHtml(tip);
+    QVERIFY2(doc.toPlainText().contains("Once [1] → <s> [0]: 0.2500"), qPrintable(doc.toPlainText()));
+    auto* status = view.findChild<QLabel*>("cellStatus");
+    QVERIFY(status);
+    QCOMPARE(status->textFormat(), Qt::PlainText);
   }
 
   void heatmapShowsCaptureValues() {
