@@ -595,9 +595,8 @@ void MainWindow::setBusy(bool busy, const QString& message) {
 
 void MainWindow::openModel(const QString& dir) {
   if (m_busy) return;
-  m_loaded = false;
-  m_capture.reset();
-  m_heatmap->clear();
+  // The current model and its results stay until the new one has loaded: a failed open changes nothing.
+  m_opening = true;
   setBusy(true, tr("Loading %1…").arg(dir));
   m_progress->setMaximum(0);  // indeterminate while loading
   QSettings().setValue("model/lastDir", dir);
@@ -662,7 +661,7 @@ void MainWindow::updateOverlay() {
 }
 
 void MainWindow::runNow() {
-  if (!m_loaded) {
+  if (!m_loaded || m_opening) {
     m_runAfterLoad = true;  // runs as soon as the model is loaded
     return;
   }
@@ -712,6 +711,11 @@ void MainWindow::cancelRun() {
 }
 
 void MainWindow::onLoaded(const ModelSummary& s, bool acceptsPair) {
+  if (m_opening) {  // a new model replaces the old one's results
+    m_capture.reset();
+    m_heatmap->clear();
+    m_opening = false;
+  }
   m_summary = s;
   m_loaded = true;
   m_pair->setVisible(acceptsPair);
@@ -863,6 +867,15 @@ void MainWindow::onFailed(const QString& title, const QString& message) {
                          tr("The session's captures are shown, but running its input again failed, so importance and "
                             "the input overlay are not available until the next Run:\n\n%1").arg(message));
     emit sessionOpened();
+    emit idle();
+    return;
+  }
+  if (m_opening) {  // the worker kept the previous model: say so
+    m_opening = false;
+    QMessageBox::critical(this, title,
+                          m_loaded ? message + tr("\n\n%1 is still open.")
+                                                   .arg(QFileInfo(QString::fromStdString(m_summary.dir)).fileName())
+                                   : message);
     emit idle();
     return;
   }

@@ -262,7 +262,8 @@ class MainWindow : public QMainWindow {
   std::vector<CaptureResult> m_batchCapture;
   QTimer m_batchTimer;
   QString m_device = "auto";
-  QString m_dtype = "auto";  ///< compute dtype of the next load (File ▸ Compute dtype)
+  QString m_dtype = "auto";
+  bool m_opening = false;  ///< a model is being opened (the current one stays until it has loaded)  ///< compute dtype of the next load (File ▸ Compute dtype)
   ModelSummary m_summary;
   std::shared_ptr<const CaptureResult> m_capture;
   bool m_busy = false;

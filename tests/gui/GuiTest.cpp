@@ -804,6 +804,30 @@ class GuiTest : public QObject {
     w.shutdown();
   }
 
+  void failedOpenKeepsTheWorkingModelAndItsResults() {
+    MainWindow w;
+    QSignalSpy idle(&w, &MainWindow::idle);
+    w.setInputText("The cat sat on the mat.");
+    w.openModel(shared() + "/golden/llama-gqa-random");
+    w.runNow();
+    QVERIFY(idle.wait(30000));
+    if (!w.capture()) QVERIFY(idle.wait(30000));
+    QVERIFY(w.capture());
+    const auto before = w.capture();
+    const QString title = w.windowTitle();
+    closeNextDialog();
+    w.openModel(shared() + "/golden/tokenizers");  // no config.json: the open fails
+    QVERIFY(idle.wait(30000));
+    QCOMPARE(w.capture(), before);
+    QCOMPARE(QString::fromStdString(w.summary().family), QString("llama"));
+    QCOMPARE(w.windowTitle(), title);
+    // ... and the model still runs.
+    w.setInputText("Another sentence.");
+    w.runNow();
+    QVERIFY(idle.wait(30000));
+    QVERIFY(w.capture() && w.capture() != before);
+  }
+
   void badModelFolderShowsDialogNotCrash() {
     MainWindow w;
     QSignalSpy idle(&w, &MainWindow::idle);
