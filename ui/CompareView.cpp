@@ -105,6 +105,16 @@ void CompareView::setColorMap(const QString& name) {
   m_js->setColorMap(name);
 }
 
+void CompareView::clear() {
+  m_result.reset();
+  {
+    QSignalBlocker block(m_diffOf);
+    m_diffOf->clear();
+  }
+  m_table->setRowCount(0);
+  for (auto* panel : m_panels) panel->setVisible(false);
+}
+
 void CompareView::setResult(std::shared_ptr<const ComparisonResult> result) {
   m_result = std::move(result);
   {

@@ -25,6 +25,8 @@ class CompareView : public QWidget {
   QStringList specs() const;
   void setSpecs(const QStringList& specs);
   void setResult(std::shared_ptr<const ComparisonResult> result);
+  /// Forgets the comparison (another model was opened): no panels, an empty table.
+  void clear();
   std::shared_ptr<const ComparisonResult> result() const { return m_result; }
   /// Shows (stack, layer, head) in every panel.
   void showHead(const std::string& stack, int layer, int head);

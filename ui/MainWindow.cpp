@@ -711,9 +711,19 @@ void MainWindow::cancelRun() {
 }
 
 void MainWindow::onLoaded(const ModelSummary& s, bool acceptsPair) {
-  if (m_opening) {  // a new model replaces the old one's results
+  if (m_opening) {  // a new model replaces the old one's results: nothing of the previous model stays on screen
     m_capture.reset();
     m_heatmap->clear();
+    m_compareView->clear();
+    m_overlay->setPixmap(QPixmap());
+    m_prediction->clear();
+    m_prediction->setToolTip(QString());
+    {
+      QSignalBlocker block(m_stack);
+      m_stack->clear();
+    }
+    m_stack->setVisible(false);
+    m_step->setVisible(false);
     m_opening = false;
   }
   m_summary = s;

@@ -804,6 +804,25 @@ class GuiTest : public QObject {
     w.shutdown();
   }
 
+  void openingAnotherModelClearsThePreviousResults() {
+    MainWindow w;
+    QSignalSpy idle(&w, &MainWindow::idle);
+    w.setInputText("Once upon a time.");
+    w.openModel(shared() + "/golden/llama-gqa-random");
+    QVERIFY(idle.wait(30000));
+    w.compareNow({"window:w=2"});
+    QVERIFY(idle.wait(60000));
+    QVERIFY(w.compareView()->result());
+    w.openModel(shared() + "/golden/gpt2-tiny-random");
+    QVERIFY(idle.wait(30000));
+    QCOMPARE(QString::fromStdString(w.summary().family), QString("gpt2"));
+    QVERIFY(!w.compareView()->result());
+    QCOMPARE(w.compareView()->table()->rowCount(), 0);
+    QVERIFY(!w.capture());
+    QVERIFY(!w.stackBox()->isVisible());
+    QCOMPARE(w.stackBox()->count(), 0);
+  }
+
   void failedOpenKeepsTheWorkingModelAndItsResults() {
     MainWindow w;
     QSignalSpy idle(&w, &MainWindow::idle);
