@@ -411,17 +411,13 @@ int cmdCompare(const Args& a) {
             << "x full" << std::setw(10) << "flops" << std::setw(10) << "attn mem" << std::setw(10) << "mean JS"
             << std::setw(10) << "top-1" << "\n";
   for (const auto& v : c.report["variants"]) {
-    double js = 0;
-    int n = 0;
-    for (const auto& L : v["layers"])
-      for (const auto& H : L["heads"]) js += H["js_mean"].get<double>(), ++n;
     const auto& mm = v["model_metrics"];
     std::cout << std::left << std::setw(34) << v["spec"].get<std::string>() << std::right << std::fixed
               << std::setprecision(1) << std::setw(11) << v["cost"]["seconds_median"].get<double>() * 1000
               << std::setprecision(2) << std::setw(9) << v["cost"]["time_ratio"].get<double>() << std::setw(10)
               << v["cost"]["flops_ratio"].get<double>() << std::setw(10)
               << v["cost"]["attention_bytes_ratio"].get<double>() << std::setprecision(4) << std::setw(10)
-              << (n ? js / n : 0.0) << std::setprecision(3) << std::setw(10)
+              << mm.value("js_mean", 0.0) << std::setprecision(3) << std::setw(10)
               << (mm.contains("top1_agreement") ? mm["top1_agreement"].get<double>() : 1.0) << "\n";
   }
   std::cerr << "wrote " << out << "\n";

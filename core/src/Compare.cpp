@@ -346,6 +346,13 @@ Comparison compareVariants(LoadedModel& model, const PreparedInput& input, const
                         {"model_metrics", predictionMetrics(info, full.run.outputs, o.run.outputs)},
                         {"layers", layerMetrics(base, full, o)}};
     if (!o.details.is_null()) V["details"] = o.details;
+    // One definition of the variant's mean JS for every reader (CLI table, GUI, scripts): every captured head of
+    // every stack (encoder, decoder and cross for encoder–decoder models).
+    double js = 0;
+    int heads = 0;
+    for (const auto& L : V["layers"])
+      for (const auto& H : L["heads"]) js += H["js_mean"].get<double>(), ++heads;
+    V["model_metrics"]["js_mean"] = heads ? js / heads : 0.0;
     vs.push_back(V);
   }
   rep["variants"] = vs;

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <set>
 
 #include "TestSupport.h"
 #include "attnscope/Engine.h"
@@ -242,6 +243,36 @@ TEST(ClipVision, TheVisionTowerOfAFullClipCheckpointLoads) {
   RunResult r = runModel(*model, prepareInputsFile(*model, golden("clip-vision-tiny-random/expected.safetensors")));
   EXPECT_LT(maxAbsDiff(r.outputs.at("pooler_output"), expected.at("pooler_output")), 1e-4);
   EXPECT_LT(maxAbsDiff(r.capture->get("self", 1), expected.at("attentions.1")), 1e-5);
+}
+
+}  // namespace
+
+#include "attnscope/Compare.h"
+
+namespace {
+
+TEST(Compare, MeanJsCoversEveryStackAndTheGuiShowsTheSameNumber) {
+  const std::string dir = golden("t5-tiny-random");
+  auto model = loadModel(dir, "cpu");
+  PreparedInput in = prepareInputsFile(*model, dir + "/expected.safetensors");
+  Comparison c = compareVariants(*model, in, {"window:w=3"}, CompareOptions{1});
+  const auto& v = c.report["variants"][1];
+  double sum = 0;
+  int n = 0;
+  std::set<std::string> stacks;
+  for (const auto& L : v["layers"]) {
+    stacks.insert(L["stack"].get<std::string>());
+    for (const auto& H : L["heads"]) sum += H["js_mean"].get<double>(), ++n;
+  }
+  EXPECT_EQ(stacks, (std::set<std::string>{"encoder", "decoder", "cross"}));
+  EXPECT_NEAR(v["model_metrics"]["js_mean"].get<double>(), sum / n, 1e-12);
+  // The desktop application reads the same number (it used to average the first stack only).
+  auto session = EngineSession::open(dir, "cpu");
+  RunRequest request;
+  request.inputsPath = dir + "/expected.safetensors";
+  const ComparisonResult r = session->compare(request, {"window:w=3"});
+  ASSERT_EQ(r.panels.size(), 2u);
+  EXPECT_NEAR(r.panels[1].meanJs, sum / n, 1e-9);
 }
 
 }  // namespace

@@ -209,19 +209,13 @@ ComparisonResult EngineSession::compare(const RunRequest& request, const std::ve
     p.top1Agreement = mm.value("top1_agreement", 1.0);
     p.logitsKl = mm.contains("logits_kl") && mm["logits_kl"].is_number() ? mm["logits_kl"].get<double>() : 0.0;
     p.jsGrid.assign(static_cast<size_t>(info.layers) * info.heads, 0.0f);
-    double sum = 0;
-    int n = 0;
     for (const auto& L : v["layers"]) {
-      if (L["stack"] != first) continue;
+      if (L["stack"] != first) continue;  // the grid shows the first stack
       const int l = L["layer"];
-      for (const auto& H : L["heads"]) {
-        const double js = H["js_mean"].get<double>();
-        p.jsGrid[static_cast<size_t>(l) * info.heads + H["head"].get<int>()] = static_cast<float>(js);
-        sum += js;
-        ++n;
-      }
+      for (const auto& H : L["heads"])
+        p.jsGrid[static_cast<size_t>(l) * info.heads + H["head"].get<int>()] = static_cast<float>(H["js_mean"].get<double>());
     }
-    p.meanJs = n ? sum / n : 0.0;
+    p.meanJs = mm.value("js_mean", 0.0);  // the report's definition, as the CLI prints it
     out.panels.push_back(std::move(p));
   }
   return out;
