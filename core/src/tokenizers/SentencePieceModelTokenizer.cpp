@@ -44,6 +44,12 @@ const Bridge& bridge() {
       if (dladdr(reinterpret_cast<void*>(&bridge), &info) && info.dli_fname)
         path = (std::filesystem::path(info.dli_fname).parent_path() / "libattnscope_spm.so").string();
     }
+#if defined(__SANITIZE_ADDRESS__)
+    // AddressSanitizer refuses RTLD_DEEPBIND, and without it libsentencepiece binds to LibTorch's libprotobuf and
+    // crashes: in sanitizer builds (./run.sh sanitize) legacy SentencePiece models are unavailable.
+    error = "SentencePiece tokenizer.model files cannot be read in an AddressSanitizer build";
+    return;
+#endif
     void* h = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL | RTLD_DEEPBIND);
     if (!h) {
       error = std::string("cannot load the SentencePiece module '") + path + "': " + dlerror();
