@@ -619,7 +619,7 @@ void MainWindow::setInputFile(const QString& path) {
 void MainWindow::updatePreview() {
   if (m_summary.modality != "audio" || m_file->text().isEmpty()) return;
   // The model's window (Whisper 30 s, KWT 1 s); 10 s when the model does not say.
-  const double seconds = m_summary.family == "whisper" ? 30.0 : m_summary.family == "kwt" ? 1.0 : 10.0;
+  const double seconds = m_summary.windowSeconds > 0 ? m_summary.windowSeconds : 10.0;
   emit requestPreview(m_file->text(), m_offset->value(), seconds, m_thumb->width(), m_thumb->height());
 }
 

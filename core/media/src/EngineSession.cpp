@@ -67,6 +67,7 @@ std::unique_ptr<EngineSession> EngineSession::open(const std::string& dir, const
   o.parameters = i.parameters;
   o.causal = i.causal;
   o.encoderDecoder = i.encoderDecoder;
+  o.windowSeconds = i.windowSeconds;
   o.labels = i.labels;
   o.note = s->m->model->config.optString("attnscope_note", "");
   if (!s->m->model->tokenizerError.empty())

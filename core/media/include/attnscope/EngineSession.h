@@ -22,6 +22,7 @@ struct ModelSummary {
   int64_t parameters = 0;
   bool causal = false;
   bool encoderDecoder = false;  ///< T5 / BART / Whisper: encoder, decoder and cross stacks; text ones take a target
+  double windowSeconds = 0;     ///< audio models: the seconds heard at once (0 = not an audio model)
   std::vector<std::string> labels;
   std::string note;  ///< config.json "attnscope_note" (e.g. "Locally trained demo …"), shown on the model card
 };
