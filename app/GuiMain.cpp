@@ -10,7 +10,9 @@
 #include <QSettings>
 #include <memory>
 
+#include "CompareTab.h"
 #include "MainWindow.h"
+#include "OverviewTab.h"
 #include "StartArguments.h"
 
 int main(int argc, char** argv) {
@@ -63,12 +65,12 @@ int main(int argc, char** argv) {
     return app.exec();
   }
   if (parser.isSet(scale)) {
-    const int i = window.scaleBox()->findText(parser.value(scale));
-    if (i >= 0) window.scaleBox()->setCurrentIndex(i);
+    const int i = window.controls()->scaleBox()->findText(parser.value(scale));
+    if (i >= 0) window.controls()->scaleBox()->setCurrentIndex(i);
   }
   if (parser.isSet(frame)) {
-    const int i = window.overviewFrameBox()->findData(parser.value(frame));
-    if (i >= 0) window.overviewFrameBox()->setCurrentIndex(i);
+    const int i = window.tab<attnscope::OverviewTab>()->frameBox()->findData(parser.value(frame));
+    if (i >= 0) window.tab<attnscope::OverviewTab>()->frameBox()->setCurrentIndex(i);
   }
   QString model = parser.positionalArguments().value(0);
   if (model.isEmpty()) model = QSettings().value("model/lastDir").toString();
@@ -77,41 +79,21 @@ int main(int argc, char** argv) {
     const QString demo = QString(ATTNSCOPE_DEMO_MODEL);
     if (QDir(demo).exists("config.json")) {
       model = demo;
-      if (!parser.isSet(text)) window.setInputText(ATTNSCOPE_DEMO_TEXT);
+      if (!parser.isSet(text)) window.input()->setText(ATTNSCOPE_DEMO_TEXT);
       window.runNow();
     }
   }
-  if (parser.isSet(text)) window.setInputText(parser.value(text));
-  if (parser.isSet(input)) window.setInputFile(parser.value(input));
-  if (parser.isSet(variant)) window.setVariant(parser.value(variant));
-  if (parser.isSet(overview))
-    QObject::connect(&window, &attnscope::MainWindow::idle, &window,
-                     [&window] { window.tabs()->setCurrentWidget(window.overviewPage()); });
-  if (parser.isSet(lines))
-    QObject::connect(&window, &attnscope::MainWindow::idle, &window,
-                     [&window] { window.tabs()->setCurrentWidget(window.linesPage()); });
-  if (parser.isSet(metrics))
-    QObject::connect(&window, &attnscope::MainWindow::idle, &window,
-                     [&window] { window.tabs()->setCurrentWidget(window.metricsPage()); });
-  if (parser.isSet(tab)) {
-    const QString name = parser.value(tab);
-    QObject::connect(&window, &attnscope::MainWindow::idle, &window, [&window, name] {
-      QWidget* page = name == "overview"     ? window.overviewPage()
-                      : name == "lines"      ? window.linesPage()
-                      : name == "aggregates" ? window.aggregatePage()
-                      : name == "metrics"    ? window.metricsPage()
-                      : name == "overlay"    ? window.overlayPage()
-                      : name == "compare"    ? static_cast<QWidget*>(window.compareView())
-                                             : static_cast<QWidget*>(window.heatmap());
-      const int i = window.tabs()->indexOf(page);
-      if (i >= 0 && window.tabs()->isTabEnabled(i)) window.tabs()->setCurrentIndex(i);
-    });
-  }
-  if (parser.isSet(overlay))
-    QObject::connect(&window, &attnscope::MainWindow::idle, &window, [&window] {
-      const int i = window.tabs()->indexOf(window.overlayPage());
-      if (window.tabs()->isTabEnabled(i)) window.tabs()->setCurrentIndex(i);
-    });
+  if (parser.isSet(text)) window.input()->setText(parser.value(text));
+  if (parser.isSet(input)) window.input()->setFile(parser.value(input));
+  if (parser.isSet(variant)) window.input()->setVariant(parser.value(variant));
+  // The tab to show once the model has run: --tab NAME, or the older --overview/--lines/--metrics/--overlay.
+  QString showTab = parser.value(tab);
+  if (parser.isSet(overview)) showTab = "overview";
+  if (parser.isSet(lines)) showTab = "lines";
+  if (parser.isSet(metrics)) showTab = "metrics";
+  if (parser.isSet(overlay)) showTab = "overlay";
+  if (!showTab.isEmpty())
+    QObject::connect(&window, &attnscope::MainWindow::idle, &window, [&window, showTab] { window.showTab(showTab); });
   if (!model.isEmpty()) {
     window.openModel(model);
     if (parser.isSet(compare)) {
@@ -119,8 +101,8 @@ int main(int argc, char** argv) {
       auto once = std::make_shared<QMetaObject::Connection>();
       *once = QObject::connect(&window, &attnscope::MainWindow::idle, &window, [&window, specs, once] {
         QObject::disconnect(*once);
-        window.compareView()->setSpecs(specs);
-        window.tabs()->setCurrentWidget(window.compareView());
+        window.tab<attnscope::CompareTab>()->view()->setSpecs(specs);
+        window.showTab("compare");
         window.compareNow(specs);
       });
     } else if (parser.isSet(generate)) {

@@ -12,11 +12,20 @@
 
 #include "CompareView.h"
 #include "HubCacheDialog.h"
+#include "AggregateTab.h"
+#include "CompareTab.h"
+#include "HeadTab.h"
+#include "LinesTab.h"
 #include "MainWindow.h"
+#include "MetricsTab.h"
+#include "OverlayTab.h"
+#include "OverviewTab.h"
 #include "StartArguments.h"
 #include <QCommandLineParser>
 #include <QTextDocument>
 #include <QTreeWidget>
+#include <QMenuBar>
+#include <qcustomplot.h>
 
 using namespace attnscope;
 
@@ -44,6 +53,39 @@ QString closeNextDialog() {
 int pdfPages(const QByteArray& doc) {
   return doc.count("/Type /Page\n") + doc.count("/Type /Page\r") + doc.count("/Type /Page ");
 }
+
+/// A hand-made capture: one stack "self", 2 layers × 2 heads over 3 tokens; every row sums to 1.
+std::shared_ptr<CaptureResult> handMadeCapture() {
+  auto c = std::make_shared<CaptureResult>();
+  c->stacks = {"self"};
+  c->queryLabels = c->keyLabels = {"<s>", "Once", "upon"};
+  c->stackQueryLabels = {c->queryLabels};
+  c->stackKeyLabels = {c->keyLabels};
+  for (int l = 0; l < 2; ++l) {
+    AttentionMatrix a;
+    a.stack = "self";
+    a.layer = l;
+    a.heads = 2;
+    a.q = a.k = 3;
+    a.headIndex = {0, 1};
+    for (int h = 0; h < 2; ++h)
+      for (int i = 0; i < 3; ++i) {
+        float row[3] = {1.0f + l + h, 1.0f + i, 2.0f + h * i};
+        const float sum = row[0] + row[1] + row[2];
+        for (float x : row) a.data.push_back(x / sum);
+      }
+    c->layers.push_back(a);
+  }
+  c->predictionText = "next: time";
+  return c;
+}
+
+/// A document, view state and an inline run controller (no thread, no model) for testing one tab alone.
+struct TabBench {
+  AnalysisDocument doc;
+  ViewState view;
+  RunController runner{nullptr, false};
+};
 }  // namespace
 
 class GuiTest : public QObject {
@@ -142,11 +184,11 @@ class GuiTest : public QObject {
     w.setComputeDtype("auto");
     w.openModel(dialog.chosenFolder());
     QVERIFY(idle.wait(30000));
-    QCOMPARE(QString::fromStdString(w.summary().family), QString("mistral"));
-    QCOMPARE(QString::fromStdString(w.summary().computeDtype), QString("F32"));
+    QCOMPARE(QString::fromStdString(w.document()->summary().family), QString("mistral"));
+    QCOMPARE(QString::fromStdString(w.document()->summary().computeDtype), QString("F32"));
     w.setComputeDtype("bfloat16");
     QVERIFY(idle.wait(30000));
-    QCOMPARE(QString::fromStdString(w.summary().computeDtype), QString("BF16"));
+    QCOMPARE(QString::fromStdString(w.document()->summary().computeDtype), QString("BF16"));
     w.setComputeDtype("auto");
     QVERIFY(idle.wait(30000));
   }
@@ -154,78 +196,78 @@ class GuiTest : public QObject {
   void runOnWorkerShowsEveryHead() {
     MainWindow w;
     QSignalSpy idle(&w, &MainWindow::idle);
-    w.setInputText("The cat sat on the mat.");
+    w.input()->setText("The cat sat on the mat.");
     w.openModel(shared() + "/golden/llama-gqa-random");
     w.runNow();  // queued until the model is loaded
     QVERIFY(idle.wait(30000));
-    if (!w.capture()) QVERIFY(idle.wait(30000));
-    QVERIFY(w.capture());
-    QCOMPARE(w.summary().layers, 2);
-    QCOMPARE(w.summary().heads, 6);
-    QCOMPARE(w.layerBox()->maximum(), 1);
-    QCOMPARE(w.headBox()->maximum(), 5);
-    w.layerBox()->setValue(1);
-    w.headBox()->setValue(4);
-    const AttentionMatrix* a = w.capture()->find("self", 1);
+    if (!w.document()->capture()) QVERIFY(idle.wait(30000));
+    QVERIFY(w.document()->capture());
+    QCOMPARE(w.document()->summary().layers, 2);
+    QCOMPARE(w.document()->summary().heads, 6);
+    QCOMPARE(w.controls()->layerBox()->maximum(), 1);
+    QCOMPARE(w.controls()->headBox()->maximum(), 5);
+    w.controls()->layerBox()->setValue(1);
+    w.controls()->headBox()->setValue(4);
+    const AttentionMatrix* a = w.document()->capture()->find("self", 1);
     QVERIFY(a);
-    QCOMPARE(w.heatmap()->queries(), a->q);
+    QCOMPARE(w.tab<HeadTab>()->view()->queries(), a->q);
     for (int i = 0; i < a->q; ++i)
-      for (int j = 0; j < a->k; ++j) QCOMPARE(w.heatmap()->valueAt(i, j), static_cast<double>(a->at(4, i, j)));
-    QCOMPARE(w.capture()->queryLabels.front(), std::string("<s>"));
+      for (int j = 0; j < a->k; ++j) QCOMPARE(w.tab<HeadTab>()->view()->valueAt(i, j), static_cast<double>(a->at(4, i, j)));
+    QCOMPARE(w.document()->capture()->queryLabels.front(), std::string("<s>"));
     // Token lines: the line weights are the capture's; clicking a query token selects it.
-    TokenLineView* lines = w.tokenLines();
+    TokenLineView* lines = w.tab<LinesTab>()->view();
     lines->resize(600, 400);
     for (int i = 0; i < a->q; ++i)
       for (int j = 0; j < a->k; ++j) QCOMPARE(lines->weight(0, i, j), a->at(4, i, j));
     QTest::mouseClick(lines, Qt::LeftButton, {}, lines->queryPoint(2));
     QCOMPARE(lines->selectedQuery(), 2);
     // The overview holds every head of every layer; a click opens that head in the head view.
-    OverviewView* o = w.overview();
+    OverviewView* o = w.tab<OverviewTab>()->view();
     o->resize(800, 400);
     QCOMPARE(o->rows(), 2);
     QCOMPARE(o->columns(), 6);
     QTest::mouseClick(o, Qt::LeftButton, {}, o->tileRect(0, 3).center());
-    QCOMPARE(w.layerBox()->value(), 0);
-    QCOMPARE(w.headBox()->value(), 3);
-    QCOMPARE(w.tabs()->currentWidget(), static_cast<QWidget*>(w.heatmap()));
+    QCOMPARE(w.controls()->layerBox()->value(), 0);
+    QCOMPARE(w.controls()->headBox()->value(), 3);
+    QCOMPARE(w.tabs()->currentWidget(), static_cast<QWidget*>(w.tab<HeadTab>()));
     // Aggregates: the mean over heads equals the capture's mean, computed on the worker thread.
-    QSignalSpy shown(&w, &MainWindow::aggregateShown);
-    w.layerBox()->setValue(1);
-    w.tabs()->setCurrentWidget(w.aggregatePage());
+    QSignalSpy shown(w.tab<AggregateTab>(), &AnalysisTab::shown);
+    w.controls()->layerBox()->setValue(1);
+    w.tabs()->setCurrentWidget(w.tab<AggregateTab>());
     QVERIFY(shown.wait(30000));
-    const AttentionMatrix* l1 = w.capture()->find("self", 1);
+    const AttentionMatrix* l1 = w.document()->capture()->find("self", 1);
     for (int i = 0; i < l1->q; ++i)
       for (int j = 0; j < l1->k; ++j) {
         double mean = 0;
         for (int h = 0; h < l1->heads; ++h) mean += l1->at(h, i, j);
-        QVERIFY(std::abs(w.aggregateView()->valueAt(i, j) - mean / l1->heads) < 1e-6);
+        QVERIFY(std::abs(w.tab<AggregateTab>()->view()->valueAt(i, j) - mean / l1->heads) < 1e-6);
       }
     // Head metrics: the sink mass of (layer 1, head 2) is the mean weight on position 0.
-    QSignalSpy metrics(&w, &MainWindow::metricsShown);
-    w.metricKind()->setCurrentIndex(2);
-    w.tabs()->setCurrentWidget(w.metricsPage());
+    QSignalSpy metrics(w.tab<MetricsTab>(), &AnalysisTab::shown);
+    w.tab<MetricsTab>()->kindBox()->setCurrentIndex(2);
+    w.tabs()->setCurrentWidget(w.tab<MetricsTab>());
     QVERIFY(metrics.wait(30000));
     double sink = 0;
     for (int i = 0; i < l1->q; ++i) sink += l1->at(2, i, 0);
-    QVERIFY(std::abs(w.metricsView()->valueAt(1, 2) - sink / l1->q) < 1e-5);
-    QCOMPARE(w.metricsView()->queries(), 2);
-    QCOMPARE(w.metricsView()->keys(), 6);
-    w.metricKind()->setCurrentIndex(3);  // importance by autograd (the LM head is the objective)
+    QVERIFY(std::abs(w.tab<MetricsTab>()->view()->valueAt(1, 2) - sink / l1->q) < 1e-5);
+    QCOMPARE(w.tab<MetricsTab>()->view()->queries(), 2);
+    QCOMPARE(w.tab<MetricsTab>()->view()->keys(), 6);
+    w.tab<MetricsTab>()->kindBox()->setCurrentIndex(3);  // importance by autograd (the LM head is the objective)
     QVERIFY(metrics.wait(30000));
     double norm = 0;
-    for (int h = 0; h < 6; ++h) norm += std::pow(w.metricsView()->valueAt(0, h), 2);
+    for (int h = 0; h < 6; ++h) norm += std::pow(w.tab<MetricsTab>()->view()->valueAt(0, h), 2);
     QVERIFY(std::abs(norm - 1.0) < 1e-3);  // L2-normalised per layer
-    w.tabs()->setCurrentWidget(w.aggregatePage());
+    w.tabs()->setCurrentWidget(w.tab<AggregateTab>());
     // Rollout rows are distributions too.
-    w.aggregateKind()->setCurrentIndex(2);
+    w.tab<AggregateTab>()->kindBox()->setCurrentIndex(2);
     QVERIFY(shown.wait(30000));
     for (int i = 0; i < l1->q; ++i) {
       double sum = 0;
-      for (int j = 0; j < l1->k; ++j) sum += w.aggregateView()->valueAt(i, j);
+      for (int j = 0; j < l1->k; ++j) sum += w.tab<AggregateTab>()->view()->valueAt(i, j);
       QVERIFY(std::abs(sum - 1.0) < 1e-4);
     }
     w.shutdown();
-    QVERIFY(!w.isThreadRunning());
+    QVERIFY(!w.runner()->threadRunning());
   }
 
   /// Loads \p dir and runs the current input; returns when the run is over.
@@ -240,25 +282,25 @@ class GuiTest : public QObject {
   void imageModelRunsAndDrawsTheOverlay() {
     MainWindow w;
     const QString dir = shared() + "/golden/vit-tiny-random";
-    w.setInputFile(dir + "/input.png");
+    w.input()->setFile(dir + "/input.png");
     loadAndRun(w, dir);
-    QVERIFY(w.capture());
-    QCOMPARE(w.capture()->queryLabels.front(), std::string("[CLS]"));
-    QCOMPARE(w.capture()->keyLabels.at(5), std::string("(1,0)"));
-    QCOMPARE(w.heatmap()->keys(), 17);
-    QVERIFY(w.tabs()->isTabEnabled(w.tabs()->indexOf(w.overlayPage())));
-    QSignalSpy shown(&w, &MainWindow::overlayShown);
-    w.tabs()->setCurrentWidget(w.overlayPage());  // the overlay is drawn on the worker thread
+    QVERIFY(w.document()->capture());
+    QCOMPARE(w.document()->capture()->queryLabels.front(), std::string("[CLS]"));
+    QCOMPARE(w.document()->capture()->keyLabels.at(5), std::string("(1,0)"));
+    QCOMPARE(w.tab<HeadTab>()->view()->keys(), 17);
+    QVERIFY(w.tabs()->isTabEnabled(w.tabs()->indexOf(w.tab<OverlayTab>())));
+    QSignalSpy shown(w.tab<OverlayTab>(), &AnalysisTab::shown);
+    w.tabs()->setCurrentWidget(w.tab<OverlayTab>());  // the overlay is drawn on the worker thread
     QVERIFY(shown.wait(30000));
-    QVERIFY(!w.overlayView()->pixmap().isNull());
-    QVERIFY(w.overlayView()->pixmap().width() >= 200);  // fitted to the view
+    QVERIFY(!w.tab<OverlayTab>()->label()->pixmap().isNull());
+    QVERIFY(w.tab<OverlayTab>()->label()->pixmap().width() >= 200);  // fitted to the view
     // Export on this tab writes the overlay at its full size (72 dpi: one pixel per point).
     QTemporaryDir out;
-    QVERIFY(w.exportFigure(out.filePath("overlay.png"), 72));
+    QVERIFY(w.exports()->exportFigure(out.filePath("overlay.png"), 72));
     const QImage png(out.filePath("overlay.png"));
-    QVERIFY(!w.overlayImage().isNull());
-    QCOMPARE(png.size(), w.overlayImage().size());
-    QVERIFY(w.exportFigure(out.filePath("overlay.pdf")));
+    QVERIFY(!w.tab<OverlayTab>()->image().isNull());
+    QCOMPARE(png.size(), w.tab<OverlayTab>()->image().size());
+    QVERIFY(w.exports()->exportFigure(out.filePath("overlay.pdf")));
     QFile pdf(out.filePath("overlay.pdf"));
     QVERIFY(pdf.open(QIODevice::ReadOnly));
     QVERIFY(pdf.readAll().startsWith("%PDF-"));
@@ -268,20 +310,20 @@ class GuiTest : public QObject {
   void audioModelsShowStacksAndTime() {
     MainWindow w;
     const QString wh = shared() + "/golden/whisper-tiny-random";
-    w.setInputFile(wh + "/jfk_2s.wav");
+    w.input()->setFile(wh + "/jfk_2s.wav");
     loadAndRun(w, wh);
-    QVERIFY(w.capture());
-    QCOMPARE(static_cast<int>(w.capture()->stacks.size()), 3);
-    QVERIFY(w.stackBox()->isVisibleTo(&w));
-    w.stackBox()->setCurrentText("cross");
-    QCOMPARE(w.heatmap()->keys(), 100);  // encoder frames
-    QCOMPARE(w.heatmap()->queries(), 1);  // the decoder start token
-    QCOMPARE(w.capture()->stackKeyLabels.at(2).at(1), std::string("0.02s"));
+    QVERIFY(w.document()->capture());
+    QCOMPARE(static_cast<int>(w.document()->capture()->stacks.size()), 3);
+    QVERIFY(w.controls()->stackBox()->isVisibleTo(&w));
+    w.controls()->stackBox()->setCurrentText("cross");
+    QCOMPARE(w.tab<HeadTab>()->view()->keys(), 100);  // encoder frames
+    QCOMPARE(w.tab<HeadTab>()->view()->queries(), 1);  // the decoder start token
+    QCOMPARE(w.document()->capture()->stackKeyLabels.at(2).at(1), std::string("0.02s"));
     // The input panel previews the audio (waveform over spectrogram), drawn on the worker thread.
-    QSignalSpy preview(&w, &MainWindow::previewShown);
-    w.setInputFile(wh + "/jfk_2s.wav");
+    QSignalSpy preview(w.input(), &InputPanel::previewShown);
+    w.input()->setFile(wh + "/jfk_2s.wav");
     QVERIFY(preview.wait(30000));
-    const QImage pic = w.inputPreview()->pixmap().toImage();
+    const QImage pic = w.input()->preview()->pixmap().toImage();
     QCOMPARE(pic.width(), 160);
     QCOMPARE(pic.height(), 36);
     QVERIFY(pic.pixelColor(80, 6) != pic.pixelColor(80, 30));  // waveform band above a spectrogram band
@@ -290,42 +332,42 @@ class GuiTest : public QObject {
 
   void variantRunsThroughTheWholeModel() {
     MainWindow w;
-    w.setInputText("Once upon a time, there was a little girl named Lily.");
-    w.setVariant("window:w=2");
+    w.input()->setText("Once upon a time, there was a little girl named Lily.");
+    w.input()->setVariant("window:w=2");
     loadAndRun(w, shared() + "/models/stories260K");
-    QVERIFY(w.capture());
-    QCOMPARE(w.capture()->variant, std::string("window:w=2"));
-    w.layerBox()->setValue(3);
-    const int last = w.heatmap()->queries() - 1;
+    QVERIFY(w.document()->capture());
+    QCOMPARE(w.document()->capture()->variant, std::string("window:w=2"));
+    w.controls()->layerBox()->setValue(3);
+    const int last = w.tab<HeadTab>()->view()->queries() - 1;
     int nonZero = 0;
-    for (int j = 0; j < w.heatmap()->keys(); ++j) nonZero += w.heatmap()->valueAt(last, j) > 0 ? 1 : 0;
+    for (int j = 0; j < w.tab<HeadTab>()->view()->keys(); ++j) nonZero += w.tab<HeadTab>()->view()->valueAt(last, j) > 0 ? 1 : 0;
     QCOMPARE(nonZero, 2);  // the last two keys only
     // A bad spec is an error dialog, not a crash.
     closeNextDialog();
     QSignalSpy idle(&w, &MainWindow::idle);
-    w.setVariant("window:w=-1");
+    w.input()->setVariant("window:w=-1");
     w.runNow();
     QVERIFY(idle.wait(30000));
     QVERIFY(!w.isBusy());
-    QCOMPARE(w.capture()->variant, std::string("window:w=2"));  // the previous result stays
+    QCOMPARE(w.document()->capture()->variant, std::string("window:w=2"));  // the previous result stays
     w.shutdown();
   }
 
   void compareViewSharesOneScaleAndShowsTheDifference() {
     MainWindow w;
     QSignalSpy idle(&w, &MainWindow::idle);
-    w.setInputText("Once upon a time, there was a little girl named Lily.");
+    w.input()->setText("Once upon a time, there was a little girl named Lily.");
     w.openModel(shared() + "/models/stories260K");
     QVERIFY(idle.wait(30000));
     w.compareNow({"window:w=2", "linear"});
     QVERIFY(idle.wait(60000));
-    CompareView* c = w.compareView();
+    CompareView* c = w.tab<CompareTab>()->view();
     QVERIFY(c->result());
     QCOMPARE(static_cast<int>(c->result()->panels.size()), 3);
     QCOMPARE(c->table()->rowCount(), 3);
     QCOMPARE(c->table()->item(1, 0)->text(), QString("window:w=2"));
-    w.layerBox()->setValue(2);
-    w.headBox()->setValue(5);
+    w.controls()->layerBox()->setValue(2);
+    w.controls()->headBox()->setValue(5);
     const AttentionMatrix* full = c->result()->panels[0].capture.find("self", 2);
     const AttentionMatrix* win = c->result()->panels[1].capture.find("self", 2);
     QVERIFY(full && win);
@@ -347,22 +389,22 @@ class GuiTest : public QObject {
     QCOMPARE(c->jsGrid()->valueAt(2, 5), static_cast<double>(c->result()->panels[2].jsGrid[2 * 8 + 5]));
     // Export of the compare panels: a one-page PDF, an SVG document and a PNG at the chosen DPI.
     QTemporaryDir dir;
-    w.tabs()->setCurrentWidget(c);
-    QVERIFY(w.exportFigure(dir.filePath("cmp.pdf")));
+    w.tabs()->setCurrentWidget(w.tab<CompareTab>());
+    QVERIFY(w.exports()->exportFigure(dir.filePath("cmp.pdf")));
     QFile pdf(dir.filePath("cmp.pdf"));
     QVERIFY(pdf.open(QIODevice::ReadOnly));
     QVERIFY(pdf.readAll().startsWith("%PDF-"));
-    QVERIFY(w.exportFigure(dir.filePath("cmp.svg")));
+    QVERIFY(w.exports()->exportFigure(dir.filePath("cmp.svg")));
     QFile svg(dir.filePath("cmp.svg"));
     QVERIFY(svg.open(QIODevice::ReadOnly));
     QVERIFY(svg.readAll().contains("<svg"));
-    QVERIFY(w.exportFigure(dir.filePath("cmp.png"), 72));
+    QVERIFY(w.exports()->exportFigure(dir.filePath("cmp.png"), 72));
     const QImage png(dir.filePath("cmp.png"));
     QCOMPARE(png.width(), 3 * 560);  // three panels of 560 points at 72 dpi
     QCOMPARE(png.height(), 520);
     // At print resolution the text keeps the room the layout gave it: nothing is cut at the figure's edges (a
     // label drawn larger than laid out runs off the page), and the axis titles are drawn inside it.
-    QVERIFY(w.exportFigure(dir.filePath("cmp150.png"), 150));
+    QVERIFY(w.exports()->exportFigure(dir.filePath("cmp150.png"), 150));
     const QImage hi = QImage(dir.filePath("cmp150.png")).convertToFormat(QImage::Format_RGB32);
     QCOMPARE(hi.width(), 3 * 560 * 150 / 72);
     auto inked = [&](int x, int y) { return qGray(hi.pixel(x, y)) < 200; };
@@ -529,15 +571,15 @@ class GuiTest : public QObject {
   void pinsFollowAcrossViewsAndComparePanels() {
     MainWindow w;
     QSignalSpy idle(&w, &MainWindow::idle);
-    w.setInputText("Once upon a time, there was a little girl named Lily.");
+    w.input()->setText("Once upon a time, there was a little girl named Lily.");
     w.openModel(shared() + "/models/stories260K");
     QVERIFY(idle.wait(30000));
     w.runNow();
     QVERIFY(idle.wait(30000));
     w.compareNow({"window:w=2", "topk:k=2"});
     QVERIFY(idle.wait(60000));
-    CompareView* c = w.compareView();
-    w.tabs()->setCurrentWidget(c);
+    CompareView* c = w.tab<CompareTab>()->view();
+    w.tabs()->setCurrentWidget(w.tab<CompareTab>());
     HeatmapView* p1 = c->panel(1);
     p1->resize(500, 400);
     p1->plot()->replot();
@@ -546,16 +588,16 @@ class GuiTest : public QObject {
     QTest::mouseClick(p1->plot(), Qt::LeftButton, {}, at);
     for (int i = 0; i < 3; ++i) QCOMPARE(c->panel(i)->pinnedQuery(), 4);
     QCOMPARE(c->difference()->pinnedQuery(), 4);
-    QCOMPARE(w.heatmap()->pinnedQuery(), 4);        // the head view follows
-    QCOMPARE(w.tokenLines()->selectedQuery(), 4);  // and the token lines
+    QCOMPARE(w.tab<HeadTab>()->view()->pinnedQuery(), 4);        // the head view follows
+    QCOMPARE(w.tab<LinesTab>()->view()->selectedQuery(), 4);  // and the token lines
     // Choosing another head keeps the pin in every panel.
-    w.headBox()->setValue(3);
+    w.controls()->headBox()->setValue(3);
     for (int i = 0; i < 3; ++i) QCOMPARE(c->panel(i)->pinnedQuery(), 4);
     // Selecting a token in the token lines pins the same row everywhere.
-    TokenLineView* lines = w.tokenLines();
+    TokenLineView* lines = w.tab<LinesTab>()->view();
     lines->resize(600, 400);
     QTest::mouseClick(lines, Qt::LeftButton, {}, lines->queryPoint(2));
-    QCOMPARE(w.heatmap()->pinnedQuery(), 2);
+    QCOMPARE(w.tab<HeadTab>()->view()->pinnedQuery(), 2);
     QCOMPARE(c->panel(2)->pinnedQuery(), 2);
     w.shutdown();
   }
@@ -568,55 +610,55 @@ class GuiTest : public QObject {
     {
       MainWindow w;
       QSignalSpy idle(&w, &MainWindow::idle);
-      w.setInputText("Once upon a time, there was a little girl named Lily.");
+      w.input()->setText("Once upon a time, there was a little girl named Lily.");
       w.openModel(shared() + "/models/stories260K");
       QVERIFY(idle.wait(30000));
       w.compareNow({"window:w=2"});
       QVERIFY(idle.wait(60000));
       w.runNow();
       QVERIFY(idle.wait(30000));
-      w.layerBox()->setValue(3);
-      w.headBox()->setValue(5);
-      w.scaleBox()->setCurrentIndex(2);
-      w.gammaBox()->setValue(0.3);
-      w.heatmap()->setPin(6, -1);
-      w.linesHeadsBox()->setCurrentIndex(1);
-      w.tabs()->setCurrentWidget(w.linesPage());
-      head = w.heatmap()->values();
-      savedView = w.sessionState().value("view").toObject();
-      QSignalSpy saved(&w, &MainWindow::sessionSaved);
+      w.controls()->layerBox()->setValue(3);
+      w.controls()->headBox()->setValue(5);
+      w.controls()->scaleBox()->setCurrentIndex(2);
+      w.controls()->gammaBox()->setValue(0.3);
+      w.viewState()->setPin(6, -1);  // what a click on row 6 does
+      w.tab<LinesTab>()->headsBox()->setCurrentIndex(1);
+      w.tabs()->setCurrentWidget(w.tab<LinesTab>());
+      head = w.tab<HeadTab>()->view()->values();
+      savedView = w.sessions()->state("auto").value("view").toObject();
+      QSignalSpy saved(w.sessions(), &SessionController::saved);
       w.saveSession(path);
       QVERIFY(saved.wait(30000));
       w.shutdown();
     }
     QVERIFY(QFileInfo(path).size() > 0);
     MainWindow w2;
-    QSignalSpy opened(&w2, &MainWindow::sessionOpened);
+    QSignalSpy opened(w2.sessions(), &SessionController::opened);
     w2.openSession(path);
     QVERIFY(opened.wait(30000));
-    QVERIFY(w2.capture());
-    QCOMPARE(w2.sessionState().value("view").toObject(), savedView);
-    QCOMPARE(w2.layerBox()->value(), 3);
-    QCOMPARE(w2.headBox()->value(), 5);
-    QCOMPARE(w2.heatmap()->pinnedQuery(), 6);
-    QCOMPARE(w2.heatmap()->scale(), HeatmapView::Scale::Power);
-    QCOMPARE(w2.tabs()->currentWidget(), w2.linesPage());
-    QCOMPARE(w2.heatmap()->values(), head);  // the same capture, bit for bit
-    QVERIFY(w2.compareView()->result());
-    QCOMPARE(static_cast<int>(w2.compareView()->result()->panels.size()), 2);
-    QCOMPARE(w2.compareView()->result()->panels[1].spec, std::string("window:w=2"));
-    QCOMPARE(w2.summary().family, std::string("llama"));  // the model was reloaded: Run works again
-    QVERIFY(w2.generateButton()->isEnabled());
+    QVERIFY(w2.document()->capture());
+    QCOMPARE(w2.sessions()->state("auto").value("view").toObject(), savedView);
+    QCOMPARE(w2.controls()->layerBox()->value(), 3);
+    QCOMPARE(w2.controls()->headBox()->value(), 5);
+    QCOMPARE(w2.tab<HeadTab>()->view()->pinnedQuery(), 6);
+    QCOMPARE(w2.tab<HeadTab>()->view()->scale(), HeatmapView::Scale::Power);
+    QCOMPARE(w2.tabs()->currentWidget(), w2.tab<LinesTab>());
+    QCOMPARE(w2.tab<HeadTab>()->view()->values(), head);  // the same capture, bit for bit
+    QVERIFY(w2.tab<CompareTab>()->view()->result());
+    QCOMPARE(static_cast<int>(w2.tab<CompareTab>()->view()->result()->panels.size()), 2);
+    QCOMPARE(w2.tab<CompareTab>()->view()->result()->panels[1].spec, std::string("window:w=2"));
+    QCOMPARE(w2.document()->summary().family, std::string("llama"));  // the model was reloaded: Run works again
+    QVERIFY(w2.input()->generateButton()->isEnabled());
     QVERIFY(!w2.isBusy());
     // Importance needs the engine's tensors of the input: available right after opening, no Run needed.
-    QSignalSpy metrics(&w2, &MainWindow::metricsShown);
-    w2.metricKind()->setCurrentIndex(3);
-    w2.tabs()->setCurrentWidget(w2.metricsPage());
+    QSignalSpy metrics(w2.tab<MetricsTab>(), &AnalysisTab::shown);
+    w2.tab<MetricsTab>()->kindBox()->setCurrentIndex(3);
+    w2.tabs()->setCurrentWidget(w2.tab<MetricsTab>());
     QVERIFY(metrics.wait(30000));
     double norm = 0;
-    for (int h = 0; h < 8; ++h) norm += std::pow(w2.metricsView()->valueAt(0, h), 2);
+    for (int h = 0; h < 8; ++h) norm += std::pow(w2.tab<MetricsTab>()->view()->valueAt(0, h), 2);
     QVERIFY(std::abs(norm - 1.0) < 1e-3);
-    QCOMPARE(w2.heatmap()->values(), head);  // still the session's capture
+    QCOMPARE(w2.tab<HeadTab>()->view()->values(), head);  // still the session's capture
     w2.shutdown();
 
     // A file that is not a session is an error dialog, and the window stays usable.
@@ -631,24 +673,24 @@ class GuiTest : public QObject {
     w3.openSession(bogus);
     QVERIFY(idle3.wait(30000));
     QVERIFY(!w3.isBusy());
-    QVERIFY(!w3.capture());
+    QVERIFY(!w3.document()->capture());
     w3.shutdown();
   }
 
   void exportsHeadDataMetricsAndEveryHead() {
     MainWindow w;
     QSignalSpy idle(&w, &MainWindow::idle);
-    w.setInputText("Once upon a time");
+    w.input()->setText("Once upon a time");
     w.openModel(shared() + "/models/stories260K");
     QVERIFY(idle.wait(30000));
     w.runNow();
     QVERIFY(idle.wait(30000));
-    w.layerBox()->setValue(2);
-    w.headBox()->setValue(1);
-    const AttentionMatrix* a = w.capture()->find("self", 2);
+    w.controls()->layerBox()->setValue(2);
+    w.controls()->headBox()->setValue(1);
+    const AttentionMatrix* a = w.document()->capture()->find("self", 2);
     QTemporaryDir dir;
     // NPY: the header names the shape, the data is the head, float32 little-endian.
-    QVERIFY(w.exportHeadData(dir.filePath("h.npy")));
+    QVERIFY(w.exports()->exportHeadData(dir.filePath("h.npy")));
     QFile npy(dir.filePath("h.npy"));
     QVERIFY(npy.open(QIODevice::ReadOnly));
     const QByteArray bytes = npy.readAll();
@@ -661,7 +703,7 @@ class GuiTest : public QObject {
     for (int i = 0; i < a->q; ++i)
       for (int j = 0; j < a->k; ++j) QCOMPARE(data[i * a->k + j], a->at(1, i, j));
     // CSV: a header row of key labels, one row per query.
-    QVERIFY(w.exportHeadData(dir.filePath("h.csv")));
+    QVERIFY(w.exports()->exportHeadData(dir.filePath("h.csv")));
     QFile csv(dir.filePath("h.csv"));
     QVERIFY(csv.open(QIODevice::ReadOnly | QIODevice::Text));
     const QStringList rows = QString::fromUtf8(csv.readAll()).split('\n', Qt::SkipEmptyParts);
@@ -669,8 +711,8 @@ class GuiTest : public QObject {
     QCOMPARE(rows[1].split(',').size(), a->k + 1);
     QVERIFY(std::abs(rows[2].split(',').last().toDouble() - a->at(1, 1, a->k - 1)) < 1e-7);
     // Batch export of every head of layer 2 as PDF: one single-page PDF per head.
-    QSignalSpy batch(&w, &MainWindow::batchExportDone);
-    QCOMPARE(w.exportAllHeads(dir.path(), "pdf", false, 300), a->heads);
+    QSignalSpy batch(w.exports(), &ExportController::batchDone);
+    QCOMPARE(w.exports()->exportAllHeads(dir.path(), "pdf", false, 300), a->heads);
     QVERIFY(batch.wait(60000));
     QCOMPARE(batch.at(0).at(0).toInt(), a->heads);
     for (int h = 0; h < a->heads; ++h) {
@@ -681,8 +723,8 @@ class GuiTest : public QObject {
       QCOMPARE(pdfPages(doc), 1);
     }
     // The overview tab exports the layers × heads grid.
-    w.tabs()->setCurrentWidget(w.overviewPage());
-    QVERIFY(w.exportFigure(dir.filePath("grid.svg")));
+    w.tabs()->setCurrentWidget(w.tab<OverviewTab>());
+    QVERIFY(w.exports()->exportFigure(dir.filePath("grid.svg")));
     QFile grid(dir.filePath("grid.svg"));
     QVERIFY(grid.open(QIODevice::ReadOnly));
     const QByteArray gridSvg = grid.readAll();
@@ -694,49 +736,49 @@ class GuiTest : public QObject {
     w.resize(1300, 850);
     w.show();
     QVERIFY(QTest::qWaitForWindowExposed(&w));
-    QSignalSpy aggShown(&w, &MainWindow::aggregateShown);
-    w.tabs()->setCurrentWidget(w.aggregatePage());  // computed on the worker
+    QSignalSpy aggShown(w.tab<AggregateTab>(), &AnalysisTab::shown);
+    w.tabs()->setCurrentWidget(w.tab<AggregateTab>());  // computed on the worker
     QVERIFY(aggShown.wait(30000));
-    QVERIFY(w.exportFigure(dir.filePath("agg.svg")));
+    QVERIFY(w.exports()->exportFigure(dir.filePath("agg.svg")));
     QFile agg(dir.filePath("agg.svg"));
     QVERIFY(agg.open(QIODevice::ReadOnly));
     const QByteArray aggSvg = agg.readAll();
     QVERIFY(aggSvg.contains("mean over heads"));  // the aggregate's own title, as text
     QVERIFY(aggSvg.contains("upon"));             // and its token labels
-    QSignalSpy metricsShown(&w, &MainWindow::metricsShown);
-    w.tabs()->setCurrentWidget(w.metricsPage());
+    QSignalSpy metricsShown(w.tab<MetricsTab>(), &AnalysisTab::shown);
+    w.tabs()->setCurrentWidget(w.tab<MetricsTab>());
     if (metricsShown.isEmpty()) QVERIFY(metricsShown.wait(30000));
-    QVERIFY(w.exportFigure(dir.filePath("metrics.png"), 72));
+    QVERIFY(w.exports()->exportFigure(dir.filePath("metrics.png"), 72));
     const QImage metricsPng(dir.filePath("metrics.png"));
-    const QSize heat = w.metricsView()->plot()->size();
+    const QSize heat = w.tab<MetricsTab>()->view()->plot()->size();
     QCOMPARE(metricsPng.width(), heat.width());
     QVERIFY(metricsPng.height() >= heat.height() + 140);  // the bar chart under the heatmap
-    QVERIFY(w.exportFigure(dir.filePath("metrics.pdf")));
+    QVERIFY(w.exports()->exportFigure(dir.filePath("metrics.pdf")));
     QFile metricsPdf(dir.filePath("metrics.pdf"));
     QVERIFY(metricsPdf.open(QIODevice::ReadOnly));
     const QByteArray metricsDoc = metricsPdf.readAll();
     QVERIFY(metricsDoc.startsWith("%PDF-"));
     QCOMPARE(pdfPages(metricsDoc), 1);
-    w.tabs()->setCurrentWidget(w.linesPage());
+    w.tabs()->setCurrentWidget(w.tab<LinesTab>());
     QCoreApplication::processEvents();
-    QVERIFY(w.exportFigure(dir.filePath("lines.svg")));
+    QVERIFY(w.exports()->exportFigure(dir.filePath("lines.svg")));
     QFile linesFile(dir.filePath("lines.svg"));
     QVERIFY(linesFile.open(QIODevice::ReadOnly));
     const QByteArray linesSvg = linesFile.readAll();
     QVERIFY(linesSvg.contains("upon"));     // tokens stay text
     QVERIFY(linesSvg.contains("<path") || linesSvg.contains("<polyline") || linesSvg.contains("<line"));  // lines stay vectors
-    w.tabs()->setCurrentWidget(w.heatmap());
+    w.tabs()->setCurrentWidget(w.tab<HeadTab>());
     // Files exist now: a second export refuses to replace them without being told to.
     closeNextDialog();
-    QCOMPARE(w.exportAllHeads(dir.path(), "pdf", false, 300, false), -1);
+    QCOMPARE(w.exports()->exportAllHeads(dir.path(), "pdf", false, 300, false), -1);
     // Comparison metrics: JSON is the report, CSV one row per variant × layer × head.
     w.compareNow({"window:w=2"});
     QVERIFY(idle.wait(60000));
-    QVERIFY(w.exportComparisonMetrics(dir.filePath("m.json")));
+    QVERIFY(w.exports()->exportComparisonMetrics(dir.filePath("m.json")));
     QFile js(dir.filePath("m.json"));
     QVERIFY(js.open(QIODevice::ReadOnly));
     QCOMPARE(QJsonDocument::fromJson(js.readAll()).object().value("format").toString(), QString("attnscope-compare"));
-    QVERIFY(w.exportComparisonMetrics(dir.filePath("m.csv")));
+    QVERIFY(w.exports()->exportComparisonMetrics(dir.filePath("m.csv")));
     QFile mc(dir.filePath("m.csv"));
     QVERIFY(mc.open(QIODevice::ReadOnly | QIODevice::Text));
     const QStringList lines = QString::fromUtf8(mc.readAll()).split('\n', Qt::SkipEmptyParts);
@@ -749,102 +791,102 @@ class GuiTest : public QObject {
   void overviewFramesBarsLinesAndGeneration() {
     MainWindow w;
     QSignalSpy idle(&w, &MainWindow::idle);
-    w.setInputText("kqvzmtbxhwlrpgcfkq");  // 16 letters, then the copy begins
+    w.input()->setText("kqvzmtbxhwlrpgcfkq");  // 16 letters, then the copy begins
     w.openModel(QString(ATTNSCOPE_DEMO_MODEL));
     QVERIFY(idle.wait(30000));
     w.runNow();
     QVERIFY(idle.wait(30000));
     // Overview frames by sink mass: the head with the largest sink mass gets the brightest frame.
-    QSignalSpy framed(&w, &MainWindow::overviewFramed);
-    w.overviewFrameBox()->setCurrentIndex(w.overviewFrameBox()->findData("sink"));
+    QSignalSpy framed(w.tab<OverviewTab>(), &AnalysisTab::shown);
+    w.tab<OverviewTab>()->frameBox()->setCurrentIndex(w.tab<OverviewTab>()->frameBox()->findData("sink"));
     QVERIFY(framed.wait(30000));
     double best = -1;
     int bl = 0, bh = 0;
-    for (const auto& a : w.capture()->layers)
+    for (const auto& a : w.document()->capture()->layers)
       for (int h = 0; h < a.heads; ++h) {
         double sink = 0;
         for (int i = 0; i < a.q; ++i) sink += a.at(h, i, 0);
         if (sink / a.q > best) best = sink / a.q, bl = a.layer, bh = h;
       }
-    const QColor top = w.overview()->frameColor(bl, bh);
+    const QColor top = w.tab<OverviewTab>()->view()->frameColor(bl, bh);
     QVERIFY(top.isValid());
-    for (int l = 0; l < w.summary().layers; ++l)
-      for (int h = 0; h < w.summary().heads; ++h) QVERIFY(w.overview()->frameColor(l, h).lightness() <= top.lightness());
+    for (int l = 0; l < w.document()->summary().layers; ++l)
+      for (int h = 0; h < w.document()->summary().heads; ++h) QVERIFY(w.tab<OverviewTab>()->view()->frameColor(l, h).lightness() <= top.lightness());
     // Head metrics: the bar chart shows the chosen layer's row of the grid.
-    QSignalSpy metrics(&w, &MainWindow::metricsShown);
-    w.metricKind()->setCurrentIndex(0);
-    w.tabs()->setCurrentWidget(w.metricsPage());
+    QSignalSpy metrics(w.tab<MetricsTab>(), &AnalysisTab::shown);
+    w.tab<MetricsTab>()->kindBox()->setCurrentIndex(0);
+    w.tabs()->setCurrentWidget(w.tab<MetricsTab>());
     QVERIFY(metrics.wait(30000));
-    w.layerBox()->setValue(1);
-    auto* bars = static_cast<QCPBars*>(w.metricBars()->plottable(0));
-    QCOMPARE(bars->data()->size(), w.summary().heads);
-    for (int h = 0; h < w.summary().heads; ++h)
-      QVERIFY(std::abs(bars->data()->at(h)->mainValue() - w.metricsView()->valueAt(1, h)) < 1e-6);
+    w.controls()->layerBox()->setValue(1);
+    auto* bars = static_cast<QCPBars*>(w.tab<MetricsTab>()->bars()->plottable(0));
+    QCOMPARE(bars->data()->size(), w.document()->summary().heads);
+    for (int h = 0; h < w.document()->summary().heads; ++h)
+      QVERIFY(std::abs(bars->data()->at(h)->mainValue() - w.tab<MetricsTab>()->view()->valueAt(1, h)) < 1e-6);
     // Token lines for every head of the layer, one colour each.
-    w.linesHeadsBox()->setCurrentIndex(1);
-    const AttentionMatrix* a = w.capture()->find("self", 1);
-    for (int h = 0; h < a->heads; ++h) QCOMPARE(w.tokenLines()->weight(h, 3, 2), a->at(h, 3, 2));
+    w.tab<LinesTab>()->headsBox()->setCurrentIndex(1);
+    const AttentionMatrix* a = w.document()->capture()->find("self", 1);
+    for (int h = 0; h < a->heads; ++h) QCOMPARE(w.tab<LinesTab>()->view()->weight(h, 3, 2), a->at(h, 3, 2));
     // Generation: the capture grows by the generated tokens; the step box pins each step's query row.
-    QVERIFY(w.generateButton()->isVisibleTo(&w));
-    const int prompt = static_cast<int>(w.capture()->queryLabels.size());
+    QVERIFY(w.input()->generateButton()->isVisibleTo(&w));
+    const int prompt = static_cast<int>(w.document()->capture()->queryLabels.size());
     w.generateNow(5);
     QVERIFY(idle.wait(30000));
-    QCOMPARE(w.promptLength(), prompt);
-    QCOMPARE(static_cast<int>(w.capture()->queryLabels.size()), prompt + 5);  // every generated token has its row
-    QCOMPARE(w.capture()->find("self", 1)->q, prompt + 5);
-    QVERIFY(w.stepBox()->isVisibleTo(&w));
-    QCOMPARE(w.stepBox()->maximum(), 5);
-    w.stepBox()->setValue(2);
-    QCOMPARE(w.heatmap()->pinnedQuery(), prompt + 1);
+    QCOMPARE(w.document()->promptLength(), prompt);
+    QCOMPARE(static_cast<int>(w.document()->capture()->queryLabels.size()), prompt + 5);  // every generated token has its row
+    QCOMPARE(w.document()->capture()->find("self", 1)->q, prompt + 5);
+    QVERIFY(w.controls()->stepBox()->isVisibleTo(&w));
+    QCOMPARE(w.controls()->stepBox()->maximum(), 5);
+    w.controls()->stepBox()->setValue(2);
+    QCOMPARE(w.tab<HeadTab>()->view()->pinnedQuery(), prompt + 1);
     // The copy task: the generated tokens continue the copy.
     QString fed;
-    for (int i = prompt; i < prompt + 5; ++i) fed += QString::fromStdString(w.capture()->queryLabels[i]);
+    for (int i = prompt; i < prompt + 5; ++i) fed += QString::fromStdString(w.document()->capture()->queryLabels[i]);
     QCOMPARE(fed, QString("vzmtb"));
-    QVERIFY(w.capture()->predictionText.find("vzmtb") != std::string::npos);
+    QVERIFY(w.document()->capture()->predictionText.find("vzmtb") != std::string::npos);
     w.shutdown();
   }
 
   void openingAnotherModelClearsThePreviousResults() {
     MainWindow w;
     QSignalSpy idle(&w, &MainWindow::idle);
-    w.setInputText("Once upon a time.");
+    w.input()->setText("Once upon a time.");
     w.openModel(shared() + "/golden/llama-gqa-random");
     QVERIFY(idle.wait(30000));
     w.compareNow({"window:w=2"});
     QVERIFY(idle.wait(60000));
-    QVERIFY(w.compareView()->result());
+    QVERIFY(w.tab<CompareTab>()->view()->result());
     w.openModel(shared() + "/golden/gpt2-tiny-random");
     QVERIFY(idle.wait(30000));
-    QCOMPARE(QString::fromStdString(w.summary().family), QString("gpt2"));
-    QVERIFY(!w.compareView()->result());
-    QCOMPARE(w.compareView()->table()->rowCount(), 0);
-    QVERIFY(!w.capture());
-    QVERIFY(!w.stackBox()->isVisible());
-    QCOMPARE(w.stackBox()->count(), 0);
+    QCOMPARE(QString::fromStdString(w.document()->summary().family), QString("gpt2"));
+    QVERIFY(!w.tab<CompareTab>()->view()->result());
+    QCOMPARE(w.tab<CompareTab>()->view()->table()->rowCount(), 0);
+    QVERIFY(!w.document()->capture());
+    QVERIFY(!w.controls()->stackBox()->isVisible());
+    QCOMPARE(w.controls()->stackBox()->count(), 0);
   }
 
   void failedOpenKeepsTheWorkingModelAndItsResults() {
     MainWindow w;
     QSignalSpy idle(&w, &MainWindow::idle);
-    w.setInputText("The cat sat on the mat.");
+    w.input()->setText("The cat sat on the mat.");
     w.openModel(shared() + "/golden/llama-gqa-random");
     w.runNow();
     QVERIFY(idle.wait(30000));
-    if (!w.capture()) QVERIFY(idle.wait(30000));
-    QVERIFY(w.capture());
-    const auto before = w.capture();
+    if (!w.document()->capture()) QVERIFY(idle.wait(30000));
+    QVERIFY(w.document()->capture());
+    const auto before = w.document()->capture();
     const QString title = w.windowTitle();
     closeNextDialog();
     w.openModel(shared() + "/golden/tokenizers");  // no config.json: the open fails
     QVERIFY(idle.wait(30000));
-    QCOMPARE(w.capture(), before);
-    QCOMPARE(QString::fromStdString(w.summary().family), QString("llama"));
+    QCOMPARE(w.document()->capture(), before);
+    QCOMPARE(QString::fromStdString(w.document()->summary().family), QString("llama"));
     QCOMPARE(w.windowTitle(), title);
     // ... and the model still runs.
-    w.setInputText("Another sentence.");
+    w.input()->setText("Another sentence.");
     w.runNow();
     QVERIFY(idle.wait(30000));
-    QVERIFY(w.capture() && w.capture() != before);
+    QVERIFY(w.document()->capture() && w.document()->capture() != before);
   }
 
   void badModelFolderShowsDialogNotCrash() {
@@ -854,13 +896,198 @@ class GuiTest : public QObject {
     w.openModel(shared() + "/golden/tokenizers");  // no config.json
     QVERIFY(idle.wait(30000));
     QVERIFY(!w.isBusy());
-    QVERIFY(!w.capture());
+    QVERIFY(!w.document()->capture());
+  }
+
+
+  void headTabAloneShowsTheHandMadeCapture() {
+    TabBench b;
+    HeadTab tab;
+    tab.attach(&b.doc, &b.view, &b.runner);
+    auto cap = handMadeCapture();
+    b.doc.setCapture(cap);
+    b.view.setLayerHead(1, 1);
+    for (int i = 0; i < 3; ++i)
+      for (int j = 0; j < 3; ++j) QCOMPARE(tab.view()->valueAt(i, j), static_cast<double>(cap->layers[1].at(1, i, j)));
+    b.view.setPin(2, 0);  // the view state's pin reaches the heatmap, and a click's pin reaches the view state
+    QCOMPARE(tab.view()->pinnedQuery(), 2);
+    b.view.setColorMap("magma");
+    b.view.setScale(ViewState::Scale::Log, 0.5);
+    QCOMPARE(tab.view()->scale(), HeatmapView::Scale::Log);
+    QVERIFY(tab.hasFigure());
+    QTemporaryDir dir;
+    tab.writeFigure(dir.filePath("h.svg"), 72);
+    QVERIFY(QFileInfo(dir.filePath("h.svg")).size() > 1000);
+    b.doc.setModel(ModelSummary(), false);  // another model: nothing of the old capture stays
+    QCOMPARE(tab.view()->queries(), 0);
+  }
+
+  void overviewLinesAndOverlayTabsAlone() {
+    TabBench b;
+    OverviewTab overview;
+    LinesTab lines;
+    OverlayTab overlay;
+    for (AnalysisTab* t : std::initializer_list<AnalysisTab*>{&overview, &lines, &overlay}) t->attach(&b.doc, &b.view, &b.runner);
+    auto cap = handMadeCapture();
+    b.doc.setCapture(cap);
+    overview.view()->resize(400, 300);
+    QCOMPARE(overview.view()->rows(), 2);
+    QCOMPARE(overview.view()->columns(), 2);
+    QSignalSpy chosen(&overview, &AnalysisTab::headChosen);
+    QTest::mouseClick(overview.view(), Qt::LeftButton, {}, overview.view()->tileRect(1, 0).center());
+    QCOMPARE(chosen.count(), 1);
+    QCOMPARE(b.view.layer(), 1);
+    QCOMPARE(b.view.head(), 0);
+    for (int i = 0; i < 3; ++i)
+      for (int j = 0; j < 3; ++j) QCOMPARE(lines.view()->weight(0, i, j), cap->layers[1].at(0, i, j));
+    lines.headsBox()->setCurrentIndex(1);  // both heads of the layer
+    QCOMPARE(lines.view()->weight(1, 2, 1), cap->layers[1].at(1, 2, 1));
+    lines.view()->resize(300, 200);
+    QTest::mouseClick(lines.view(), Qt::LeftButton, {}, lines.view()->queryPoint(1));
+    QCOMPARE(b.view.pinQuery(), 1);  // the lines' query selection is the shared pin
+    ModelSummary text, image;
+    image.modality = "image";
+    QVERIFY(!overlay.availableFor(text));
+    QVERIFY(overlay.availableFor(image));
+    QVERIFY(!overlay.hasFigure());
+    // Tab states round-trip through JSON.
+    overview.frameBox()->setCurrentIndex(overview.frameBox()->findData("sink"));
+    OverviewTab other;
+    other.restoreState(overview.saveState());
+    QCOMPARE(other.frameBox()->currentData().toString(), QString("sink"));
+  }
+
+  void aggregateAndMetricsTabsAloneComputeFromTheCapture() {
+    TabBench b;
+    AggregateTab agg;
+    MetricsTab metrics;
+    agg.attach(&b.doc, &b.view, &b.runner);
+    metrics.attach(&b.doc, &b.view, &b.runner);
+    auto cap = handMadeCapture();
+    b.doc.setCapture(cap);
+    b.view.setLayer(1);
+    QSignalSpy aggShown(&agg, &AnalysisTab::shown);
+    agg.setActive(true);  // only the visible tab computes
+    QVERIFY(aggShown.wait(5000));
+    for (int i = 0; i < 3; ++i)
+      for (int j = 0; j < 3; ++j)
+        QVERIFY(std::abs(agg.view()->valueAt(i, j) - (cap->layers[1].at(0, i, j) + cap->layers[1].at(1, i, j)) / 2) <
+                1e-6);
+    QSignalSpy metricShown(&metrics, &AnalysisTab::shown);
+    metrics.kindBox()->setCurrentIndex(metrics.kindBox()->findData("sink"));
+    metrics.setActive(true);
+    QVERIFY(metricShown.wait(5000));
+    for (int l = 0; l < 2; ++l)
+      for (int h = 0; h < 2; ++h) {
+        double sink = 0;
+        for (int i = 0; i < 3; ++i) sink += cap->layers[l].at(h, i, 0);
+        QVERIFY(std::abs(metrics.view()->valueAt(l, h) - sink / 3) < 1e-6);
+      }
+    // Importance needs a model: the tab says why instead of failing.
+    metrics.kindBox()->setCurrentIndex(metrics.kindBox()->findData("importance"));
+    QTRY_VERIFY_WITH_TIMEOUT(metrics.note().contains("model"), 5000);
+  }
+
+  void compareTabAloneShowsPanelsAndFollowsTheHead() {
+    TabBench b;
+    CompareTab tab;
+    tab.attach(&b.doc, &b.view, &b.runner);
+    auto result = std::make_shared<ComparisonResult>();
+    result->layers = 2;
+    result->heads = 2;
+    VariantPanel full, top;
+    full.spec = "full";
+    full.capture = *handMadeCapture();
+    top.spec = "topk:k=1";
+    top.capture = *handMadeCapture();
+    top.capture.variant = "topk:k=1";
+    for (auto& a : top.capture.layers)
+      for (int r = 0; r < a.heads * a.q; ++r) {  // keep each row's largest weight only
+        float* row = a.data.data() + static_cast<size_t>(r) * a.k;
+        const int best = static_cast<int>(std::max_element(row, row + a.k) - row);
+        for (int j = 0; j < a.k; ++j) row[j] = j == best ? 1.0f : 0.0f;
+      }
+    top.jsGrid = {0.1f, 0.2f, 0.3f, 0.4f};
+    full.jsGrid = {0, 0, 0, 0};
+    result->panels = {full, top};
+    result->reportJson = "{}";
+    b.doc.setComparison(result);
+    b.view.setLayerHead(1, 0);
+    QVERIFY(tab.view()->panel(1));
+    for (int i = 0; i < 3; ++i)
+      for (int j = 0; j < 3; ++j) {
+        QCOMPARE(tab.view()->panel(0)->valueAt(i, j), static_cast<double>(full.capture.layers[1].at(0, i, j)));
+        QCOMPARE(tab.view()->panel(1)->valueAt(i, j), static_cast<double>(top.capture.layers[1].at(0, i, j)));
+      }
+    b.view.setPin(1, -1);
+    QCOMPARE(tab.view()->panel(1)->pinnedQuery(), 1);
+    QVERIFY(tab.hasFigure());
+    b.doc.setModel(ModelSummary(), false);
+    QVERIFY(!tab.view()->result());
+  }
+
+  void bracketKeysChangeHeadAfterARunEvenFromTheTextBox() {
+    MainWindow w;
+    w.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&w));
+    QSignalSpy idle(&w, &MainWindow::idle);
+    w.input()->setText("Once upon a time");
+    w.openModel(shared() + "/models/stories260K");
+    QVERIFY(idle.wait(30000));
+    w.activateWindow();
+    w.input()->textEdit()->setFocus();
+    QTest::keyClick(w.input()->textEdit(), Qt::Key_Return);  // Enter runs
+    QVERIFY(idle.wait(30000));
+    QVERIFY(w.document()->capture());
+    QVERIFY(QApplication::focusWidget() != w.input()->textEdit());
+    QCOMPARE(w.controls()->headBox()->value(), 0);
+    QTest::keyClick(QApplication::focusWidget(), Qt::Key_BracketRight);
+    QCOMPARE(w.controls()->headBox()->value(), 1);
+    QTest::keyClick(QApplication::focusWidget(), Qt::Key_BracketLeft);
+    QCOMPARE(w.controls()->headBox()->value(), 0);
+    QCOMPARE(w.input()->textEdit()->text(), QString("Once upon a time"));  // nothing typed into the text
+    // The plot title names the model (its folder), not the family.
+    QVERIFY2(w.tab<HeadTab>()->view()->title().startsWith("stories260K — layer 0, head 0"),
+             qPrintable(w.tab<HeadTab>()->view()->title()));
+    QVERIFY2(w.tab<HeadTab>()->figureName().startsWith("stories260K"), qPrintable(w.tab<HeadTab>()->figureName()));
+    // Help menu with shortcuts and About.
+    QStringList menus;
+    for (QAction* a : w.menuBar()->actions()) menus << a->text().remove('&');
+    QVERIFY2(menus.contains("Help"), qPrintable(menus.join(',')));
+    w.shutdown();
+  }
+
+  void windowIsUsableAt1024x700() {
+    MainWindow w;
+    QSignalSpy idle(&w, &MainWindow::idle);
+    w.input()->setText("Once upon a time, there was a little girl named Lily.");
+    w.openModel(shared() + "/models/stories260K");
+    QVERIFY(idle.wait(30000));
+    w.compareNow({"window:w=2", "topk:k=4", "linear"});
+    QVERIFY(idle.wait(60000));
+    w.showTab("compare");
+    w.resize(1024, 700);
+    w.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&w));
+    QVERIFY2(w.minimumSizeHint().width() <= 1024 && w.minimumSizeHint().height() <= 700,
+             qPrintable(QString("%1x%2").arg(w.minimumSizeHint().width()).arg(w.minimumSizeHint().height())));
+    QTRY_COMPARE(w.size(), QSize(1024, 700));
+    // Generate does not grow the window.
+    w.generateNow(4);
+    QVERIFY(idle.wait(30000));
+    QCoreApplication::processEvents();
+    QCOMPARE(w.size(), QSize(1024, 700));
+    // Nothing of the Compare tab lies outside it (overlap at 700 px).
+    QWidget* compare = w.tab<CompareTab>();
+    QVERIFY2(compare->minimumSizeHint().height() <= compare->height(),
+             qPrintable(QString("%1 > %2").arg(compare->minimumSizeHint().height()).arg(compare->height())));
+    w.shutdown();
   }
 
   void cancelLeavesNoThreadRunning() {
     auto* w = new MainWindow;
     QSignalSpy idle(w, &MainWindow::idle);
-    w->setInputText(QString("Once upon a time ").repeated(80));
+    w->input()->setText(QString("Once upon a time ").repeated(80));
     w->openModel(shared() + "/models/stories260K");
     QVERIFY(idle.wait(30000));
     w->runNow();
@@ -868,7 +1095,7 @@ class GuiTest : public QObject {
     QVERIFY(idle.wait(30000));
     QVERIFY(!w->isBusy());
     w->shutdown();
-    QVERIFY(!w->isThreadRunning());
+    QVERIFY(!w->runner()->threadRunning());
     delete w;
   }
 };

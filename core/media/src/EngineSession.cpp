@@ -1,5 +1,7 @@
 #include "attnscope/EngineSession.h"
 
+#include <torch/version.h>
+
 #include <optional>
 
 #include <cstdio>
@@ -21,6 +23,9 @@
 #include "attnscope/Variant.h"
 
 namespace attnscope {
+
+std::string libtorchVersion() { return TORCH_VERSION; }
+
 
 struct EngineSession::Impl {
   std::shared_ptr<LoadedModel> model;
@@ -68,6 +73,7 @@ std::unique_ptr<EngineSession> EngineSession::open(const std::string& dir, const
   o.causal = i.causal;
   o.encoderDecoder = i.encoderDecoder;
   o.windowSeconds = i.windowSeconds;
+  o.canGenerate = (i.causal && i.modality == "text") || i.encoderDecoder;
   o.labels = i.labels;
   o.note = s->m->model->config.optString("attnscope_note", "");
   if (!s->m->model->tokenizerError.empty())

@@ -23,6 +23,7 @@ struct ModelSummary {
   bool causal = false;
   bool encoderDecoder = false;  ///< T5 / BART / Whisper: encoder, decoder and cross stacks; text ones take a target
   double windowSeconds = 0;     ///< audio models: the seconds heard at once (0 = not an audio model)
+  bool canGenerate = false;     ///< greedy generation works (decoder language models, encoder–decoder models)
   std::vector<std::string> labels;
   std::string note;  ///< config.json "attnscope_note" (e.g. "Locally trained demo …"), shown on the model card
 };
@@ -109,6 +110,9 @@ AudioPreview audioPreview(const std::string& path, double offsetSeconds, double 
 /// Reads a capture file written by `run`/`compare --captures` (attention tensors, labels from its metadata).
 /// \p name receives the variant spec or "full". Throws InputError when it is not an AttnScope capture.
 CaptureResult loadCaptureFile(const std::string& path, std::string* name = nullptr);
+
+/// The LibTorch version the engine was built with ("1.13.1"), for About boxes and bug reports.
+std::string libtorchVersion();
 
 class EngineSession {
  public:

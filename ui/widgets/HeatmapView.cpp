@@ -130,6 +130,8 @@ HeatmapView::HeatmapView(QWidget* parent) : QWidget(parent) {
   clear();
 }
 
+QString HeatmapView::title() const { return m_title->text(); }
+
 void HeatmapView::clear() {
   m_q = m_k = 0;
   m_values.clear();

@@ -74,6 +74,8 @@ class HeatmapView : public QWidget {
   /// The matrix cells (x: keys, y: queries) the drawn cell holding (query, key) covers; empty when not drawn.
   QRect drawnBlock(int query, int key) const;
   QCustomPlot* plot() const { return m_plot; }
+  /// The title line above the plot.
+  QString title() const;
 
  signals:
   void hovered(const QString& text);

@@ -8,16 +8,17 @@
 #include <algorithm>
 #include <cmath>
 
+#include "Vocabulary.h"
+
 namespace attnscope {
 
 CompareView::CompareView(QWidget* parent) : QWidget(parent) {
   auto* layout = new QVBoxLayout(this);
   auto* row = new QHBoxLayout;
   row->addWidget(new QLabel(tr("full vs"), this));
-  const QStringList presets = {"", "window:w=8", "block:size=16,global=1,random=1", "hier:block=8,keep=2",
-                               "topk:k=8", "linear", "performer:features=64", "prune:ratio=0.3", "quant:bits=4",
-                               "dropout:p=0.1"};
-  const QStringList defaults = {"window:w=8", "topk:k=8", "linear"};
+  QStringList presets = variantPresets();
+  presets.replace(0, QString());  // an empty field skips the panel ("full" is always the first)
+  const QStringList& defaults = defaultComparison();
   for (int i = 0; i < 3; ++i) {
     auto* c = new QComboBox(this);
     c->setEditable(true);

@@ -3,8 +3,8 @@
 #include <QFileInfo>
 #include <QJsonDocument>
 #include <QJsonObject>
-#include <QSaveFile>
 
+#include "AtomicWrite.h"
 #include "attnscope/Errors.h"
 #include "attnscope/SessionFile.h"
 
@@ -30,24 +30,16 @@ void RunWorker::load(const QString& dir, const QString& device, const QString& d
   }
 }
 
-void RunWorker::run(const QString& text, const QString& pair, bool hasPair) {
-  RunRequest r;
-  r.text = text.toStdString();
-  r.pair = pair.toStdString();
-  r.hasPair = hasPair;
-  runRequest(r);
-}
-
-void RunWorker::overlay(const QString& stack, int layer, int head, int query, bool rollout, double alpha,
+void RunWorker::overlay(quint64 id, const QString& stack, int layer, int head, int query, bool rollout, double alpha,
                         const QString& colormap) {
   try {
     if (!m_session) throw InputError("no model is open");
     EngineSession::Picture p = m_session->overlay(stack.toStdString(), layer, head, query, rollout, alpha,
                                                   colormap.toStdString());
     QImage img(p.rgb.data(), p.width, p.height, p.width * 3, QImage::Format_RGB888);
-    emit overlayReady(img.copy(), QString::fromStdString(p.title));
+    emit overlayReady(id, img.copy(), QString::fromStdString(p.title));
   } catch (const std::exception& e) {
-    emit overlayFailed(QString::fromStdString(e.what()));
+    emit viewFailed(id, QString::fromStdString(e.what()));
   }
 }
 
@@ -106,20 +98,20 @@ void RunWorker::generate(const RunRequest& request, int maxNewTokens) {
   }
 }
 
-void RunWorker::aggregate(std::shared_ptr<const CaptureResult> capture, const QString& stack, int layer,
-                          const QString& kind) {
+void RunWorker::aggregate(quint64 id, std::shared_ptr<const CaptureResult> capture, const QString& stack,
+                          int layer, const QString& kind) {
   try {
     if (!capture) throw InputError("nothing to aggregate: run the model first");
     int rows = 0, cols = 0;
     auto v = aggregateAttention(*capture, stack.toStdString(), layer, kind.toStdString(), &rows, &cols);
-    emit aggregated(kind, layer, v, rows, cols);
+    emit aggregated(id, v, rows, cols);
   } catch (const std::exception& e) {
-    emit viewFailed("aggregate", QString::fromStdString(e.what()));
+    emit viewFailed(id, QString::fromStdString(e.what()));
   }
 }
 
-void RunWorker::headMetric(std::shared_ptr<const CaptureResult> capture, const QString& stack, const QString& metric,
-                           const QString& purpose) {
+void RunWorker::headMetric(quint64 id, std::shared_ptr<const CaptureResult> capture, const QString& stack,
+                           const QString& metric) {
   try {
     int layers = 0, heads = 0;
     std::vector<float> v;
@@ -130,9 +122,9 @@ void RunWorker::headMetric(std::shared_ptr<const CaptureResult> capture, const Q
       if (!capture) throw InputError("no run yet: run the model first");
       v = captureHeadMetric(*capture, stack.toStdString(), metric.toStdString(), &layers, &heads);
     }
-    emit headMetricReady(purpose, metric, v, layers, heads);
+    emit headMetricReady(id, v, layers, heads);
   } catch (const std::exception& e) {
-    emit viewFailed(purpose, QString::fromStdString(e.what()));
+    emit viewFailed(id, QString::fromStdString(e.what()));
   }
 }
 
@@ -145,10 +137,7 @@ void RunWorker::saveSession(const QString& path, const QString& stateJson,
     d.capture = capture;
     d.comparison = comparison;
     const std::string bytes = encodeSession(d);
-    QSaveFile f(path);  // the old file stays intact until commit() succeeds
-    if (!f.open(QIODevice::WriteOnly)) throw InputError("cannot write '" + path.toStdString() + "': " + f.errorString().toStdString());
-    if (f.write(bytes.data(), static_cast<qint64>(bytes.size())) != static_cast<qint64>(bytes.size()) || !f.commit())
-      throw InputError("cannot write '" + path.toStdString() + "': " + f.errorString().toStdString());
+    writeFileAtomically(path, QByteArray::fromStdString(bytes));  // the old file stays intact on failure
     emit sessionSaved(path);
   } catch (const std::exception& e) {
     emit failed(tr("Cannot save the session"), QString::fromStdString(e.what()));
@@ -170,13 +159,13 @@ void RunWorker::openSession(const QString& path, const QString& device, const QS
   if (found) load(dir, device, dtype);
 }
 
-void RunWorker::preview(const QString& path, double offsetSeconds, double seconds, int width, int height) {
+void RunWorker::preview(quint64 id, const QString& path, double offsetSeconds, double seconds, int width, int height) {
   try {
     const AudioPreview p = audioPreview(path.toStdString(), offsetSeconds, seconds, width, height);
     QImage img(p.rgb.data(), p.width, p.height, p.width * 3, QImage::Format_RGB888);
-    emit previewReady(path, img.copy(), p.fileSeconds);
+    emit previewReady(id, img.copy(), p.fileSeconds);
   } catch (const std::exception& e) {
-    emit previewFailed(path, QString::fromStdString(e.what()));
+    emit viewFailed(id, QString::fromStdString(e.what()));
   }
 }
 

@@ -27,18 +27,17 @@ class RunWorker : public QObject {
 
  public slots:
   void load(const QString& dir, const QString& device, const QString& dtype);
-  void run(const QString& text, const QString& pair, bool hasPair);
   void runRequest(const attnscope::RunRequest& request);
   void compare(const attnscope::RunRequest& request, const QStringList& specs);
   /// Greedy generation of \p maxNewTokens after the request's text; emits generated().
   void generate(const attnscope::RunRequest& request, int maxNewTokens);
   /// Mean/max over heads or rollout of \p capture (the one on screen); emits aggregated().
-  void aggregate(std::shared_ptr<const attnscope::CaptureResult> capture, const QString& stack, int layer,
-                 const QString& kind);
+  void aggregate(quint64 id, std::shared_ptr<const attnscope::CaptureResult> capture, const QString& stack,
+                 int layer, const QString& kind);
   /// A [layers × heads] head metric of \p capture ("importance" runs the model's autograd); emits headMetricReady()
-  /// tagged with \p purpose (which view asked).
-  void headMetric(std::shared_ptr<const attnscope::CaptureResult> capture, const QString& stack,
-                  const QString& metric, const QString& purpose);
+  /// with the request's id.
+  void headMetric(quint64 id, std::shared_ptr<const attnscope::CaptureResult> capture, const QString& stack,
+                  const QString& metric);
   /// Writes a session file atomically (QSaveFile); emits sessionSaved() or failed().
   void saveSession(const QString& path, const QString& stateJson,
                    std::shared_ptr<const attnscope::CaptureResult> capture,
@@ -46,11 +45,11 @@ class RunWorker : public QObject {
   /// Reads a session file, then loads its model folder (when it still exists); emits sessionRead() then loaded().
   void openSession(const QString& path, const QString& device, const QString& dtype);
   /// Draws the last run's attention over its image / spectrogram (image and audio models).
-  void overlay(const QString& stack, int layer, int head, int query, bool rollout, double alpha,
+  void overlay(quint64 id, const QString& stack, int layer, int head, int query, bool rollout, double alpha,
                const QString& colormap);
   void save(const QString& path);
-  /// Waveform + spectrogram preview of an audio file (emits previewReady or previewFailed).
-  void preview(const QString& path, double offsetSeconds, double seconds, int width, int height);
+  /// Waveform + spectrogram preview of an audio file (emits previewReady or viewFailed).
+  void preview(quint64 id, const QString& path, double offsetSeconds, double seconds, int width, int height);
 
  signals:
   void loaded(const attnscope::ModelSummary& summary, bool acceptsPair);
@@ -59,21 +58,18 @@ class RunWorker : public QObject {
   void cancelled();
   void saved(const QString& path);
   void failed(const QString& title, const QString& message);
-  void overlayReady(const QImage& image, const QString& title);
+  void overlayReady(quint64 id, const QImage& image, const QString& title);
   void compared(std::shared_ptr<const attnscope::ComparisonResult> result);
-  void headMetricReady(const QString& purpose, const QString& metric, const std::vector<float>& values, int layers,
-                       int heads);
+  void headMetricReady(quint64 id, const std::vector<float>& values, int layers, int heads);
   void generated(std::shared_ptr<const attnscope::CaptureResult> result, int promptLength);
   void sessionSaved(const QString& path);
   void sessionRead(const QString& path, const QString& stateJson,
                    std::shared_ptr<const attnscope::CaptureResult> capture,
                    std::shared_ptr<const attnscope::ComparisonResult> comparison, bool modelFound);
   /// A view's computation failed (shown in that view, not as a dialog).
-  void viewFailed(const QString& purpose, const QString& message);
-  void aggregated(const QString& kind, int layer, const std::vector<float>& values, int rows, int cols);
-  void overlayFailed(const QString& message);
-  void previewReady(const QString& path, const QImage& image, double fileSeconds);
-  void previewFailed(const QString& path, const QString& message);
+  void viewFailed(quint64 id, const QString& message);
+  void aggregated(quint64 id, const std::vector<float>& values, int rows, int cols);
+  void previewReady(quint64 id, const QImage& image, double fileSeconds);
 
  private:
   std::unique_ptr<EngineSession> m_session;

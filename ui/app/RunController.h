@@ -1,0 +1,83 @@
+#pragma once
+#include <QImage>
+#include <QObject>
+#include <QStringList>
+#include <QThread>
+#include <memory>
+
+#include "RunWorker.h"
+
+namespace attnscope {
+
+/// The engine's thread and the one way to it: loads, runs, comparisons, generation and sessions go through an
+/// explicit state (one at a time); view computations (aggregates, head metrics, overlays, previews) run between
+/// them and answer with the id their request returned, so a view takes only the answer to its latest request.
+class RunController : public QObject {
+  Q_OBJECT
+ public:
+  enum class State { Idle, Loading, Running, Comparing, Generating, OpeningSession };
+  Q_ENUM(State)
+
+  /// \p threaded false runs the worker on the caller's thread (tests of single views: no thread, direct answers).
+  explicit RunController(QObject* parent = nullptr, bool threaded = true);
+  ~RunController() override;
+
+  State state() const { return m_state; }
+  bool busy() const { return m_state != State::Idle; }
+  bool threadRunning() const { return m_thread.isRunning(); }
+
+  /// Each returns false (and does nothing) while another job runs.
+  bool load(const QString& dir, const QString& device, const QString& dtype);
+  bool run(const RunRequest& request);
+  bool compare(const RunRequest& request, const QStringList& specs);
+  bool generate(const RunRequest& request, int count);
+  bool openSession(const QString& path, const QString& device, const QString& dtype);
+  /// Saving works in any state (the worker queues it).
+  void saveSession(const QString& path, const QString& stateJson, std::shared_ptr<const CaptureResult> capture,
+                   std::shared_ptr<const ComparisonResult> comparison);
+  void saveCapture(const QString& path);
+
+  quint64 aggregate(std::shared_ptr<const CaptureResult> capture, const QString& stack, int layer, const QString& kind);
+  quint64 headMetric(std::shared_ptr<const CaptureResult> capture, const QString& stack, const QString& metric);
+  quint64 overlay(const QString& stack, int layer, int head, int query, bool rollout, double alpha,
+                  const QString& colormap);
+  quint64 preview(const QString& path, double offsetSeconds, double seconds, int width, int height);
+
+  /// Asks the running job to stop at its next layer.
+  void cancel();
+  /// Stops the thread (also done by the destructor).
+  void shutdown();
+
+ signals:
+  void stateChanged(attnscope::RunController::State state);
+  void progress(int done, int total);
+  void loaded(const attnscope::ModelSummary& summary, bool acceptsPair);
+  void finished(std::shared_ptr<const attnscope::CaptureResult> result);
+  void generated(std::shared_ptr<const attnscope::CaptureResult> result, int promptLength);
+  void compared(std::shared_ptr<const attnscope::ComparisonResult> result);
+  void cancelled();
+  /// \p during: the job that failed (Loading for a model that could not be opened).
+  void failed(attnscope::RunController::State during, const QString& title, const QString& message);
+  void sessionRead(const QString& path, const QString& stateJson, std::shared_ptr<const attnscope::CaptureResult> capture,
+                   std::shared_ptr<const attnscope::ComparisonResult> comparison, bool modelFound);
+  void sessionSaved(const QString& path);
+  void captureSaved(const QString& path);
+  void aggregated(quint64 id, const std::vector<float>& values, int rows, int cols);
+  void headMetricReady(quint64 id, const std::vector<float>& values, int layers, int heads);
+  void overlayReady(quint64 id, const QImage& image, const QString& title);
+  void previewReady(quint64 id, const QImage& image, double fileSeconds);
+  void viewFailed(quint64 id, const QString& message);
+
+ private:
+  bool begin(State state);
+  void setState(State state);
+  template <class F>
+  void post(F&& f);
+
+  QThread m_thread;
+  RunWorker* m_worker;
+  State m_state = State::Idle;
+  quint64 m_nextId = 1;
+};
+
+}  // namespace attnscope

@@ -1,0 +1,89 @@
+#include "CompareTab.h"
+
+#include <QFileInfo>
+#include <QJsonArray>
+#include <QVBoxLayout>
+#include <stdexcept>
+
+#include "FigureExport.h"
+
+namespace attnscope {
+
+CompareTab::CompareTab(QWidget* parent) : AnalysisTab(parent), m_compare(new CompareView(this)) {
+  auto* layout = new QVBoxLayout(this);
+  layout->setContentsMargins(0, 0, 0, 0);
+  layout->addWidget(m_compare);
+  connect(m_compare, &CompareView::compareRequested, this, &CompareTab::compareRequested);
+}
+
+void CompareTab::connectSignals() {
+  connect(m_doc, &AnalysisDocument::comparisonChanged, this, [this] {
+    if (m_doc->comparison()) m_compare->setResult(m_doc->comparison());
+    else m_compare->clear();
+    refresh();
+  });
+  connect(m_view, &ViewState::headChanged, this, &CompareTab::refresh);
+  connect(m_view, &ViewState::pinChanged, m_compare, &CompareView::setPin);
+  connect(m_compare, &CompareView::pinChanged, m_view, &ViewState::setPin);
+  connect(m_compare, &CompareView::headChosen, this, [this](int layer, int head) { m_view->setLayerHead(layer, head); });
+  connect(m_view, &ViewState::appearanceChanged, this, [this] {
+    m_compare->setColorMap(m_view->colorMap());
+    m_compare->setScale(static_cast<HeatmapView::Scale>(m_view->scale()), m_view->gamma());
+  });
+  if (m_runner)
+    connect(m_runner, &RunController::stateChanged, this,
+            [this](RunController::State s) { m_compare->setBusy(s == RunController::State::Comparing); });
+  m_compare->setColorMap(m_view->colorMap());
+  m_compare->setScale(static_cast<HeatmapView::Scale>(m_view->scale()), m_view->gamma());
+}
+
+void CompareTab::refresh() {
+  const auto result = m_doc->comparison();
+  if (!result || result->panels.empty()) return;
+  const auto& stacks = result->panels.front().capture.stacks;
+  if (stacks.empty()) return;
+  // The stack the view state names, when the comparison has it; else its first.
+  std::string stack = stacks.front();
+  for (const auto& s : stacks)
+    if (QString::fromStdString(s) == m_view->stack()) stack = s;
+  m_compare->showHead(stack, m_view->layer(), m_view->head());
+}
+
+void CompareTab::writeFigure(const QString& path, int dpi) const {
+  const auto result = m_doc->comparison();
+  if (!result) throw std::runtime_error("compare variants first (Compare variants tab)");
+  FigureRequest r;
+  r.kind = "compare";
+  r.out = path.toStdString();
+  r.format = QFileInfo(path).suffix().toLower().toStdString();
+  r.dpi = dpi;
+  r.layer = m_view->layer();
+  r.head = m_view->head();
+  r.colormap = m_view->colorMap().toStdString();
+  if (result->panels.front().capture.stacks.size() > 1) r.stack = m_view->stack().toStdString();
+  std::vector<CaptureResult> caps;
+  std::vector<std::string> names;
+  for (const auto& p : result->panels) {
+    caps.push_back(p.capture);
+    names.push_back(p.spec);
+  }
+  renderFigure(r, caps, names);
+}
+
+QString CompareTab::figureName() const {
+  return QString("%1-compare-L%2-H%3").arg(modelName()).arg(m_view->layer()).arg(m_view->head());
+}
+
+QJsonObject CompareTab::saveState() const {
+  QJsonArray specs;
+  for (const QString& s : m_compare->specs()) specs.append(s);
+  return {{"specs", specs}};
+}
+
+void CompareTab::restoreState(const QJsonObject& state) {
+  QStringList specs;
+  for (const auto& v : state.value("specs").toArray()) specs << v.toString();
+  if (!specs.isEmpty()) m_compare->setSpecs(specs);
+}
+
+}  // namespace attnscope

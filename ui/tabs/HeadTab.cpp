@@ -1,0 +1,70 @@
+#include "HeadTab.h"
+
+#include <QFileInfo>
+#include <QVBoxLayout>
+#include <stdexcept>
+
+#include "FigureExport.h"
+
+namespace attnscope {
+
+HeadTab::HeadTab(QWidget* parent) : AnalysisTab(parent), m_heatmap(new HeatmapView(this)) {
+  auto* layout = new QVBoxLayout(this);
+  layout->setContentsMargins(0, 0, 0, 0);
+  layout->addWidget(m_heatmap);
+  setFocusProxy(m_heatmap);
+}
+
+void HeadTab::connectSignals() {
+  connect(m_doc, &AnalysisDocument::modelChanged, this, [this] { m_heatmap->clear(); });
+  connect(m_doc, &AnalysisDocument::captureChanged, this, &HeadTab::refresh);
+  connect(m_view, &ViewState::headChanged, this, &HeadTab::refresh);
+  connect(m_view, &ViewState::appearanceChanged, this, &HeadTab::applyAppearance);
+  connect(m_view, &ViewState::pinChanged, m_heatmap, &HeatmapView::setPin);
+  connect(m_heatmap, &HeatmapView::pinChanged, m_view, &ViewState::setPin);
+  connect(m_heatmap, &HeatmapView::hovered, this, &AnalysisTab::statusMessage);
+  applyAppearance();
+}
+
+void HeadTab::applyAppearance() {
+  m_heatmap->setColorMap(m_view->colorMap());
+  m_heatmap->setScale(static_cast<HeatmapView::Scale>(m_view->scale()), m_view->gamma());
+  if (m_view->autoRange()) m_heatmap->setAutoRange();
+  else m_heatmap->setRange(m_view->rangeLo(), m_view->rangeHi());
+}
+
+void HeadTab::refresh() {
+  const auto capture = m_doc->capture();
+  if (!capture || capture->stacks.empty()) {
+    m_heatmap->clear();
+    return;
+  }
+  const int si = currentStackIndex();
+  const std::string stack = capture->stacks[si];
+  const AttentionMatrix* a = capture->find(stack, m_view->layer());
+  if (!a || m_view->head() >= a->heads) return;
+  m_heatmap->setAttention(*a, m_view->head(), capture->stackQueryLabels[si], capture->stackKeyLabels[si],
+                          tr("%1 — %2layer %3, head %4")
+                              .arg(modelName())
+                              .arg(stack == "self" ? QString() : QString::fromStdString(stack) + " ")
+                              .arg(m_view->layer())
+                              .arg(a->headIndex[m_view->head()]));
+  m_heatmap->setPin(m_view->pinQuery(), m_view->pinKey());
+}
+
+void HeadTab::writeFigure(const QString& path, int dpi) const {
+  const auto capture = m_doc->capture();
+  if (!capture) throw std::runtime_error("run the model first");
+  FigureRequest r;
+  r.kind = "head";
+  r.out = path.toStdString();
+  r.format = QFileInfo(path).suffix().toLower().toStdString();
+  r.dpi = dpi;
+  r.stack = currentStack();
+  r.layer = m_view->layer();
+  r.head = m_view->head();
+  r.colormap = m_view->colorMap().toStdString();
+  renderFigure(r, {*capture}, {capture->variant.empty() ? "full" : capture->variant});
+}
+
+}  // namespace attnscope

@@ -1,0 +1,26 @@
+#pragma once
+#include "AnalysisTab.h"
+#include "HeatmapView.h"
+
+namespace attnscope {
+
+/// The head view: one head of one layer as a heatmap (zoom, pins, hover readout).
+class HeadTab : public AnalysisTab {
+  Q_OBJECT
+ public:
+  explicit HeadTab(QWidget* parent = nullptr);
+  QString title() const override { return tr("Head view"); }
+  QString key() const override { return "head"; }
+  void writeFigure(const QString& path, int dpi) const override;
+  HeatmapView* view() const { return m_heatmap; }
+
+ protected:
+  void refresh() override;
+  void connectSignals() override;
+
+ private:
+  void applyAppearance();
+  HeatmapView* m_heatmap;
+};
+
+}  // namespace attnscope
