@@ -7,6 +7,8 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <set>
+#include <cmath>
 
 #include "attnscope/SafetensorsFile.h"
 #include <sys/wait.h>
@@ -43,7 +45,7 @@ Result cli(const std::vector<std::string>& args) {
 }
 
 TEST(Cli, HelpOnEveryCommand) {
-  for (const char* c : {"info", "run", "generate", "compare", "overlay"}) {
+  for (const char* c : {"info", "run", "generate", "compare", "overlay", "prune-sweep"}) {
     Result r = cli({c, "--help"});
     EXPECT_EQ(r.code, 0) << c;
     EXPECT_NE(r.output.find("usage: attnscope-cli " + std::string(c)), std::string::npos) << r.output;
@@ -299,3 +301,73 @@ TEST(Cli, FigureWritesPngSvgAndPdf) {
 }
 
 }  // namespace
+
+TEST(Cli, PruneSweepPrunesNestedPrefixesOfTheImportanceRanking) {
+  TempDir tmp;
+  const std::string sweep = tmp.file("sweep.json"), figure = tmp.file("sweep.svg"), report = tmp.file("r.json");
+  const std::string text = "Once upon a time, there was a little girl named Lily. She loved to play outside.";
+  Result r = cli({"prune-sweep", "--model", realModel("stories260K"), "--text", text, "--ratios", "0,0.1,0.25,0.3,0.6,0.9",
+                  "--out", sweep, "--figure", figure});
+  ASSERT_EQ(r.code, 0) << r.output;
+  std::ifstream f(sweep);
+  const nlohmann::json j = nlohmann::json::parse(f);
+  EXPECT_EQ(j["order"], "importance");
+  const int total = j["total_heads"].get<int>();
+  EXPECT_EQ(total, 5 * 8);
+  ASSERT_EQ(j["ranking"].size(), 40u);
+  ASSERT_EQ(j["points"].size(), 6u);
+  std::set<std::string> previous;
+  for (const auto& p : j["points"]) {
+    const double ratio = p["ratio"].get<double>();
+    const std::set<std::string> pruned(p["pruned"].begin(), p["pruned"].end());
+    EXPECT_EQ(pruned.size(), static_cast<size_t>(std::lround(ratio * total))) << ratio;
+    EXPECT_EQ(pruned.size(), p["pruned"].size()) << "no head twice";
+    for (const auto& h : previous) EXPECT_TRUE(pruned.count(h)) << h << " pruned at a lower ratio but not at " << ratio;
+    previous = pruned;
+    for (const char* key : {"logits_kl", "top1_agreement", "js_mean", "ms"}) EXPECT_TRUE(p[key].is_number()) << key;
+  }
+  EXPECT_DOUBLE_EQ(j["points"][0]["logits_kl"].get<double>(), 0.0);
+  EXPECT_DOUBLE_EQ(j["points"][0]["top1_agreement"].get<double>(), 1.0);
+  EXPECT_GT(j["points"][5]["logits_kl"].get<double>(), j["points"][1]["logits_kl"].get<double>());
+  EXPECT_LT(j["points"][5]["top1_agreement"].get<double>(), 1.0);
+  // The 30 % point prunes exactly the heads `prune:ratio=0.3` prunes (the variant ranks them independently).
+  Result c = cli({"compare", "--model", realModel("stories260K"), "--text", text, "--variant", "prune:ratio=0.3",
+                  "--repeats", "1", "--out", report});
+  ASSERT_EQ(c.code, 0) << c.output;
+  std::ifstream rf(report);
+  const nlohmann::json rep = nlohmann::json::parse(rf);
+  const auto& names = rep["variants"][1]["details"]["pruned_heads"];
+  EXPECT_EQ(std::set<std::string>(names.begin(), names.end()),
+            std::set<std::string>(j["points"][3]["pruned"].begin(), j["points"][3]["pruned"].end()));
+  EXPECT_NEAR(rep["variants"][1]["model_metrics"]["logits_kl"].get<double>(),
+              j["points"][3]["logits_kl"].get<double>(), 1e-9);
+  // The figure is a complete SVG with the axis title.
+  std::ifstream sf(figure);
+  const std::string svg((std::istreambuf_iterator<char>(sf)), std::istreambuf_iterator<char>());
+  EXPECT_NE(svg.find("<svg"), std::string::npos);
+  EXPECT_NE(svg.find("</svg>"), std::string::npos);
+  EXPECT_NE(svg.find("fraction of heads pruned"), std::string::npos);
+}
+
+TEST(Cli, PruneSweepRandomOrderIsSeededAndBadRatiosAreRefused) {
+  TempDir tmp;
+  auto ranking = [&](const std::string& seed) {
+    const std::string out = tmp.file("s" + seed + ".json");
+    Result r = cli({"prune-sweep", "--model", realModel("stories260K"), "--text", "Once upon a time", "--order", "random",
+                    "--seed", seed, "--ratios", "0.5", "--out", out});
+    EXPECT_EQ(r.code, 0) << r.output;
+    std::ifstream f(out);
+    return nlohmann::json::parse(f)["ranking"];
+  };
+  EXPECT_EQ(ranking("7"), ranking("7"));
+  EXPECT_NE(ranking("7"), ranking("8"));
+  Result bad = cli({"prune-sweep", "--model", realModel("stories260K"), "--text", "x", "--ratios", "0,1.5", "--out",
+                    tmp.file("bad.json")});
+  EXPECT_EQ(bad.code, 2);
+  EXPECT_NE(bad.output.find("'1.5'"), std::string::npos) << bad.output;
+  EXPECT_FALSE(std::filesystem::exists(tmp.file("bad.json")));
+  Result order = cli({"prune-sweep", "--model", realModel("stories260K"), "--text", "x", "--order", "magic", "--out",
+                      tmp.file("bad.json")});
+  EXPECT_EQ(order.code, 2);
+  EXPECT_NE(order.output.find("importance, entropy or random"), std::string::npos) << order.output;
+}

@@ -289,8 +289,7 @@ void writeViewFigure(const std::vector<ViewPiece>& pieces, const QString& path, 
 
 namespace attnscope {
 
-void renderFigureHeadless(const FigureRequest& request, const std::vector<CaptureResult>& captures,
-                          const std::vector<std::string>& names) {
+void ensureFigureApplication() {
   if (!QApplication::instance()) {
     if (qEnvironmentVariableIsEmpty("QT_QPA_PLATFORM") && qEnvironmentVariableIsEmpty("DISPLAY") &&
         qEnvironmentVariableIsEmpty("WAYLAND_DISPLAY"))
@@ -301,6 +300,11 @@ void renderFigureHeadless(const FigureRequest& request, const std::vector<Captur
     static QApplication* app = new QApplication(argc, argv);
     Q_UNUSED(app);
   }
+}
+
+void renderFigureHeadless(const FigureRequest& request, const std::vector<CaptureResult>& captures,
+                          const std::vector<std::string>& names) {
+  ensureFigureApplication();
   renderFigure(request, captures, names);
 }
 

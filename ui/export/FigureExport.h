@@ -28,6 +28,9 @@ void renderFigure(const FigureRequest& request, const std::vector<CaptureResult>
 void renderFigureHeadless(const FigureRequest& request, const std::vector<CaptureResult>& captures,
                           const std::vector<std::string>& names);
 
+/// Creates the QApplication figures need when there is none (offscreen when there is no display) — for the CLI.
+void ensureFigureApplication();
+
 /// Width/height in points of the figure renderFigure() would make (for tests and layout).
 std::pair<int, int> figureSize(const FigureRequest& request, const std::vector<CaptureResult>& captures);
 
