@@ -1,7 +1,7 @@
 // attnscope: the desktop application.
 //   attnscope [MODEL_DIR] [--text TEXT | --input IMAGE_OR_AUDIO] [--variant SPEC] [--overlay]
 //             [--compare "SPEC;SPEC;SPEC"] [--generate N] [--overview [--frame METRIC]] [--metrics] [--lines]
-//             [--scale linear|log|power]
+//             [--scale linear|log|power] [--sweep FRACTIONS] [--tab NAME]
 //   attnscope --session FILE.attnscope
 // With a model folder and an input it loads the model and runs at once.
 #include <QApplication>
@@ -13,6 +13,7 @@
 #include "CompareTab.h"
 #include "MainWindow.h"
 #include "OverviewTab.h"
+#include "PruneTab.h"
 #include "StartArguments.h"
 
 int main(int argc, char** argv) {
@@ -54,6 +55,8 @@ int main(int argc, char** argv) {
   QCommandLineOption tab("tab", "Tab to show after the run: head, overview, lines, aggregates, metrics, overlay, compare",
                          "name");
   parser.addOption(tab);
+  QCommandLineOption sweep("sweep", "Run the pruning sweep over these fractions (e.g. 0,0.1,0.2,0.5)", "fractions");
+  parser.addOption(sweep);
   QCommandLineOption scale("scale", "Colour scale of the head view: linear, log or power", "scale");
   parser.addOption(scale);
   parser.process(app);
@@ -104,6 +107,17 @@ int main(int argc, char** argv) {
         window.tab<attnscope::CompareTab>()->view()->setSpecs(specs);
         window.showTab("compare");
         window.compareNow(specs);
+      });
+    } else if (parser.isSet(sweep)) {
+      const QString fractions = parser.value(sweep);
+      auto once = std::make_shared<QMetaObject::Connection>();
+      *once = QObject::connect(&window, &attnscope::MainWindow::idle, &window, [&window, fractions, once] {
+        QObject::disconnect(*once);
+        auto* tab = window.tab<attnscope::PruneTab>();
+        tab->ratiosEdit()->setText(fractions);
+        window.showTab("prune");
+        attnscope::PruneSweepOptions options;
+        if (tab->options(options, nullptr)) window.sweepNow(options);
       });
     } else if (parser.isSet(generate)) {
       const int n = parser.value(generate).toInt();

@@ -9,6 +9,7 @@
 #include <QJsonDocument>
 #include <QJsonObject>
 #include <random>
+#include <set>
 
 #include "CompareView.h"
 #include "HubCacheDialog.h"
@@ -20,6 +21,7 @@
 #include "MetricsTab.h"
 #include "OverlayTab.h"
 #include "OverviewTab.h"
+#include "PruneTab.h"
 #include "StartArguments.h"
 #include <QCommandLineParser>
 #include <QTextDocument>
@@ -400,20 +402,22 @@ class GuiTest : public QObject {
     QVERIFY(svg.readAll().contains("<svg"));
     QVERIFY(w.exports()->exportFigure(dir.filePath("cmp.png"), 72));
     const QImage png(dir.filePath("cmp.png"));
-    QCOMPARE(png.width(), 3 * 560);  // three panels of 560 points at 72 dpi
-    QCOMPARE(png.height(), 520);
+    // Three panels of 440 points over the difference map, the JS grid and the metrics (460 points) at 72 dpi.
+    QCOMPARE(png.width(), 2 * 440 + 460);
+    QCOMPARE(png.height(), 400 + 10 + 400);
     // At print resolution the text keeps the room the layout gave it: nothing is cut at the figure's edges (a
     // label drawn larger than laid out runs off the page), and the axis titles are drawn inside it.
     QVERIFY(w.exports()->exportFigure(dir.filePath("cmp150.png"), 150));
     const QImage hi = QImage(dir.filePath("cmp150.png")).convertToFormat(QImage::Format_RGB32);
-    QCOMPARE(hi.width(), 3 * 560 * 150 / 72);
+    QCOMPARE(hi.width(), (2 * 440 + 460) * 150 / 72);
     auto inked = [&](int x, int y) { return qGray(hi.pixel(x, y)) < 200; };
     int edge = 0;
     for (int x = 0; x < hi.width(); ++x) edge += inked(x, 0) + inked(x, 1) + inked(x, hi.height() - 1) + inked(x, hi.height() - 2);
     for (int y = 0; y < hi.height(); ++y) edge += inked(0, y) + inked(1, y) + inked(hi.width() - 1, y) + inked(hi.width() - 2, y);
     QCOMPARE(edge, 0);
-    int leftMargin = 0;  // the rotated "query" title left of the first panel's token labels
-    for (int y = hi.height() / 3; y < 2 * hi.height() / 3; ++y)
+    int leftMargin = 0;  // the rotated "query" title left of the first panel's token labels (the top row)
+    const int rowHeight = 400 * 150 / 72;
+    for (int y = rowHeight / 3; y < 2 * rowHeight / 3; ++y)
       for (int x = 2; x < 40; ++x) leftMargin += inked(x, y);
     QVERIFY(leftMargin > 20);
     w.shutdown();
@@ -1081,6 +1085,95 @@ class GuiTest : public QObject {
     QWidget* compare = w.tab<CompareTab>();
     QVERIFY2(compare->minimumSizeHint().height() <= compare->height(),
              qPrintable(QString("%1 > %2").arg(compare->minimumSizeHint().height()).arg(compare->height())));
+    w.shutdown();
+  }
+
+
+  void pruningToggleRunMarksAndTheSweep() {
+    MainWindow w;
+    w.resize(1280, 800);
+    QSignalSpy idle(&w, &MainWindow::idle);
+    w.input()->setText("Once upon a time, there was a little girl named Lily. She loved to play outside.");
+    w.openModel(shared() + "/models/stories260K");
+    QVERIFY(idle.wait(30000));
+    w.runNow();
+    QVERIFY(idle.wait(30000));
+    // Overview: in prune mode a click marks a head (and a second click unmarks it) instead of opening it.
+    auto* overview = w.tab<OverviewTab>();
+    w.showTab("overview");
+    overview->view()->resize(800, 500);
+    overview->pruneModeButton()->setChecked(true);
+    for (auto [l, h] : std::vector<std::pair<int, int>>{{0, 1}, {2, 3}, {4, 7}, {2, 3}, {1, 0}})
+      QTest::mouseClick(overview->view(), Qt::LeftButton, {}, overview->view()->tileRect(l, h).center());
+    const std::set<std::pair<int, int>> chosen = {{0, 1}, {1, 0}, {4, 7}};
+    QCOMPARE(w.document()->prunedHeads(), chosen);
+    QCOMPARE(overview->view()->markedHeads(), chosen);
+    QCOMPARE(w.document()->pruneSpec(), QString("prune:heads=L0H1,L1H0,L4H7"));
+    QCOMPARE(w.tabs()->currentWidget(), static_cast<QWidget*>(overview));  // clicks did not open the head view
+    // Compare pruned vs full: the comparison prunes exactly those heads, marks them, and shows a kept head.
+    overview->compareButton()->click();
+    QVERIFY(idle.wait(60000));
+    QCOMPARE(w.tabs()->currentWidget(), static_cast<QWidget*>(w.tab<CompareTab>()));
+    const auto result = w.document()->comparison();
+    QVERIFY(result);
+    QCOMPARE(static_cast<int>(result->panels.size()), 2);
+    QCOMPARE(result->panels[1].prunedHeads, (std::vector<std::string>{"L0H1", "L1H0", "L4H7"}));
+    CompareView* cv = w.tab<CompareTab>()->view();
+    QCOMPARE(cv->jsGrid()->markedCells(), 3);
+    QVERIFY(!chosen.count({w.viewState()->layer(), w.viewState()->head()}));
+    for (int h = 0; h < result->heads; ++h)  // a pruned head's attention is all zeros in the variant
+      if (chosen.count({4, h}))
+        for (int i = 0; i < 5; ++i) QCOMPARE(result->panels[1].capture.find("self", 4)->at(h, i, 0), 0.0f);
+    // The output effect comes first: KL, agreement and how many predictions changed.
+    const QString summary = cv->outputSummary()->text();
+    QVERIFY2(summary.contains("logits KL") && summary.contains("top-1 agreement") &&
+                 summary.contains(QString("of %1 predictions changed").arg(result->panels[1].positions)),
+             qPrintable(summary));
+    QVERIFY(result->panels[1].positions > 0);
+    // The metrics table fits its width at 1,280 px: no horizontal scroll bar.
+    w.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&w));
+    QCOMPARE(cv->table()->horizontalScrollBarPolicy(), Qt::ScrollBarAlwaysOff);
+    // The comparison's figure carries the difference map, the JS grid with its marks and the metrics.
+    QTemporaryDir dir;
+    QVERIFY(w.exports()->exportFigure(dir.filePath("cmp.svg")));
+    QFile svg(dir.filePath("cmp.svg"));
+    QVERIFY(svg.open(QIODevice::ReadOnly));
+    const QByteArray doc = svg.readAll();
+    for (const char* text : {"− full", "JS per head", "logits KL", "L0H1"})
+      QVERIFY2(doc.contains(text) || doc.contains(QString(text).toHtmlEscaped().toUtf8()), text);
+    QVERIFY(doc.contains("\xc3\x97"));  // the × marks of the pruned heads
+    QVERIFY(w.exports()->exportFigure(dir.filePath("cmp.pdf")));
+    QVERIFY(QFileInfo(dir.filePath("cmp.pdf")).size() > 2000);
+
+    // The sweep: nested prefixes of one ranking, round(ratio × heads) each; a click marks that point's heads.
+    auto* prune = w.tab<PruneTab>();
+    w.showTab("prune");
+    prune->ratiosEdit()->setText("0,0.25,0.5");
+    PruneSweepOptions options;
+    QVERIFY(prune->options(options, nullptr));
+    w.sweepNow(options);
+    QVERIFY(idle.wait(60000));
+    const auto sweep = w.document()->sweep();
+    QVERIFY(sweep);
+    QCOMPARE(static_cast<int>(sweep->points.size()), 3);
+    QCOMPARE(sweep->totalHeads, 40);
+    QCOMPARE(sweep->points[1].pruned.size(), size_t(10));
+    QCOMPARE(sweep->points[2].pruned.size(), size_t(20));
+    for (const auto& h : sweep->points[1].pruned)
+      QVERIFY(std::count(sweep->points[2].pruned.begin(), sweep->points[2].pruned.end(), h) == 1);
+    QCOMPARE(sweep->points[0].logitsKl, 0.0);
+    QVERIFY(sweep->points[2].logitsKl > sweep->points[0].logitsKl);
+    prune->choosePoint(1);
+    QCOMPARE(w.document()->prunedHeads(), AnalysisDocument::parseHeadNames(sweep->points[1].pruned));
+    QCOMPARE(static_cast<int>(overview->view()->markedHeads().size()), 10);
+    QVERIFY(w.exports()->exportFigure(dir.filePath("sweep.svg")));
+    QFile sweepSvg(dir.filePath("sweep.svg"));
+    QVERIFY(sweepSvg.open(QIODevice::ReadOnly));
+    QVERIFY(sweepSvg.readAll().contains("fraction of heads pruned"));
+    // The choice is part of the session state.
+    QCOMPARE(w.sessions()->state("auto").value("tabs").toObject().value("overview").toObject().value("pruned").toString(),
+             w.document()->prunedHeadNames().join(','));
     w.shutdown();
   }
 

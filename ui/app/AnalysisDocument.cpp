@@ -1,6 +1,7 @@
 #include "AnalysisDocument.h"
 
 #include <algorithm>
+#include <cstdio>
 
 namespace attnscope {
 
@@ -38,9 +39,13 @@ void AnalysisDocument::setModel(const ModelSummary& summary, bool acceptsPair) {
   m_promptLength = -1;
   m_comparison.reset();
   m_request = RunRequest();
+  m_sweep.reset();
+  m_pruned.clear();
   emit modelChanged();
   emit captureChanged();
   emit comparisonChanged();
+  emit sweepChanged();
+  emit prunedHeadsChanged();
 }
 
 void AnalysisDocument::setModelMissing(const QString& dir) {
@@ -55,6 +60,43 @@ void AnalysisDocument::setCapture(std::shared_ptr<const CaptureResult> capture, 
   m_capture = std::move(capture);
   m_promptLength = m_capture ? promptLength : -1;
   emit captureChanged();
+}
+
+void AnalysisDocument::setSweep(std::shared_ptr<const PruneSweepResult> sweep) {
+  m_sweep = std::move(sweep);
+  emit sweepChanged();
+}
+
+void AnalysisDocument::setPrunedHeads(const std::set<std::pair<int, int>>& heads) {
+  if (heads == m_pruned) return;
+  m_pruned = heads;
+  emit prunedHeadsChanged();
+}
+
+void AnalysisDocument::togglePruned(int layer, int head) {
+  auto heads = m_pruned;
+  if (!heads.erase({layer, head})) heads.insert({layer, head});
+  setPrunedHeads(heads);
+}
+
+QStringList AnalysisDocument::prunedHeadNames() const {
+  QStringList names;
+  for (const auto& [l, h] : m_pruned) names << QString("L%1H%2").arg(l).arg(h);
+  return names;
+}
+
+QString AnalysisDocument::pruneSpec() const {
+  return m_pruned.empty() ? QString() : "prune:heads=" + prunedHeadNames().join(',');
+}
+
+std::set<std::pair<int, int>> AnalysisDocument::parseHeadNames(const std::vector<std::string>& names) {
+  std::set<std::pair<int, int>> heads;
+  for (const auto& n : names) {
+    int l = -1, h = -1;
+    char tail = 0;
+    if (std::sscanf(n.c_str(), "L%dH%d%c", &l, &h, &tail) == 2 && l >= 0 && h >= 0) heads.insert({l, h});
+  }
+  return heads;
 }
 
 void AnalysisDocument::setComparison(std::shared_ptr<const ComparisonResult> comparison) {

@@ -1,7 +1,9 @@
 #pragma once
 #include <QObject>
 #include <QString>
+#include <QStringList>
 #include <memory>
+#include <set>
 
 #include "attnscope/EngineSession.h"
 
@@ -25,6 +27,14 @@ class AnalysisDocument : public QObject {
   /// Prompt positions of a generation on screen; -1 when the capture is not a generation.
   int promptLength() const { return m_promptLength; }
   std::shared_ptr<const ComparisonResult> comparison() const { return m_comparison; }
+  /// The last pruning sweep (null before one ran).
+  std::shared_ptr<const PruneSweepResult> sweep() const { return m_sweep; }
+  /// Heads chosen for pruning (layer, head): toggled in the Overview, or a sweep point's heads.
+  const std::set<std::pair<int, int>>& prunedHeads() const { return m_pruned; }
+  /// The chosen heads as "L3H2" names, in (layer, head) order.
+  QStringList prunedHeadNames() const;
+  /// The variant spec that prunes the chosen heads ("prune:heads=L0H1,L3H2"); empty when none are chosen.
+  QString pruneSpec() const;
   const RunRequest& request() const { return m_request; }
 
   /// Index of stack \p name in the capture (0 when absent or empty).
@@ -42,11 +52,19 @@ class AnalysisDocument : public QObject {
   void setCapture(std::shared_ptr<const CaptureResult> capture, int promptLength = -1);
   void setComparison(std::shared_ptr<const ComparisonResult> comparison);
   void setRequest(const RunRequest& request) { m_request = request; }
+  void setSweep(std::shared_ptr<const PruneSweepResult> sweep);
+  void setPrunedHeads(const std::set<std::pair<int, int>>& heads);
+  /// Adds or removes one head from the pruning choice.
+  void togglePruned(int layer, int head);
+  /// Parses "L3H2" names (others are ignored).
+  static std::set<std::pair<int, int>> parseHeadNames(const std::vector<std::string>& names);
 
  signals:
   void modelChanged();
   void captureChanged();
   void comparisonChanged();
+  void sweepChanged();
+  void prunedHeadsChanged();
 
  private:
   bool m_hasModel = false;
@@ -57,6 +75,8 @@ class AnalysisDocument : public QObject {
   int m_promptLength = -1;
   std::shared_ptr<const ComparisonResult> m_comparison;
   RunRequest m_request;
+  std::shared_ptr<const PruneSweepResult> m_sweep;
+  std::set<std::pair<int, int>> m_pruned;
 };
 
 }  // namespace attnscope

@@ -23,6 +23,7 @@
 #include "ModelCard.h"
 #include "OverlayTab.h"
 #include "OverviewTab.h"
+#include "PruneTab.h"
 #include "Vocabulary.h"
 
 namespace attnscope {
@@ -48,12 +49,13 @@ MainWindow::MainWindow(QWidget* parent)
   layout->addWidget(m_controls);
   layout->addWidget(m_tabs, 1);
   setCentralWidget(central);
-  auto* compare = new CompareTab(m_tabs);
+  auto* prune = new PruneTab(m_tabs);
   for (AnalysisTab* t : std::initializer_list<AnalysisTab*>{new HeadTab(m_tabs), new OverviewTab(m_tabs),
                                                             new LinesTab(m_tabs), new AggregateTab(m_tabs),
-                                                            new MetricsTab(m_tabs), new OverlayTab(m_tabs), compare})
+                                                            new MetricsTab(m_tabs), new OverlayTab(m_tabs),
+                                                            new CompareTab(m_tabs), prune})
     addTab(t);
-  connect(compare, &CompareTab::compareRequested, this, &MainWindow::compareNow);
+  connect(prune, &PruneTab::sweepRequested, this, &MainWindow::sweepNow);
   connect(m_tabs, &QTabWidget::currentChanged, this, &MainWindow::activateCurrentTab);
 
   m_dock = new QDockWidget(tr("Model"), this);
@@ -109,6 +111,11 @@ MainWindow::MainWindow(QWidget* parent)
     focusView();
     emit idle();
   });
+  connect(m_runner, &RunController::swept, this, [this](std::shared_ptr<const PruneSweepResult> result) {
+    m_doc->setSweep(result);
+    status(tr("Pruning sweep: %1 points").arg(result->points.size()));
+    emit idle();
+  });
   connect(m_runner, &RunController::cancelled, this, [this] {
     status(tr("Run cancelled"));
     emit idle();
@@ -147,6 +154,10 @@ void MainWindow::addTab(AnalysisTab* tab) {
   tab->attach(m_doc, m_view, m_runner);
   connect(tab, &AnalysisTab::headChosen, this, [this] { showTab("head"); });
   connect(tab, &AnalysisTab::statusMessage, this, [this](const QString& t) { status(t, 0); });
+  connect(tab, &AnalysisTab::compareRequested, this, [this](const QStringList& specs) {
+    showTab("compare");
+    compareNow(specs);
+  });
 }
 
 void MainWindow::buildMenus() {
@@ -308,6 +319,13 @@ void MainWindow::generateNow(int count) {
   if (!m_doc->hasModel() || m_runner->busy() || !request(r)) return;
   m_input->setGenerateCount(count);
   if (m_runner->generate(r, count)) status(tr("Generating %1 tokens…").arg(count), 0);
+}
+
+void MainWindow::sweepNow(const PruneSweepOptions& options) {
+  RunRequest r;
+  if (!m_doc->hasModel() || m_runner->busy() || !request(r)) return;
+  r.variant.clear();
+  if (m_runner->pruneSweep(r, options)) status(tr("Pruning sweep over %1 fractions…").arg(options.ratios.size()), 0);
 }
 
 void MainWindow::cancelRun() { m_runner->cancel(); }

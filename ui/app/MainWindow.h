@@ -35,6 +35,8 @@ class MainWindow : public QMainWindow {
   void compareNow(const QStringList& specs);
   /// Greedy generation of \p count tokens after the current text; each step can then be browsed.
   void generateNow(int count);
+  /// The pruning sweep on the current input (the Pruning sweep tab's button does this).
+  void sweepNow(const PruneSweepOptions& options);
   /// "auto", "float32", "bfloat16", "float16" (File ▸ Compute dtype, remembered); reopens the current model.
   void setComputeDtype(const QString& dtype);
   QString computeDtype() const { return m_dtype; }

@@ -27,6 +27,10 @@ RunController::RunController(QObject* parent, bool threaded) : QObject(parent), 
     setState(State::Idle);
     emit compared(std::move(r));
   });
+  connect(m_worker, &RunWorker::swept, this, [this](std::shared_ptr<const PruneSweepResult> r) {
+    setState(State::Idle);
+    emit swept(std::move(r));
+  });
   connect(m_worker, &RunWorker::cancelled, this, [this] {
     setState(State::Idle);
     emit cancelled();
@@ -101,6 +105,12 @@ bool RunController::compare(const RunRequest& request, const QStringList& specs)
 bool RunController::generate(const RunRequest& request, int count) {
   if (!begin(State::Generating)) return false;
   post([w = m_worker, request, count] { w->generate(request, count); });
+  return true;
+}
+
+bool RunController::pruneSweep(const RunRequest& request, const PruneSweepOptions& options) {
+  if (!begin(State::Sweeping)) return false;
+  post([w = m_worker, request, options] { w->pruneSweep(request, options); });
   return true;
 }
 

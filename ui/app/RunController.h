@@ -15,7 +15,7 @@ namespace attnscope {
 class RunController : public QObject {
   Q_OBJECT
  public:
-  enum class State { Idle, Loading, Running, Comparing, Generating, OpeningSession };
+  enum class State { Idle, Loading, Running, Comparing, Generating, Sweeping, OpeningSession };
   Q_ENUM(State)
 
   /// \p threaded false runs the worker on the caller's thread (tests of single views: no thread, direct answers).
@@ -31,6 +31,7 @@ class RunController : public QObject {
   bool run(const RunRequest& request);
   bool compare(const RunRequest& request, const QStringList& specs);
   bool generate(const RunRequest& request, int count);
+  bool pruneSweep(const RunRequest& request, const PruneSweepOptions& options);
   bool openSession(const QString& path, const QString& device, const QString& dtype);
   /// Saving works in any state (the worker queues it).
   void saveSession(const QString& path, const QString& stateJson, std::shared_ptr<const CaptureResult> capture,
@@ -55,6 +56,7 @@ class RunController : public QObject {
   void finished(std::shared_ptr<const attnscope::CaptureResult> result);
   void generated(std::shared_ptr<const attnscope::CaptureResult> result, int promptLength);
   void compared(std::shared_ptr<const attnscope::ComparisonResult> result);
+  void swept(std::shared_ptr<const attnscope::PruneSweepResult> result);
   void cancelled();
   /// \p during: the job that failed (Loading for a model that could not be opened).
   void failed(attnscope::RunController::State during, const QString& title, const QString& message);

@@ -16,6 +16,7 @@ RunWorker::RunWorker() {
   qRegisterMetaType<attnscope::RunRequest>();
   qRegisterMetaType<std::vector<float>>();
   qRegisterMetaType<std::shared_ptr<const attnscope::ComparisonResult>>();
+  qRegisterMetaType<std::shared_ptr<const attnscope::PruneSweepResult>>();
 }
 
 RunWorker::~RunWorker() = default;
@@ -76,6 +77,24 @@ void RunWorker::compare(const RunRequest& request, const QStringList& specs) {
     emit cancelled();
   } catch (const std::exception& e) {
     emit failed(tr("Cannot compare"), QString::fromStdString(e.what()));
+  }
+}
+
+void RunWorker::pruneSweep(const RunRequest& request, const PruneSweepOptions& options) {
+  m_cancel = false;
+  if (!m_session) {
+    emit failed(tr("No model"), tr("Open a model folder first (File ▸ Open model…)."));
+    return;
+  }
+  try {
+    auto result = std::make_shared<PruneSweepResult>(m_session->pruneSweep(
+        request, options, [this](int done, int total) { emit progress(done, total); },
+        [this] { return m_cancel.load(); }));
+    emit swept(result);
+  } catch (const CancelledError&) {
+    emit cancelled();
+  } catch (const std::exception& e) {
+    emit failed(tr("Cannot run the pruning sweep"), QString::fromStdString(e.what()));
   }
 }
 

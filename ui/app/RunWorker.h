@@ -12,6 +12,7 @@ Q_DECLARE_METATYPE(std::shared_ptr<const attnscope::CaptureResult>)
 Q_DECLARE_METATYPE(attnscope::RunRequest)
 Q_DECLARE_METATYPE(std::vector<float>)
 Q_DECLARE_METATYPE(std::shared_ptr<const attnscope::ComparisonResult>)
+Q_DECLARE_METATYPE(std::shared_ptr<const attnscope::PruneSweepResult>)
 
 namespace attnscope {
 
@@ -29,6 +30,8 @@ class RunWorker : public QObject {
   void load(const QString& dir, const QString& device, const QString& dtype);
   void runRequest(const attnscope::RunRequest& request);
   void compare(const attnscope::RunRequest& request, const QStringList& specs);
+  /// The pruning sweep of the request's input; emits swept().
+  void pruneSweep(const attnscope::RunRequest& request, const attnscope::PruneSweepOptions& options);
   /// Greedy generation of \p maxNewTokens after the request's text; emits generated().
   void generate(const attnscope::RunRequest& request, int maxNewTokens);
   /// Mean/max over heads or rollout of \p capture (the one on screen); emits aggregated().
@@ -60,6 +63,7 @@ class RunWorker : public QObject {
   void failed(const QString& title, const QString& message);
   void overlayReady(quint64 id, const QImage& image, const QString& title);
   void compared(std::shared_ptr<const attnscope::ComparisonResult> result);
+  void swept(std::shared_ptr<const attnscope::PruneSweepResult> result);
   void headMetricReady(quint64 id, const std::vector<float>& values, int layers, int heads);
   void generated(std::shared_ptr<const attnscope::CaptureResult> result, int promptLength);
   void sessionSaved(const QString& path);

@@ -46,6 +46,8 @@ class AnalysisTab : public QWidget {
   /// The tab finished drawing a new result (a computed matrix, a picture).
   void shown();
   void statusMessage(const QString& text);
+  /// Compare full with these variant specs on the current input (the window runs it and shows the Compare tab).
+  void compareRequested(const QStringList& specs);
 
  protected:
   /// Called when attached and whenever the document or view state changes while the tab is visible.

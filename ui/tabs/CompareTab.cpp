@@ -5,7 +5,7 @@
 #include <QVBoxLayout>
 #include <stdexcept>
 
-#include "FigureExport.h"
+#include "ComparisonFigure.h"
 
 namespace attnscope {
 
@@ -18,8 +18,38 @@ CompareTab::CompareTab(QWidget* parent) : AnalysisTab(parent), m_compare(new Com
 
 void CompareTab::connectSignals() {
   connect(m_doc, &AnalysisDocument::comparisonChanged, this, [this] {
-    if (m_doc->comparison()) m_compare->setResult(m_doc->comparison());
-    else m_compare->clear();
+    const auto result = m_doc->comparison();
+    if (!result) {
+      m_compare->clear();
+      return;
+    }
+    QStringList specs;
+    for (size_t i = 1; i < result->panels.size(); ++i) specs << QString::fromStdString(result->panels[i].spec);
+    m_compare->setSpecs(specs);  // the boxes say what was compared
+    m_compare->setResult(result);
+    // A pruned head is only zeros: open the head that changed most among those the variant kept.
+    for (size_t i = 1; i < result->panels.size(); ++i) {
+      const VariantPanel& p = result->panels[i];
+      if (p.prunedHeads.empty()) continue;
+      const auto pruned = AnalysisDocument::parseHeadNames(p.prunedHeads);
+      int bestL = -1, bestH = -1;
+      float best = -1;
+      for (int l = 0; l < result->layers; ++l)
+        for (int h = 0; h < result->heads; ++h) {
+          const float js = p.jsGrid[static_cast<size_t>(l) * result->heads + h];
+          if (!pruned.count({l, h}) && js > best) best = js, bestL = l, bestH = h;
+        }
+      if (bestL >= 0) {
+        m_compare->differenceOf()->setCurrentIndex(static_cast<int>(i) - 1);
+        m_view->setLayerHead(bestL, bestH);
+        emit statusMessage(tr("%1: showing L%2 H%3, the kept head whose attention changed most (JS %4)")
+                               .arg(QString::fromStdString(p.spec).left(60))
+                               .arg(bestL)
+                               .arg(bestH)
+                               .arg(best, 0, 'f', 3));
+      }
+      break;
+    }
     refresh();
   });
   connect(m_view, &ViewState::headChanged, this, &CompareTab::refresh);
@@ -61,13 +91,7 @@ void CompareTab::writeFigure(const QString& path, int dpi) const {
   r.head = m_view->head();
   r.colormap = m_view->colorMap().toStdString();
   if (result->panels.front().capture.stacks.size() > 1) r.stack = m_view->stack().toStdString();
-  std::vector<CaptureResult> caps;
-  std::vector<std::string> names;
-  for (const auto& p : result->panels) {
-    caps.push_back(p.capture);
-    names.push_back(p.spec);
-  }
-  renderFigure(r, caps, names);
+  writeComparisonFigure(r, *result, m_compare->differenceOf()->currentIndex() + 1);
 }
 
 QString CompareTab::figureName() const {

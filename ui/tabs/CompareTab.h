@@ -18,9 +18,6 @@ class CompareTab : public AnalysisTab {
   void restoreState(const QJsonObject& state) override;
   CompareView* view() const { return m_compare; }
 
- signals:
-  void compareRequested(const QStringList& specs);
-
  protected:
   void refresh() override;
   void connectSignals() override;

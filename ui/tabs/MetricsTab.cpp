@@ -49,6 +49,9 @@ void MetricsTab::connectSignals() {
     if (m_active) refresh();
   });
   connect(m_doc, &AnalysisDocument::modelChanged, this, [this] { m_note->clear(); });
+  connect(m_doc, &AnalysisDocument::prunedHeadsChanged, this, [this] {
+    m_grid->setMarkedCells({m_doc->prunedHeads().begin(), m_doc->prunedHeads().end()});
+  });
   connect(m_view, &ViewState::headChanged, this, &MetricsTab::updateBars);
   connect(m_kind, &QComboBox::currentIndexChanged, this, [this] {
     if (m_active) refresh();
@@ -70,6 +73,7 @@ void MetricsTab::connectSignals() {
             for (float x : v) hi = std::max(hi, static_cast<double>(x));
             m_grid->setMatrix(v, layers, heads, rows, cols, tr("%1 — %2").arg(modelName(), m_kind->currentText()), 0,
                               hi > 0 ? hi : 1.0, QString(), m_kind->currentData().toString(), "layer", "head");
+            m_grid->setMarkedCells({m_doc->prunedHeads().begin(), m_doc->prunedHeads().end()});
             m_values = v;
             m_layers = layers;
             m_heads = heads;

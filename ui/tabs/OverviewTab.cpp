@@ -4,6 +4,8 @@
 #include <QHBoxLayout>
 #include <QScrollArea>
 #include <QVBoxLayout>
+#include <algorithm>
+#include <set>
 #include <stdexcept>
 
 #include "FigureExport.h"
@@ -21,7 +23,28 @@ OverviewTab::OverviewTab(QWidget* parent) : AnalysisTab(parent) {
   m_frame->addItem(tr("frame: importance"), "importance");
   m_frame->setToolTip(tr("Colour each thumbnail's frame by a head metric"));
   row->addWidget(m_frame);
-  row->addStretch(1);
+  row->addSpacing(12);
+  m_pruneMode = new QPushButton(tr("Choose heads to prune"), this);
+  m_pruneMode->setCheckable(true);
+  m_pruneMode->setToolTip(tr("While pressed, a click on a head marks it for pruning (click again to unmark)"));
+  m_count = new QSpinBox(this);
+  m_count->setRange(1, 4096);
+  m_count->setValue(4);
+  m_count->setToolTip(tr("How many heads to prune"));
+  m_leastImportant = new QPushButton(tr("least important"), this);
+  m_leastImportant->setToolTip(tr("Mark the N heads of lowest importance |∂L/∂ξ| (Michel et al. 2019) — the order "
+                                  "prune:ratio=… uses"));
+  m_compare = new QPushButton(tr("Compare pruned vs full"), this);
+  m_compare->setToolTip(tr("Run full and the model without the marked heads side by side (Compare variants tab)"));
+  m_clear = new QPushButton(tr("Clear"), this);
+  m_prunedLabel = new QLabel(this);
+  m_prunedLabel->setSizePolicy(QSizePolicy::Ignored, QSizePolicy::Preferred);
+  row->addWidget(m_pruneMode);
+  row->addWidget(m_count);
+  row->addWidget(m_leastImportant);
+  row->addWidget(m_compare);
+  row->addWidget(m_clear);
+  row->addWidget(m_prunedLabel, 1);
   v->addLayout(row);
   auto* scroll = new QScrollArea(this);
   m_overview = new OverviewView(scroll);
@@ -35,20 +58,48 @@ void OverviewTab::connectSignals() {
   connect(m_view, &ViewState::headChanged, this, &OverviewTab::refresh);
   connect(m_view, &ViewState::appearanceChanged, this, [this] { m_overview->setColorMap(m_view->colorMap()); });
   connect(m_overview, &OverviewView::headChosen, this, [this](int layer, int head) {
+    if (m_pruneMode->isChecked()) {
+      m_doc->togglePruned(layer, head);
+      return;
+    }
     m_view->setLayerHead(layer, head);
     emit headChosen(layer, head);
   });
+  connect(m_doc, &AnalysisDocument::prunedHeadsChanged, this, &OverviewTab::showPruned);
+  connect(m_leastImportant, &QPushButton::clicked, this, [this] { pruneLeastImportant(m_count->value()); });
+  connect(m_clear, &QPushButton::clicked, this, [this] { m_doc->setPrunedHeads({}); });
+  connect(m_compare, &QPushButton::clicked, this, [this] {
+    if (!m_doc->pruneSpec().isEmpty()) emit compareRequested({m_doc->pruneSpec()});
+  });
+  connect(m_doc, &AnalysisDocument::modelChanged, this, [this] {
+    m_count->setMaximum(std::max(1, m_doc->summary().layers * m_doc->summary().heads));
+  });
+  showPruned();
   connect(m_frame, &QComboBox::currentIndexChanged, this, &OverviewTab::requestFrame);
   if (m_runner)
     connect(m_runner, &RunController::headMetricReady, this,
             [this](quint64 id, const std::vector<float>& v, int layers, int heads) {
+              if (id == m_importance && id != 0) {
+                // Least important first, ties by (layer, head): the prune variant's own order.
+                std::vector<std::pair<float, std::pair<int, int>>> order;
+                for (int l = 0; l < layers; ++l)
+                  for (int h = 0; h < heads; ++h) order.push_back({v[static_cast<size_t>(l) * heads + h], {l, h}});
+                std::stable_sort(order.begin(), order.end(),
+                                 [](const auto& a, const auto& b) { return a.first < b.first; });
+                std::set<std::pair<int, int>> chosen;
+                for (int i = 0; i < m_pruneCount && i < static_cast<int>(order.size()); ++i) chosen.insert(order[i].second);
+                m_importance = 0;
+                m_doc->setPrunedHeads(chosen);
+                emit statusMessage(tr("Marked the %1 least important heads").arg(chosen.size()));
+                return;
+              }
               if (id != m_pending) return;
               m_overview->setFrameMetric(v, layers, heads, m_frame->currentText());
               emit shown();
             });
   if (m_runner)
     connect(m_runner, &RunController::viewFailed, this, [this](quint64 id, const QString& message) {
-      if (id == m_pending) emit statusMessage(message);
+      if (id == m_pending || id == m_importance) emit statusMessage(message);
     });
   m_overview->setColorMap(m_view->colorMap());
 }
@@ -70,6 +121,25 @@ void OverviewTab::refresh() {
     requestFrame();
   }
   m_overview->setSelected(m_view->layer(), m_view->head());
+}
+
+void OverviewTab::pruneLeastImportant(int count) {
+  if (!m_runner || !m_doc->capture()) {
+    emit statusMessage(tr("Run the model first: importance is measured on the current input"));
+    return;
+  }
+  m_pruneCount = count;
+  m_importance = m_runner->headMetric(m_doc->capture(), QString::fromStdString(currentStack()), "importance");
+}
+
+void OverviewTab::showPruned() {
+  m_overview->setMarkedHeads(m_doc->prunedHeads());
+  const QStringList names = m_doc->prunedHeadNames();
+  m_compare->setEnabled(!names.isEmpty());
+  m_clear->setEnabled(!names.isEmpty());
+  m_prunedLabel->setText(names.isEmpty() ? tr("no heads marked")
+                                         : tr("%n head(s) marked: ", "", names.size()) + names.join(", "));
+  m_prunedLabel->setToolTip(m_doc->pruneSpec());
 }
 
 void OverviewTab::requestFrame() {
@@ -95,11 +165,18 @@ void OverviewTab::writeFigure(const QString& path, int dpi) const {
   renderFigure(r, {*capture}, {capture->variant.empty() ? "full" : capture->variant});
 }
 
-QJsonObject OverviewTab::saveState() const { return {{"frame", m_frame->currentData().toString()}}; }
+QJsonObject OverviewTab::saveState() const {
+  return {{"frame", m_frame->currentData().toString()}, {"pruned", m_doc ? m_doc->prunedHeadNames().join(',') : QString()}};
+}
 
 void OverviewTab::restoreState(const QJsonObject& state) {
   const int i = m_frame->findData(state.value("frame").toString());
   if (i >= 0) m_frame->setCurrentIndex(i);
+  if (m_doc) {
+    std::vector<std::string> names;
+    for (const QString& n : state.value("pruned").toString().split(',', Qt::SkipEmptyParts)) names.push_back(n.toStdString());
+    m_doc->setPrunedHeads(AnalysisDocument::parseHeadNames(names));
+  }
 }
 
 }  // namespace attnscope

@@ -1,5 +1,8 @@
 #pragma once
 #include <QComboBox>
+#include <QLabel>
+#include <QPushButton>
+#include <QSpinBox>
 
 #include "AnalysisTab.h"
 #include "OverviewView.h"
@@ -20,6 +23,11 @@ class OverviewTab : public AnalysisTab {
   OverviewView* view() const { return m_overview; }
   /// Frame metric: "" (none), entropy, distance, sink or importance.
   QComboBox* frameBox() const { return m_frame; }
+  /// Checked: a click on a thumbnail toggles that head's pruning instead of opening it.
+  QPushButton* pruneModeButton() const { return m_pruneMode; }
+  /// Chooses the \p count least important heads (Michel importance, the prune variant's order) for pruning.
+  void pruneLeastImportant(int count);
+  QPushButton* compareButton() const { return m_compare; }
 
  protected:
   void refresh() override;
@@ -27,11 +35,20 @@ class OverviewTab : public AnalysisTab {
 
  private:
   void requestFrame();
+  void showPruned();
   OverviewView* m_overview;
   QComboBox* m_frame;
   std::string m_shownStack;
   const CaptureResult* m_shownCapture = nullptr;
   quint64 m_pending = 0;
+  quint64 m_importance = 0;  ///< pending importance request of "prune the N least important"
+  int m_pruneCount = 0;
+  QPushButton* m_pruneMode;
+  QSpinBox* m_count;
+  QPushButton* m_leastImportant;
+  QPushButton* m_compare;
+  QPushButton* m_clear;
+  QLabel* m_prunedLabel;
 };
 
 }  // namespace attnscope

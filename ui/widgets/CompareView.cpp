@@ -5,8 +5,13 @@
 #include <QSplitter>
 #include <QVBoxLayout>
 
+#include <QJsonArray>
+#include <QJsonDocument>
+#include <QJsonObject>
+
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 
 #include "Vocabulary.h"
 
@@ -41,29 +46,58 @@ CompareView::CompareView(QWidget* parent) : QWidget(parent) {
   row->addWidget(m_diffOf);
   layout->addLayout(row);
 
+  // The output effect first (what the variant does to the model's prediction), then the attention panels, the
+  // difference map and the per-head JS grid, and the metrics table across the whole width.
+  m_output = new QLabel(this);
+  m_output->setTextFormat(Qt::RichText);
+  m_output->setWordWrap(true);
+  m_output->setTextInteractionFlags(Qt::TextSelectableByMouse);
+  m_output->setSizePolicy(QSizePolicy::Ignored, QSizePolicy::Minimum);
+  layout->addWidget(m_output);
   auto* vertical = new QSplitter(Qt::Vertical, this);
+  m_vertical = vertical;
   auto* panels = new QSplitter(Qt::Horizontal, vertical);
   for (int i = 0; i < 4; ++i) {
     auto* h = new HeatmapView(panels);
     h->setVisible(i == 0);
+    h->setMinimumSize(120, 120);
     m_panels.push_back(h);
   }
   m_panelSplitter = panels;
-  auto* bottom = new QSplitter(Qt::Horizontal, vertical);
-  m_table = new QTableWidget(bottom);
-  m_table->setColumnCount(8);
-  m_table->setHorizontalHeaderLabels({tr("variant"), tr("ms"), tr("× full"), tr("FLOPs"), tr("attn mem"),
-                                      tr("mean JS"), tr("top-1 agree"), tr("logits KL")});
+  auto* middle = new QSplitter(Qt::Horizontal, vertical);
+  m_diff = new HeatmapView(middle);
+  m_js = new HeatmapView(middle);
+  m_diff->setMinimumSize(120, 120);
+  m_js->setMinimumSize(120, 120);
+  m_table = new QTableWidget(vertical);
+  const QList<QPair<QString, QString>> columns = {
+      {tr("variant"), tr("The attention variant (full = the model's own attention)")},
+      {tr("ms"), tr("Median forward time in milliseconds")},
+      {tr("× time"), tr("Forward time relative to full")},
+      {tr("× FLOPs"), tr("Analytic attention FLOPs relative to full")},
+      {tr("× memory"), tr("Analytic attention memory relative to full")},
+      {tr("mean JS"), tr("Jensen–Shannon divergence from full, mean over every head's rows (nats; a pruned head "
+                         "counts ln 2)")},
+      {tr("top-1"), tr("Share of positions whose predicted token (argmax) is the same as full's")},
+      {tr("logits KL"), tr("Mean KL(full ‖ variant) of the output distribution (nats)")}};
+  m_table->setColumnCount(static_cast<int>(columns.size()));
+  for (int c = 0; c < columns.size(); ++c) {
+    auto* item = new QTableWidgetItem(columns[c].first);
+    item->setToolTip(columns[c].second);
+    m_table->setHorizontalHeaderItem(c, item);
+  }
   m_table->horizontalHeader()->setSectionResizeMode(QHeaderView::ResizeToContents);
+  m_table->horizontalHeader()->setSectionResizeMode(0, QHeaderView::Stretch);
+  m_table->setHorizontalScrollBarPolicy(Qt::ScrollBarAlwaysOff);
+  m_table->verticalHeader()->setVisible(false);
+  m_table->verticalHeader()->setDefaultSectionSize(m_table->fontMetrics().height() + 8);
   m_table->setEditTriggers(QAbstractItemView::NoEditTriggers);
   m_table->setSelectionBehavior(QAbstractItemView::SelectRows);
-  m_diff = new HeatmapView(bottom);
-  m_js = new HeatmapView(bottom);
-  for (auto* w : {static_cast<QWidget*>(m_table), static_cast<QWidget*>(m_diff), static_cast<QWidget*>(m_js)})
-    w->setMinimumWidth(120);
-  for (auto* p : m_panels) p->setMinimumWidth(120);
+  m_table->setMinimumHeight(60);
   vertical->setStretchFactor(0, 3);
-  vertical->setStretchFactor(1, 2);
+  vertical->setStretchFactor(1, 3);
+  vertical->setStretchFactor(2, 1);
+  vertical->setChildrenCollapsible(false);
   layout->addWidget(vertical, 1);
 
   for (HeatmapView* h : m_panels)
@@ -113,7 +147,46 @@ void CompareView::clear() {
     m_diffOf->clear();
   }
   m_table->setRowCount(0);
+  m_output->clear();
+  m_diff->clear();
+  m_js->clear();
   for (auto* panel : m_panels) panel->setVisible(false);
+}
+
+void CompareView::showOutputEffect() {
+  // Per variant: how the output moved (KL, top-1 agreement), which predictions changed, and the next tokens.
+  auto esc = [](const std::string& s) { return QString::fromStdString(s).toHtmlEscaped(); };
+  auto nextTokens = [&](const std::string& json) {
+    const QJsonObject o = QJsonDocument::fromJson(QByteArray::fromStdString(json)).object();
+    QStringList parts;
+    for (const auto& t : o.value("next_tokens").toArray())
+      parts << QString("%1 %2").arg(t.toObject().value("token").toString().toHtmlEscaped())
+                   .arg(t.toObject().value("probability").toDouble(), 0, 'f', 2);
+    if (o.contains("label"))
+      parts << QString("%1 %2").arg(o.value("label").toString().toHtmlEscaped()).arg(o.value("probability").toDouble(), 0, 'f', 2);
+    return parts.mid(0, 3).join(" · ");
+  };
+  QString html;
+  const QString fullNext = nextTokens(m_result->panels[0].predictionJson);
+  for (size_t i = 1; i < m_result->panels.size(); ++i) {
+    const VariantPanel& p = m_result->panels[i];
+    QString line = QString("<b>%1</b>: logits KL %2, top-1 agreement %3 %")
+                       .arg(esc(p.spec).left(80))
+                       .arg(p.logitsKl, 0, 'g', 3)
+                       .arg(p.top1Agreement * 100, 0, 'f', 1);
+    if (p.positions > 0) {
+      line += tr(" — %1 of %2 predictions changed").arg(p.changed.size()).arg(p.positions);
+      QStringList examples;
+      for (size_t c = 0; c < p.changed.size() && c < 3; ++c)
+        examples << QString("after %1: %2 → <span style='color:#b22222'>%3</span>")
+                        .arg(esc(p.changed[c].at), esc(p.changed[c].full), esc(p.changed[c].variant));
+      if (!examples.isEmpty()) line += " (" + examples.join("; ") + (p.changed.size() > 3 ? "; …" : "") + ")";
+    }
+    const QString next = nextTokens(p.predictionJson);
+    if (!next.isEmpty() && !fullNext.isEmpty()) line += tr("<br>&nbsp;&nbsp;next: full %1 | variant %2").arg(fullNext, next);
+    html += (html.isEmpty() ? "" : "<br>") + line;
+  }
+  m_output->setText(html);
 }
 
 void CompareView::setResult(std::shared_ptr<const ComparisonResult> result) {
@@ -123,6 +196,7 @@ void CompareView::setResult(std::shared_ptr<const ComparisonResult> result) {
     m_diffOf->clear();
     for (size_t i = 1; i < m_result->panels.size(); ++i) m_diffOf->addItem(QString::fromStdString(m_result->panels[i].spec));
   }
+  showOutputEffect();
   m_table->setRowCount(static_cast<int>(m_result->panels.size()));
   for (size_t i = 0; i < m_result->panels.size(); ++i) {
     const VariantPanel& p = m_result->panels[i];
@@ -134,12 +208,23 @@ void CompareView::setResult(std::shared_ptr<const ComparisonResult> result) {
                                QString::number(p.meanJs, 'f', 4),
                                QString::number(p.top1Agreement, 'f', 3),
                                QString::number(p.logitsKl, 'g', 3)};
-    for (int c = 0; c < cells.size(); ++c) m_table->setItem(static_cast<int>(i), c, new QTableWidgetItem(cells[c]));
+    for (int c = 0; c < cells.size(); ++c) {
+      auto* item = new QTableWidgetItem(cells[c]);
+      if (c == 0) item->setToolTip(cells[c]);
+      else item->setTextAlignment(Qt::AlignRight | Qt::AlignVCenter);
+      m_table->setItem(static_cast<int>(i), c, item);
+    }
   }
   for (size_t i = 0; i < m_panels.size(); ++i) m_panels[i]->setVisible(i < m_result->panels.size());
   QList<int> sizes;
   for (size_t i = 0; i < m_panels.size(); ++i) sizes << (i < m_result->panels.size() ? 1000 : 0);
   m_panelSplitter->setSizes(sizes);  // equal widths
+  // Attention panels and the difference/JS row share the height; the table takes what its rows need.
+  const int rows = static_cast<int>(m_result->panels.size());
+  const int tableHeight = m_table->horizontalHeader()->height() + rows * m_table->verticalHeader()->defaultSectionSize() + 6;
+  const int total = std::max(300, m_vertical->height());
+  const int rest = std::max(200, total - tableHeight);
+  m_vertical->setSizes({rest / 2, rest / 2, std::min(tableHeight, total / 3)});
   refresh();
 }
 
@@ -184,8 +269,15 @@ void CompareView::refresh() {
     std::vector<float> v(static_cast<size_t>(a->q) * a->k);
     for (int q = 0; q < a->q; ++q)
       for (int k = 0; k < a->k; ++k) v[static_cast<size_t>(q) * a->k + k] = a->at(m_head, q, k);
+    const auto& prunedList = m_result->panels[i].prunedHeads;
+    const bool pruned = std::find(prunedList.begin(), prunedList.end(),
+                                  "L" + std::to_string(m_layer) + "H" + std::to_string(m_head)) != prunedList.end();
     m_panels[i]->setMatrix(v, a->q, a->k, c0.stackQueryLabels[si], c0.stackKeyLabels[si],
-                           QString("%1 — L%2 H%3").arg(QString::fromStdString(m_result->panels[i].spec)).arg(m_layer).arg(m_head),
+                           QString("%1 — L%2 H%3%4")
+                               .arg(QString::fromStdString(m_result->panels[i].spec).left(40))
+                               .arg(m_layer)
+                               .arg(m_head)
+                               .arg(pruned ? tr(" (pruned)") : QString()),
                            0.0, top);
   }
   // Difference of the chosen variant.
@@ -193,25 +285,37 @@ void CompareView::refresh() {
   if (vi >= 1 && vi < static_cast<int>(mats.size()) && mats[0] && mats[vi] && m_head < mats[0]->heads) {
     const AttentionMatrix *f = mats[0], *v = mats[vi];
     std::vector<float> d(static_cast<size_t>(f->q) * f->k);
-    double span = 0;
+    double span = 0, rise = 0, drop = 0;
     for (int q = 0; q < f->q; ++q)
       for (int k = 0; k < f->k; ++k) {
         const float x = v->at(m_head, q, k) - f->at(m_head, q, k);
         d[static_cast<size_t>(q) * f->k + k] = x;
         span = std::max(span, std::abs(static_cast<double>(x)));
+        rise = std::max(rise, static_cast<double>(x));
+        drop = std::min(drop, static_cast<double>(x));
       }
     if (span <= 0) span = 1e-6;
+    // The title names both extremes: the largest rise and the largest drop (the colour range is symmetric).
     m_diff->setMatrix(d, f->q, f->k, c0.stackQueryLabels[si], c0.stackKeyLabels[si],
-                      QString("%1 − full").arg(QString::fromStdString(m_result->panels[vi].spec)), -span, span,
-                      "diverging", "difference");
+                      QString("%1 − full (max +%2, min %3)")
+                          .arg(QString::fromStdString(m_result->panels[vi].spec).left(30))
+                          .arg(rise, 0, 'f', 3)
+                          .arg(drop, 0, 'f', 3),
+                      -span, span, "diverging", "difference");
     const VariantPanel& p = m_result->panels[vi];
     std::vector<std::string> rows, cols;
     for (int l = 0; l < m_result->layers; ++l) rows.push_back("L" + std::to_string(l));
     for (int h = 0; h < m_result->heads; ++h) cols.push_back("H" + std::to_string(h));
     const double jsTop = std::max(1e-6, static_cast<double>(*std::max_element(p.jsGrid.begin(), p.jsGrid.end())));
     m_js->setMatrix(p.jsGrid, m_result->layers, m_result->heads, rows, cols,
-                    QString("JS per head: %1").arg(QString::fromStdString(p.spec)), 0.0,
-                    jsTop, QString(), "mean JS (nats)", "layer", "head");
+                    p.prunedHeads.empty() ? tr("JS per head") : tr("JS per head (× = pruned)"), 0.0, jsTop,
+                    QString(), "mean JS (nats)", "layer", "head");
+    std::vector<std::pair<int, int>> marks;
+    for (const auto& name : p.prunedHeads) {
+      int l = -1, h = -1;
+      if (std::sscanf(name.c_str(), "L%dH%d", &l, &h) == 2) marks.push_back({l, h});
+    }
+    m_js->setMarkedCells(marks);
   } else {
     m_diff->clear();
     m_js->clear();

@@ -42,6 +42,8 @@ class CompareView : public QWidget {
   HeatmapView* jsGrid() const { return m_js; }
   QTableWidget* table() const { return m_table; }
   QComboBox* differenceOf() const { return m_diffOf; }
+  /// The output effect of every variant (KL, top-1 agreement, changed predictions, next tokens), as shown.
+  QLabel* outputSummary() const { return m_output; }
 
  signals:
   void compareRequested(const QStringList& specs);
@@ -52,14 +54,17 @@ class CompareView : public QWidget {
 
  private:
   void refresh();
+  void showOutputEffect();
   std::vector<QComboBox*> m_specs;
   QPushButton* m_go;
   QComboBox* m_diffOf;
   std::vector<HeatmapView*> m_panels;
   QSplitter* m_panelSplitter = nullptr;
+  QSplitter* m_vertical = nullptr;
   HeatmapView* m_diff;
   HeatmapView* m_js;
   QTableWidget* m_table;
+  QLabel* m_output;
   std::shared_ptr<const ComparisonResult> m_result;
   std::string m_stack = "self";
   int m_layer = 0, m_head = 0;

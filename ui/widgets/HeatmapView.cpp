@@ -130,9 +130,27 @@ HeatmapView::HeatmapView(QWidget* parent) : QWidget(parent) {
   clear();
 }
 
+void HeatmapView::setMarkedCells(const std::vector<std::pair<int, int>>& cells) {
+  for (QCPItemText* t : m_marks) m_plot->removeItem(t);
+  m_marks.clear();
+  for (const auto& [row, col] : cells) {
+    auto* t = new QCPItemText(m_plot);
+    t->position->setType(QCPItemPosition::ptPlotCoords);
+    t->position->setCoords(col, row);
+    t->setText(QString::fromUtf8("\u00d7"));
+    t->setFont(QFont(font().family(), 12, QFont::Bold));
+    t->setColor(QColor(200, 30, 30));
+    t->setClipToAxisRect(true);
+    m_marks.push_back(t);
+  }
+  m_plot->replot();
+}
+
 QString HeatmapView::title() const { return m_title->text(); }
 
 void HeatmapView::clear() {
+  for (QCPItemText* t : m_marks) m_plot->removeItem(t);
+  m_marks.clear();
   m_q = m_k = 0;
   m_values.clear();
   m_blockWindow = Window();

@@ -74,6 +74,9 @@ class HeatmapView : public QWidget {
   /// The matrix cells (x: keys, y: queries) the drawn cell holding (query, key) covers; empty when not drawn.
   QRect drawnBlock(int query, int key) const;
   QCustomPlot* plot() const { return m_plot; }
+  /// Cells drawn crossed out (e.g. pruned heads in a layers × heads grid); (row, column) pairs.
+  void setMarkedCells(const std::vector<std::pair<int, int>>& cells);
+  int markedCells() const { return static_cast<int>(m_marks.size()); }
   /// The title line above the plot.
   QString title() const;
 
@@ -115,6 +118,7 @@ class HeatmapView : public QWidget {
   QCPColorMap* m_map;
   QCPColorScale* m_scale;
   QCPTextElement* m_title;
+  std::vector<QCPItemText*> m_marks;
   QCPItemRect* m_pinRow;
   QCPItemRect* m_pinCol;
   QLabel* m_status;

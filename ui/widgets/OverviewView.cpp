@@ -147,6 +147,11 @@ void OverviewView::rebuild() {
   update();
 }
 
+void OverviewView::setMarkedHeads(const std::set<std::pair<int, int>>& heads) {
+  m_marked = heads;
+  update();
+}
+
 void OverviewView::paintEvent(QPaintEvent*) {
   QPainter p(this);
   if (m_image.isNull()) {
@@ -154,6 +159,15 @@ void OverviewView::paintEvent(QPaintEvent*) {
     return;
   }
   p.drawImage(0, 0, m_image);
+  p.setRenderHint(QPainter::Antialiasing);
+  for (const auto& [l, h] : m_marked) {
+    const QRect r = tileRect(l, h);
+    if (r.isNull()) continue;
+    p.fillRect(r, QColor(255, 255, 255, 150));
+    p.setPen(QPen(QColor(200, 30, 30), 3));
+    p.drawLine(r.topLeft() + QPoint(6, 6), r.bottomRight() - QPoint(6, 6));
+    p.drawLine(r.topRight() + QPoint(-6, 6), r.bottomLeft() + QPoint(6, -6));
+  }
   const QRect sel = tileRect(m_selLayer, m_selHead);
   if (!sel.isNull()) {
     p.setPen(QPen(QColor("#e4572e"), 3));

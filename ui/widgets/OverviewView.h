@@ -2,6 +2,7 @@
 #include <QImage>
 #include <QWidget>
 #include <memory>
+#include <set>
 
 #include "attnscope/EngineSession.h"
 
@@ -21,6 +22,9 @@ class OverviewView : public QWidget {
   /// importance), from the lowest value (dark) to the highest (bright) with a legend under the grid; an empty grid
   /// removes the frames.
   void setFrameMetric(const std::vector<float>& grid, int layers, int heads, const QString& name);
+  /// Heads drawn crossed out in red (chosen for pruning, or pruned by the variant shown).
+  void setMarkedHeads(const std::set<std::pair<int, int>>& heads);
+  const std::set<std::pair<int, int>>& markedHeads() const { return m_marked; }
   /// The frame colour of (layer, head); invalid when no metric is shown.
   QColor frameColor(int layer, int head) const;
   /// Tile geometry, for tests: the widget-space rectangle of (layer, head).
@@ -51,6 +55,7 @@ class OverviewView : public QWidget {
   int m_frameLayers = 0, m_frameHeads = 0;
   QString m_frameName;
   double m_renderMs = 0;
+  std::set<std::pair<int, int>> m_marked;
 };
 
 }  // namespace attnscope

@@ -15,6 +15,7 @@
 #include <ATen/ops/xlogy.h>
 #include <ATen/ops/from_blob.h>
 #include "attnscope/Compare.h"
+#include "attnscope/PruneSweep.h"
 #include "attnscope/SafetensorsFile.h"
 #include "attnscope/Engine.h"
 #include "attnscope/Errors.h"
@@ -223,9 +224,43 @@ ComparisonResult EngineSession::compare(const RunRequest& request, const std::ve
         p.jsGrid[static_cast<size_t>(l) * info.heads + H["head"].get<int>()] = static_cast<float>(H["js_mean"].get<double>());
     }
     p.meanJs = mm.value("js_mean", 0.0);  // the report's definition, as the CLI prints it
+    p.predictionJson = v.value("prediction", nlohmann::json::object()).dump();
+    const nlohmann::json& details = c.outcomes[i].details;
+    if (details.is_object() && details.contains("pruned_heads"))
+      for (const auto& h : details["pruned_heads"]) p.prunedHeads.push_back(h.get<std::string>());
+    // Which predictions changed: argmax per position, against full's.
+    const auto fl = c.outcomes[0].run.outputs.find("logits"), vl = c.outcomes[i].run.outputs.find("logits");
+    if (fl != c.outcomes[0].run.outputs.end() && vl != c.outcomes[i].run.outputs.end() && fl->second.dim() == 2 &&
+        info.head == "lm" && !info.encoderDecoder) {
+      const at::Tensor fa = fl->second.argmax(-1).to(at::kLong).contiguous();  // [T]
+      const at::Tensor va = vl->second.argmax(-1).to(at::kLong).contiguous();  // [T]
+      p.positions = static_cast<int>(fa.size(0));
+      auto label = [&](int64_t id) {
+        return m->model->tokenizer ? m->model->tokenizer->displayLabel(id) : std::to_string(id);
+      };
+      for (int64_t t = 0; t < fa.size(0) && t < va.size(0); ++t) {
+        const int64_t a = fa[t].item<int64_t>(), b = va[t].item<int64_t>();
+        if (a == b) continue;
+        VariantPanel::ChangedPrediction ch;
+        ch.position = static_cast<int>(t);
+        ch.at = t < static_cast<int64_t>(input.labels.size()) ? input.labels[t] : std::to_string(t);
+        ch.full = label(a);
+        ch.variant = label(b);
+        p.changed.push_back(std::move(ch));
+      }
+    }
     out.panels.push_back(std::move(p));
   }
   return out;
+}
+
+PruneSweepResult EngineSession::pruneSweep(const RunRequest& request, const PruneSweepOptions& options,
+                                          const std::function<void(int, int)>& progress,
+                                          const std::function<bool()>& cancelled) {
+  RunControl control;
+  wireControl(control, progress, cancelled);
+  PreparedInput input = prepareRequest(*m->model, request);
+  return attnscope::pruneSweep(*m->model, input, options, &control);
 }
 
 CaptureResult EngineSession::run(const RunRequest& request, const std::function<void(int, int)>& progress,

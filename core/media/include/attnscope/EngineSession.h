@@ -10,7 +10,8 @@
 #include <memory>
 #include <string>
 #include <vector>
-#include <cstdint>
+
+#include "attnscope/PruneSweepResult.h"
 
 namespace attnscope {
 
@@ -77,6 +78,15 @@ struct VariantPanel {
   double seconds = 0, timeRatio = 1, flopsRatio = 1, memoryRatio = 1;
   double meanJs = 0, top1Agreement = 1, logitsKl = 0;
   std::vector<float> jsGrid;  ///< [layers × heads] mean JS divergence of each head (first stack)
+  std::vector<std::string> prunedHeads;  ///< heads the variant removed ("L3H2"; prune variants), else empty
+  std::string predictionJson;            ///< the variant's prediction (next tokens, label, …) as JSON
+  /// A position whose predicted token (argmax of the logits) differs from full's.
+  struct ChangedPrediction {
+    int position = 0;
+    std::string at, full, variant;  ///< the input token at the position, full's and the variant's prediction
+  };
+  std::vector<ChangedPrediction> changed;  ///< every changed position (language-model heads)
+  int positions = 0;                       ///< positions compared for top-1 agreement
 };
 
 struct ComparisonResult {
@@ -149,6 +159,10 @@ class EngineSession {
   ComparisonResult compare(const RunRequest& request, const std::vector<std::string>& specs,
                            const std::function<void(int, int)>& progress = {},
                            const std::function<bool()>& cancelled = {});
+  /// The pruning sweep (prune-sweep): \p request's input with 0 … 90 % of the heads pruned in one order.
+  PruneSweepResult pruneSweep(const RunRequest& request, const PruneSweepOptions& options,
+                              const std::function<void(int, int)>& progress = {},
+                              const std::function<bool()>& cancelled = {});
   /// The last run's attention drawn over its image or spectrogram (image and audio models).
   /// Returns RGB bytes, width, height and a title.
   struct Picture {
@@ -169,3 +183,4 @@ class EngineSession {
 std::vector<std::string> supportedModelTypes();
 
 }  // namespace attnscope
+
