@@ -251,7 +251,7 @@ nlohmann::json layerMetrics(const Baseline& base, const VariantOutcome& full, co
 
 Comparison compareVariants(LoadedModel& model, const PreparedInput& input, const std::vector<std::string>& specs,
                            const CompareOptions& options, RunControl* control) {
-  if (options.repeats < 1) throw InputError("--repeats must be at least 1");
+  if (options.repeats < 1) throw InputError("the number of timed repeats must be at least 1");
   std::vector<std::string> order = {"full"};
   for (const auto& s : specs)
     if (s != "full" && std::find(order.begin(), order.end(), s) == order.end()) order.push_back(s);

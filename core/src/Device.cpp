@@ -21,15 +21,15 @@ c10::Device parseDevice(const std::string& spec) {
         used = 0;
       }
       if (used != spec.size() - 5 || index < 0)
-        throw DeviceError("--device '" + spec + "': expected auto, cpu, cuda or cuda:N");
+        throw DeviceError("device '" + spec + "': expected auto, cpu, cuda or cuda:N");
     }
     if (!at::hasCUDA())
-      throw DeviceError("--device '" + spec + "': this build of LibTorch has no CUDA support (use cpu or auto)");
+      throw DeviceError("device '" + spec + "': this build of LibTorch has no CUDA support (use cpu or auto)");
     if (index >= static_cast<int>(at::getNumGPUs()))
-      throw DeviceError("--device '" + spec + "': only " + std::to_string(at::getNumGPUs()) + " CUDA device(s) present");
+      throw DeviceError("device '" + spec + "': only " + std::to_string(at::getNumGPUs()) + " CUDA device(s) present");
     return c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(index));
   }
-  throw DeviceError("--device '" + spec + "': expected auto, cpu, cuda or cuda:N");
+  throw DeviceError("device '" + spec + "': expected auto, cpu, cuda or cuda:N");
 }
 
 std::string deviceName(const c10::Device& device) { return device.str(); }

@@ -41,11 +41,11 @@ void checkSelection(const LoadedModel& m, const CaptureSelection& s) {
   const ModelInfo& info = m.model->info();
   for (int l : s.layers)
     if (l >= info.layers)
-      throw InputError("--layers: layer " + std::to_string(l) + " does not exist (the model has " +
+      throw InputError("layer " + std::to_string(l) + " does not exist (the model has " +
                        std::to_string(info.layers) + " layers, 0-" + std::to_string(info.layers - 1) + ")");
   for (int h : s.heads)
     if (h >= info.heads)
-      throw InputError("--heads: head " + std::to_string(h) + " does not exist (the model has " +
+      throw InputError("head " + std::to_string(h) + " does not exist (the model has " +
                        std::to_string(info.heads) + " heads, 0-" + std::to_string(info.heads - 1) + ")");
 }
 
@@ -224,13 +224,13 @@ PreparedInput prepareText(const LoadedModel& m, const std::string& text, const s
                      "inputs with --inputs instead of text");
   size_t bad = 0;
   if (!unicode::isValidUtf8(text, &bad))
-    throw InputError("--text is not valid UTF-8 (invalid byte sequence at byte " + std::to_string(bad) + ")");
+    throw InputError("the text is not valid UTF-8 (invalid byte sequence at byte " + std::to_string(bad) + ")");
   if (pair && !unicode::isValidUtf8(*pair, &bad))
-    throw InputError("--text-pair is not valid UTF-8 (invalid byte sequence at byte " + std::to_string(bad) + ")");
+    throw InputError("the second text is not valid UTF-8 (invalid byte sequence at byte " + std::to_string(bad) + ")");
   if (pair && m.model->info().encoderDecoder)
     throw InputError("this encoder-decoder model takes a target text, not a text pair");
   Encoding enc = pair ? m.tokenizer->encodePair(text, *pair) : m.tokenizer->encode(text);
-  if (enc.ids.empty()) throw InputError("--text produced no tokens (is it empty?); the model needs at least one");
+  if (enc.ids.empty()) throw InputError("the text produced no tokens (is it empty?); the model needs at least one");
   const ModelInfo& info = m.model->info();
   if (info.maxPositions > 0 && static_cast<int64_t>(enc.ids.size()) > info.maxPositions) {
     const size_t n = enc.ids.size(), keep = static_cast<size_t>(info.maxPositions);
@@ -268,7 +268,7 @@ PreparedInput prepareInputsFile(const LoadedModel& m, const std::string& path) {
   try {
     file = SafetensorsFile::open(path);
   } catch (const SafetensorsError& e) {
-    throw InputError(std::string("--inputs: ") + e.what());
+    throw InputError(std::string("model inputs file: ") + e.what());
   }
   PreparedInput in;
   const auto accepted = m.model->inputNames();
@@ -279,14 +279,14 @@ PreparedInput prepareInputsFile(const LoadedModel& m, const std::string& path) {
       in.tensors[name] = file->tensor(name).clone();
     } else if (name.find("attentions.") == std::string::npos && name.find("last_hidden_state") == std::string::npos &&
                name != "logits" && name != "logits_last" && name != "pooler_output" && name != "generated_ids") {
-      warn("--inputs: tensor '" + name + "' in '" + path + "' is not an input of this model (accepted: " +
+      warn("model inputs file: tensor '" + name + "' in '" + path + "' is not an input of this model (accepted: " +
            acceptedList + "); ignored");
     }
   }
   if (in.tensors.empty())
-    throw InputError("--inputs: '" + path + "' holds none of this model's inputs (" + acceptedList + ")");
+    throw InputError("model inputs file '" + path + "' holds none of this model's inputs (" + acceptedList + ")");
   if (m.model->info().modality == "text" && !in.tensors.count("input_ids"))
-    throw InputError("--inputs: '" + path + "' has no tensor 'input_ids' (int64 [1, T])");
+    throw InputError("model inputs file '" + path + "' has no tensor 'input_ids' (int64 [1, T])");
   in.description = {{"inputs_file", std::filesystem::absolute(path).string()}};
   labelPositions(m, in);
   return in;
@@ -394,7 +394,7 @@ GenerateResult generate(LoadedModel& m, const PreparedInput& prompt, int maxNewT
   const ModelInfo& info = m.model->info();
   if (!info.causal && !info.encoderDecoder)
     throw InputError("model '" + m.dir + "' (" + info.architecture + ") is not a decoder language model; it cannot generate");
-  if (maxNewTokens < 1) throw InputError("--max-new-tokens must be at least 1");
+  if (maxNewTokens < 1) throw InputError("the number of new tokens must be at least 1");
   checkSelection(m, selection);
   const std::string idsName = info.encoderDecoder ? "decoder_input_ids" : "input_ids";
   if (!prompt.tensors.count(idsName)) throw InputError("generation needs the input '" + idsName + "'");

@@ -638,7 +638,15 @@ class GuiTest : public QObject {
     QVERIFY(QFileInfo(path).size() > 0);
     MainWindow w2;
     QSignalSpy opened(w2.sessions(), &SessionController::opened);
-    w2.openSession(path);
+    {  // the documented command line: attnscope --session FILE
+      std::vector<std::string> args = protectSessionArgument({"attnscope", "--session", path.toStdString()});
+      QStringList list;
+      for (const auto& a : args) list << QString::fromStdString(a);
+      QCommandLineParser parser;
+      addStartOptions(parser);
+      QVERIFY(parser.parse(list));
+      applyStartOptions(w2, parser, QString(), QString());
+    }
     QVERIFY(opened.wait(30000));
     QVERIFY(w2.document()->capture());
     QCOMPARE(w2.sessions()->state("auto").value("view").toObject(), savedView);
@@ -1028,6 +1036,52 @@ class GuiTest : public QObject {
     QVERIFY(tab.hasFigure());
     b.doc.setModel(ModelSummary(), false);
     QVERIFY(!tab.view()->result());
+  }
+
+
+  void pruneTabAloneDrawsTheSweepAndMarksAPoint() {
+    TabBench b;
+    PruneTab tab;
+    tab.attach(&b.doc, &b.view, &b.runner);
+    auto sweep = std::make_shared<PruneSweepResult>();
+    sweep->order = "importance";
+    sweep->totalHeads = 4;
+    sweep->ranking = {"L1H0", "L0H1", "L1H1", "L0H0"};
+    for (int i = 0; i < 3; ++i) {
+      PruneSweepPoint p;
+      p.ratio = 0.25 * 2 * i;  // 0, 0.5, 1
+      p.pruned.assign(sweep->ranking.begin(), sweep->ranking.begin() + 2 * i);
+      p.logitsKl = 0.5 * i;
+      p.top1Agreement = 1.0 - 0.3 * i;
+      p.jsMean = 0.2 * i;
+      sweep->points.push_back(p);
+    }
+    QSignalSpy shown(&tab, &AnalysisTab::shown);
+    b.doc.setSweep(sweep);
+    QCOMPARE(shown.count(), 1);
+    QCOMPARE(tab.plot()->curve().ratios, (std::vector<double>{0, 0.5, 1.0}));
+    QCOMPARE(tab.plot()->curve().top1, (std::vector<double>{1.0, 0.7, 1.0 - 0.6}));
+    tab.choosePoint(1);
+    QCOMPARE(tab.plot()->selectedPoint(), 1);
+    QCOMPARE(b.doc.prunedHeads(), (std::set<std::pair<int, int>>{{1, 0}, {0, 1}}));
+    QCOMPARE(b.doc.pruneSpec(), QString("prune:heads=L0H1,L1H0"));
+    // Fractions that are not numbers in [0, 1] are refused before anything runs.
+    PruneSweepOptions o;
+    QString why;
+    tab.ratiosEdit()->setText("0,0.5,2");
+    QVERIFY(!tab.options(o, &why));
+    QVERIFY2(why.contains("'2'"), qPrintable(why));
+    tab.ratiosEdit()->setText("0, 0.3");
+    QVERIFY(tab.options(o, &why));
+    QCOMPARE(o.ratios, (std::vector<double>{0, 0.3}));
+    QTemporaryDir dir;
+    tab.resize(600, 400);
+    tab.writeFigure(dir.filePath("sweep.pdf"), 72);
+    QVERIFY(QFileInfo(dir.filePath("sweep.pdf")).size() > 1000);
+    b.doc.setModel(ModelSummary(), false);  // another model: the sweep and the choice go
+    QVERIFY(!b.doc.sweep());
+    QVERIFY(b.doc.prunedHeads().empty());
+    QVERIFY(tab.plot()->curve().ratios.empty());
   }
 
   void bracketKeysChangeHeadAfterARunEvenFromTheTextBox() {

@@ -26,7 +26,7 @@ AudioClip decodeAudio(const std::string& path, double offsetSeconds, double maxS
 #else
   std::error_code ec;
   if (!std::filesystem::is_regular_file(path, ec)) throw InputError("audio '" + path + "' does not exist or is not a file");
-  if (offsetSeconds < 0) throw InputError("--offset must be non-negative (got " + std::to_string(offsetSeconds) + ")");
+  if (offsetSeconds < 0) throw InputError("the audio offset must be non-negative (got " + std::to_string(offsetSeconds) + ")");
   SF_INFO info{};
   SNDFILE* f = sf_open(path.c_str(), SFM_READ, &info);
   if (!f)
@@ -83,7 +83,7 @@ AudioClip decodeAudio(const std::string& path, double offsetSeconds, double maxS
 PreparedInput prepareAudio(const LoadedModel& m, const std::string& path, double offsetSeconds) {
   const ModelInfo& info = m.model->info();
   if (info.modality != "audio")
-    throw InputError("--audio: model '" + m.dir + "' (" + info.architecture + ") takes " + info.modality +
+    throw InputError("audio input: model '" + m.dir + "' (" + info.architecture + ") takes " + info.modality +
                      " input, not audio");
   int rate = info.sampleRate > 0 ? info.sampleRate : 16000;
   double window = info.windowSeconds;

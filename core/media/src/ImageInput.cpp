@@ -259,17 +259,17 @@ at::Tensor preprocessImage(const RgbImage& image, const ImagePreprocessing& p) {
 PreparedInput prepareImage(const LoadedModel& m, const std::string& path) {
   const ModelInfo& info = m.model->info();
   if (info.modality != "image")
-    throw InputError("--image: model '" + m.dir + "' (" + info.architecture + ") takes " + info.modality +
+    throw InputError("image input: model '" + m.dir + "' (" + info.architecture + ") takes " + info.modality +
                      " input, not an image");
   const RgbImage img = decodeImage(path);
   const ImagePreprocessing p = ImagePreprocessing::load(m.dir, info);
   at::Tensor pixels = preprocessImage(img, p);  // [1, 3, H, W]
   if (info.anyImageSize && (pixels.size(2) < info.patchSize || pixels.size(3) < info.patchSize))
-    throw InputError("--image: preprocessing gives " + std::to_string(pixels.size(3)) + "x" +
+    throw InputError("image input: preprocessing gives " + std::to_string(pixels.size(3)) + "x" +
                      std::to_string(pixels.size(2)) + " pixels, smaller than one " + std::to_string(info.patchSize) +
                      "-pixel patch");
   if (!info.anyImageSize && (pixels.size(2) != info.imageHeight || pixels.size(3) != info.imageWidth))
-    throw InputError("--image: preprocessing gives " + std::to_string(pixels.size(3)) + "x" +
+    throw InputError("image input: preprocessing gives " + std::to_string(pixels.size(3)) + "x" +
                      std::to_string(pixels.size(2)) + " pixels but the model takes " + std::to_string(info.imageWidth) +
                      "x" + std::to_string(info.imageHeight) + " (check preprocessor_config.json)");
   PreparedInput in;

@@ -97,11 +97,11 @@ void writePng(const cv::Mat& img, const std::string& outPath) {
   if (!ok) {
     std::error_code ec;
     std::filesystem::remove(tmp, ec);
-    throw InputError("--out: cannot write '" + outPath + "'");
+    throw InputError("cannot write '" + outPath + "'");
   }
   std::error_code ec;
   std::filesystem::rename(tmp, outPath, ec);
-  if (ec) throw InputError("--out: cannot replace '" + outPath + "': " + ec.message());
+  if (ec) throw InputError("cannot replace '" + outPath + "': " + ec.message());
 }
 
 }  // namespace
