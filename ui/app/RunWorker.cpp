@@ -44,77 +44,49 @@ void RunWorker::overlay(quint64 id, const QString& stack, int layer, int head, i
   }
 }
 
-void RunWorker::runRequest(const RunRequest& request) {
+template <class Job>
+void RunWorker::engineJob(const QString& failTitle, Job&& job) {
   m_cancel = false;
   if (!m_session) {
     emit failed(tr("No model"), tr("Open a model folder first (File ▸ Open model…)."));
     return;
   }
   try {
-    auto result = std::make_shared<CaptureResult>(m_session->run(
-        request, [this](int done, int total) { emit progress(done, total); }, [this] { return m_cancel.load(); }));
-    emit finished(result);
+    job([this](int done, int total) { emit progress(done, total); }, [this] { return m_cancel.load(); });
   } catch (const CancelledError&) {
     emit cancelled();
   } catch (const std::exception& e) {
-    emit failed(tr("Cannot run the model"), QString::fromStdString(e.what()));
+    emit failed(failTitle, QString::fromStdString(e.what()));
   }
+}
+
+void RunWorker::runRequest(const RunRequest& request) {
+  engineJob(tr("Cannot run the model"), [&](auto progress, auto cancelled) {
+    emit finished(std::make_shared<CaptureResult>(m_session->run(request, progress, cancelled)));
+  });
 }
 
 void RunWorker::compare(const RunRequest& request, const QStringList& specs) {
-  m_cancel = false;
-  if (!m_session) {
-    emit failed(tr("No model"), tr("Open a model folder first (File ▸ Open model…)."));
-    return;
-  }
-  try {
+  engineJob(tr("Cannot compare"), [&](auto progress, auto cancelled) {
     std::vector<std::string> list;
     for (const auto& s : specs) list.push_back(s.toStdString());
-    auto result = std::make_shared<ComparisonResult>(m_session->compare(
-        request, list, [this](int done, int total) { emit progress(done, total); }, [this] { return m_cancel.load(); }));
-    emit compared(result);
-  } catch (const CancelledError&) {
-    emit cancelled();
-  } catch (const std::exception& e) {
-    emit failed(tr("Cannot compare"), QString::fromStdString(e.what()));
-  }
+    emit compared(std::make_shared<ComparisonResult>(m_session->compare(request, list, progress, cancelled)));
+  });
 }
 
 void RunWorker::pruneSweep(const RunRequest& request, const PruneSweepOptions& options) {
-  m_cancel = false;
-  if (!m_session) {
-    emit failed(tr("No model"), tr("Open a model folder first (File ▸ Open model…)."));
-    return;
-  }
-  try {
-    auto result = std::make_shared<PruneSweepResult>(m_session->pruneSweep(
-        request, options, [this](int done, int total) { emit progress(done, total); },
-        [this] { return m_cancel.load(); }));
-    emit swept(result);
-  } catch (const CancelledError&) {
-    emit cancelled();
-  } catch (const std::exception& e) {
-    emit failed(tr("Cannot run the pruning sweep"), QString::fromStdString(e.what()));
-  }
+  engineJob(tr("Cannot run the pruning sweep"), [&](auto progress, auto cancelled) {
+    emit swept(std::make_shared<PruneSweepResult>(m_session->pruneSweep(request, options, progress, cancelled)));
+  });
 }
 
 void RunWorker::generate(const RunRequest& request, int maxNewTokens) {
-  m_cancel = false;
-  if (!m_session) {
-    emit failed(tr("No model"), tr("Open a model folder first (File ▸ Open model…)."));
-    return;
-  }
-  try {
+  engineJob(tr("Cannot generate"), [&](auto progress, auto cancelled) {
     int prompt = 0;
-    auto result = std::make_shared<CaptureResult>(m_session->generate(
-        request, maxNewTokens, &prompt, [this](int done, int total) { emit progress(done, total); },
-        [this] { return m_cancel.load(); }));
+    auto result =
+        std::make_shared<CaptureResult>(m_session->generate(request, maxNewTokens, &prompt, progress, cancelled));
     emit generated(result, prompt);
-  } catch (const CancelledError&) {
-    emit cancelled();
-  } catch (const std::exception& e) {
-    emit failed(tr("Cannot generate"), QString::fromStdString(e.what()));
-  }
+  });
 }
 
 void RunWorker::aggregate(quint64 id, std::shared_ptr<const CaptureResult> capture, const QString& stack,

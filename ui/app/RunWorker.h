@@ -76,6 +76,9 @@ class RunWorker : public QObject {
   void previewReady(quint64 id, const QImage& image, double fileSeconds);
 
  private:
+  /// Runs \p job(progress, cancelled) on the open model: "no model", cancellation and errors answered alike.
+  template <class Job>
+  void engineJob(const QString& failTitle, Job&& job);
   std::unique_ptr<EngineSession> m_session;
   std::atomic<bool> m_cancel{false};
 };

@@ -30,6 +30,19 @@ std::string AnalysisTab::currentStack() const {
   return capture->stacks[m_doc->stackIndex(m_view->stack())];
 }
 
+FigureRequest AnalysisTab::figureRequest(const QString& path, int dpi, const std::string& kind) const {
+  FigureRequest r;
+  r.kind = kind;
+  r.out = path.toStdString();
+  r.format = QFileInfo(path).suffix().toLower().toStdString();
+  r.dpi = dpi;
+  r.stack = currentStack();
+  r.layer = m_view->layer();
+  r.head = m_view->head();
+  r.colormap = m_view->colorMap().toStdString();
+  return r;
+}
+
 int AnalysisTab::currentStackIndex() const { return m_doc ? m_doc->stackIndex(m_view->stack()) : 0; }
 
 QString AnalysisTab::modelName() const {

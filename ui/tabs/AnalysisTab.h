@@ -4,6 +4,7 @@
 #include <QWidget>
 
 #include "AnalysisDocument.h"
+#include "FigureExport.h"
 #include "RunController.h"
 #include "ViewState.h"
 
@@ -56,6 +57,8 @@ class AnalysisTab : public QWidget {
   /// The capture's stack the view state names (its first when none).
   std::string currentStack() const;
   int currentStackIndex() const;
+  /// A figure request for \p path (format from its suffix) of the current stack, layer, head and colour map.
+  FigureRequest figureRequest(const QString& path, int dpi, const std::string& kind) const;
   /// The model's folder name (what titles and file names call it).
   QString modelName() const;
 

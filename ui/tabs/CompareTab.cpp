@@ -82,15 +82,8 @@ void CompareTab::refresh() {
 void CompareTab::writeFigure(const QString& path, int dpi) const {
   const auto result = m_doc->comparison();
   if (!result) throw std::runtime_error("compare variants first (Compare variants tab)");
-  FigureRequest r;
-  r.kind = "compare";
-  r.out = path.toStdString();
-  r.format = QFileInfo(path).suffix().toLower().toStdString();
-  r.dpi = dpi;
-  r.layer = m_view->layer();
-  r.head = m_view->head();
-  r.colormap = m_view->colorMap().toStdString();
-  if (result->panels.front().capture.stacks.size() > 1) r.stack = m_view->stack().toStdString();
+  FigureRequest r = figureRequest(path, dpi, "compare");
+  r.stack = result->panels.front().capture.stacks.size() > 1 ? m_view->stack().toStdString() : std::string();
   writeComparisonFigure(r, *result, m_compare->differenceOf()->currentIndex() + 1);
 }
 

@@ -55,15 +55,7 @@ void HeadTab::refresh() {
 void HeadTab::writeFigure(const QString& path, int dpi) const {
   const auto capture = m_doc->capture();
   if (!capture) throw std::runtime_error("run the model first");
-  FigureRequest r;
-  r.kind = "head";
-  r.out = path.toStdString();
-  r.format = QFileInfo(path).suffix().toLower().toStdString();
-  r.dpi = dpi;
-  r.stack = currentStack();
-  r.layer = m_view->layer();
-  r.head = m_view->head();
-  r.colormap = m_view->colorMap().toStdString();
+  const FigureRequest r = figureRequest(path, dpi, "head");
   renderFigure(r, {*capture}, {capture->variant.empty() ? "full" : capture->variant});
 }
 

@@ -155,13 +155,7 @@ void OverviewTab::requestFrame() {
 void OverviewTab::writeFigure(const QString& path, int dpi) const {
   const auto capture = m_doc->capture();
   if (!capture) throw std::runtime_error("run the model first");
-  FigureRequest r;
-  r.kind = "grid";
-  r.out = path.toStdString();
-  r.format = QFileInfo(path).suffix().toLower().toStdString();
-  r.dpi = dpi;
-  r.stack = currentStack();
-  r.colormap = m_view->colorMap().toStdString();
+  const FigureRequest r = figureRequest(path, dpi, "grid");
   renderFigure(r, {*capture}, {capture->variant.empty() ? "full" : capture->variant});
 }
 
