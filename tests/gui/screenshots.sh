@@ -43,6 +43,8 @@ shot gui-aggregates-stories260k 10 "$shared/models/stories260K" --text "$story" 
 shot gui-metrics-stories260k 12 "$shared/models/stories260K" --text "$story" --tab metrics
 shot gui-generate-stories260k 12 "$shared/models/stories260K" --text "Once upon a time" --generate 24 --tab lines
 shot gui-compare-stories260k 20 "$shared/models/stories260K" --text "$story" --compare "window:w=8;topk:k=4;linear"
+shot gui-prune-compare-stories260k 18 "$shared/models/stories260K" --text "$story" --compare "prune:ratio=0.3;window:w=8"
+shot gui-pruning-sweep-stories260k 18 "$shared/models/stories260K" --text "$story" --sweep "0,0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9"
 shot gui-qwen2-tokenizer 12 "$shared/golden/qwen2-tiny-random" --text "Qwen2 reads 12,345 cafés: don't you think THEY'LL notice?"
 shot gui-image-overlay-vit 12 "$shared/golden/vit-tiny-random" --input "$shared/golden/vit-tiny-random/input.png" --tab overlay
 shot gui-audio-overlay-kwt1 14 "$shared/models/kwt1" --input "$shared/golden/whisper-tiny-random/jfk_2s.wav" --tab overlay
