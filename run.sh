@@ -5,6 +5,8 @@
 #   ./run.sh build    setup + build only
 #   ./run.sh sanitize the engine, media, CLI and core tests built with -fsanitize=address,undefined in
 #                     build-sanitize (no Qt), then those tests
+#   ./run.sh fuzz [TARGET...]  the tests/fuzz targets built with clang + libFuzzer (ASan, UBSan) in build-fuzz,
+#                     each fuzzed for FUZZ_SECONDS (default 600); findings land in build-fuzz/findings/<target>/
 # Environment: BUILD_DIR (default build), ATTNSCOPE_SHARED (folder with golden/ and models/),
 #              ATTNSCOPE_BUILD_GUI=OFF to build the engine and CLI only.
 set -euo pipefail
@@ -70,6 +72,39 @@ if [ "$MODE" = sanitize ]; then
   # ./run.sh test only.
   ctest --output-on-failure --timeout 1800 -j "$(nproc)" -E '^SentencePieceModel\.'
   exit 0
+fi
+
+# --- Fuzzing: clang + libFuzzer in its own build folder; the corpus grows in build-fuzz/corpus/<target>.
+if [ "$MODE" = fuzz ]; then
+  command -v clang++ >/dev/null 2>&1 || { log "fuzzing needs clang and libFuzzer (apt install clang)"; exit 2; }
+  FUZZ_DIR=${FUZZ_BUILD_DIR:-$ROOT/build-fuzz}
+  flags="-fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined"
+  if [ ! -f "$FUZZ_DIR/CMakeCache.txt" ]; then
+    log "configuring $FUZZ_DIR (clang, libFuzzer, AddressSanitizer + UndefinedBehaviorSanitizer)"
+    CC=clang CXX=clang++ cmake -S "$ROOT" -B "$FUZZ_DIR" "${GENERATOR[@]}" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+      -DATTNSCOPE_BUILD_GUI=OFF -DATTNSCOPE_FUZZ=ON -DCMAKE_CXX_FLAGS="$flags" \
+      -DCMAKE_EXE_LINKER_FLAGS="-fsanitize=address,undefined" -DCMAKE_SHARED_LINKER_FLAGS="-fsanitize=address,undefined"
+  fi
+  find_shared
+  shift
+  targets=("$@")
+  if [ ${#targets[@]} -eq 0 ]; then
+    targets=($(sed -n 's/^  \([a-z_]*\):Fuzz.*/\1/p' tests/fuzz/CMakeLists.txt))
+  fi
+  log "building ${targets[*]}"
+  cmake --build "$FUZZ_DIR" --parallel "$(nproc)" --target $(printf 'fuzz_%s ' "${targets[@]}")
+  export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
+  export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+  status=0
+  for t in "${targets[@]}"; do
+    mkdir -p "$FUZZ_DIR/corpus/$t" "$FUZZ_DIR/findings/$t"
+    log "fuzzing $t for ${FUZZ_SECONDS:-600} s"
+    "$FUZZ_DIR/tests/fuzz/fuzz_$t" -max_total_time="${FUZZ_SECONDS:-600}" -timeout=5 -rss_limit_mb=4096 \
+      -print_final_stats=1 -artifact_prefix="$FUZZ_DIR/findings/$t/" "$FUZZ_DIR/corpus/$t" "$ROOT/tests/fuzz/corpus/$t" \
+      > "$FUZZ_DIR/fuzz-$t.log" 2>&1 || status=1
+    tail -n 14 "$FUZZ_DIR/fuzz-$t.log"
+  done
+  exit $status
 fi
 
 # --- 2. Configure and build (Release).

@@ -86,5 +86,11 @@ if [[ -n "$convert" ]]; then
   rm -rf "$stage/files"; mv "$stage/converted" "$stage/files"
 fi
 mkdir -p "$dest"
-cp "$stage"/files/* "$dest"/
+# Each file is copied beside its final name and renamed over it: killed at any moment, every file in $dest is either
+# the old one or the complete new one.
+for f in "$stage"/files/*; do
+  part="$dest/.$(basename "$f").partial.$$"
+  cp "$f" "$part"
+  mv -f "$part" "$dest/$(basename "$f")"
+done
 echo "$name ready in $dest"

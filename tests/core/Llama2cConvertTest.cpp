@@ -6,8 +6,15 @@
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
+#include <thread>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
@@ -214,6 +221,59 @@ TEST(ConvertLlama2c, DownloadScriptVerifiesAndConvertsTheRelease) {
   EXPECT_NE(fileBytes(tmp.file("log2")).find("checksum mismatch for stories260K/stories260K.bin"), std::string::npos)
       << fileBytes(tmp.file("log2"));
   EXPECT_FALSE(fs::exists(tmp.file("dest2")));
+}
+
+}  // namespace
+
+namespace {
+
+TEST(ConvertLlama2c, KilledAtAnyMomentLeavesNoModelOrTheWholeModel) {
+  // The converter stages beside the target and renames the folder into place: after a kill, the output folder is
+  // either absent or a complete model that loads (never a half-written one).
+  TempDir tmp;
+  writeRelease(tmp.file("m.bin"), tmp.file("t.bin"));
+  const std::string out = tmp.file("converted");
+  const std::vector<std::string> args = {ATTNSCOPE_CLI_PATH, "convert-llama2c", "--checkpoint", tmp.file("m.bin"),
+                                         "--tokenizer", tmp.file("t.bin"), "--out", out};
+  auto spawn = [&] {
+    const pid_t pid = fork();
+    if (pid == 0) {
+      freopen("/dev/null", "w", stdout);
+      freopen("/dev/null", "w", stderr);
+      std::vector<char*> argv;
+      for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+      argv.push_back(nullptr);
+      execv(argv[0], argv.data());
+      _exit(127);
+    }
+    return pid;
+  };
+  const auto t0 = std::chrono::steady_clock::now();
+  int status = 0;
+  waitpid(spawn(), &status, 0);
+  const double whole = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  int absent = 0, complete = 0;
+  for (int i = 0; i < 8; ++i) {
+    std::filesystem::remove_all(out);
+    const pid_t pid = spawn();
+    std::this_thread::sleep_for(std::chrono::duration<double>(whole * (0.1 + 0.12 * i)));
+    kill(pid, SIGKILL);
+    waitpid(pid, &status, 0);
+    if (!std::filesystem::exists(out)) {
+      ++absent;
+      continue;
+    }
+    try {
+      auto m = loadModel(out, "cpu");
+      EXPECT_EQ(m->model->info().layers, 5);
+      ++complete;
+    } catch (const std::exception& e) {
+      ADD_FAILURE() << "kill " << i << " left a model folder that does not load: " << e.what();
+    }
+  }
+  std::cout << "[ kill ] convert-llama2c of " << whole << " s killed 8 times: " << absent << " absent, " << complete
+            << " complete\n";
 }
 
 }  // namespace
