@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "attnscope/Analysis.h"
+#include "attnscope/AtomicFile.h"
 #include "attnscope/Compare.h"
 #include "attnscope/Device.h"
 #include "attnscope/Engine.h"
@@ -412,17 +413,7 @@ int cmdCompare(const Args& a) {
       c.report["variants"][i]["capture"] = path;
     }
   }
-  {
-    const std::string tmp = out + ".tmp";
-    std::ofstream f(tmp);
-    if (!f) throw InputError("--out: cannot write '" + out + "'");
-    f << c.report.dump(2) << "\n";
-    f.close();
-    if (!f) throw InputError("--out: failed writing '" + out + "'");
-    std::error_code ec;
-    std::filesystem::rename(tmp, out, ec);
-    if (ec) throw InputError("--out: cannot replace '" + out + "': " + ec.message());
-  }
+  writeFileAtomically(out, c.report.dump(2) + "\n");
   // A readable summary on stdout.
   std::cout << std::left << std::setw(34) << "variant" << std::right << std::setw(11) << "time ms" << std::setw(9)
             << "x full" << std::setw(10) << "flops" << std::setw(10) << "attn mem" << std::setw(10) << "mean JS"
@@ -441,24 +432,6 @@ int cmdCompare(const Args& a) {
   return 0;
 }
 
-/// Writes \p text to \p out through a temporary file renamed into place (the old file stays on failure).
-void writeTextFile(const std::string& out, const std::string& text) {
-  const std::string tmp = out + ".tmp-attnscope";
-  std::ofstream f(tmp);
-  if (!f) throw InputError("--out: cannot write '" + out + "'");
-  f << text;
-  f.close();
-  if (!f) {
-    std::remove(tmp.c_str());
-    throw InputError("--out: failed writing '" + out + "' (disk full?)");
-  }
-  std::error_code ec;
-  std::filesystem::rename(tmp, out, ec);
-  if (ec) {
-    std::remove(tmp.c_str());
-    throw InputError("--out: cannot replace '" + out + "': " + ec.message());
-  }
-}
 
 int cmdPruneSweep(const Args& a) {
   const std::string out = a.require("out");
@@ -495,7 +468,7 @@ int cmdPruneSweep(const Args& a) {
   auto m = loadModel(a.require("model"), a.get("device", "auto"), a.get("dtype", "auto"));
   PreparedInput in = inputFrom(*m, a);
   const PruneSweepResult sweep = pruneSweep(*m, in, options);
-  writeTextFile(out, sweep.toJson(m->dir).dump(2) + "\n");
+  writeFileAtomically(out, sweep.toJson(m->dir).dump(2) + "\n");
   std::cout << std::right << std::setw(7) << "ratio" << std::setw(8) << "heads" << std::setw(12) << "logits KL"
             << std::setw(10) << "top-1" << std::setw(10) << "mean JS" << std::setw(10) << "ms" << "\n";
   for (const auto& p : sweep.points)

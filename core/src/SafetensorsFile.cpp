@@ -1,5 +1,7 @@
 #include "attnscope/SafetensorsFile.h"
 
+#include "attnscope/AtomicFile.h"
+
 #include <ATen/ops/empty.h>
 #include <ATen/ops/from_blob.h>
 #include <fcntl.h>
@@ -211,6 +213,10 @@ void SafetensorsWriter::add(const std::string& name, const at::Tensor& tensor) {
 }
 
 void SafetensorsWriter::writeTo(std::ostream& f) const {
+  writeToSink([&f](const char* p, size_t n) { f.write(p, static_cast<std::streamsize>(n)); });
+}
+
+void SafetensorsWriter::writeToSink(const std::function<void(const char*, size_t)>& sink) const {
   std::vector<std::pair<std::string, at::Tensor>> sorted = m_tensors;
   std::sort(sorted.begin(), sorted.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
   nlohmann::json header = nlohmann::json::object();
@@ -231,9 +237,9 @@ void SafetensorsWriter::writeTo(std::ostream& f) const {
   uint8_t len[8];
   uint64_t n = h.size();
   for (int i = 0; i < 8; ++i) len[i] = static_cast<uint8_t>((n >> (8 * i)) & 0xff);
-  f.write(reinterpret_cast<const char*>(len), 8);
-  f.write(h.data(), static_cast<std::streamsize>(h.size()));
-  for (const auto& c : cpu) f.write(static_cast<const char*>(c.data_ptr()), c.numel() * c.element_size());
+  sink(reinterpret_cast<const char*>(len), 8);
+  sink(h.data(), h.size());
+  for (const auto& c : cpu) sink(static_cast<const char*>(c.data_ptr()), static_cast<size_t>(c.numel() * c.element_size()));
 }
 
 std::string SafetensorsWriter::bytes() const {
@@ -243,22 +249,9 @@ std::string SafetensorsWriter::bytes() const {
 }
 
 void SafetensorsWriter::write(const std::string& path) const {
-  const std::string tmp = path + ".tmp-attnscope";
-  {
-    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    if (!f) throw InputError("cannot write '" + path + "': cannot create '" + tmp + "'");
-    writeTo(f);
-    f.flush();
-    if (!f) {
-      f.close();
-      std::remove(tmp.c_str());
-      throw InputError("cannot write '" + path + "' (disk full or not writable)");
-    }
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    std::remove(tmp.c_str());
-    throw InputError("cannot write '" + path + "': rename failed (" + std::strerror(errno) + ")");
-  }
+  AtomicFile f(path);  // the old file stays intact unless the whole new one is written
+  writeToSink([&f](const char* p, size_t n) { f.write(p, n); });
+  f.commit();
 }
 
 }  // namespace attnscope

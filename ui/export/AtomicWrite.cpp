@@ -1,14 +1,14 @@
 #include "AtomicWrite.h"
 
-#include <QSaveFile>
-#include <stdexcept>
+#include <string_view>
+
+#include "attnscope/AtomicFile.h"
 
 namespace attnscope {
 
 void writeFileAtomically(const QString& path, const QByteArray& bytes) {
-  QSaveFile f(path);
-  if (!f.open(QIODevice::WriteOnly) || f.write(bytes) != bytes.size() || !f.commit())
-    throw std::runtime_error(QString("cannot write %1: %2").arg(path, f.errorString()).toStdString());
+  // The engine's one atomic writer (temporary file beside the target, fsync, rename); its InputError names the file.
+  writeFileAtomically(path.toStdString(), std::string_view(bytes.constData(), static_cast<size_t>(bytes.size())));
 }
 
 }  // namespace attnscope

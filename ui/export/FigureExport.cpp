@@ -8,6 +8,7 @@
 #include <QPageSize>
 #include <QPainter>
 #include <QPdfWriter>
+#include <QBuffer>
 #include <QSaveFile>
 #include <QScreen>
 #include <QSvgGenerator>
@@ -23,6 +24,7 @@
 
 #include "ColorMaps.h"
 #include "HeatmapView.h"
+#include "AtomicWrite.h"
 #include "ViewFigure.h"
 
 namespace attnscope {
@@ -183,9 +185,8 @@ std::pair<int, int> figureSize(const FigureRequest& request, const std::vector<C
 
 namespace {
 
-/// Paints \p size points of figure with \p paint into \p out as PNG (at \p dpi), SVG or PDF, through a temporary
-/// file renamed into place. The plots lay their text out with the screen's font metrics (logical DPI L): every
-/// device is painted at that same logical DPI, so text takes exactly the room the layout gave it (a PNG painted at its
+/// Paints \p size points of figure with \p paint into \p out as PNG (at \p dpi), SVG or PDF, written atomically.
+/// The plots lay their text out with the screen's font metrics (logical DPI L): every device is painted at that same logical DPI, so text takes exactly the room the layout gave it (a PNG painted at its
 /// output DPI drew text dpi/L times larger than laid out and clipped axis labels). One figure unit is one point.
 /// Refuses a request before anything is drawn: no application, no file, an unknown format, a DPI out of range.
 void checkOutput(const std::string& format, int dpi, const std::string& path) {
@@ -200,8 +201,8 @@ void checkOutput(const std::string& format, int dpi, const std::string& path) {
 void writeFigureFile(QSize size, const std::string& format, int dpi, const std::string& path,
                      const std::function<void(QCPPainter&)>& paint) {
   if (size.isEmpty()) throw std::runtime_error("nothing to draw");
-  const QString out = QString::fromStdString(path);
-  const QString tmp = out + ".tmp-" + QString::number(QCoreApplication::applicationPid());
+  QBuffer buffer;
+  buffer.open(QIODevice::WriteOnly);
   bool ok = false;
   const double logicalDpi = QGuiApplication::primaryScreen() ? QGuiApplication::primaryScreen()->logicalDotsPerInchY() : 96.0;
   const int dotsPerMeter = static_cast<int>(std::lround(logicalDpi / 0.0254));
@@ -219,10 +220,10 @@ void writeFigureFile(QSize size, const std::string& format, int dpi, const std::
     }
     img.setDotsPerMeterX(static_cast<int>(std::lround(dpi / 0.0254)));  // the file says the DPI asked for
     img.setDotsPerMeterY(static_cast<int>(std::lround(dpi / 0.0254)));
-    ok = img.save(tmp, "PNG");
+    ok = img.save(&buffer, "PNG");
   } else if (format == "svg") {
     QSvgGenerator svg;
-    svg.setFileName(tmp);
+    svg.setOutputDevice(&buffer);
     svg.setResolution(static_cast<int>(std::lround(logicalDpi)));
     svg.setSize(size);
     svg.setViewBox(QRect(QPoint(0, 0), size));
@@ -231,9 +232,9 @@ void writeFigureFile(QSize size, const std::string& format, int dpi, const std::
       QCPPainter painter(&svg);
       paint(painter);
     }
-    ok = QFileInfo(tmp).size() > 0;
+    ok = buffer.size() > 0;
   } else {
-    QPdfWriter pdf(tmp);
+    QPdfWriter pdf(&buffer);
     pdf.setCreator("AttnScope");
     pdf.setResolution(static_cast<int>(std::lround(logicalDpi)));
     pdf.setPageSize(QPageSize(QSizeF(size), QPageSize::Point));
@@ -243,16 +244,10 @@ void writeFigureFile(QSize size, const std::string& format, int dpi, const std::
       painter.scale(logicalDpi / 72.0, logicalDpi / 72.0);  // figure units are points
       paint(painter);
     }
-    ok = QFileInfo(tmp).size() > 0;
+    ok = buffer.size() > 0;
   }
-  if (!ok) {
-    QFile::remove(tmp);
-    throw std::runtime_error("cannot write '" + path + "'");
-  }
-  if (std::rename(tmp.toLocal8Bit().constData(), out.toLocal8Bit().constData()) != 0) {
-    QFile::remove(tmp);
-    throw std::runtime_error("cannot replace '" + path + "'");
-  }
+  if (!ok) throw std::runtime_error("cannot draw the figure for '" + path + "'");
+  writeFileAtomically(QString::fromStdString(path), buffer.data());  // the old file stays unless all is written
 }
 
 }  // namespace

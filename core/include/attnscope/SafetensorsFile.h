@@ -12,6 +12,7 @@
 #include <map>
 #include <memory>
 #include <ostream>
+#include <functional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -71,6 +72,8 @@ class SafetensorsWriter {
   std::string bytes() const;
   /// Streams the file to \p out.
   void writeTo(std::ostream& out) const;
+  /// The file's bytes in order, handed to \p sink piece by piece.
+  void writeToSink(const std::function<void(const char*, size_t)>& sink) const;
 
  private:
   std::vector<std::pair<std::string, at::Tensor>> m_tensors;

@@ -322,20 +322,37 @@ CaptureResult loadCaptureFile(const std::string& path, std::string* name) {
     throw InputError("'" + path + "': unreadable metadata: " + e.what());
   }
   CaptureResult out;
-  out.variant = meta.value("variant", "");
+  std::vector<std::string> tokens, stacks = {"self"};
+  std::vector<int> heads;
+  nlohmann::json labels = nlohmann::json::object();
+  try {  // the metadata's types are checked here: a wrong one is an InputError naming the key, never a crash
+    if (!meta.is_object()) throw InputError("'" + path + "': the metadata is not a JSON object");
+    out.variant = meta.value("variant", "");
+    tokens = meta.value("tokens", std::vector<std::string>{});
+    stacks = meta.value("stacks", stacks);
+    if (meta.contains("heads"))
+      for (const auto& h : meta["heads"]) {
+        if (!h.is_number_integer() || h.get<int64_t>() < 0 || h.get<int64_t>() > (1 << 16))
+          throw InputError("'" + path + "': metadata heads: expected head indices, got " + h.dump().substr(0, 40));
+        heads.push_back(static_cast<int>(h.get<int64_t>()));
+      }
+    if (meta.contains("labels")) labels = meta["labels"];
+    if (!labels.is_object()) throw InputError("'" + path + "': metadata labels: expected an object");
+  } catch (const nlohmann::json::exception& e) {
+    throw InputError("'" + path + "': unreadable metadata: " + e.what());
+  }
   if (name) *name = out.variant.empty() ? "full" : out.variant;
-  const auto tokens = meta.value("tokens", std::vector<std::string>{});
-  const auto heads = meta.value("heads", std::vector<int>{});
-  const auto labels = meta.value("labels", nlohmann::json::object());
-  for (const auto& stack : meta.value("stacks", std::vector<std::string>{"self"})) {
+  for (const auto& stack : stacks) {
     out.stacks.push_back(stack);
     std::vector<std::string> q = tokens, k = tokens;
     if (labels.contains(stack)) {
-      q = labels[stack].value("query", tokens);
-      k = labels[stack].value("key", tokens);
+      try {
+        q = labels[stack].value("query", tokens);
+        k = labels[stack].value("key", tokens);
+      } catch (const nlohmann::json::exception& e) {
+        throw InputError("'" + path + "': metadata labels." + stack + ": " + e.what());
+      }
     }
-    out.stackQueryLabels.push_back(q);
-    out.stackKeyLabels.push_back(k);
     for (int l = 0;; ++l) {
       const std::string tname = captureTensorName(stack, l);
       if (!file->has(tname)) {
@@ -350,12 +367,19 @@ CaptureResult loadCaptureFile(const std::string& path, std::string* name) {
       a.heads = static_cast<int>(t.size(0));
       a.q = static_cast<int>(t.size(1));
       a.k = static_cast<int>(t.size(2));
+      // Labels name every row and column the views draw: a count that does not match is refused here.
+      if (q.size() != static_cast<size_t>(a.q) || k.size() != static_cast<size_t>(a.k))
+        throw InputError("'" + path + "': '" + tname + "' is [" + std::to_string(a.heads) + ", " + std::to_string(a.q) +
+                         ", " + std::to_string(a.k) + "] but the metadata labels " + std::to_string(q.size()) +
+                         " queries and " + std::to_string(k.size()) + " keys");
       a.headIndex = heads.size() == static_cast<size_t>(a.heads) ? heads : std::vector<int>();
       if (a.headIndex.empty())
         for (int h = 0; h < a.heads; ++h) a.headIndex.push_back(h);
       a.data.assign(t.data_ptr<float>(), t.data_ptr<float>() + t.numel());
       out.layers.push_back(std::move(a));
     }
+    out.stackQueryLabels.push_back(q);
+    out.stackKeyLabels.push_back(k);
   }
   if (out.layers.empty()) throw InputError("'" + path + "' holds no attention tensors");
   out.queryLabels = out.stackQueryLabels.front();

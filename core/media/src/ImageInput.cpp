@@ -189,7 +189,11 @@ ImagePreprocessing ImagePreprocessing::load(const std::string& modelDir, const M
     if (j.contains("size") && !j["size"].is_null())
       readSize(j["size"], path, "size", shortestEdgeDefault, p.height, p.width, p.shortestEdge);
     if (j.contains("resample") && !j["resample"].is_null()) {
-      p.resample = j["resample"].get<int>();
+      const auto& r = j["resample"];
+      // An integer Pillow filter code; a float or a huge number is refused before it is converted.
+      if (!r.is_number_integer() || r.get<int64_t>() < 0 || r.get<int64_t>() > 255)
+        throw ConfigError("'" + path + "': resample: expected a Pillow filter code (an integer 0-5), got " + r.dump());
+      p.resample = static_cast<int>(r.get<int64_t>());
       pillowFilter(p.resample);  // refuses codes Pillow does not have
     }
     p.doCenterCrop = j.value("do_center_crop", p.doCenterCrop);

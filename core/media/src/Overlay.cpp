@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "attnscope/AudioFeatures.h"
+#include "attnscope/AtomicFile.h"
 #include "attnscope/Errors.h"
 #include "attnscope/Analysis.h"
 #include "attnscope/Engine.h"
@@ -87,21 +88,15 @@ void addTitleAndBar(cv::Mat& canvas, const std::string& title, const cv::Mat& lu
 }
 
 void writePng(const cv::Mat& img, const std::string& outPath) {
-  const std::string tmp = outPath + ".tmp.png";
+  std::vector<uchar> png;
   bool ok = false;
   try {
-    ok = cv::imwrite(tmp, img);
-  } catch (const cv::Exception& e) {
+    ok = cv::imencode(".png", img, png);
+  } catch (const cv::Exception&) {
     ok = false;
   }
-  if (!ok) {
-    std::error_code ec;
-    std::filesystem::remove(tmp, ec);
-    throw InputError("cannot write '" + outPath + "'");
-  }
-  std::error_code ec;
-  std::filesystem::rename(tmp, outPath, ec);
-  if (ec) throw InputError("cannot replace '" + outPath + "': " + ec.message());
+  if (!ok) throw InputError("cannot encode the PNG for '" + outPath + "'");
+  writeFileAtomically(outPath, std::string_view(reinterpret_cast<const char*>(png.data()), png.size()));
 }
 
 }  // namespace

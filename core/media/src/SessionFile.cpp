@@ -34,6 +34,15 @@ nlohmann::json addCapture(SafetensorsWriter& w, const CaptureResult& c, const st
           {"layers", layers}};
 }
 
+/// An integer field in [lo, hi]; a float, a string or a number out of range is an InputError naming it (never a
+/// conversion of an out-of-range double).
+int intIn(const nlohmann::json& v, const std::string& what, int64_t lo, int64_t hi, const std::string& path) {
+  if (!v.is_number_integer() || v.get<int64_t>() < lo || v.get<int64_t>() > hi)
+    throw InputError("'" + path + "': " + what + ": expected an integer in " + std::to_string(lo) + ".." +
+                     std::to_string(hi) + ", got " + v.dump().substr(0, 40));
+  return static_cast<int>(v.get<int64_t>());
+}
+
 CaptureResult readCapture(const SafetensorsFile& file, const nlohmann::json& d, const std::string& prefix,
                           const std::string& path) {
   CaptureResult c;
@@ -49,8 +58,8 @@ CaptureResult readCapture(const SafetensorsFile& file, const nlohmann::json& d, 
   for (const auto& L : d.at("layers")) {
     AttentionMatrix a;
     a.stack = L.at("stack").get<std::string>();
-    a.layer = L.at("layer").get<int>();
-    a.headIndex = L.at("heads").get<std::vector<int>>();
+    a.layer = intIn(L.at("layer"), prefix + " layer", 0, 1 << 16, path);
+    for (const auto& h : L.at("heads")) a.headIndex.push_back(intIn(h, prefix + " head", 0, 1 << 16, path));
     const std::string name = tensorName(prefix, a.stack, a.layer);
     if (!file.has(name)) throw InputError("'" + path + "': tensor '" + name + "' is missing");
     const at::Tensor t = file.tensor(name).to(at::kFloat).contiguous();  // [heads, q, k]
@@ -119,7 +128,7 @@ SessionData readSession(const std::string& path) {
   SessionData out;
   try {
     const nlohmann::json doc = nlohmann::json::parse(it->second);
-    const int version = doc.value("version", 0);
+    const int version = doc.contains("version") ? intIn(doc["version"], "version", 0, 1 << 20, path) : 0;
     if (version < 1 || version > kSessionVersion)
       throw InputError("'" + path + "': session version " + std::to_string(version) + " is not supported (this build "
                        "reads version " + std::to_string(kSessionVersion) + ")");
@@ -129,8 +138,8 @@ SessionData readSession(const std::string& path) {
     if (doc.contains("comparison")) {
       const auto& d = doc["comparison"];
       auto r = std::make_shared<ComparisonResult>();
-      r->layers = d.at("layers").get<int>();
-      r->heads = d.at("heads").get<int>();
+      r->layers = intIn(d.at("layers"), "comparison layers", 0, 1 << 16, path);
+      r->heads = intIn(d.at("heads"), "comparison heads", 0, 1 << 16, path);
       r->reportJson = d.value("report", "");
       const auto& panels = d.at("panels");
       for (size_t i = 0; i < panels.size(); ++i) {
