@@ -38,6 +38,10 @@ AudioClip decodeAudio(const std::string& path, double offsetSeconds, double maxS
   } closer{f};
   if (info.frames <= 0 || info.samplerate <= 0 || info.channels <= 0)
     throw InputError("audio '" + path + "' holds no samples");
+  if (info.samplerate > 768000 || info.channels > 1024)
+    throw InputError("audio '" + path + "': " + std::to_string(info.samplerate) + " Hz and " +
+                     std::to_string(info.channels) + " channels are outside what audio files hold (at most 768 kHz, "
+                     "1024 channels)");
   AudioClip clip;
   clip.channels = info.channels;
   clip.fileSeconds = static_cast<double>(info.frames) / info.samplerate;
@@ -45,7 +49,7 @@ AudioClip decodeAudio(const std::string& path, double offsetSeconds, double maxS
   const sf_count_t start = static_cast<sf_count_t>(std::llround(offsetSeconds * info.samplerate));
   if (start >= info.frames) {
     char buf[160];
-    std::snprintf(buf, sizeof buf, "--offset %.3f s is past the end of '%s' (%.3f s long)", offsetSeconds,
+    std::snprintf(buf, sizeof buf, "the offset %.3f s is past the end of '%s' (%.3f s long)", offsetSeconds,
                   path.c_str(), clip.fileSeconds);
     throw InputError(buf);
   }
@@ -66,6 +70,12 @@ AudioClip decodeAudio(const std::string& path, double offsetSeconds, double maxS
     clip.samples = std::move(mono);
   } else {
     const size_t outLen = static_cast<size_t>(std::llround(static_cast<double>(got) * targetRate / info.samplerate));
+    // libsoxr dereferences its output even when it has no room for a sample: a clip shorter than one output sample
+    // is refused here.
+    if (outLen == 0)
+      throw InputError("audio '" + path + "': " + std::to_string(got) + " samples at " +
+                       std::to_string(info.samplerate) + " Hz are shorter than one sample at " +
+                       std::to_string(targetRate) + " Hz");
     clip.samples.resize(outLen);
     size_t done = 0;
     const soxr_quality_spec_t q = soxr_quality_spec(SOXR_HQ, 0);
