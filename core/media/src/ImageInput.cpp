@@ -60,8 +60,10 @@ namespace {
 void readSize(const nlohmann::json& v, const std::string& path, const std::string& key, bool intIsShortestEdge,
               int& height, int& width, int& shortestEdge) {
   auto positive = [&](const nlohmann::json& x, const std::string& what) {
-    if (!x.is_number_integer() || x.get<int64_t>() < 1 || x.get<int64_t>() > 65536)
-      throw ModelLoadError("'" + path + "': " + what + " must be a whole number of pixels from 1 to 65536");
+    // 4096 is beyond every released image processor (ViT 224, DINOv2 518, SAM 1024) and keeps a damaged value
+    // from resizing into gigapixels.
+    if (!x.is_number_integer() || x.get<int64_t>() < 1 || x.get<int64_t>() > 4096)
+      throw ModelLoadError("'" + path + "': " + what + " must be a whole number of pixels from 1 to 4096");
     return x.get<int>();
   };
   if (v.is_number()) {
@@ -177,6 +179,8 @@ ImagePreprocessing ImagePreprocessing::load(const std::string& modelDir, const M
       p.height = p.width = 0;
       p.resample = 2;
       p.cropPct = j.value("crop_pct", 224.0 / 256.0);
+      if (!(p.cropPct > 0.0 && p.cropPct <= 1.0))
+        throw ModelLoadError("'" + path + "': crop_pct must be a fraction in (0, 1]");
       p.mean = {0.485, 0.456, 0.406};
       p.std = {0.229, 0.224, 0.225};
     } else {
@@ -206,8 +210,21 @@ ImagePreprocessing ImagePreprocessing::load(const std::string& modelDir, const M
       throw ModelLoadError("'" + path + "': do_center_crop is set but crop_size is missing");
     if (p.doResize && p.shortestEdge == 0 && (p.height < 1 || p.width < 1))
       throw ModelLoadError("'" + path + "': size is missing");
+    // A model of one input size: the size the processor makes is checked before any image is resized.
+    if (!info.anyImageSize && info.imageHeight > 0 && info.imageWidth > 0) {
+      int outH = 0, outW = 0;
+      if (p.doCenterCrop) outH = p.cropHeight, outW = p.cropWidth;
+      else if (p.doResize && p.shortestEdge > 0 && (p.cropPct > 0 || info.imageHeight == info.imageWidth))
+        outH = outW = p.shortestEdge;  // ConvNeXt crops to it; a square input needs its short side to be it
+      else if (p.doResize && p.shortestEdge == 0) outH = p.height, outW = p.width;
+      if (outH > 0 && (outH != info.imageHeight || outW != info.imageWidth))
+        throw ModelLoadError("'" + path + "': the processor makes " + std::to_string(outW) + "x" + std::to_string(outH) +
+                             " images but the model takes " + std::to_string(info.imageWidth) + "x" +
+                             std::to_string(info.imageHeight));
+    }
     p.doRescale = j.value("do_rescale", true);
     p.rescaleFactor = j.value("rescale_factor", 1.0 / 255.0);
+    if (!std::isfinite(p.rescaleFactor)) throw ModelLoadError("'" + path + "': rescale_factor must be a finite number");
     p.doNormalize = j.value("do_normalize", true);
     if (j.contains("image_mean")) p.mean = j["image_mean"].get<std::vector<double>>();
     if (j.contains("image_std")) p.std = j["image_std"].get<std::vector<double>>();
