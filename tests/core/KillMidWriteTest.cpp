@@ -19,26 +19,6 @@ using namespace attnscope::test;
 
 namespace {
 
-std::string slurp(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(f), {});
-}
-
-/// Starts the CLI with \p args (stdout/stderr discarded); returns its pid.
-pid_t spawn(const std::vector<std::string>& args) {
-  const pid_t pid = fork();
-  if (pid == 0) {
-    freopen("/dev/null", "w", stdout);
-    freopen("/dev/null", "w", stderr);
-    std::vector<char*> argv;
-    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    execv(argv[0], argv.data());
-    _exit(127);
-  }
-  return pid;
-}
-
 TEST(KillMidWrite, ACaptureIsEitherTheOldFileOrTheWholeNewOne) {
   TempDir tmp;
   const std::string out = tmp.file("capture.safetensors");
@@ -52,7 +32,7 @@ TEST(KillMidWrite, ACaptureIsEitherTheOldFileOrTheWholeNewOne) {
   std::ofstream(out, std::ios::binary) << old;
   const auto t0 = std::chrono::steady_clock::now();
   int status = 0;
-  waitpid(spawn(args), &status, 0);
+  waitpid(spawnQuiet(args), &status, 0);
   const double whole = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "the uninterrupted run must succeed";
   const std::string complete = slurp(out);
@@ -71,7 +51,7 @@ TEST(KillMidWrite, ACaptureIsEitherTheOldFileOrTheWholeNewOne) {
   int sawOld = 0, sawNew = 0;
   for (int i = 0; i < 12; ++i) {
     std::ofstream(out, std::ios::binary | std::ios::trunc) << old;
-    const pid_t pid = spawn(args);
+    const pid_t pid = spawnQuiet(args);
     std::this_thread::sleep_for(std::chrono::duration<double>(whole * (0.35 + 0.06 * i)));
     kill(pid, SIGKILL);
     waitpid(pid, &status, 0);
@@ -92,14 +72,14 @@ void expectOldOrNew(const std::vector<std::string>& args, const std::string& out
   std::ofstream(out, std::ios::binary | std::ios::trunc) << old;
   const auto t0 = std::chrono::steady_clock::now();
   int status = 0;
-  waitpid(spawn(args), &status, 0);
+  waitpid(spawnQuiet(args), &status, 0);
   const double whole = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << what << ": the uninterrupted run must succeed";
   ASSERT_TRUE(isComplete(out)) << what << ": the uninterrupted run's file";
   int sawOld = 0, sawNew = 0;
   for (int i = 0; i < kills; ++i) {
     std::ofstream(out, std::ios::binary | std::ios::trunc) << old;
-    const pid_t pid = spawn(args);
+    const pid_t pid = spawnQuiet(args);
     std::this_thread::sleep_for(std::chrono::duration<double>(whole * (0.3 + 0.7 * i / std::max(1, kills - 1))));
     kill(pid, SIGKILL);
     waitpid(pid, &status, 0);
@@ -142,7 +122,7 @@ TEST(KillMidWrite, ReportsSweepsFiguresAndOverlaysAreEitherOldOrWhole) {
   const std::string capture = tmp.file("cap.safetensors");
   {
     int status = 0;
-    waitpid(spawn({cli, "run", "--model", model, "--text", text, "--out", capture}), &status, 0);
+    waitpid(spawnQuiet({cli, "run", "--model", model, "--text", text, "--out", capture}), &status, 0);
     ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
   }
 #ifdef ATTNSCOPE_TEST_FIGURES
@@ -157,7 +137,7 @@ TEST(KillMidWrite, ReportsSweepsFiguresAndOverlaysAreEitherOldOrWhole) {
   const std::string vit = tmp.file("vit.safetensors");
   {
     int status = 0;
-    waitpid(spawn({cli, "run", "--model", golden("vit-tiny-random"), "--image", golden("vit-tiny-random/input.png"),
+    waitpid(spawnQuiet({cli, "run", "--model", golden("vit-tiny-random"), "--image", golden("vit-tiny-random/input.png"),
                    "--out", vit}),
             &status, 0);
     ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);

@@ -235,28 +235,15 @@ TEST(ConvertLlama2c, KilledAtAnyMomentLeavesNoModelOrTheWholeModel) {
   const std::string out = tmp.file("converted");
   const std::vector<std::string> args = {ATTNSCOPE_CLI_PATH, "convert-llama2c", "--checkpoint", tmp.file("m.bin"),
                                          "--tokenizer", tmp.file("t.bin"), "--out", out};
-  auto spawn = [&] {
-    const pid_t pid = fork();
-    if (pid == 0) {
-      freopen("/dev/null", "w", stdout);
-      freopen("/dev/null", "w", stderr);
-      std::vector<char*> argv;
-      for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-      argv.push_back(nullptr);
-      execv(argv[0], argv.data());
-      _exit(127);
-    }
-    return pid;
-  };
   const auto t0 = std::chrono::steady_clock::now();
   int status = 0;
-  waitpid(spawn(), &status, 0);
+  waitpid(spawnQuiet(args), &status, 0);
   const double whole = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
   int absent = 0, complete = 0;
   for (int i = 0; i < 8; ++i) {
     std::filesystem::remove_all(out);
-    const pid_t pid = spawn();
+    const pid_t pid = spawnQuiet(args);
     std::this_thread::sleep_for(std::chrono::duration<double>(whole * (0.1 + 0.12 * i)));
     kill(pid, SIGKILL);
     waitpid(pid, &status, 0);

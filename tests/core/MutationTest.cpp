@@ -96,11 +96,6 @@ nlohmann::json readJson(const std::string& path) {
   return nlohmann::json::parse(f);
 }
 
-std::string slurp(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(f), {});
-}
-
 TEST(Mutations, ConfigJsonOfEveryFamily) {
   TempDir tmp;
   std::mt19937_64 rng(20261201);
