@@ -1,5 +1,7 @@
 // attnscope-cli: batch access to the engine (info, run, generate).
 // Errors go to stderr with exit code 2; --help on every command.
+#include <algorithm>
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -13,12 +15,14 @@
 
 #include "attnscope/Analysis.h"
 #include "attnscope/AtomicFile.h"
+#include "attnscope/CaptureFile.h"
 #include "attnscope/Compare.h"
 #include "attnscope/Device.h"
 #include "attnscope/Engine.h"
 #include "attnscope/Errors.h"
 #include "attnscope/Llama2cConverter.h"
 #include "attnscope/Media.h"
+#include "attnscope/MemoryBudget.h"
 #include "attnscope/OverlayRenderer.h"
 #include "attnscope/PruneSweep.h"
 #include "attnscope/SafetensorsFile.h"
@@ -42,6 +46,7 @@ const char* const kUsage =
     "  compare   run attention variants side by side and report what each changes and costs\n"
     "  overlay   draw one query's attention over the input image or the audio's spectrogram\n"
     "  figure    a paper figure of a capture: one head, the layer x head grid, or variants side by side\n"
+    "  head      one head (or a block of it) of a capture as a float32 .npy / .safetensors matrix\n"
     "  prune-sweep  prune 0..90 % of the heads in importance order and measure the output drift\n"
     "  convert-llama2c  turn a llama2.c checkpoint + tokenizer.bin into a Hugging Face model folder\n"
     "\n"
@@ -74,10 +79,14 @@ const char* const kRunHelp =
     "                                      | --audio PATH [--offset S]\n"
     "                                      | --inputs FILE.safetensors)\n"
     "                         [--device auto|cpu|cuda[:N]] [--dtype D] [--layers 0,2-5] [--heads 0-3]\n"
-    "                         [--logits all|last|none] [--variant SPEC] --out capture.safetensors\n"
+    "                         [--logits all|last|none] [--variant SPEC] [--store auto|probs|qk]\n"
+    "                         [--memory-budget SIZE] --out capture.safetensors\n"
     "\n"
     "Runs the model once and writes a safetensors capture file:\n"
-    "  attentions.<layer>   float32 [heads, q, k] attention probabilities (selected layers/heads)\n"
+    "  attentions.<layer>   float32 [heads, q, k] attention probabilities (selected layers/heads; --store probs)\n"
+    "  queries.<layer>, keys.<layer>, lse.<layer>   (--store qk) float32 [heads, q, d], [kv_heads, k, d] and each\n"
+    "                       row's log-sum-exp [heads, q]: every cell is exp(q.k*scale + bias - lse), computed on demand\n"
+    "                       by `head`, `figure`, `overlay` and the GUI; linear in the length instead of quadratic\n"
     "  last_hidden_state    float32 [T, hidden]\n"
     "  logits               float32 [T, vocab] (language models) or [labels] (classifiers)\n"
     "  input_ids, ...       the exact model inputs (so the file can be fed back with --inputs)\n"
@@ -88,7 +97,20 @@ const char* const kRunHelp =
     "--target (T5, BART): the decoder is teacher-forced with the target text (decoder start token + its tokens, as\n"
     "HF shifts labels); without it the decoder sees the start token alone.\n"
     "--image: PNG/JPEG/BMP/WebP/TIFF, preprocessed as the model's preprocessor_config.json says.\n"
-    "--audio: WAV/FLAC/OGG/MP3, down-mixed and resampled to the model's rate; --offset picks the window start.\n";
+    "--audio: WAV/FLAC/OGG/MP3, down-mixed and resampled to the model's rate; --offset picks the window start.\n"
+    "--store auto (default) keeps probabilities when they fit the memory budget, else queries and keys, and says\n"
+    "which on stderr. Before anything is allocated the run's peak memory (weights, activations, the store) is\n"
+    "estimated; a run that cannot fit exits 2 naming both numbers. --memory-budget SIZE (8G, 512M) replaces the\n"
+    "default budget: what the machine can give now (MemAvailable, the cgroup limit, ulimit -v, less a margin).\n";
+
+const char* const kHeadHelp =
+    "usage: attnscope-cli head --capture FILE --layer L --head H [--stack S] [--rows A-B] [--cols A-B]\n"
+    "                          --out FILE.npy|FILE.safetensors\n"
+    "\n"
+    "Writes the attention probabilities of one head (rows = queries, cols = keys; A-B inclusive, default all) of a\n"
+    "capture of either kind as float32 [rows, cols]: read from a probabilities capture, or computed exactly from\n"
+    "the queries, keys and log-sum-exp of a --store qk capture (row blocks at a time, so a 16k x 16k head needs no\n"
+    "more memory than one block). .safetensors files hold the tensor \"attention\".\n";
 
 const char* const kGenerateHelp =
     "usage: attnscope-cli generate --model DIR (--text STR [--target PREFIX] | --audio PATH [--offset S] | --inputs FILE)\n"
@@ -321,6 +343,12 @@ int cmdOverlay(const Args& a) {
   return 0;
 }
 
+/// The memory budget of a command: --memory-budget, or what the machine can give now.
+std::pair<int64_t, std::string> memoryBudgetFrom(const Args& a) {
+  if (a.has("memory-budget")) return {parseMemorySize(a.get("memory-budget"), "--memory-budget"), "--memory-budget"};
+  return {availableMemory(), "what this machine can give now"};
+}
+
 int cmdRun(const Args& a) {
   const std::string out = a.require("out");
   LogitsMode logits = LogitsMode::All;
@@ -328,22 +356,100 @@ int cmdRun(const Args& a) {
   if (lm == "last") logits = LogitsMode::Last;
   else if (lm == "none") logits = LogitsMode::None;
   else if (lm != "all") throw InputError("--logits must be all, last or none (got '" + lm + "')");
-  const CaptureSelection sel = selectionFrom(a);
-  auto m = loadModel(a.require("model"), a.get("device", "auto"), a.get("dtype", "auto"));
+  const std::string store = a.get("store", "auto");
+  if (store != "auto" && store != "probs" && store != "qk")
+    throw InputError("--store must be auto, probs or qk (got '" + store + "')");
+  CaptureSelection sel = selectionFrom(a);
+  const auto [budget, budgetSource] = memoryBudgetFrom(a);
+  const std::string dir = a.require("model"), device = a.get("device", "auto"), dtype = a.get("dtype", "auto");
+  if (std::filesystem::is_directory(dir)) {
+    const int64_t weights = estimateWeightBytes(dir, device, dtype);
+    if (weights > budget)
+      throw OutOfMemoryError("the weights alone need about " + formatGigabytes(weights) + " but the memory budget is " +
+                             formatGigabytes(budget) + " (" + budgetSource + ")");
+  }
+  auto m = guardAllocations([&] { return loadModel(dir, device, dtype); }, "loading the model");
   PreparedInput in = inputFrom(*m, a);
   std::unique_ptr<AttentionVariant> variant;
   if (a.has("variant")) {
     variant = makeVariant(a.get("variant"));
     variant->prepare(*m, in);
   }
+  const bool plainAttention = !variant || variant->isIdentity();
+  if (store == "qk" && !plainAttention)
+    throw InputError("the variant '" + variant->spec() + "' cannot be stored as queries and keys (its attention is not " +
+                     "exp(q.k*scale + bias - lse)); use --store probs");
+  CaptureSelection probs = sel, qk = sel;
+  probs.kind = CaptureKind::Probabilities;
+  qk.kind = CaptureKind::QueryKey;
+  const MemoryEstimate probsEstimate = estimateRun(*m, in, probs), qkEstimate = estimateRun(*m, in, qk);
+  if (store == "qk" || (store == "auto" && plainAttention && probsEstimate.total() > budget)) sel = qk;
+  else sel = probs;
+  const MemoryEstimate& estimate = sel.kind == CaptureKind::QueryKey ? qkEstimate : probsEstimate;
+  checkFits(estimate, sel.kind, budget, budgetSource);
+  if (store == "auto")
+    std::cerr << "store: " << (sel.kind == CaptureKind::QueryKey ? "queries and keys" : "probabilities") << " (run needs about "
+              << estimate.describe(sel.kind) << "; budget " << formatGigabytes(budget) << ")\n";
   RunResult r = runModel(*m, in, sel, nullptr, variant.get());
   saveCapture(out, *m, in, r, logits);
   std::cerr << "tokens (" << in.labels.size() << "):";
-  for (const auto& l : in.labels) std::cerr << " [" << l << "]";
+  const size_t shown = std::min<size_t>(in.labels.size(), 64);
+  for (size_t i = 0; i < shown; ++i) std::cerr << " [" << in.labels[i] << "]";
+  if (shown < in.labels.size()) std::cerr << " ... (" << in.labels.size() - shown << " more)";
   std::cerr << "\nforward: " << std::fixed << std::setprecision(1) << r.seconds * 1000 << " ms on "
             << m->model->info().device << "\n";
   if (!r.prediction.empty()) std::cout << r.prediction.dump() << "\n";
-  std::cerr << "wrote " << out << " (" << r.capture->records().size() << " attention tensors)\n";
+  const size_t tensors = r.capture->records().size() + r.capture->queryKeys().size();
+  std::cerr << "wrote " << out << " (" << tensors << " attention layers, "
+            << (sel.kind == CaptureKind::QueryKey ? "queries and keys" : "probabilities") << ")\n";
+  return 0;
+}
+
+/// "A-B" (inclusive) or "A" within [0, n): first and count; "" = everything.
+std::pair<int64_t, int64_t> rangeOption(const Args& a, const std::string& key, int64_t n) {
+  const std::string text = a.get(key, "");
+  if (text.empty()) return {0, n};
+  auto number = [&](const std::string& t) {
+    size_t used = 0;
+    long long v = -1;
+    try {
+      v = std::stoll(t, &used);
+    } catch (...) {
+      used = 0;
+    }
+    if (used != t.size() || v < 0) throw InputError("--" + key + " must be A-B or A with non-negative integers (got '" + text + "')");
+    return static_cast<int64_t>(v);
+  };
+  const auto dash = text.find('-');
+  const int64_t lo = number(dash == std::string::npos ? text : text.substr(0, dash));
+  const int64_t hi = dash == std::string::npos ? lo : number(text.substr(dash + 1));
+  if (hi < lo) throw InputError("--" + key + " range '" + text + "' is reversed");
+  if (hi >= n)
+    throw InputError("--" + key + " " + text + " is outside 0-" + std::to_string(n - 1));
+  return {lo, hi - lo + 1};
+}
+
+int cmdHead(const Args& a) {
+  const auto capture = CaptureFile::open(a.require("capture"));
+  const std::string out = a.require("out");
+  const std::vector<std::string> stacks = capture->stacks();
+  const std::string stack = a.get("stack", stacks.front());
+  if (std::find(stacks.begin(), stacks.end(), stack) == stacks.end()) {
+    std::string have;
+    for (const auto& s : stacks) have += (have.empty() ? "" : ", ") + s;
+    throw InputError("the capture has no stack '" + stack + "' (it has " + have + ")");
+  }
+  if (!a.has("layer") || !a.has("head")) throw InputError("give --layer L and --head H");
+  const int layer = nonNegativeOption(a, "layer", -1), head = nonNegativeOption(a, "head", -1);
+  const auto [tq, tk] = capture->shape(stack, layer);
+  const auto [row0, rows] = rangeOption(a, "rows", tq);
+  const auto [col0, cols] = rangeOption(a, "cols", tk);
+  const auto start = std::chrono::steady_clock::now();
+  guardAllocations([&] { writeHeadBlock(*capture, stack, layer, head, row0, rows, col0, cols, out); }, "the head");
+  const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  std::cerr << "wrote " << out << " (" << rows << " x " << cols << " float32, "
+            << (capture->kind() == CaptureKind::QueryKey ? "computed from queries and keys" : "read from probabilities")
+            << ", " << std::fixed << std::setprecision(0) << ms << " ms)\n";
   return 0;
 }
 
@@ -572,8 +678,12 @@ int main(int argc, char** argv) {
       if (wantsHelp(argc, argv)) return std::cout << kRunHelp, 0;
       return cmdRun(parseArgs(argc, argv, 2,
                               {"model", "text", "text-pair", "target", "inputs", "image", "audio", "offset", "device",
-                               "dtype", "layers", "heads", "out", "logits", "variant"},
+                               "dtype", "layers", "heads", "out", "logits", "variant", "store", "memory-budget"},
                               {}));
+    }
+    if (cmd == "head") {
+      if (wantsHelp(argc, argv)) return std::cout << kHeadHelp, 0;
+      return cmdHead(parseArgs(argc, argv, 2, {"capture", "layer", "head", "stack", "rows", "cols", "out"}, {}));
     }
     if (cmd == "generate") {
       if (wantsHelp(argc, argv)) return std::cout << kGenerateHelp, 0;
@@ -622,6 +732,11 @@ int main(int argc, char** argv) {
     std::cerr << "attnscope-cli " << cmd << ": error: " << e.what() << "\n";
     return 2;
   } catch (const std::exception& e) {
+    if (isAllocationFailure(e)) {
+      std::cerr << "attnscope-cli " << cmd << ": error: out of memory: the machine could not give what this command "
+                << "needed (use a shorter input, fewer layers or heads, or --store qk)\n";
+      return 2;
+    }
     // Not a problem with the input: a bug. One line, no stack trace, and how to report it.
     std::string what = e.what();
     const size_t newline = what.find('\n');

@@ -72,6 +72,40 @@ void AttentionCapture::onProbabilities(const AttentionSite& site, at::Tensor& pr
   it->second = grown;
 }
 
+namespace {
+/// \p t as a CPU float32 tensor that owns exactly its own bytes (a view into a larger activation would keep the
+/// whole activation alive for as long as the capture).
+at::Tensor ownedCpuFloat(const at::Tensor& t) {
+  at::Tensor c = t.detach();
+  if (!c.device().is_cpu() || c.scalar_type() != at::kFloat) return c.to(at::kCPU, at::kFloat).contiguous();
+  if (!c.is_contiguous() || c.storage().nbytes() != static_cast<size_t>(c.numel()) * sizeof(float)) return c.clone().contiguous();
+  return c;
+}
+}  // namespace
+
+void AttentionCapture::onQueryKey(const AttentionSite& site, QueryKeyLayer& layer) {
+  if (!m_selection.wants(site.layer)) return;
+  const auto key = std::make_pair(site.stack, site.layer);
+  if (m_queryKeys.count(key) || layer.past != 0)
+    throw InputError("incremental decoding cannot be stored as queries and keys; store probabilities");
+  QueryKeyLayer r = layer;
+  r.heads = heads(layer.totalHeads);
+  at::Tensor q = layer.queries, l = layer.lse, bias = layer.biasDiagonals;
+  if (!m_selection.heads.empty()) {
+    std::vector<int64_t> idx(r.heads.begin(), r.heads.end());
+    const at::Tensor index = at::tensor(idx, at::TensorOptions().dtype(at::kLong).device(q.device()));
+    q = q.index_select(0, index);  // [sel, q, d]
+    l = l.index_select(0, index);  // [sel, q]
+    if (bias.defined()) bias = bias.index_select(0, index);  // [sel, q + k - 1]
+  }
+  r.queries = ownedCpuFloat(q);  // [sel, q, d]
+  r.keys = ownedCpuFloat(layer.keys);  // [kv_heads, k, d]
+  r.lse = l.detach().to(at::kCPU, at::kDouble).clone();  // [sel, q]
+  if (bias.defined()) r.biasDiagonals = ownedCpuFloat(bias);  // [sel, q + k - 1]
+  if (layer.keyPaddingMask.defined()) r.keyPaddingMask = layer.keyPaddingMask.detach().to(at::kCPU, at::kBool).clone();  // [k]
+  m_queryKeys[key] = std::move(r);
+}
+
 void AttentionCapture::onHeadOutputs(const AttentionSite& site, const at::Tensor& out, int64_t queryOffset) {
   if (!m_recordOutputs) return;
   m_headOutputs[{site.stack, site.layer}] = out.detach().to(at::kCPU, at::kFloat, false, true);  // [heads, q, d]

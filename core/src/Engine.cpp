@@ -263,6 +263,16 @@ PreparedInput prepareText(const LoadedModel& m, const std::string& text, const s
   return in;
 }
 
+namespace {
+/// Whether \p name is something a capture file holds besides the model inputs (a capture fed back as inputs).
+bool isCaptureOutput(const std::string& name) {
+  for (const char* part : {"attentions.", "queries.", "keys.", "lse.", "bias_diagonals.", "key_padding_mask.",
+                           "last_hidden_state"})
+    if (name.find(part) != std::string::npos) return true;
+  return name == "logits" || name == "logits_last" || name == "pooler_output" || name == "generated_ids";
+}
+}  // namespace
+
 PreparedInput prepareInputsFile(const LoadedModel& m, const std::string& path) {
   std::shared_ptr<SafetensorsFile> file;
   try {
@@ -277,8 +287,7 @@ PreparedInput prepareInputsFile(const LoadedModel& m, const std::string& path) {
   for (const auto& name : file->names()) {
     if (std::find(accepted.begin(), accepted.end(), name) != accepted.end()) {
       in.tensors[name] = file->tensor(name).clone();
-    } else if (name.find("attentions.") == std::string::npos && name.find("last_hidden_state") == std::string::npos &&
-               name != "logits" && name != "logits_last" && name != "pooler_output" && name != "generated_ids") {
+    } else if (!isCaptureOutput(name)) {
       warn("model inputs file: tensor '" + name + "' in '" + path + "' is not an input of this model (accepted: " +
            acceptedList + "); ignored");
     }
@@ -381,7 +390,7 @@ RunResult runModel(LoadedModel& m, const PreparedInput& input, const CaptureSele
   options.variant = variant;
   if (variant) r.variant = variant->spec();
   const auto start = std::chrono::steady_clock::now();
-  TensorMap out = m.model->forward(input.tensors, options);
+  TensorMap out = guardAllocations([&] { return m.model->forward(input.tensors, options); }, "the forward pass");
   for (auto& kv : out) kv.second = kv.second.to(at::TensorOptions().device(at::kCPU).dtype(at::kFloat));
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   r.outputs = std::move(out);
@@ -396,6 +405,8 @@ GenerateResult generate(LoadedModel& m, const PreparedInput& prompt, int maxNewT
     throw InputError("model '" + m.dir + "' (" + info.architecture + ") is not a decoder language model; it cannot generate");
   if (maxNewTokens < 1) throw InputError("the number of new tokens must be at least 1");
   checkSelection(m, selection);
+  if (selection.kind == CaptureKind::QueryKey)
+    throw InputError("generation stores probabilities (each step adds one query row); queries and keys are for runs");
   const std::string idsName = info.encoderDecoder ? "decoder_input_ids" : "input_ids";
   if (!prompt.tensors.count(idsName)) throw InputError("generation needs the input '" + idsName + "'");
   GenerateResult g;
@@ -452,7 +463,11 @@ GenerateResult generate(LoadedModel& m, const PreparedInput& prompt, int maxNewT
 }
 
 std::string captureTensorName(const std::string& stack, int layer) {
-  return (stack == "self" ? std::string("attentions.") : stack + "_attentions.") + std::to_string(layer);
+  return captureTensorName(stack, layer, "attentions");
+}
+
+std::string captureTensorName(const std::string& stack, int layer, const std::string& what) {
+  return (stack == "self" ? what : stack + "_" + what) + "." + std::to_string(layer);
 }
 
 namespace {
@@ -461,6 +476,7 @@ nlohmann::json baseMetadata(const LoadedModel& m, const PreparedInput& input, co
   const ModelInfo& info = m.model->info();
   std::set<int> layers;
   for (const auto& kv : capture.records()) layers.insert(kv.first.second);
+  for (const auto& kv : capture.queryKeys()) layers.insert(kv.first.second);
   nlohmann::json labelMap = nlohmann::json::object();
   for (const auto& stack : info.stacks) {
     auto [q, k] = stackLabels(input, stack);
@@ -503,6 +519,22 @@ void saveCapture(const std::string& path, const LoadedModel& m, const PreparedIn
                  LogitsMode logits) {
   SafetensorsWriter w;
   for (const auto& [key, probs] : run.capture->records()) w.add(captureTensorName(key.first, key.second), probs);
+  nlohmann::json qkLayers = nlohmann::json::array();
+  for (const auto& [key, qk] : run.capture->queryKeys()) {
+    const auto& [stack, layer] = key;
+    w.add(captureTensorName(stack, layer, "queries"), qk.queries);  // [heads, q, d]
+    w.add(captureTensorName(stack, layer, "keys"), qk.keys);        // [kv_heads, k, d]
+    w.add(captureTensorName(stack, layer, "lse"), qk.lse);          // [heads, q]
+    if (qk.biasDiagonals.defined()) w.add(captureTensorName(stack, layer, "bias_diagonals"), qk.biasDiagonals);
+    if (qk.keyPaddingMask.defined()) w.add(captureTensorName(stack, layer, "key_padding_mask"), qk.keyPaddingMask);
+    qkLayers.push_back({{"stack", stack},
+                        {"layer", layer},
+                        {"scale", qk.scale},
+                        {"causal", qk.causal},
+                        {"sliding_window", qk.slidingWindow},
+                        {"past", qk.past},
+                        {"total_heads", qk.totalHeads}});
+  }
   for (const auto& [name, t] : run.outputs) {
     if (name == "logits") {
       if (logits == LogitsMode::None) continue;
@@ -516,6 +548,8 @@ void saveCapture(const std::string& path, const LoadedModel& m, const PreparedIn
   for (const auto& [name, t] : input.tensors) w.add(name, t);
   nlohmann::json meta = baseMetadata(m, input, *run.capture, input.labels);
   if (!run.variant.empty()) meta["variant"] = run.variant;
+  meta["store"] = qkLayers.empty() ? "probs" : "qk";
+  if (!qkLayers.empty()) meta["qk_layers"] = qkLayers;
   meta["prediction"] = run.prediction;
   meta["seconds"] = run.seconds;
   w.setMetadata("attnscope", meta.dump());

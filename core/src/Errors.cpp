@@ -1,5 +1,7 @@
 #include "attnscope/Errors.h"
 
+#include <new>
+
 #include <iostream>
 #include <mutex>
 
@@ -10,6 +12,13 @@ std::mutex g_mutex;
 WarningHandler g_handler = nullptr;
 void* g_user = nullptr;
 }  // namespace
+
+bool isAllocationFailure(const std::exception& e) {
+  if (dynamic_cast<const std::bad_alloc*>(&e)) return true;
+  const std::string what = e.what();
+  return what.find("can't allocate memory") != std::string::npos || what.find("out of memory") != std::string::npos ||
+         what.find("Cannot allocate memory") != std::string::npos;
+}
 
 void warn(const std::string& message) {
   std::lock_guard<std::mutex> lock(g_mutex);

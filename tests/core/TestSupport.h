@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <sys/types.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -78,6 +79,23 @@ class TempDir {
 inline std::string slurp(const std::string& path) {
   std::ifstream f(path, std::ios::binary);
   return std::string(std::istreambuf_iterator<char>(f), {});
+}
+
+/// Runs \p command in the shell (stderr merged into stdout); returns its exit status and output.
+struct CommandResult {
+  int status = -1;
+  std::string output;
+};
+inline CommandResult runCommand(const std::string& command) {
+  CommandResult r;
+  FILE* p = popen((command + " 2>&1").c_str(), "r");
+  if (!p) return r;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.output.append(buf, n);
+  const int raw = pclose(p);
+  r.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : 128 + WTERMSIG(raw);
+  return r;
 }
 
 /// Starts \p args[0] with \p args (stdout/stderr discarded) and returns its pid, for tests that kill it.

@@ -19,6 +19,7 @@ struct AttentionSite {
 
 class AttentionVariant;
 struct AttentionCost;
+struct QueryKeyLayer;
 
 /// Observer of what happens at the chokepoint (capture, comparison recording, progress).
 class AttentionHook {
@@ -39,6 +40,11 @@ class AttentionHook {
   virtual void onLayerOutput(const AttentionSite& site, const at::Tensor& hidden) {}
   /// Analytic cost of the attention computed at \p site (only when wantsCost()).
   virtual void onCost(const AttentionSite& site, const AttentionCost& cost) {}
+  /// Whether the queries, keys and row log-sum-exp of \p site are wanted (the long-input capture kind).
+  /// Only attention without a variant can be described this way (computeAttention() throws InputError otherwise).
+  virtual bool wantsQueryKey(const AttentionSite& site) const { return false; }
+  /// Called (when wantsQueryKey()) before onProbabilities() with every head's queries, keys and lse.
+  virtual void onQueryKey(const AttentionSite& site, QueryKeyLayer& layer) {}
 };
 
 /// Cached keys and values of one layer for incremental decoding.
@@ -68,7 +74,9 @@ struct AttentionCall {
 };
 
 /// softmax(q·kᵀ·scale + mask)·v, with grouped-query attention: query head h
-/// uses key/value head h / (heads / kv_heads).
+/// uses key/value head h / (heads / kv_heads). Without a variant and without a hook that wants the dense
+/// probabilities, it is computed in query chunks (no [heads, q, k] tensor: memory linear in the length; causal
+/// chunks skip the keys they cannot see).
 /// \param q [heads, q, head_dim]  \param k [kv_heads, k, head_dim]  \param v [kv_heads, k, head_dim]
 /// \return [heads, q, head_dim] in v's dtype. Probabilities are computed in float32.
 at::Tensor computeAttention(const AttentionCall& call, const at::Tensor& q, const at::Tensor& k, const at::Tensor& v);

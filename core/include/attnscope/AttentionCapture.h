@@ -14,14 +14,22 @@
 #include <vector>
 
 #include "attnscope/Attention.h"
+#include "attnscope/QueryKeyLayer.h"
 #include "attnscope/Variant.h"
 
 namespace attnscope {
 
-/// Which layers and heads to keep (empty set = all).
+/// What a capture keeps of each attention computation.
+enum class CaptureKind {
+  Probabilities,  ///< [heads, q, k] float32 (heads·T² floats per layer)
+  QueryKey,       ///< queries, keys and row log-sum-exp (QueryKeyLayer): linear in T, any tile on demand
+};
+
+/// Which layers and heads to keep (empty set = all), and in which kind.
 struct CaptureSelection {
   std::set<int> layers;
   std::set<int> heads;
+  CaptureKind kind = CaptureKind::Probabilities;
   bool wants(int layer) const { return layers.empty() || layers.count(layer) != 0; }
 };
 
@@ -44,7 +52,13 @@ class AttentionCapture : public AttentionHook {
   explicit AttentionCapture(CaptureSelection selection = {}, RunControl* control = nullptr)
       : m_selection(std::move(selection)), m_control(control) {}
 
-  bool wantsProbabilities(const AttentionSite& site) const override { return m_selection.wants(site.layer); }
+  bool wantsProbabilities(const AttentionSite& site) const override {
+    return m_selection.kind == CaptureKind::Probabilities && m_selection.wants(site.layer);
+  }
+  bool wantsQueryKey(const AttentionSite& site) const override {
+    return m_selection.kind == CaptureKind::QueryKey && m_selection.wants(site.layer);
+  }
+  void onQueryKey(const AttentionSite& site, QueryKeyLayer& layer) override;
   bool wantsCost() const override { return m_recordOutputs; }
   void onProbabilities(const AttentionSite& site, at::Tensor& probs, int64_t queryOffset) override;
   void onHeadOutputs(const AttentionSite& site, const at::Tensor& out, int64_t queryOffset) override;
@@ -63,12 +77,15 @@ class AttentionCapture : public AttentionHook {
   /// Recorded probabilities of (stack, layer): [selected heads, q, k] float32 on the CPU.
   /// Rows added by incremental decoding are appended; keys beyond a row's step are zero.
   const std::map<std::pair<std::string, int>, at::Tensor>& records() const { return m_records; }
+  /// Recorded queries/keys/lse of (stack, layer) (CaptureKind::QueryKey), on the CPU, selected heads only.
+  const std::map<std::pair<std::string, int>, QueryKeyLayer>& queryKeys() const { return m_queryKeys; }
   at::Tensor get(const std::string& stack, int layer) const;
   /// The head indices kept (all heads when the selection had none).
   std::vector<int> heads(int totalHeads) const;
   const CaptureSelection& selection() const { return m_selection; }
   void clear() {
     m_records.clear();
+    m_queryKeys.clear();
     m_headOutputs.clear();
     m_layerOutputs.clear();
     m_cost = {};
@@ -78,6 +95,7 @@ class AttentionCapture : public AttentionHook {
   CaptureSelection m_selection;
   RunControl* m_control;
   std::map<std::pair<std::string, int>, at::Tensor> m_records;
+  std::map<std::pair<std::string, int>, QueryKeyLayer> m_queryKeys;
   bool m_recordOutputs = false;
   std::map<std::pair<std::string, int>, at::Tensor> m_headOutputs;
   std::map<std::pair<std::string, int>, at::Tensor> m_layerOutputs;

@@ -108,8 +108,11 @@ GenerateResult generate(LoadedModel& m, const PreparedInput& prompt, int maxNewT
 /// Which logits a capture file keeps.
 enum class LogitsMode { All, Last, None };
 
-/// Writes a capture file: attentions.<l> (or <stack>_attentions.<l>) [heads, q, k] float32,
-/// last_hidden_state, logits, the model inputs, and "__metadata__" {"attnscope": JSON}.
+/// Writes a capture file: attentions.<l> (or <stack>_attentions.<l>) [heads, q, k] float32 — or, for a
+/// CaptureKind::QueryKey run, queries.<l> [heads, q, d], keys.<l> [kv_heads, k, d], lse.<l> [heads, q] (and
+/// bias_diagonals.<l> / key_padding_mask.<l> where the layer has them) — plus last_hidden_state, logits, the
+/// model inputs, and "__metadata__" {"attnscope": JSON} ("store": "probs" or "qk"; "qk_layers" with each layer's
+/// scale, causal flag, sliding window, query offset and head count).
 void saveCapture(const std::string& path, const LoadedModel& m, const PreparedInput& input, const RunResult& run,
                  LogitsMode logits = LogitsMode::All);
 
@@ -119,5 +122,8 @@ void saveGeneration(const std::string& path, const LoadedModel& m, const Prepare
 
 /// Tensor name of a stack's layer in capture files ("attentions.3", "cross_attentions.1").
 std::string captureTensorName(const std::string& stack, int layer);
+/// Tensor name of \p what ("attentions", "queries", "keys", "lse", "bias_diagonals", "key_padding_mask") of a stack's
+/// layer ("queries.3", "cross_keys.1").
+std::string captureTensorName(const std::string& stack, int layer, const std::string& what);
 
 }  // namespace attnscope

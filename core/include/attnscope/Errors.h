@@ -52,6 +52,31 @@ class DeviceError : public AttnScopeError {
   using AttnScopeError::AttnScopeError;
 };
 
+/// A run needs more memory than the budget allows (refused before allocating), or an allocation failed anyway.
+class OutOfMemoryError : public AttnScopeError {
+ public:
+  using AttnScopeError::AttnScopeError;
+};
+
+/// Whether \p e is a failed allocation (std::bad_alloc, LibTorch's "can't allocate memory", CUDA out of memory).
+bool isAllocationFailure(const std::exception& e);
+
+/// Runs \p f, turning a failed allocation into an OutOfMemoryError that names \p what (never an internal error).
+template <class F>
+auto guardAllocations(F&& f, const std::string& what) -> decltype(f()) {
+  try {
+    return f();
+  } catch (const AttnScopeError&) {
+    throw;
+  } catch (const std::exception& e) {
+    if (isAllocationFailure(e))
+      throw OutOfMemoryError("out of memory during " + what +
+                             ": the machine could not give what it needed (use a shorter input, fewer layers or "
+                             "heads, or store queries and keys instead of probabilities)");
+    throw;
+  }
+}
+
 /// A long computation was cancelled by the user.
 class CancelledError : public AttnScopeError {
  public:

@@ -14,7 +14,9 @@
 #include <ATen/ops/arange.h>
 #include <ATen/ops/xlogy.h>
 #include <ATen/ops/from_blob.h>
+#include "attnscope/CaptureFile.h"
 #include "attnscope/Compare.h"
+#include "attnscope/MemoryBudget.h"
 #include "attnscope/PruneSweep.h"
 #include "attnscope/SafetensorsFile.h"
 #include "attnscope/Engine.h"
@@ -307,20 +309,15 @@ EngineSession::Picture EngineSession::overlay(const std::string& stack, int laye
 }
 
 CaptureResult loadCaptureFile(const std::string& path, std::string* name) {
-  std::shared_ptr<SafetensorsFile> file;
-  try {
-    file = SafetensorsFile::open(path);
-  } catch (const SafetensorsError& e) {
-    throw InputError(std::string("capture: ") + e.what());
+  const auto capture = CaptureFile::open(path);  // either kind; its tensors checked against their metadata
+  if (capture->kind() == CaptureKind::QueryKey) {
+    const int64_t need = capture->probabilityBytes(), room = availableMemory() / 2;
+    if (need > room)
+      throw OutOfMemoryError("'" + path + "' stores queries and keys; the probabilities of all its heads would need " +
+                             formatGigabytes(need) + " (more than half of the " + formatGigabytes(room * 2) +
+                             " this machine can give now): draw one head or a block of it instead");
   }
-  auto metaIt = file->metadata().find("attnscope");
-  if (metaIt == file->metadata().end()) throw InputError("'" + path + "' is not an AttnScope capture (no metadata)");
-  nlohmann::json meta;
-  try {
-    meta = nlohmann::json::parse(metaIt->second);
-  } catch (const std::exception& e) {
-    throw InputError("'" + path + "': unreadable metadata: " + e.what());
-  }
+  const nlohmann::json& meta = capture->metadata();
   CaptureResult out;
   std::vector<std::string> tokens, stacks = {"self"};
   std::vector<int> heads;
@@ -353,14 +350,10 @@ CaptureResult loadCaptureFile(const std::string& path, std::string* name) {
         throw InputError("'" + path + "': metadata labels." + stack + ": " + e.what());
       }
     }
-    for (int l = 0;; ++l) {
+    for (int l : capture->layers(stack)) {
       const std::string tname = captureTensorName(stack, l);
-      if (!file->has(tname)) {
-        if (l > 200) break;
-        continue;
-      }
-      const at::Tensor t = file->tensor(tname).to(at::kFloat).contiguous();  // [heads, q, k]
-      if (t.dim() != 3) throw InputError("'" + path + "': '" + tname + "' is not [heads, q, k]");
+      const at::Tensor t = guardAllocations([&] { return capture->probabilities(stack, l).contiguous(); },
+                                            "reading '" + path + "'");  // [heads, q, k]
       AttentionMatrix a;
       a.stack = stack;
       a.layer = l;
@@ -372,9 +365,7 @@ CaptureResult loadCaptureFile(const std::string& path, std::string* name) {
         throw InputError("'" + path + "': '" + tname + "' is [" + std::to_string(a.heads) + ", " + std::to_string(a.q) +
                          ", " + std::to_string(a.k) + "] but the metadata labels " + std::to_string(q.size()) +
                          " queries and " + std::to_string(k.size()) + " keys");
-      a.headIndex = heads.size() == static_cast<size_t>(a.heads) ? heads : std::vector<int>();
-      if (a.headIndex.empty())
-        for (int h = 0; h < a.heads; ++h) a.headIndex.push_back(h);
+      a.headIndex = capture->heads();
       a.data.assign(t.data_ptr<float>(), t.data_ptr<float>() + t.numel());
       out.layers.push_back(std::move(a));
     }

@@ -12,6 +12,7 @@
 #include "attnscope/AtomicFile.h"
 #include "attnscope/Errors.h"
 #include "attnscope/Analysis.h"
+#include "attnscope/CaptureFile.h"
 #include "attnscope/Engine.h"
 #include "attnscope/Media.h"
 #include "attnscope/OverlayRenderer.h"
@@ -230,10 +231,8 @@ void renderOverlay(const std::string& capturePath, const at::Tensor& weights, co
 namespace {
 /// The query row the request asks for, and its title.
 std::pair<at::Tensor, std::string> selectRow(const std::string& capture, const OverlayRequest& req) {
-  auto file = SafetensorsFile::open(capture);
-  auto metaIt = file->metadata().find("attnscope");
-  if (metaIt == file->metadata().end()) throw InputError("'" + capture + "' is not an AttnScope capture");
-  const auto meta = nlohmann::json::parse(metaIt->second);
+  const auto file = CaptureFile::open(capture);  // either kind: probabilities, or queries and keys
+  const nlohmann::json& meta = file->metadata();
   const auto stacks = meta.value("stacks", std::vector<std::string>{"self"});
   const std::string stack = req.stack.empty() ? stacks.front() : req.stack;
   if (std::find(stacks.begin(), stacks.end(), stack) == stacks.end())
@@ -242,31 +241,20 @@ std::pair<at::Tensor, std::string> selectRow(const std::string& capture, const O
   std::string title;
   if (req.rollout) {
     std::vector<at::Tensor> layers;
-    for (int l = 0;; ++l) {
-      const std::string name = captureTensorName(stack, l);
-      if (!file->has(name)) break;
-      layers.push_back(file->tensor(name));
-    }
+    const std::vector<int> captured = file->layers(stack);
+    for (int l = 0; l < static_cast<int>(captured.size()) && captured[l] == l; ++l)
+      layers.push_back(file->probabilities(stack, l));  // [heads, T, T]
+    if (layers.empty()) throw InputError("rollout needs layer 0 of '" + stack + "' captured in '" + capture + "'");
     const at::Tensor r = attentionRollout(layers);  // [T, T]
     if (req.query < 0 || req.query >= r.size(0))
       throw InputError("query " + std::to_string(req.query) + " is past the last position");
     row = r[req.query];
     title = "rollout over " + std::to_string(layers.size()) + " layers, query " + std::to_string(req.query);
   } else {
-    const std::string name = captureTensorName(stack, req.layer);
-    if (!file->has(name)) throw InputError("'" + capture + "' has no tensor '" + name + "' (layer not captured?)");
-    const at::Tensor t = file->tensor(name);  // [heads, q, k]
-    const auto heads = meta.value("heads", std::vector<int>{});
-    int64_t idx = req.head;
-    if (!heads.empty()) {
-      auto it = std::find(heads.begin(), heads.end(), req.head);
-      if (it == heads.end()) throw InputError("head " + std::to_string(req.head) + " was not captured");
-      idx = it - heads.begin();
-    }
-    if (idx < 0 || idx >= t.size(0)) throw InputError("head " + std::to_string(req.head) + " does not exist");
-    if (req.query < 0 || req.query >= t.size(1))
+    const auto [tq, tk] = file->shape(stack, req.layer);
+    if (req.query < 0 || req.query >= tq)
       throw InputError("query " + std::to_string(req.query) + " is past the last position");
-    row = t[idx][req.query];
+    row = file->block(stack, req.layer, req.head, req.query, 1, 0, tk)[0];  // [k]
     title = stack + " layer " + std::to_string(req.layer) + " head " + std::to_string(req.head) + ", query " +
             std::to_string(req.query);
   }

@@ -1,0 +1,54 @@
+#pragma once
+/// \file QueryKeyLayer.h
+/// The second capture kind: what one layer's attention is made from. Instead of the probabilities
+/// [heads, q, k] (heads·T² floats), it keeps the queries and keys exactly as the scores use them (after
+/// RoPE), each query row's log-sum-exp, and the description of the masks and the additive bias. Every cell is
+/// then exp(q·k·scale + bias − lse), exact and independent of every other cell, so any tile of any head is
+/// computed on demand (long inputs).
+
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace attnscope {
+
+/// Queries, keys and row log-sum-exp of one attention computation, with what recomputes its scores.
+struct QueryKeyLayer {
+  at::Tensor queries;  ///< float32 [heads, q, d]: the stored query heads (see heads), before the scale
+  at::Tensor keys;     ///< float32 [kv_heads, k, d]: every key/value head
+  at::Tensor lse;      ///< float64 [heads, q]: log Σ_j exp(score) of each query row (float64 keeps cells exact)
+  std::vector<int> heads;  ///< model head index of each stored query head
+  int totalHeads = 0;      ///< the layer's query heads (head h reads key head h / (totalHeads / kv_heads))
+  double scale = 1.0;      ///< multiplies q·kᵀ
+  bool causal = false;     ///< query i sees keys 0..past+i
+  int64_t slidingWindow = 0;  ///< > 0: query at absolute position p sees keys j > p − slidingWindow
+  int64_t past = 0;           ///< absolute position of query row 0 (keys start at 0)
+  at::Tensor keyPaddingMask;  ///< optional bool [k]: true = key is padding
+  /// Optional additive bias that depends only on key − query (T5's relative positions): float32
+  /// [heads, q + k − 1], bias(h, i, j) = biasDiagonals[h, j − i + q − 1].
+  at::Tensor biasDiagonals;
+
+  int64_t rows() const { return queries.size(1); }
+  int64_t cols() const { return keys.size(1); }
+  /// Position of model head \p head among the stored heads; −1 when it was not stored.
+  int headPosition(int head) const;
+  /// Probabilities of stored head \p headPos for query rows [row0, row0 + rows) and keys [col0, col0 + cols):
+  /// float32 [rows, cols]. Masked cells are 0.
+  at::Tensor tile(int headPos, int64_t row0, int64_t rows, int64_t col0, int64_t cols) const;
+  /// Every stored head's probabilities: float32 [heads, q, k] (only for inputs where that fits).
+  at::Tensor probabilities() const;
+  /// Block maxima of stored head \p headPos over the rows [row0, row1) and keys [col0, col1) cut into
+  /// \p outRows × \p outCols nearly equal blocks (what a heatmap at screen resolution draws): float32 [outRows, outCols].
+  at::Tensor blockMaxima(int headPos, int64_t row0, int64_t row1, int64_t col0, int64_t col1, int64_t outRows,
+                         int64_t outCols) const;
+  /// Bytes held by the tensors.
+  int64_t bytes() const;
+};
+
+/// Extracts Toeplitz diagonals from a dense bias [heads, q, k]: [heads, q + k − 1], or an undefined tensor when
+/// the bias is not a function of key − query alone.
+at::Tensor toeplitzDiagonals(const at::Tensor& bias);
+
+}  // namespace attnscope

@@ -1,0 +1,54 @@
+#include "HeadScores.h"
+
+#include <ATen/TensorOperators.h>
+#include <ATen/ops/exp.h>
+#include <ATen/ops/matmul.h>
+#include <ATen/ops/max.h>
+#include <ATen/ops/ones.h>
+#include <ATen/ops/sum.h>
+
+#include <algorithm>
+#include <limits>
+
+namespace attnscope::detail {
+
+int64_t chunkRows(int64_t tk) { return std::max<int64_t>(16, (int64_t(1) << 22) / std::max<int64_t>(1, tk)); }
+
+std::pair<int64_t, int64_t> visibleKeys(const ScoreMasks& masks, int64_t row0, int64_t n, int64_t col0, int64_t col1) {
+  int64_t lo = col0, hi = col1;
+  if (masks.causal) hi = std::min(hi, masks.past + row0 + n);
+  if (masks.window > 0) lo = std::max(lo, masks.past + row0 - masks.window + 1);
+  return {lo, hi};
+}
+
+at::Tensor headScores(const at::Tensor& qRows, const at::Tensor& kCols, double scale, const at::Tensor& bias,
+                      const ScoreMasks& masks, int64_t row0, int64_t lo) {
+  const int64_t n = qRows.size(0), w = kCols.size(0);
+  const at::Tensor q = scale == 1.0 ? qRows : qRows.mul(scale);  // [n, d]
+  at::Tensor s = at::matmul(q, kCols.t());                           // [n, w]
+  if (bias.defined()) s.add_(bias);                                  // [n, w]
+  const float minusInf = -std::numeric_limits<float>::infinity();
+  // Row i (absolute past + row0 + i) must not see key lo + j > past + row0 + i …
+  if (masks.causal && masks.past + row0 - lo + 1 < w)
+    s.masked_fill_(at::ones({n, w}, s.options().dtype(at::kBool)).triu_(masks.past + row0 - lo + 1), minusInf);
+  // … nor key lo + j <= past + row0 + i − window.
+  if (masks.window > 0 && masks.past + row0 - masks.window - lo > -n)
+    s.masked_fill_(at::ones({n, w}, s.options().dtype(at::kBool)).tril_(masks.past + row0 - masks.window - lo), minusInf);
+  if (masks.keyPadding.defined()) s.masked_fill_(masks.keyPadding.narrow(0, lo, w).view({1, w}), minusInf);
+  return s;
+}
+
+at::Tensor rowLogSumExp(const at::Tensor& scores) {
+  const at::Tensor m = std::get<0>(scores.max(-1, true));  // [n, 1]
+  const at::Tensor sum = (scores - m).exp_().sum(-1);      // [n]
+  return m.squeeze(-1).to(at::kDouble).add_(sum.to(at::kDouble).log_());  // [n]
+}
+
+at::Tensor probabilitiesInPlace(at::Tensor& scores, const at::Tensor& lse) {
+  const at::Tensor l = lse.to(at::kDouble).unsqueeze(-1);                 // [n, 1]
+  const at::Tensor hiPart = l.to(at::kFloat);                              // [n, 1]
+  const at::Tensor loPart = (l - hiPart.to(at::kDouble)).to(at::kFloat);   // [n, 1]
+  return scores.sub_(hiPart).sub_(loPart).exp_();                          // [n, w]
+}
+
+}  // namespace attnscope::detail

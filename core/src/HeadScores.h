@@ -1,0 +1,38 @@
+#pragma once
+// The arithmetic shared by the chunked forward and the on-demand tiles of a queries/keys capture: the same
+// expressions on the same row blocks give the same float32 results, so a head recomputed from stored queries, keys
+// and log-sum-exp equals the probabilities the forward computed (not only to within rounding).
+
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+#include <utility>
+
+namespace attnscope::detail {
+
+/// What masks a head's scores.
+struct ScoreMasks {
+  bool causal = false;
+  int64_t window = 0;     ///< sliding window (0 = none)
+  int64_t past = 0;       ///< absolute position of query row 0
+  at::Tensor keyPadding;  ///< optional bool [k]
+};
+
+/// Query rows per block for \p tk keys (~16 MB of float32 scores per head and block).
+int64_t chunkRows(int64_t tk);
+
+/// The keys [lo, hi) that query rows [row0, row0 + n) can see at all, within [col0, col1) (hi <= lo: none).
+std::pair<int64_t, int64_t> visibleKeys(const ScoreMasks& masks, int64_t row0, int64_t n, int64_t col0, int64_t col1);
+
+/// Scores of one head: (\p qRows · scale) · \p kColsᵀ + \p bias, −inf where masked. \p qRows [n, d] are query rows
+/// row0…, \p kCols [w, d] keys lo…, \p bias optional [n, w]. Returns float32 [n, w].
+at::Tensor headScores(const at::Tensor& qRows, const at::Tensor& kCols, double scale, const at::Tensor& bias,
+                      const ScoreMasks& masks, int64_t row0, int64_t lo);
+
+/// Each row's log Σ exp(s) in float64 [n] (max + log Σ exp(s − max)); any leading dimensions are kept.
+at::Tensor rowLogSumExp(const at::Tensor& scores);
+
+/// exp(s − lse) computed in place in \p scores ([…, n, w]), \p lse float64 [… , n] split into two float32 parts.
+at::Tensor probabilitiesInPlace(at::Tensor& scores, const at::Tensor& lse);
+
+}  // namespace attnscope::detail

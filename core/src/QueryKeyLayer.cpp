@@ -1,0 +1,120 @@
+#include "attnscope/QueryKeyLayer.h"
+
+#include <ATen/TensorOperators.h>
+#include <ATen/ops/amax.h>
+#include <ATen/ops/arange.h>
+#include <ATen/ops/cat.h>
+#include <ATen/ops/empty.h>
+#include <ATen/ops/equal.h>
+#include <ATen/ops/flip.h>
+#include <ATen/ops/matmul.h>
+#include <ATen/ops/ones.h>
+#include <ATen/ops/stack.h>
+#include <ATen/ops/zeros.h>
+
+#include <algorithm>
+#include <limits>
+
+#include "HeadScores.h"
+#include "attnscope/Errors.h"
+
+namespace attnscope {
+
+int QueryKeyLayer::headPosition(int head) const {
+  for (size_t i = 0; i < heads.size(); ++i)
+    if (heads[i] == head) return static_cast<int>(i);
+  return -1;
+}
+
+at::Tensor QueryKeyLayer::tile(int headPos, int64_t row0, int64_t nRows, int64_t col0, int64_t nCols) const {
+  const int64_t tq = rows(), tk = cols();
+  if (headPos < 0 || headPos >= static_cast<int>(heads.size()) || row0 < 0 || nRows < 0 || row0 + nRows > tq ||
+      col0 < 0 || nCols < 0 || col0 + nCols > tk)
+    throw InputError("attention tile out of range: rows " + std::to_string(row0) + "+" + std::to_string(nRows) +
+                     " of " + std::to_string(tq) + ", keys " + std::to_string(col0) + "+" + std::to_string(nCols) +
+                     " of " + std::to_string(tk));
+  at::Tensor out = at::zeros({nRows, nCols}, queries.options());  // [rows, cols]
+  if (nRows == 0 || nCols == 0) return out;
+  // The forward's own arithmetic (HeadScores.h) on the keys the rows can see at all.
+  detail::ScoreMasks masks;
+  masks.causal = causal;
+  masks.window = slidingWindow;
+  masks.past = past;
+  masks.keyPadding = keyPaddingMask;
+  const auto [lo, hi] = detail::visibleKeys(masks, row0, nRows, col0, col0 + nCols);
+  if (hi <= lo) return out;
+  const int64_t w = hi - lo;
+  const int group = totalHeads / static_cast<int>(keys.size(0));
+  const int64_t kvHead = heads[headPos] / std::max(group, 1);
+  at::Tensor bias;
+  if (biasDiagonals.defined()) {
+    const auto opts = at::TensorOptions().dtype(at::kLong);
+    const at::Tensor idx = (at::arange(lo, hi, opts).unsqueeze(0) - at::arange(row0, row0 + nRows, opts).unsqueeze(1))
+                               .add_(tq - 1);  // [rows, w]
+    bias = biasDiagonals[headPos].take(idx);   // [rows, w]
+  }
+  at::Tensor s = detail::headScores(queries[headPos].narrow(0, row0, nRows), keys[kvHead].narrow(0, lo, w), scale, bias,
+                                    masks, row0, lo);  // [rows, w]
+  detail::probabilitiesInPlace(s, lse[headPos].narrow(0, row0, nRows));
+  out.narrow(1, lo - col0, w).copy_(s);
+  return out;
+}
+
+at::Tensor QueryKeyLayer::probabilities() const {
+  std::vector<at::Tensor> all;
+  for (size_t h = 0; h < heads.size(); ++h) all.push_back(tile(static_cast<int>(h), 0, rows(), 0, cols()));
+  return at::stack(all);  // [heads, q, k]
+}
+
+at::Tensor QueryKeyLayer::blockMaxima(int headPos, int64_t row0, int64_t row1, int64_t col0, int64_t col1,
+                                      int64_t outRows, int64_t outCols) const {
+  const int64_t nr = row1 - row0, nc = col1 - col0;
+  if (nr <= 0 || nc <= 0 || outRows <= 0 || outCols <= 0)
+    throw InputError("attention block maxima: empty range or resolution");
+  outRows = std::min(outRows, nr);
+  outCols = std::min(outCols, nc);
+  at::Tensor out = at::empty({outRows, outCols}, queries.options());  // [outRows, outCols]
+  float* o = out.data_ptr<float>();
+  std::vector<int64_t> colStart(outCols + 1);
+  for (int64_t c = 0; c <= outCols; ++c) colStart[c] = c * nc / outCols;
+  // Row blocks are handled a few at a time, so one matrix product covers up to ~512 rows.
+  int64_t r = 0;
+  while (r < outRows) {
+    const int64_t first = row0 + r * nr / outRows;
+    int64_t rEnd = r + 1;
+    while (rEnd < outRows && (rEnd + 1) * nr / outRows - r * nr / outRows <= 512) ++rEnd;
+    const int64_t last = row0 + rEnd * nr / outRows;
+    const at::Tensor t = tile(headPos, first, last - first, col0, nc);  // [rows, cols]
+    for (int64_t b = r; b < rEnd; ++b) {
+      const int64_t a0 = row0 + b * nr / outRows - first, a1 = row0 + (b + 1) * nr / outRows - first;
+      const at::Tensor m = at::amax(t.narrow(0, a0, a1 - a0), {0}).contiguous();  // [cols]
+      const float* mp = m.data_ptr<float>();
+      for (int64_t c = 0; c < outCols; ++c)
+        o[b * outCols + c] = *std::max_element(mp + colStart[c], mp + colStart[c + 1]);
+    }
+    r = rEnd;
+  }
+  return out;
+}
+
+int64_t QueryKeyLayer::bytes() const {
+  int64_t n = 0;
+  for (const at::Tensor* t : {&queries, &keys, &lse, &keyPaddingMask, &biasDiagonals})
+    if (t->defined()) n += t->numel() * static_cast<int64_t>(t->element_size());
+  return n;
+}
+
+at::Tensor toeplitzDiagonals(const at::Tensor& bias) {
+  if (!bias.defined() || bias.dim() != 3) return at::Tensor();
+  const int64_t tq = bias.size(1), tk = bias.size(2);
+  const at::Tensor b = bias.to(at::kFloat);                      // [heads, q, k]
+  at::Tensor below = at::flip(b.narrow(1, 1, tq - 1).select(2, 0), {1});  // [heads, q - 1]: j − i = −(q−1) … −1
+  at::Tensor diag = at::cat({below, b.select(1, 0)}, 1).contiguous();      // [heads, q + k − 1]
+  const auto opts = at::TensorOptions().dtype(at::kLong).device(b.device());
+  const at::Tensor idx = (at::arange(tk, opts).unsqueeze(0) - at::arange(tq, opts).unsqueeze(1)).add_(tq - 1);  // [q, k]
+  for (int64_t h = 0; h < b.size(0); ++h)
+    if (!at::equal(diag[h].take(idx), b[h])) return at::Tensor();
+  return diag;
+}
+
+}  // namespace attnscope
