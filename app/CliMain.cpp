@@ -101,7 +101,9 @@ const char* const kRunHelp =
     "--store auto (default) keeps probabilities when they fit the memory budget, else queries and keys, and says\n"
     "which on stderr. Before anything is allocated the run's peak memory (weights, activations, the store) is\n"
     "estimated; a run that cannot fit exits 2 naming both numbers. --memory-budget SIZE (8G, 512M) replaces the\n"
-    "default budget: what the machine can give now (MemAvailable, the cgroup limit, ulimit -v, less a margin).\n";
+    "default budget: what the machine can give now (MemAvailable, the cgroup limit, ulimit -v, less a margin).\n"
+    "--logits last computes the last position's logits only (logits_last); it is the default when the logits of\n"
+    "every position would exceed 1 GB.\n";
 
 const char* const kHeadHelp =
     "usage: attnscope-cli head --capture FILE --layer L --head H [--stack S] [--rows A-B] [--cols A-B]\n"
@@ -379,10 +381,17 @@ int cmdRun(const Args& a) {
   if (store == "qk" && !plainAttention)
     throw InputError("the variant '" + variant->spec() + "' cannot be stored as queries and keys (its attention is not " +
                      "exp(q.k*scale + bias - lse)); use --store probs");
+  // Long inputs: the logits of every position can outweigh everything else; without --logits, keep the last.
+  bool lastLogits = logits == LogitsMode::Last;
+  if (!a.has("logits") && allLogitsBytes(*m, in) > (int64_t(1) << 30)) {
+    lastLogits = true;
+    std::cerr << "note: the logits of all " << in.labels.size() << " positions would take "
+              << formatGigabytes(allLogitsBytes(*m, in)) << "; keeping the last position's (--logits all keeps every one)\n";
+  }
   CaptureSelection probs = sel, qk = sel;
   probs.kind = CaptureKind::Probabilities;
   qk.kind = CaptureKind::QueryKey;
-  const MemoryEstimate probsEstimate = estimateRun(*m, in, probs), qkEstimate = estimateRun(*m, in, qk);
+  const MemoryEstimate probsEstimate = estimateRun(*m, in, probs, lastLogits), qkEstimate = estimateRun(*m, in, qk, lastLogits);
   if (store == "qk" || (store == "auto" && plainAttention && probsEstimate.total() > budget)) sel = qk;
   else sel = probs;
   const MemoryEstimate& estimate = sel.kind == CaptureKind::QueryKey ? qkEstimate : probsEstimate;
@@ -390,7 +399,7 @@ int cmdRun(const Args& a) {
   if (store == "auto")
     std::cerr << "store: " << (sel.kind == CaptureKind::QueryKey ? "queries and keys" : "probabilities") << " (run needs about "
               << estimate.describe(sel.kind) << "; budget " << formatGigabytes(budget) << ")\n";
-  RunResult r = runModel(*m, in, sel, nullptr, variant.get());
+  RunResult r = runModel(*m, in, sel, nullptr, variant.get(), lastLogits);
   saveCapture(out, *m, in, r, logits);
   std::cerr << "tokens (" << in.labels.size() << "):";
   const size_t shown = std::min<size_t>(in.labels.size(), 64);

@@ -243,10 +243,32 @@ void writeHeadBlock(const CaptureFile& capture, const std::string& stack, int la
   f.write(header);
   // The forward's row blocks (from row 0), so a streamed head is computed exactly as the forward computed it.
   const int64_t perBlock = detail::chunkRows(capture.shape(stack, layer).second);
-  capture.forEachRowBlock(stack, layer, head, row0, rows, col0, cols, perBlock, [&](const at::Tensor& b) {
-    const at::Tensor c = b.contiguous();  // [n, cols]
-    f.write(c.data_ptr<float>(), static_cast<size_t>(c.numel()) * sizeof(float));
-  });
+  if (capture.kind() == CaptureKind::QueryKey) {
+    // Only the keys each block's rows can see are computed; the rest of a row is written as zeros.
+    const QueryKeyLayer& qk = capture.queryKeyLayer(stack, layer);
+    const int hp = qk.headPosition(head);
+    const std::vector<float> zeros(static_cast<size_t>(cols), 0.0f);
+    for (int64_t r = row0; r < row0 + rows; r += perBlock) {
+      const int64_t n = std::min(perBlock, row0 + rows - r);
+      int64_t lo = col0;
+      const at::Tensor v = qk.visibleTile(hp, r, n, col0, cols, &lo).contiguous();  // [n, w]
+      const int64_t w = v.defined() ? v.size(1) : 0, before = lo - col0, after = cols - before - w;
+      if (w == cols) {
+        f.write(v.data_ptr<float>(), static_cast<size_t>(v.numel()) * sizeof(float));
+        continue;
+      }
+      for (int64_t i = 0; i < n; ++i) {
+        if (before > 0) f.write(zeros.data(), static_cast<size_t>(before) * sizeof(float));
+        if (w > 0) f.write(v.data_ptr<float>() + i * w, static_cast<size_t>(w) * sizeof(float));
+        if (after > 0) f.write(zeros.data(), static_cast<size_t>(after) * sizeof(float));
+      }
+    }
+  } else {
+    capture.forEachRowBlock(stack, layer, head, row0, rows, col0, cols, perBlock, [&](const at::Tensor& b) {
+      const at::Tensor c = b.contiguous();  // [n, cols]
+      f.write(c.data_ptr<float>(), static_cast<size_t>(c.numel()) * sizeof(float));
+    });
+  }
   f.commit();
 }
 

@@ -375,7 +375,7 @@ std::pair<std::vector<std::string>, std::vector<std::string>> stackLabels(const 
 }
 
 RunResult runModel(LoadedModel& m, const PreparedInput& input, const CaptureSelection& selection, RunControl* control,
-                   const AttentionVariant* variant) {
+                   const AttentionVariant* variant, bool lastLogitsOnly) {
   checkSelection(m, selection);
   const ModelInfo& info = m.model->info();
   if (control) {
@@ -388,6 +388,8 @@ RunResult runModel(LoadedModel& m, const PreparedInput& input, const CaptureSele
   ForwardOptions options;
   options.hook = r.capture.get();
   options.variant = variant;
+  options.lastLogitsOnly = lastLogitsOnly && info.head == "lm";
+  r.lastLogitsOnly = options.lastLogitsOnly;
   if (variant) r.variant = variant->spec();
   const auto start = std::chrono::steady_clock::now();
   TensorMap out = guardAllocations([&] { return m.model->forward(input.tensors, options); }, "the forward pass");
@@ -538,7 +540,7 @@ void saveCapture(const std::string& path, const LoadedModel& m, const PreparedIn
   for (const auto& [name, t] : run.outputs) {
     if (name == "logits") {
       if (logits == LogitsMode::None) continue;
-      if (logits == LogitsMode::Last && m.model->info().head != "classifier") {
+      if ((logits == LogitsMode::Last || run.lastLogitsOnly) && m.model->info().head != "classifier") {
         w.add("logits_last", t[t.size(0) - 1]);  // [V]
         continue;
       }

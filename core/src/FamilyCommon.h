@@ -96,6 +96,12 @@ inline LayerNorm takeLayerNorm(WeightStore& ws, const std::string& weightName, c
 }
 
 /// [T, heads*d] -> [heads, T, d]
+/// The rows of the final hidden state \p h [T, H] the output head is applied to: all, or the last one when the
+/// run asks for the last position's logits only.
+inline at::Tensor logitRows(const at::Tensor& h, const ForwardOptions& options) {
+  return options.lastLogitsOnly ? h.narrow(0, h.size(0) - 1, 1) : h;  // [T or 1, H]
+}
+
 inline at::Tensor splitHeads(const at::Tensor& x, int64_t heads) {
   return x.view({x.size(0), heads, x.size(1) / heads}).transpose(0, 1);  // [heads, T, d]
 }

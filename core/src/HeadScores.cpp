@@ -28,12 +28,19 @@ at::Tensor headScores(const at::Tensor& qRows, const at::Tensor& kCols, double s
   at::Tensor s = at::matmul(q, kCols.t());                           // [n, w]
   if (bias.defined()) s.add_(bias);                                  // [n, w]
   const float minusInf = -std::numeric_limits<float>::infinity();
-  // Row i (absolute past + row0 + i) must not see key lo + j > past + row0 + i …
-  if (masks.causal && masks.past + row0 - lo + 1 < w)
-    s.masked_fill_(at::ones({n, w}, s.options().dtype(at::kBool)).triu_(masks.past + row0 - lo + 1), minusInf);
-  // … nor key lo + j <= past + row0 + i − window.
-  if (masks.window > 0 && masks.past + row0 - masks.window - lo > -n)
-    s.masked_fill_(at::ones({n, w}, s.options().dtype(at::kBool)).tril_(masks.past + row0 - masks.window - lo), minusInf);
+  // Row i (absolute past + row0 + i) must not see key lo + j > past + row0 + i: only the columns from D on can be
+  // masked (the diagonal block when the keys end where the rows do), so only they are visited …
+  const int64_t D = std::max<int64_t>(0, masks.past + row0 - lo + 1);
+  if (masks.causal && D < w) {
+    const int64_t first = masks.past + row0 - lo + 1;  // row 0's first masked column (may be < 0: shift the diagonal)
+    s.narrow(1, D, w - D).masked_fill_(at::ones({n, w - D}, s.options().dtype(at::kBool)).triu_(first - D), minusInf);
+  }
+  // … nor key lo + j <= past + row0 + i − window: only the columns before E + n.
+  const int64_t E = masks.past + row0 - masks.window - lo;
+  if (masks.window > 0 && E > -n) {
+    const int64_t cols = std::min(w, E + n);
+    s.narrow(1, 0, cols).masked_fill_(at::ones({n, cols}, s.options().dtype(at::kBool)).tril_(E), minusInf);
+  }
   if (masks.keyPadding.defined()) s.masked_fill_(masks.keyPadding.narrow(0, lo, w).view({1, w}), minusInf);
   return s;
 }

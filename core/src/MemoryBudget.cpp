@@ -150,7 +150,16 @@ int64_t estimateWeightBytes(const std::string& dir, const std::string& deviceSpe
   return bytes;
 }
 
-MemoryEstimate estimateRun(const LoadedModel& m, const PreparedInput& input, const CaptureSelection& selection) {
+int64_t allLogitsBytes(const LoadedModel& m, const PreparedInput& input) {
+  const ModelInfo& info = m.model->info();
+  if (info.head != "lm" && info.head != "mlm") return 0;
+  int64_t T = 1;
+  for (const auto& stack : info.stacks) T = std::max<int64_t>(T, static_cast<int64_t>(stackLabels(input, stack).first.size()));
+  return T * std::max(1, info.vocab) * 4;
+}
+
+MemoryEstimate estimateRun(const LoadedModel& m, const PreparedInput& input, const CaptureSelection& selection,
+                           bool lastLogitsOnly) {
   const ModelInfo& info = m.model->info();
   MemoryEstimate e;
   const int64_t elem = info.computeDtype == "F32" ? 4 : 2;
@@ -178,7 +187,7 @@ MemoryEstimate estimateRun(const LoadedModel& m, const PreparedInput& input, con
   // hidden states handed between layers, and the logits of every position (kept as the output).
   const int64_t T = longest;
   e.activations = (12 * T * H + 3 * T * I) * elem + attentionTransient;
-  if (info.head == "lm" || info.head == "mlm") e.activations += 2 * T * V * 4;
+  if (info.head == "lm" || info.head == "mlm") e.activations += 2 * (lastLogitsOnly && info.head == "lm" ? 1 : T) * V * 4;
   return e;
 }
 

@@ -26,15 +26,16 @@ int QueryKeyLayer::headPosition(int head) const {
   return -1;
 }
 
-at::Tensor QueryKeyLayer::tile(int headPos, int64_t row0, int64_t nRows, int64_t col0, int64_t nCols) const {
+at::Tensor QueryKeyLayer::visibleTile(int headPos, int64_t row0, int64_t nRows, int64_t col0, int64_t nCols,
+                                      int64_t* loOut) const {
   const int64_t tq = rows(), tk = cols();
   if (headPos < 0 || headPos >= static_cast<int>(heads.size()) || row0 < 0 || nRows < 0 || row0 + nRows > tq ||
       col0 < 0 || nCols < 0 || col0 + nCols > tk)
     throw InputError("attention tile out of range: rows " + std::to_string(row0) + "+" + std::to_string(nRows) +
                      " of " + std::to_string(tq) + ", keys " + std::to_string(col0) + "+" + std::to_string(nCols) +
                      " of " + std::to_string(tk));
-  at::Tensor out = at::zeros({nRows, nCols}, queries.options());  // [rows, cols]
-  if (nRows == 0 || nCols == 0) return out;
+  *loOut = col0;
+  if (nRows == 0 || nCols == 0) return at::Tensor();
   // The forward's own arithmetic (HeadScores.h) on the keys the rows can see at all.
   detail::ScoreMasks masks;
   masks.causal = causal;
@@ -42,7 +43,8 @@ at::Tensor QueryKeyLayer::tile(int headPos, int64_t row0, int64_t nRows, int64_t
   masks.past = past;
   masks.keyPadding = keyPaddingMask;
   const auto [lo, hi] = detail::visibleKeys(masks, row0, nRows, col0, col0 + nCols);
-  if (hi <= lo) return out;
+  if (hi <= lo) return at::Tensor();
+  *loOut = lo;
   const int64_t w = hi - lo;
   const int group = totalHeads / static_cast<int>(keys.size(0));
   const int64_t kvHead = heads[headPos] / std::max(group, 1);
@@ -56,7 +58,15 @@ at::Tensor QueryKeyLayer::tile(int headPos, int64_t row0, int64_t nRows, int64_t
   at::Tensor s = detail::headScores(queries[headPos].narrow(0, row0, nRows), keys[kvHead].narrow(0, lo, w), scale, bias,
                                     masks, row0, lo);  // [rows, w]
   detail::probabilitiesInPlace(s, lse[headPos].narrow(0, row0, nRows));
-  out.narrow(1, lo - col0, w).copy_(s);
+  return s;
+}
+
+at::Tensor QueryKeyLayer::tile(int headPos, int64_t row0, int64_t nRows, int64_t col0, int64_t nCols) const {
+  int64_t lo = col0;
+  const at::Tensor visible = visibleTile(headPos, row0, nRows, col0, nCols, &lo);  // [rows, w]
+  if (visible.defined() && lo == col0 && visible.size(1) == nCols) return visible;
+  at::Tensor out = at::zeros({nRows, nCols}, queries.options());  // [rows, cols]
+  if (visible.defined()) out.narrow(1, lo - col0, visible.size(1)).copy_(visible);
   return out;
 }
 

@@ -136,7 +136,7 @@ class RotaryDecoder : public Model {
     h = rmsNorm(h, m_norm);  // [T, H]
     TensorMap out;
     out["last_hidden_state"] = h;             // [T, H]
-    out["logits"] = at::linear(h, m_lmHead);  // [T, V]
+    out["logits"] = at::linear(logitRows(h, options), m_lmHead);  // [T or 1, V]
     return out;
   }
 

@@ -78,11 +78,14 @@ struct RunResult {
   double seconds = 0;                         ///< forward wall time
   nlohmann::json prediction;                  ///< top class / next tokens / masked-token fills
   std::string variant;                        ///< spec of the attention variant ("" = none)
+  bool lastLogitsOnly = false;                ///< logits holds the last position only ([1, vocab])
 };
 
 /// One forward pass with capture of the selected layers/heads. \p control may cancel (CancelledError).
+/// \p lastLogitsOnly: language models compute the last position's logits only (long inputs).
 RunResult runModel(LoadedModel& m, const PreparedInput& input, const CaptureSelection& selection = {},
-                   RunControl* control = nullptr, const AttentionVariant* variant = nullptr);
+                   RunControl* control = nullptr, const AttentionVariant* variant = nullptr,
+                   bool lastLogitsOnly = false);
 
 /// Result of greedy decoding.
 /// The model's prediction from its outputs: top class, next tokens, or masked-token fills.

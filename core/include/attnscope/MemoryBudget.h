@@ -37,8 +37,12 @@ struct MemoryEstimate {
 /// loaded): float32 on the CPU doubles 16-bit weights.
 int64_t estimateWeightBytes(const std::string& dir, const std::string& deviceSpec, const std::string& dtypeSpec);
 
-/// Peak memory of runModel() on \p input with \p selection (its kind decides the store).
-MemoryEstimate estimateRun(const LoadedModel& m, const PreparedInput& input, const CaptureSelection& selection);
+/// Peak memory of runModel() on \p input with \p selection (its kind decides the store) and \p lastLogitsOnly.
+MemoryEstimate estimateRun(const LoadedModel& m, const PreparedInput& input, const CaptureSelection& selection,
+                           bool lastLogitsOnly = false);
+
+/// Bytes of the logits of every position of \p input (0 for models without a language-model head).
+int64_t allLogitsBytes(const LoadedModel& m, const PreparedInput& input);
 
 /// Throws OutOfMemoryError when \p estimate exceeds \p budget, naming both in GB and what would fit instead.
 void checkFits(const MemoryEstimate& estimate, CaptureKind kind, int64_t budget, const std::string& budgetSource);

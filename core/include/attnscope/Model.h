@@ -64,6 +64,9 @@ struct ForwardOptions {
   int64_t positionOffset = 0;                  ///< absolute position of the first input token
   const AttentionVariant* variant = nullptr;   ///< attention variant applied at every attention call
   TensorMap* state = nullptr;  ///< family state kept across incremental steps (e.g. the encoder output)
+  /// Language models: compute the logits of the last position only ([1, vocab]); long inputs' [T, vocab] logits
+  /// can outweigh everything else (16k positions × 32k tokens = 2 GB).
+  bool lastLogitsOnly = false;
 };
 
 /// A model family instance with its weights on a device.

@@ -37,6 +37,9 @@ struct QueryKeyLayer {
   /// Probabilities of stored head \p headPos for query rows [row0, row0 + rows) and keys [col0, col0 + cols):
   /// float32 [rows, cols]. Masked cells are 0.
   at::Tensor tile(int headPos, int64_t row0, int64_t rows, int64_t col0, int64_t cols) const;
+  /// The part of tile() the rows can see at all: float32 [rows, w] for keys [*lo, *lo + w) inside the asked columns
+  /// (undefined when they see none of them); every other cell of the tile is 0.
+  at::Tensor visibleTile(int headPos, int64_t row0, int64_t rows, int64_t col0, int64_t cols, int64_t* lo) const;
   /// Every stored head's probabilities: float32 [heads, q, k] (only for inputs where that fits).
   at::Tensor probabilities() const;
   /// Block maxima of stored head \p headPos over the rows [row0, row1) and keys [col0, col1) cut into

@@ -87,7 +87,7 @@ class Gpt2Family : public Model {
     h = m_lnf(h);  // [T, E]
     TensorMap out;
     out["last_hidden_state"] = h;                 // [T, E]
-    out["logits"] = at::linear(h, m_lmHead);      // [T, V]
+    out["logits"] = at::linear(logitRows(h, options), m_lmHead);  // [T or 1, V]
     return out;
   }
 

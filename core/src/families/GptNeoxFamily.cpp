@@ -97,7 +97,7 @@ class GptNeoxFamily : public Model {
     h = m_lnf(h);  // [T, H]
     TensorMap out;
     out["last_hidden_state"] = h;           // [T, H]
-    out["logits"] = at::linear(h, m_out);  // [T, V]
+    out["logits"] = at::linear(logitRows(h, options), m_out);  // [T or 1, V]
     return out;
   }
 

@@ -110,7 +110,7 @@ class OptFamily : public Model {
     if (m_projectOut.wt.defined()) h = m_projectOut(h);  // [T, E]
     TensorMap out;
     out["last_hidden_state"] = h;             // [T, E]
-    out["logits"] = at::linear(h, m_lmHead);  // [T, V]
+    out["logits"] = at::linear(logitRows(h, options), m_lmHead);  // [T or 1, V]
     return out;
   }
 
