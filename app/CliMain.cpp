@@ -391,7 +391,8 @@ int cmdRun(const Args& a) {
   CaptureSelection probs = sel, qk = sel;
   probs.kind = CaptureKind::Probabilities;
   qk.kind = CaptureKind::QueryKey;
-  const MemoryEstimate probsEstimate = estimateRun(*m, in, probs, lastLogits), qkEstimate = estimateRun(*m, in, qk, lastLogits);
+  const MemoryEstimate probsEstimate = estimateRun(*m, in, probs, lastLogits, !plainAttention),
+                       qkEstimate = estimateRun(*m, in, qk, lastLogits, !plainAttention);
   if (store == "qk" || (store == "auto" && plainAttention && probsEstimate.total() > budget)) sel = qk;
   else sel = probs;
   const MemoryEstimate& estimate = sel.kind == CaptureKind::QueryKey ? qkEstimate : probsEstimate;

@@ -159,7 +159,7 @@ int64_t allLogitsBytes(const LoadedModel& m, const PreparedInput& input) {
 }
 
 MemoryEstimate estimateRun(const LoadedModel& m, const PreparedInput& input, const CaptureSelection& selection,
-                           bool lastLogitsOnly) {
+                           bool lastLogitsOnly, bool withVariant) {
   const ModelInfo& info = m.model->info();
   MemoryEstimate e;
   const int64_t elem = info.computeDtype == "F32" ? 4 : 2;
@@ -174,14 +174,14 @@ MemoryEstimate estimateRun(const LoadedModel& m, const PreparedInput& input, con
     const auto [q, k] = stackLabels(input, stack);
     const int64_t tq = std::max<size_t>(1, q.size()), tk = std::max<size_t>(1, k.size());
     longest = std::max({longest, tq, tk});
-    if (selection.kind == CaptureKind::Probabilities) {
-      e.store += layers * keptHeads * tq * tk * 4;
-      // The dense path's scores and probabilities of one layer, and its [q, k] masks.
+    if (selection.kind == CaptureKind::Probabilities) e.store += layers * keptHeads * tq * tk * 4;
+    else e.store += layers * ((keptHeads * tq * d + kvHeads * tk * d) * 4 + keptHeads * tq * 8);  // lse is float64
+    // A variant's dense path holds one layer's scores twice (per head, then stacked) and its masks; the chunked
+    // path a few [block, k] tensors of one head (kept probabilities are written straight into the store).
+    if (withVariant)
       attentionTransient = std::max(attentionTransient, 2 * heads * tq * tk * 4 + 2 * tq * tk);
-    } else {
-      e.store += layers * ((keptHeads * tq * d + kvHeads * tk * d) * 4 + keptHeads * tq * 8);  // lse is float64
-      attentionTransient = std::max<int64_t>(attentionTransient, 3 * (int64_t(1) << 22) * 4);  // one query chunk
-    }
+    else
+      attentionTransient = std::max<int64_t>(attentionTransient, 4 * (int64_t(1) << 22) * 4);
   }
   // One layer's hidden-sized tensors (residual, norm, q, k, v, merged heads, projection…) and MLP tensors, the
   // hidden states handed between layers, and the logits of every position (kept as the output).

@@ -37,9 +37,10 @@ struct MemoryEstimate {
 /// loaded): float32 on the CPU doubles 16-bit weights.
 int64_t estimateWeightBytes(const std::string& dir, const std::string& deviceSpec, const std::string& dtypeSpec);
 
-/// Peak memory of runModel() on \p input with \p selection (its kind decides the store) and \p lastLogitsOnly.
+/// Peak memory of runModel() on \p input with \p selection (its kind decides the store) and \p lastLogitsOnly;
+/// \p withVariant: an attention variant computes dense [heads, q, k] scores per layer.
 MemoryEstimate estimateRun(const LoadedModel& m, const PreparedInput& input, const CaptureSelection& selection,
-                           bool lastLogitsOnly = false);
+                           bool lastLogitsOnly = false, bool withVariant = false);
 
 /// Bytes of the logits of every position of \p input (0 for models without a language-model head).
 int64_t allLogitsBytes(const LoadedModel& m, const PreparedInput& input);
