@@ -83,24 +83,42 @@ at::Tensor QueryKeyLayer::blockMaxima(int headPos, int64_t row0, int64_t row1, i
     throw InputError("attention block maxima: empty range or resolution");
   outRows = std::min(outRows, nr);
   outCols = std::min(outCols, nc);
+  std::vector<int64_t> rs(outRows + 1), cs(outCols + 1);
+  for (int64_t r = 0; r <= outRows; ++r) rs[r] = row0 + r * nr / outRows;
+  for (int64_t c = 0; c <= outCols; ++c) cs[c] = col0 + c * nc / outCols;
+  return blockMaximaAt(headPos, rs, cs);
+}
+
+at::Tensor QueryKeyLayer::blockMaximaBySize(int headPos, int64_t row0, int64_t row1, int64_t col0, int64_t col1,
+                                            int64_t blockRows, int64_t blockCols) const {
+  if (row1 <= row0 || col1 <= col0 || blockRows <= 0 || blockCols <= 0)
+    throw InputError("attention block maxima: empty range or block size");
+  std::vector<int64_t> rs, cs;
+  for (int64_t r = row0; r < row1; r += blockRows) rs.push_back(r);
+  rs.push_back(row1);
+  for (int64_t c = col0; c < col1; c += blockCols) cs.push_back(c);
+  cs.push_back(col1);
+  return blockMaximaAt(headPos, rs, cs);
+}
+
+at::Tensor QueryKeyLayer::blockMaximaAt(int headPos, const std::vector<int64_t>& rs, const std::vector<int64_t>& cs) const {
+  const int64_t outRows = static_cast<int64_t>(rs.size()) - 1, outCols = static_cast<int64_t>(cs.size()) - 1;
+  if (outRows <= 0 || outCols <= 0) throw InputError("attention block maxima: no blocks");
+  const int64_t col0 = cs.front(), nc = cs.back() - col0;
   at::Tensor out = at::empty({outRows, outCols}, queries.options());  // [outRows, outCols]
   float* o = out.data_ptr<float>();
-  std::vector<int64_t> colStart(outCols + 1);
-  for (int64_t c = 0; c <= outCols; ++c) colStart[c] = c * nc / outCols;
   // Row blocks are handled a few at a time, so one matrix product covers up to ~512 rows.
   int64_t r = 0;
   while (r < outRows) {
-    const int64_t first = row0 + r * nr / outRows;
+    const int64_t first = rs[r];
     int64_t rEnd = r + 1;
-    while (rEnd < outRows && (rEnd + 1) * nr / outRows - r * nr / outRows <= 512) ++rEnd;
-    const int64_t last = row0 + rEnd * nr / outRows;
-    const at::Tensor t = tile(headPos, first, last - first, col0, nc);  // [rows, cols]
+    while (rEnd < outRows && rs[rEnd + 1] - first <= 512) ++rEnd;
+    const at::Tensor t = tile(headPos, first, rs[rEnd] - first, col0, nc);  // [rows, cols]
     for (int64_t b = r; b < rEnd; ++b) {
-      const int64_t a0 = row0 + b * nr / outRows - first, a1 = row0 + (b + 1) * nr / outRows - first;
-      const at::Tensor m = at::amax(t.narrow(0, a0, a1 - a0), {0}).contiguous();  // [cols]
+      const at::Tensor m = at::amax(t.narrow(0, rs[b] - first, rs[b + 1] - rs[b]), {0}).contiguous();  // [cols]
       const float* mp = m.data_ptr<float>();
       for (int64_t c = 0; c < outCols; ++c)
-        o[b * outCols + c] = *std::max_element(mp + colStart[c], mp + colStart[c + 1]);
+        o[b * outCols + c] = *std::max_element(mp + (cs[c] - col0), mp + (cs[c + 1] - col0));
     }
     r = rEnd;
   }

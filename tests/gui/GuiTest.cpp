@@ -2,6 +2,7 @@
 // values, the run happens on the worker thread with progress, errors surface as
 // a dialog instead of a crash, and cancel/shutdown leave no thread running.
 #include <QMessageBox>
+#include <QProcess>
 #include <QSignalSpy>
 #include <QTimer>
 #include <QtTest>
@@ -932,6 +933,107 @@ class GuiTest : public QObject {
     QVERIFY(QFileInfo(dir.filePath("h.svg")).size() > 1000);
     b.doc.setModel(ModelSummary(), false);  // another model: nothing of the old capture stays
     QCOMPARE(tab.view()->queries(), 0);
+  }
+
+  void longInputHeadIsComputedOnDemandAtScreenResolution() {
+    // A 4,096-token input of the golden GQA Llama (RoPE, no learned positions) with its position limit raised.
+    QTemporaryDir dir;
+    const QString src = shared() + "/golden/llama-gqa-random";
+    QVERIFY(QFile::copy(src + "/model.safetensors", dir.filePath("model.safetensors")));
+    QFile cf(src + "/config.json");
+    QVERIFY(cf.open(QIODevice::ReadOnly));
+    QJsonObject config = QJsonDocument::fromJson(cf.readAll()).object();
+    config["max_position_embeddings"] = 8192;
+    QFile out(dir.filePath("config.json"));
+    QVERIFY(out.open(QIODevice::WriteOnly));
+    out.write(QJsonDocument(config).toJson());
+    out.close();
+    {  // input_ids [1, 4096] int64, as a safetensors file written byte by byte
+      const int T = 4096;
+      std::mt19937 rng(5);
+      QByteArray data;
+      for (int i = 0; i < T; ++i) {
+        const qint64 id = 3 + static_cast<qint64>(rng() % 497);
+        data.append(reinterpret_cast<const char*>(&id), 8);
+      }
+      QByteArray header = QString(R"({"input_ids":{"dtype":"I64","shape":[1,%1],"data_offsets":[0,%2]}})")
+                              .arg(T)
+                              .arg(data.size())
+                              .toUtf8();
+      while (header.size() % 8) header.append(' ');
+      const quint64 n = static_cast<quint64>(header.size());
+      QFile f(dir.filePath("inputs.safetensors"));
+      QVERIFY(f.open(QIODevice::WriteOnly));
+      f.write(reinterpret_cast<const char*>(&n), 8);
+      f.write(header);
+      f.write(data);
+    }
+    auto session = EngineSession::open(dir.path().toStdString(), "cpu");
+    RunRequest request;
+    request.inputsPath = dir.filePath("inputs.safetensors").toStdString();
+    request.store = "qk";
+    auto cap = std::make_shared<CaptureResult>(session->run(request));
+    QVERIFY(cap->onDemand());
+    QCOMPARE(cap->layers.size(), size_t(2));
+    QCOMPARE(cap->layers[1].q, 4096);
+    QVERIFY(cap->layers[1].data.empty());
+    // The independent side: `attnscope-cli head` on the saved capture, the whole head as .npy.
+    session->saveLastCapture(dir.filePath("cap.safetensors").toStdString());
+    QProcess cli;
+    cli.start(ATTNSCOPE_CLI_PATH, {"head", "--capture", dir.filePath("cap.safetensors"), "--layer", "1", "--head", "5",
+                                   "--out", dir.filePath("head.npy")});
+    QVERIFY(cli.waitForFinished(120000));
+    QVERIFY2(cli.exitCode() == 0, cli.readAllStandardError().constData());
+    QFile npy(dir.filePath("head.npy"));
+    QVERIFY(npy.open(QIODevice::ReadOnly));
+    const QByteArray bytes = npy.readAll();
+    const int headerLen = static_cast<unsigned char>(bytes[8]) | (static_cast<unsigned char>(bytes[9]) << 8);
+    QCOMPARE(bytes.size(), 10 + headerLen + 4096 * 4096 * 4);
+    const float* cells = reinterpret_cast<const float*>(bytes.constData() + 10 + headerLen);
+    auto exact = [&](int q, int k) { return static_cast<double>(cells[static_cast<size_t>(q) * 4096 + k]); };
+
+    TabBench b;
+    HeadTab tab;
+    tab.attach(&b.doc, &b.view, &b.runner);
+    tab.resize(700, 600);
+    tab.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&tab));
+    b.doc.setCapture(cap);
+    b.view.setLayerHead(1, 5);
+    HeatmapView* view = tab.view();
+    QVERIFY(view->remote());
+    QCOMPARE(view->queries(), 4096);
+    // The first tile arrives from the engine's thread: the whole head at screen resolution.
+    QTRY_VERIFY_WITH_TIMEOUT(view->drawnCells().width() > 0, 30000);
+    QVERIFY(view->drawnCells().width() < 4096 && view->drawnCells().height() < 4096);
+    int checked = 0;
+    for (int q : {0, 1000, 2047, 3000, 4095})
+      for (int k : {0, 500, 2000, 4095}) {
+        const QRect block = view->drawnBlock(q, k);
+        QVERIFY(!block.isEmpty());
+        double m = 0;
+        for (int i = block.top(); i <= block.bottom(); ++i)
+          for (int j = block.left(); j <= block.right(); ++j) m = std::max(m, exact(i, j));
+        QVERIFY2(std::abs(view->drawnValue(q, k) - m) < 1e-6,
+                 qPrintable(QString("block of (%1, %2): drawn %3, head's maximum %4").arg(q).arg(k)
+                                .arg(view->drawnValue(q, k)).arg(m)));
+        ++checked;
+      }
+    QCOMPARE(checked, 20);
+    QVERIFY(std::abs(view->range().second - 1.0) < 1e-6);  // row 0 of a causal head is one weight of 1
+    // Hover and pins read exact cells.
+    QVERIFY(std::abs(view->valueAt(3000, 2999) - exact(3000, 2999)) < 1e-6);
+    b.view.setPin(3000, -1);
+    QVERIFY(view->pinText().contains("query"));
+    // Zoomed in until every cell is drawn: the tile is the exact cells.
+    view->plot()->xAxis->setRange(1999.5, 2099.5);
+    view->plot()->yAxis->setRange(2999.5, 3099.5);
+    view->plot()->replot();
+    QTRY_VERIFY_WITH_TIMEOUT(view->drawnCells().width() == 100 && view->drawnBlock(3050, 2050).width() == 1, 30000);
+    for (int q : {3000, 3050, 3099})
+      for (int k : {2000, 2050, 2099}) QVERIFY(std::abs(view->drawnValue(q, k) - exact(q, k)) < 1e-6);
+    // Views that need every head's probabilities say so instead of drawing.
+    QVERIFY_EXCEPTION_THROWN(tab.writeFigure(dir.filePath("f.svg"), 72), std::runtime_error);
   }
 
   void overviewLinesAndOverlayTabsAlone() {

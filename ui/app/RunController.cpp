@@ -49,6 +49,7 @@ RunController::RunController(QObject* parent, bool threaded) : QObject(parent), 
   connect(m_worker, &RunWorker::sessionSaved, this, &RunController::sessionSaved);
   connect(m_worker, &RunWorker::saved, this, &RunController::captureSaved);
   connect(m_worker, &RunWorker::aggregated, this, &RunController::aggregated);
+  connect(m_worker, &RunWorker::tileReady, this, &RunController::tileReady);
   connect(m_worker, &RunWorker::headMetricReady, this, &RunController::headMetricReady);
   connect(m_worker, &RunWorker::overlayReady, this, &RunController::overlayReady);
   connect(m_worker, &RunWorker::previewReady, this, &RunController::previewReady);
@@ -134,6 +135,12 @@ quint64 RunController::aggregate(std::shared_ptr<const CaptureResult> capture, c
                                  const QString& kind) {
   const quint64 id = m_nextId++;
   post([w = m_worker, id, capture, stack, layer, kind] { w->aggregate(id, capture, stack, layer, kind); });
+  return id;
+}
+
+quint64 RunController::headTile(std::shared_ptr<const CaptureResult> capture, const HeadTile& tile) {
+  const quint64 id = m_nextId++;
+  post([w = m_worker, id, capture, tile] { w->headTile(id, capture, tile); });
   return id;
 }
 

@@ -40,6 +40,8 @@ class RunController : public QObject {
 
   quint64 aggregate(std::shared_ptr<const CaptureResult> capture, const QString& stack, int layer, const QString& kind);
   quint64 headMetric(std::shared_ptr<const CaptureResult> capture, const QString& stack, const QString& metric);
+  /// Block maxima of a window of a long input's head, computed from its queries and keys (answers tileReady()).
+  quint64 headTile(std::shared_ptr<const CaptureResult> capture, const HeadTile& tile);
   quint64 overlay(const QString& stack, int layer, int head, int query, bool rollout, double alpha,
                   const QString& colormap);
   quint64 preview(const QString& path, double offsetSeconds, double seconds, int width, int height);
@@ -65,6 +67,7 @@ class RunController : public QObject {
   void sessionSaved(const QString& path);
   void captureSaved(const QString& path);
   void aggregated(quint64 id, const std::vector<float>& values, int rows, int cols);
+  void tileReady(quint64 id, const attnscope::HeadTile& tile);
   void headMetricReady(quint64 id, const std::vector<float>& values, int layers, int heads);
   void overlayReady(quint64 id, const QImage& image, const QString& title);
   void previewReady(quint64 id, const QImage& image, double fileSeconds);

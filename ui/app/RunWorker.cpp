@@ -15,6 +15,7 @@ RunWorker::RunWorker() {
   qRegisterMetaType<std::shared_ptr<const attnscope::CaptureResult>>();
   qRegisterMetaType<attnscope::RunRequest>();
   qRegisterMetaType<std::vector<float>>();
+  qRegisterMetaType<attnscope::HeadTile>();
   qRegisterMetaType<std::shared_ptr<const attnscope::ComparisonResult>>();
   qRegisterMetaType<std::shared_ptr<const attnscope::PruneSweepResult>>();
 }
@@ -96,6 +97,18 @@ void RunWorker::aggregate(quint64 id, std::shared_ptr<const CaptureResult> captu
     int rows = 0, cols = 0;
     auto v = aggregateAttention(*capture, stack.toStdString(), layer, kind.toStdString(), &rows, &cols);
     emit aggregated(id, v, rows, cols);
+  } catch (const std::exception& e) {
+    emit viewFailed(id, QString::fromStdString(e.what()));
+  }
+}
+
+void RunWorker::headTile(quint64 id, std::shared_ptr<const CaptureResult> capture, HeadTile tile) {
+  try {
+    if (!capture || !capture->source) throw InputError("this capture holds no on-demand attention");
+    int rows = 0, cols = 0;
+    tile.maxima = capture->source->blockMaxima(tile.stack.toStdString(), tile.layer, tile.head, tile.y0, tile.y1 + 1,
+                                               tile.x0, tile.x1 + 1, tile.by, tile.bx, &rows, &cols);
+    emit tileReady(id, tile);
   } catch (const std::exception& e) {
     emit viewFailed(id, QString::fromStdString(e.what()));
   }

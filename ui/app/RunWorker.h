@@ -7,6 +7,18 @@
 
 #include "attnscope/EngineSession.h"
 
+namespace attnscope {
+/// A window of a long input's head (HeatmapView::tileWanted()) and, once computed, its block maxima.
+struct HeadTile {
+  QString stack;
+  int layer = 0, head = 0;              ///< head slot
+  int x0 = 0, x1 = 0, y0 = 0, y1 = 0;  ///< keys x0..x1, queries y0..y1 (inclusive)
+  int bx = 1, by = 1;                   ///< cells per block
+  std::vector<float> maxima;            ///< [ceil((y1-y0+1)/by) × ceil((x1-x0+1)/bx)]
+};
+}  // namespace attnscope
+
+Q_DECLARE_METATYPE(attnscope::HeadTile)
 Q_DECLARE_METATYPE(attnscope::ModelSummary)
 Q_DECLARE_METATYPE(std::shared_ptr<const attnscope::CaptureResult>)
 Q_DECLARE_METATYPE(attnscope::RunRequest)
@@ -37,6 +49,8 @@ class RunWorker : public QObject {
   /// Mean/max over heads or rollout of \p capture (the one on screen); emits aggregated().
   void aggregate(quint64 id, std::shared_ptr<const attnscope::CaptureResult> capture, const QString& stack,
                  int layer, const QString& kind);
+  /// The block maxima of \p tile's window of \p capture's on-demand head; emits tileReady().
+  void headTile(quint64 id, std::shared_ptr<const attnscope::CaptureResult> capture, attnscope::HeadTile tile);
   /// A [layers × heads] head metric of \p capture ("importance" runs the model's autograd); emits headMetricReady()
   /// with the request's id.
   void headMetric(quint64 id, std::shared_ptr<const attnscope::CaptureResult> capture, const QString& stack,
@@ -73,6 +87,7 @@ class RunWorker : public QObject {
   /// A view's computation failed (shown in that view, not as a dialog).
   void viewFailed(quint64 id, const QString& message);
   void aggregated(quint64 id, const std::vector<float>& values, int rows, int cols);
+  void tileReady(quint64 id, const attnscope::HeadTile& tile);
   void previewReady(quint64 id, const QImage& image, double fileSeconds);
 
  private:

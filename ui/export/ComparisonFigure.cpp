@@ -18,6 +18,7 @@ std::vector<float> headOf(const AttentionMatrix& a, int head) {
   for (size_t i = 0; i < a.headIndex.size(); ++i)
     if (a.headIndex[i] == head) slot = static_cast<int>(i);
   if (slot < 0) throw std::runtime_error("head " + std::to_string(head) + " was not captured");
+  if (a.onDemand) throw std::runtime_error("this long input's attention is computed on demand from queries and keys; export one head or a block of it with attnscope-cli head");
   std::vector<float> v(static_cast<size_t>(a.q) * a.k);
   for (int i = 0; i < a.q; ++i)
     for (int j = 0; j < a.k; ++j) v[static_cast<size_t>(i) * a.k + j] = a.at(slot, i, j);

@@ -95,6 +95,7 @@ bool ExportController::exportHeadData(const QString& path) {
   const AttentionMatrix* a = m_doc->matrix(m_view->stack(), m_view->layer());
   try {
     if (!capture || !a || m_view->head() >= a->heads) throw std::runtime_error("run the model first");
+    if (a->onDemand) throw std::runtime_error("this long input's attention is computed on demand from queries and keys; export one head or a block of it with attnscope-cli head");
     const int si = m_doc->stackIndex(m_view->stack());
     const size_t cells = static_cast<size_t>(a->q) * a->k;
     const std::vector<float> values(a->data.begin() + static_cast<std::ptrdiff_t>(cells * m_view->head()),

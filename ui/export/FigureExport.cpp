@@ -84,6 +84,7 @@ size_t stackIndex(const CaptureResult& c, const std::string& stack) {
 }
 
 std::vector<float> headValues(const AttentionMatrix& a, int slot) {
+  if (a.onDemand) throw std::runtime_error("this long input's attention is computed on demand from queries and keys; export one head or a block of it with attnscope-cli head");
   std::vector<float> v(static_cast<size_t>(a.q) * a.k);
   for (int i = 0; i < a.q; ++i)
     for (int j = 0; j < a.k; ++j) v[static_cast<size_t>(i) * a.k + j] = a.at(slot, i, j);
@@ -106,6 +107,7 @@ std::vector<Cell> layout(const FigureRequest& r, const std::vector<CaptureResult
   auto make = [&](const CaptureResult& c, int layer, int head, const QString& title, bool small, double lo, double hi) {
     const AttentionMatrix* a = c.find(stack, layer);
     if (!a) throw std::runtime_error("layer " + std::to_string(layer) + " of stack '" + stack + "' was not captured");
+    if (a->onDemand) throw std::runtime_error("this long input's attention is computed on demand from queries and keys; export one head or a block of it with attnscope-cli head");
     auto v = std::make_unique<HeatmapView>();
     v->setColorMap(QString::fromStdString(r.colormap));
     const auto& ql = small ? std::vector<std::string>{} : c.stackQueryLabels[si];

@@ -23,6 +23,24 @@ void HeadTab::connectSignals() {
   connect(m_view, &ViewState::pinChanged, m_heatmap, &HeatmapView::setPin);
   connect(m_heatmap, &HeatmapView::pinChanged, m_view, &ViewState::setPin);
   connect(m_heatmap, &HeatmapView::hovered, this, &AnalysisTab::statusMessage);
+  // A long input's head: each window the view shows is computed on the engine's thread at screen resolution.
+  connect(m_heatmap, &HeatmapView::tileWanted, this, [this](int x0, int x1, int y0, int y1, int bx, int by) {
+    const auto capture = m_doc->capture();
+    if (!capture || !capture->source) return;
+    HeadTile t;
+    t.stack = QString::fromStdString(capture->stacks[currentStackIndex()]);
+    t.layer = m_view->layer();
+    t.head = m_view->head();
+    t.x0 = x0, t.x1 = x1, t.y0 = y0, t.y1 = y1, t.bx = bx, t.by = by;
+    m_pendingTile = m_runner->headTile(capture, t);
+  });
+  connect(m_runner, &RunController::tileReady, this, [this](quint64 id, const HeadTile& t) {
+    if (id != m_pendingTile) return;  // only the answer to the latest window counts
+    m_heatmap->setTile(t.x0, t.x1, t.y0, t.y1, t.bx, t.by, t.maxima);
+  });
+  connect(m_runner, &RunController::viewFailed, this, [this](quint64 id, const QString& message) {
+    if (id == m_pendingTile) emit statusMessage(message);
+  });
   applyAppearance();
 }
 
@@ -43,12 +61,21 @@ void HeadTab::refresh() {
   const std::string stack = capture->stacks[si];
   const AttentionMatrix* a = capture->find(stack, m_view->layer());
   if (!a || m_view->head() >= a->heads) return;
-  m_heatmap->setAttention(*a, m_view->head(), capture->stackQueryLabels[si], capture->stackKeyLabels[si],
-                          tr("%1 — %2layer %3, head %4")
-                              .arg(modelName())
-                              .arg(stack == "self" ? QString() : QString::fromStdString(stack) + " ")
-                              .arg(m_view->layer())
-                              .arg(a->headIndex[m_view->head()]));
+  const QString title = tr("%1 — %2layer %3, head %4")
+                            .arg(modelName())
+                            .arg(stack == "self" ? QString() : QString::fromStdString(stack) + " ")
+                            .arg(m_view->layer())
+                            .arg(a->headIndex[m_view->head()]);
+  if (a->onDemand && capture->source) {
+    const auto source = capture->source;
+    const int layer = m_view->layer(), head = m_view->head();
+    m_heatmap->setRemote(a->q, a->k, capture->stackQueryLabels[si], capture->stackKeyLabels[si],
+                         title + tr(" (computed on demand)"), [source, stack, layer, head](int r0, int r1, int c0, int c1) {
+                           return source->cells(stack, layer, head, r0, r1, c0, c1);
+                         });
+  } else {
+    m_heatmap->setAttention(*a, m_view->head(), capture->stackQueryLabels[si], capture->stackKeyLabels[si], title);
+  }
   m_heatmap->setPin(m_view->pinQuery(), m_view->pinKey());
 }
 

@@ -21,6 +21,7 @@ class HeadTab : public AnalysisTab {
  private:
   void applyAppearance();
   HeatmapView* m_heatmap;
+  quint64 m_pendingTile = 0;  ///< the request of the window on screen (a long input's head)
 };
 
 }  // namespace attnscope

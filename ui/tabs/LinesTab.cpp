@@ -38,6 +38,12 @@ void LinesTab::refresh() {
   const int si = currentStackIndex();
   const AttentionMatrix* a = capture->find(capture->stacks[si], m_view->layer());
   if (!a || m_view->head() >= a->heads) return;
+  if (a->onDemand) {  // a long input: lines for every key of every query are not drawn
+    m_lines->setAttention(AttentionMatrix(), {}, {}, {});
+    emit statusMessage(tr("Token lines need the probabilities of the whole head; this long input's attention is "
+                          "computed on demand in the head view"));
+    return;
+  }
   std::vector<int> heads;
   if (m_heads->currentIndex() == 1)
     for (int h = 0; h < a->heads; ++h) heads.push_back(h);

@@ -114,6 +114,13 @@ void OverviewTab::refresh() {
     return;
   }
   const std::string stack = currentStack();
+  if (capture->onDemand()) {  // a long input: no thumbnails of every head yet
+    m_overview->setCapture(nullptr, stack);
+    m_shownCapture = nullptr;
+    emit statusMessage(tr("The overview needs every head's probabilities; this long input's attention is computed "
+                          "on demand in the head view"));
+    return;
+  }
   if (m_shownStack != stack || m_shownCapture != capture.get()) {
     m_overview->setCapture(capture, stack);
     m_shownStack = stack;

@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "ColorMaps.h"
+#include "TokenTicker.h"
 
 namespace attnscope {
 
@@ -22,48 +23,6 @@ double niceStep(double span, int count) {
   return 10 * mag;
 }
 
-/// A token label short enough for an axis: blanks made visible, long ones cut with an ellipsis.
-QString elide(QString s) {
-  if (s.trimmed().isEmpty() && !s.isEmpty()) s = QString("␣").repeated(s.size());
-  if (s.size() > 14) s = s.left(13) + QChar(0x2026);
-  return s;
-}
-
-/// Token labels on a matrix axis: one tick per token when they fit, else every n-th token with n a 1-2-5 step
-/// chosen from the axis's length in pixels and the label height, recomputed on every replot, so zooming in labels
-/// every token of the visible window and a small panel does not stack its labels on top of each other.
-class TokenTicker : public QCPAxisTicker {
- public:
-  TokenTicker(QCPAxis* axis, QStringList labels) : m_axis(axis), m_labels(std::move(labels)) {}
-
- protected:
-  double getTickStep(const QCPRange& range) override {
-    const bool horizontal = m_axis->orientation() == Qt::Horizontal;
-    // Ticks are made before the layout runs, so the axis rect may still have the size of the last layout (or none,
-    // for a plot drawn straight to a file): never trust it beyond the viewport the plot is drawn into now.
-    const QRect view = m_axis->parentPlot()->viewport();
-    const double rect = horizontal ? m_axis->axisRect()->width() : m_axis->axisRect()->height();
-    const double bound = 0.85 * (horizontal ? view.width() : view.height());
-    const double pixels = rect >= 32 ? std::min(rect, bound) : bound;
-    const int line = QFontMetrics(m_axis->tickLabelFont()).height();
-    // Labels of the x axis are rotated by 60°: the space one takes along the axis is line / sin(60°).
-    const double perLabel = horizontal ? line / 0.866 : line;
-    const double fit = std::max(1.0, pixels / perLabel);
-    const double need = std::max(1.0, range.size() / fit);
-    for (double mag = 1;; mag *= 10)
-      for (double m : {1.0, 2.0, 5.0})
-        if (m * mag >= need) return m * mag;
-  }
-  int getSubTickCount(double) override { return 0; }
-  QString getTickLabel(double tick, const QLocale&, QChar, int) override {
-    const long i = std::lround(tick);
-    return i >= 0 && i < m_labels.size() ? elide(m_labels[static_cast<int>(i)]) : QString();
-  }
-
- private:
-  QCPAxis* m_axis;
-  QStringList m_labels;
-};
 }  // namespace
 
 HeatmapView::HeatmapView(QWidget* parent) : QWidget(parent) {
@@ -153,6 +112,8 @@ void HeatmapView::clear() {
   m_marks.clear();
   m_q = m_k = 0;
   m_values.clear();
+  m_remoteCells = nullptr;
+  m_requested = Window();
   m_blockWindow = Window();
   m_map->data()->clear();
   m_mapValid = false;
@@ -368,12 +329,19 @@ void HeatmapView::rebuildMap() {
   if (m_q == 0 || m_k == 0) return;
   const Window w = visibleWindow();
   if (m_mapValid && w == m_drawn) return;
+  if (remote() && !(m_blockWindow == w)) {  // the tile is computed elsewhere: ask once, draw when it arrives
+    if (!(m_requested == w)) {
+      m_requested = w;
+      emit tileWanted(w.x0, w.x1, w.y0, w.y1, w.bx, w.by);
+    }
+    return;
+  }
   m_drawn = w;
   QCPColorMapData* d = m_map->data();
   d->setSize(w.nx, w.ny);
   d->setRange(QCPRange(w.x0 + (w.bx - 1) / 2.0, w.x0 + (w.nx - 1) * w.bx + (w.bx - 1) / 2.0),
               QCPRange(w.y0 + (w.by - 1) / 2.0, w.y0 + (w.ny - 1) * w.by + (w.by - 1) / 2.0));
-  if (!w.downsampled()) {
+  if (!w.downsampled() && !remote()) {
     for (int i = 0; i < w.ny; ++i) {
       const float* row = m_values.data() + static_cast<size_t>(w.y0 + i) * m_k + w.x0;
       for (int j = 0; j < w.nx; ++j) d->setCell(j, i, transform(row[j]));
@@ -414,6 +382,8 @@ void HeatmapView::setMatrix(const std::vector<float>& values, int rows, int cols
 
 void HeatmapView::setAttention(const AttentionMatrix& a, int head, const std::vector<std::string>& queryLabels,
                                const std::vector<std::string>& keyLabels, const QString& title) {
+  m_remoteCells = nullptr;
+  m_requested = Window();
   const bool sameShape = m_q == a.q && m_k == a.k;
   m_q = a.q;
   m_k = a.k;
@@ -437,17 +407,21 @@ void HeatmapView::setAttention(const AttentionMatrix& a, int head, const std::ve
   m_scale->axis()->setLabel("attention weight");
   m_plot->yAxis->setLabel("query");
   m_plot->xAxis->setLabel("key");
+  setLabels(queryLabels, keyLabels);
+  updateRange();
+  rebuildMap();
+  updatePinItems();
+  m_title->setText(title);
+  m_plot->replot();
+}
+
+void HeatmapView::setLabels(const std::vector<std::string>& queryLabels, const std::vector<std::string>& keyLabels) {
   m_queryLabels.clear();
   m_keyLabels.clear();
   for (const auto& l : queryLabels) m_queryLabels << QString::fromStdString(l);
   for (const auto& l : keyLabels) m_keyLabels << QString::fromStdString(l);
   m_plot->xAxis->setTicker(QSharedPointer<QCPAxisTicker>(new TokenTicker(m_plot->xAxis, m_keyLabels)));
   m_plot->yAxis->setTicker(QSharedPointer<QCPAxisTicker>(new TokenTicker(m_plot->yAxis, m_queryLabels)));
-  updateRange();
-  rebuildMap();
-  updatePinItems();
-  m_title->setText(title);
-  m_plot->replot();
 }
 
 void HeatmapView::resizeEvent(QResizeEvent* event) {
@@ -460,6 +434,7 @@ void HeatmapView::resizeEvent(QResizeEvent* event) {
 
 double HeatmapView::valueAt(int query, int key) const {
   if (query < 0 || query >= m_q || key < 0 || key >= m_k) return 0.0;
+  if (remote()) return m_remoteCells(query, query + 1, key, key + 1).at(0);
   return m_values[static_cast<size_t>(query) * m_k + key];
 }
 
@@ -487,7 +462,12 @@ QString HeatmapView::pinText() const {
     const int n = row ? m_k : m_q;
     std::vector<int> order(n);
     for (int i = 0; i < n; ++i) order[i] = i;
-    auto value = [&](int i) { return row ? valueAt(index, i) : valueAt(i, index); };
+    std::vector<float> line;  // a remote head's row or column, read at once
+    if (remote()) line = row ? m_remoteCells(index, index + 1, 0, m_k) : m_remoteCells(0, m_q, index, index + 1);
+    auto value = [&](int i) -> double {
+      if (remote()) return line[static_cast<size_t>(i)];
+      return row ? valueAt(index, i) : valueAt(i, index);
+    };
     const int keep = std::min(5, n);
     std::partial_sort(order.begin(), order.begin() + keep, order.end(),
                       [&](int a, int b) { return value(a) > value(b); });
@@ -575,6 +555,42 @@ void HeatmapView::onMouseMove(QMouseEvent* event) {
   m_status->setText(text);  // plain text (see the constructor): "<s>" stays "<s>"
   QToolTip::showText(event->globalPosition().toPoint(), tooltipHtml(query, key), m_plot);
   emit hovered(text);
+}
+
+void HeatmapView::setRemote(int rows, int cols, const std::vector<std::string>& queryLabels,
+                            const std::vector<std::string>& keyLabels, const QString& title, CellReader cells) {
+  const bool sameShape = m_q == rows && m_k == cols;
+  const QCPRange xr = m_plot->xAxis->range(), yr = m_plot->yAxis->range();  // the same shape keeps the user's zoom
+  setAttention(AttentionMatrix(), 0, queryLabels, keyLabels, title);    // labels, axes, title; no cells yet
+  m_q = rows, m_k = cols;
+  m_remoteCells = std::move(cells);
+  m_dataMin = 0, m_dataMax = 1;
+  if (sameShape) m_plot->xAxis->setRange(xr), m_plot->yAxis->setRange(yr);
+  else resetZoom();
+  m_map->data()->clear();
+  rebuildMap();  // asks for the first tile
+  updatePinItems();
+  m_plot->replot();
+}
+
+void HeatmapView::setTile(int x0, int x1, int y0, int y1, int bx, int by, const std::vector<float>& maxima) {
+  if (!remote()) return;
+  Window w;
+  w.x0 = x0, w.x1 = x1, w.y0 = y0, w.y1 = y1, w.bx = bx, w.by = by;
+  w.nx = (x1 - x0 + bx) / bx;
+  w.ny = (y1 - y0 + by) / by;
+  if (!(w == visibleWindow()) || maxima.size() != static_cast<size_t>(w.nx) * w.ny) return;
+  m_blockMax = maxima;
+  m_blockWindow = w;
+  if (x0 == 0 && y0 == 0 && x1 == m_k - 1 && y1 == m_q - 1 && !maxima.empty()) {
+    // The whole head's block maxima hold its largest cell: the auto colour range.
+    m_dataMin = std::min(0.0f, *std::min_element(maxima.begin(), maxima.end()));
+    m_dataMax = *std::max_element(maxima.begin(), maxima.end());
+    updateRange();
+  }
+  m_mapValid = false;
+  rebuildMap();
+  m_plot->replot();
 }
 
 }  // namespace attnscope

@@ -1,5 +1,6 @@
 #pragma once
 #include <QLabel>
+#include <functional>
 #include <QWidget>
 #include <qcustomplot.h>
 
@@ -30,6 +31,17 @@ class HeatmapView : public QWidget {
                  const std::vector<std::string>& colLabels, const QString& title, double lo, double hi,
                  const QString& gradient = QString(), const QString& scaleLabel = "attention weight",
                  const QString& rowAxis = "query", const QString& colAxis = "key");
+  /// Exact cells of rows [r0, r1) × keys [c0, c1), row-major (a long input's head, computed on demand).
+  using CellReader = std::function<std::vector<float>(int r0, int r1, int c0, int c1)>;
+  /// A head too long to hold (\p rows × \p cols): drawn from the block maxima setTile() delivers for each window
+  /// tileWanted() asks for (the whole head first, then each zoomed or panned window at screen resolution); hover and
+  /// pins read exact cells through \p cells.
+  void setRemote(int rows, int cols, const std::vector<std::string>& queryLabels,
+                 const std::vector<std::string>& keyLabels, const QString& title, CellReader cells);
+  /// The block maxima [ny × nx] of the window (keys x0..x1, queries y0..y1, blocks of bx × by cells) that
+  /// tileWanted() asked for; ignored when the view has moved on to another window.
+  void setTile(int x0, int x1, int y0, int y1, int bx, int by, const std::vector<float>& maxima);
+  bool remote() const { return static_cast<bool>(m_remoteCells); }
   /// Fixes the colour range (e.g. one scale shared by side-by-side panels); lo >= hi restores 0..1.
   void setRange(double lo, double hi);
   /// Auto range: 0 .. the largest value (symmetric around 0 for signed data).
@@ -84,6 +96,8 @@ class HeatmapView : public QWidget {
   void hovered(const QString& text);
   /// The user pinned (or unpinned: -1) a query row or key column.
   void pinChanged(int query, int key);
+  /// A remote head needs the block maxima of this window (see setTile()).
+  void tileWanted(int x0, int x1, int y0, int y1, int bx, int by);
 
  protected:
   void resizeEvent(QResizeEvent* event) override;
@@ -107,6 +121,7 @@ class HeatmapView : public QWidget {
   void scanRows(const float* src, int r0, int r1, const Window& w, bool copy, float& lo, float& hi);
   /// Runs scanRows over all rows, in two threads for large matrices (split on a block-row boundary).
   void scanAll(const float* src, const Window& w, bool copy, float& lo, float& hi);
+  void setLabels(const std::vector<std::string>& queryLabels, const std::vector<std::string>& keyLabels);
   void updateRange();
   void rebuildMap();
   void updatePinItems();
@@ -139,6 +154,8 @@ class HeatmapView : public QWidget {
   Window m_blockWindow;
   int m_pinQuery = -1, m_pinKey = -1;
   QPoint m_pressPos;
+  CellReader m_remoteCells;  ///< set for a remote head (then m_values is empty)
+  Window m_requested;        ///< the window whose tile was asked for last
 };
 
 }  // namespace attnscope

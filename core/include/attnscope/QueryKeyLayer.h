@@ -46,6 +46,12 @@ struct QueryKeyLayer {
   /// \p outRows × \p outCols nearly equal blocks (what a heatmap at screen resolution draws): float32 [outRows, outCols].
   at::Tensor blockMaxima(int headPos, int64_t row0, int64_t row1, int64_t col0, int64_t col1, int64_t outRows,
                          int64_t outCols) const;
+  /// Block maxima over blocks of \p blockRows × \p blockCols cells from (row0, col0) (the last ones partial), as a
+  /// heatmap drawing a window at screen resolution asks: float32 [ceil(rows / blockRows), ceil(cols / blockCols)].
+  at::Tensor blockMaximaBySize(int headPos, int64_t row0, int64_t row1, int64_t col0, int64_t col1, int64_t blockRows,
+                               int64_t blockCols) const;
+  /// Block maxima between explicit boundaries: rows [rowStarts[i], rowStarts[i + 1]), keys likewise.
+  at::Tensor blockMaximaAt(int headPos, const std::vector<int64_t>& rowStarts, const std::vector<int64_t>& colStarts) const;
   /// Bytes held by the tensors.
   int64_t bytes() const;
 };

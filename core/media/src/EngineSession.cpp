@@ -114,6 +114,33 @@ PreparedInput prepareRequest(const LoadedModel& model, const RunRequest& request
   return prepareText(model, request.text, second);
 }
 
+/// The cells of a run's queries/keys capture, computed on demand.
+class QueryKeySource : public AttentionSource {
+ public:
+  explicit QueryKeySource(std::map<std::pair<std::string, int>, QueryKeyLayer> layers) : m_layers(std::move(layers)) {}
+  std::vector<float> blockMaxima(const std::string& stack, int layer, int head, int row0, int row1, int col0, int col1,
+                                 int blockRows, int blockCols, int* rows, int* cols) const override {
+    const at::Tensor b =
+        find(stack, layer).blockMaximaBySize(head, row0, row1, col0, col1, blockRows, blockCols).contiguous();
+    *rows = static_cast<int>(b.size(0));
+    *cols = static_cast<int>(b.size(1));
+    return std::vector<float>(b.data_ptr<float>(), b.data_ptr<float>() + b.numel());
+  }
+  std::vector<float> cells(const std::string& stack, int layer, int head, int row0, int row1, int col0,
+                           int col1) const override {
+    const at::Tensor t = find(stack, layer).tile(head, row0, row1 - row0, col0, col1 - col0).contiguous();  // [r, c]
+    return std::vector<float>(t.data_ptr<float>(), t.data_ptr<float>() + t.numel());
+  }
+
+ private:
+  const QueryKeyLayer& find(const std::string& stack, int layer) const {
+    auto it = m_layers.find({stack, layer});
+    if (it == m_layers.end()) throw InputError("layer " + std::to_string(layer) + " of '" + stack + "' was not captured");
+    return it->second;
+  }
+  std::map<std::pair<std::string, int>, QueryKeyLayer> m_layers;
+};
+
 CaptureResult toCaptureResult(const LoadedModel& model, const PreparedInput& input, const RunResult& run, int totalHeads) {
   CaptureResult out;
   out.variant = run.variant;
@@ -158,6 +185,20 @@ CaptureResult toCaptureResult(const LoadedModel& model, const PreparedInput& inp
     const at::Tensor c = probs.contiguous();  // [heads, q, k]
     a.data.assign(c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
     out.layers.push_back(std::move(a));
+  }
+  if (!run.capture->queryKeys().empty()) {
+    for (const auto& [key, qk] : run.capture->queryKeys()) {
+      AttentionMatrix a;
+      a.stack = key.first;
+      a.layer = key.second;
+      a.headIndex = qk.heads;
+      a.heads = static_cast<int>(qk.heads.size());
+      a.q = static_cast<int>(qk.rows());
+      a.k = static_cast<int>(qk.cols());
+      a.onDemand = true;
+      out.layers.push_back(std::move(a));
+    }
+    out.source = std::make_shared<QueryKeySource>(run.capture->queryKeys());
   }
   for (const auto& [name, bias] : biases) {
     AttentionMatrix a;
@@ -271,7 +312,19 @@ CaptureResult EngineSession::run(const RunRequest& request, const std::function<
   wireControl(control, progress, cancelled);
   std::unique_ptr<AttentionVariant> variant;
   PreparedInput input = prepareWithVariant(*m->model, request, variant);
-  RunResult run = runModel(*m->model, input, {}, &control, variant.get());
+  if (request.store != "auto" && request.store != "probs" && request.store != "qk")
+    throw InputError("store must be auto, probs or qk (got '" + request.store + "')");
+  CaptureSelection selection;
+  const bool plain = !variant || variant->isIdentity();
+  if (request.store == "qk" && !plain)
+    throw InputError("the variant '" + variant->spec() + "' cannot be kept as queries and keys; store probabilities");
+  const bool lastLogits = allLogitsBytes(*m->model, input) > (int64_t(1) << 30);
+  if (request.store == "qk" ||
+      (request.store == "auto" && plain && estimateRun(*m->model, input, selection, lastLogits).store > availableMemory() / 3))
+    selection.kind = CaptureKind::QueryKey;
+  const MemoryEstimate estimate = estimateRun(*m->model, input, selection, lastLogits, !plain);
+  checkFits(estimate, selection.kind, availableMemory() + estimate.weights, "what this machine can give now");
+  RunResult run = runModel(*m->model, input, selection, &control, variant.get(), lastLogits);
   CaptureResult out = toCaptureResult(*m->model, input, run, m->summary.heads);
   m->lastInput = std::move(input);
   m->lastRun = std::move(run);
@@ -391,6 +444,9 @@ std::vector<float> toVector(const at::Tensor& t) {
 
 std::vector<float> aggregateAttention(const CaptureResult& capture, const std::string& stack, int layer,
                                       const std::string& kind, int* rows, int* cols) {
+  if (capture.onDemand())
+    throw InputError("this long input's attention is kept as queries and keys, computed head by head on demand; "
+                     "aggregates and head metrics need every head's probabilities (kept for shorter inputs)");
   at::Tensor out;
   if (kind == "rollout") {
     std::vector<at::Tensor> layers;
@@ -415,6 +471,9 @@ std::vector<float> aggregateAttention(const CaptureResult& capture, const std::s
 
 std::vector<float> captureHeadMetric(const CaptureResult& capture, const std::string& stack, const std::string& metric,
                                      int* layers, int* heads) {
+  if (capture.onDemand())
+    throw InputError("this long input's attention is kept as queries and keys, computed head by head on demand; "
+                     "aggregates and head metrics need every head's probabilities (kept for shorter inputs)");
   if (metric != "entropy" && metric != "distance" && metric != "sink")
     throw InputError("head metric must be entropy, distance, sink or importance (got '" + metric + "')");
   int L = 0, H = 0;

@@ -18,6 +18,9 @@ std::string tensorName(const std::string& prefix, const std::string& stack, int 
 
 /// Adds \p c's matrices under \p prefix and returns its description for the metadata.
 nlohmann::json addCapture(SafetensorsWriter& w, const CaptureResult& c, const std::string& prefix) {
+  if (c.onDemand())
+    throw InputError("this long input's attention is kept as queries and keys, computed on demand; sessions store "
+                     "probabilities, so it cannot be saved as a session yet (save the capture instead)");
   nlohmann::json layers = nlohmann::json::array();
   for (const auto& a : c.layers) {
     const at::Tensor t = at::from_blob(const_cast<float*>(a.data.data()), {a.heads, a.q, a.k}, at::kFloat);  // [heads, q, k]

@@ -35,10 +35,26 @@ struct AttentionMatrix {
   int layer = 0;
   std::vector<int> headIndex;  ///< model head index of each stored head
   int heads = 0, q = 0, k = 0;
-  std::vector<float> data;
+  std::vector<float> data;     ///< empty when onDemand
+  /// A long input's layer kept as queries and keys: no data; its cells come from CaptureResult::source.
+  bool onDemand = false;
   float at(int h, int i, int j) const {
     return data[(static_cast<size_t>(h) * q + i) * k + j];
   }
+};
+
+/// Attention computed on demand from a long input's queries, keys and row log-sum-exp: any window of any head at
+/// any resolution, without the [heads, q, k] probabilities ever existing. Thread-safe (read-only).
+class AttentionSource {
+ public:
+  virtual ~AttentionSource() = default;
+  /// Block maxima of head slot \p head of (stack, layer) over query rows [row0, row1) and keys [col0, col1), in blocks
+  /// of blockRows × blockCols cells from (row0, col0) (the last ones partial): row-major, *rows/*cols set.
+  virtual std::vector<float> blockMaxima(const std::string& stack, int layer, int head, int row0, int row1, int col0,
+                                         int col1, int blockRows, int blockCols, int* rows, int* cols) const = 0;
+  /// The exact probabilities of head slot \p head for query rows [row0, row1) and keys [col0, col1), row-major.
+  virtual std::vector<float> cells(const std::string& stack, int layer, int head, int row0, int row1, int col0,
+                                   int col1) const = 0;
 };
 
 /// Everything a view needs from one run.
@@ -51,6 +67,9 @@ struct RunRequest {
   std::string inputsPath;  ///< exact model inputs by their HF names (a safetensors file), instead of text/image/audio
   double offsetSeconds = 0;
   std::string variant;
+  /// "auto": probabilities unless they would take more than a third of the memory the machine can give (then
+  /// queries and keys, computed on demand); "probs"; "qk".
+  std::string store = "auto";
 };
 
 struct CaptureResult {
@@ -63,6 +82,9 @@ struct CaptureResult {
   std::string predictionJson;           ///< the engine's prediction as JSON
   std::string predictionText;           ///< one line for the status bar
   double seconds = 0;
+  /// Where the cells of onDemand layers come from (null when every layer holds its probabilities).
+  std::shared_ptr<const AttentionSource> source;
+  bool onDemand() const { return source != nullptr; }
   const AttentionMatrix* find(const std::string& stack, int layer) const {
     for (const auto& m : layers)
       if (m.stack == stack && m.layer == layer) return &m;
