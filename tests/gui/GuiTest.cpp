@@ -1034,6 +1034,25 @@ class GuiTest : public QObject {
       for (int k : {2000, 2050, 2099}) QVERIFY(std::abs(view->drawnValue(q, k) - exact(q, k)) < 1e-6);
     // Views that need every head's probabilities say so instead of drawing.
     QVERIFY_EXCEPTION_THROWN(tab.writeFigure(dir.filePath("f.svg"), 72), std::runtime_error);
+    // The overview: thumbnails from 48 evenly spaced query rows, each key block drawn as its maximum.
+    const CaptureResult thumbs = sampledThumbnails(*cap, "self", 48, 48);
+    const AttentionMatrix* t = thumbs.find("self", 1);
+    QVERIFY(t);
+    QCOMPARE(t->q, 48);
+    QCOMPARE(t->k, 48);  // 4096 keys in blocks of 86
+    for (int i : {0, 20, 47})
+      for (int c : {0, 30, 47}) {
+        const int row = i * 4095 / 47;
+        double m = 0;
+        for (int k = c * 86; k < std::min(4096, (c + 1) * 86); ++k) m = std::max(m, exact(row, k));
+        QVERIFY(std::abs(t->at(5, i, c) - m) < 1e-6);
+      }
+    OverviewTab overview;
+    overview.attach(&b.doc, &b.view, &b.runner);
+    QSignalSpy shown(&overview, &AnalysisTab::shown);
+    overview.setActive(true);
+    QTRY_VERIFY_WITH_TIMEOUT(shown.count() > 0, 30000);
+    QVERIFY(overview.sampledNote()->isVisibleTo(&overview));
   }
 
   void overviewLinesAndOverlayTabsAlone() {

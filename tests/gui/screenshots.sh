@@ -49,4 +49,15 @@ shot gui-qwen2-tokenizer 12 "$shared/golden/qwen2-tiny-random" --text "Qwen2 rea
 shot gui-image-overlay-vit 12 "$shared/golden/vit-tiny-random" --input "$shared/golden/vit-tiny-random/input.png" --tab overlay
 shot gui-audio-overlay-kwt1 14 "$shared/models/kwt1" --input "$shared/golden/whisper-tiny-random/jfk_2s.wav" --tab overlay
 shot gui-whisper-cross 14 "$shared/golden/whisper-tiny-random" --input "$shared/golden/whisper-tiny-random/jfk_2s.wav" --generate 8
+# A long input: the golden GQA Llama (RoPE: any length) with 8,192 positions and a ~4,000-token text, kept as queries
+# and keys; the head view computes each window on demand, the overview samples 48 query rows per head.
+longParent="$(mktemp -d)"
+long="$longParent/long-llama-8k"
+mkdir -p "$long"
+cp "$shared/golden/llama-gqa-random/"{model.safetensors,tokenizer.json,tokenizer_config.json,special_tokens_map.json} "$long/"
+sed 's/"max_position_embeddings": *[0-9]*/"max_position_embeddings": 8192/' "$shared/golden/llama-gqa-random/config.json" > "$long/config.json"
+longText="$(for i in $(seq 40); do printf '%s ' "$story"; done)"
+shot gui-long-input-head 16 "$long" --text "$longText" --store qk
+shot gui-long-input-overview 16 "$long" --text "$longText" --store qk --tab overview
+rm -rf "$longParent"
 echo "done: look at every picture before publishing it"

@@ -160,6 +160,7 @@ bool InputPanel::inputPresent() const {
 bool InputPanel::makeRequest(RunRequest& r, QString* why) const {
   r = RunRequest();
   r.variant = variant().toStdString();
+  r.store = m_store.toStdString();
   const InputKind kind = inputKind(m_doc->summary());
   if (kind == InputKind::Text) {
     r.text = m_text->text().toStdString();

@@ -27,6 +27,10 @@ class InputPanel : public QWidget {
   void setFile(const QString& path);
   void setVariant(const QString& spec) { m_variant->setCurrentText(spec); }
   QString variant() const { return m_variant->currentText().trimmed(); }
+  /// How runs keep attention: "auto" (probabilities unless too large for memory, then queries and keys computed on
+  /// demand), "probs" or "qk".
+  void setStore(const QString& store) { m_store = store; }
+  QString store() const { return m_store; }
   void setGenerateCount(int count) { m_genCount->setValue(count); }
   /// Whether the current input can be run again as it is (text typed, or the file still there).
   bool inputPresent() const;
@@ -63,6 +67,7 @@ class InputPanel : public QWidget {
   QDoubleSpinBox* m_offset;
   QLabel* m_thumb;
   QComboBox* m_variant;
+  QString m_store = "auto";
   QPushButton* m_run;
   QSpinBox* m_genCount;
   QPushButton* m_generate;

@@ -50,6 +50,7 @@ RunController::RunController(QObject* parent, bool threaded) : QObject(parent), 
   connect(m_worker, &RunWorker::saved, this, &RunController::captureSaved);
   connect(m_worker, &RunWorker::aggregated, this, &RunController::aggregated);
   connect(m_worker, &RunWorker::tileReady, this, &RunController::tileReady);
+  connect(m_worker, &RunWorker::thumbnailsReady, this, &RunController::thumbnailsReady);
   connect(m_worker, &RunWorker::headMetricReady, this, &RunController::headMetricReady);
   connect(m_worker, &RunWorker::overlayReady, this, &RunController::overlayReady);
   connect(m_worker, &RunWorker::previewReady, this, &RunController::previewReady);
@@ -141,6 +142,12 @@ quint64 RunController::aggregate(std::shared_ptr<const CaptureResult> capture, c
 quint64 RunController::headTile(std::shared_ptr<const CaptureResult> capture, const HeadTile& tile) {
   const quint64 id = m_nextId++;
   post([w = m_worker, id, capture, tile] { w->headTile(id, capture, tile); });
+  return id;
+}
+
+quint64 RunController::thumbnails(std::shared_ptr<const CaptureResult> capture, const QString& stack) {
+  const quint64 id = m_nextId++;
+  post([w = m_worker, id, capture, stack] { w->thumbnails(id, capture, stack); });
   return id;
 }
 

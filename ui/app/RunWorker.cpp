@@ -114,6 +114,15 @@ void RunWorker::headTile(quint64 id, std::shared_ptr<const CaptureResult> captur
   }
 }
 
+void RunWorker::thumbnails(quint64 id, std::shared_ptr<const CaptureResult> capture, const QString& stack) {
+  try {
+    if (!capture) throw InputError("run the model first");
+    emit thumbnailsReady(id, std::make_shared<const CaptureResult>(sampledThumbnails(*capture, stack.toStdString(), 48, 48)));
+  } catch (const std::exception& e) {
+    emit viewFailed(id, QString::fromStdString(e.what()));
+  }
+}
+
 void RunWorker::headMetric(quint64 id, std::shared_ptr<const CaptureResult> capture, const QString& stack,
                            const QString& metric) {
   try {

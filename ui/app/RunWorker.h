@@ -51,6 +51,8 @@ class RunWorker : public QObject {
                  int layer, const QString& kind);
   /// The block maxima of \p tile's window of \p capture's on-demand head; emits tileReady().
   void headTile(quint64 id, std::shared_ptr<const attnscope::CaptureResult> capture, attnscope::HeadTile tile);
+  /// Thumbnails of a long input's heads from evenly spaced query rows; emits thumbnailsReady().
+  void thumbnails(quint64 id, std::shared_ptr<const attnscope::CaptureResult> capture, const QString& stack);
   /// A [layers × heads] head metric of \p capture ("importance" runs the model's autograd); emits headMetricReady()
   /// with the request's id.
   void headMetric(quint64 id, std::shared_ptr<const attnscope::CaptureResult> capture, const QString& stack,
@@ -88,6 +90,7 @@ class RunWorker : public QObject {
   void viewFailed(quint64 id, const QString& message);
   void aggregated(quint64 id, const std::vector<float>& values, int rows, int cols);
   void tileReady(quint64 id, const attnscope::HeadTile& tile);
+  void thumbnailsReady(quint64 id, std::shared_ptr<const attnscope::CaptureResult> thumbnails);
   void previewReady(quint64 id, const QImage& image, double fileSeconds);
 
  private:

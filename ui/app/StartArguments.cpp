@@ -28,6 +28,8 @@ void addStartOptions(QCommandLineParser& parser) {
   parser.addOption(QCommandLineOption("text", "Input text to run at once", "text"));
   parser.addOption(QCommandLineOption("input", "Image or audio file to run at once (image/audio models)", "file"));
   parser.addOption(QCommandLineOption("variant", "Attention variant spec, e.g. window:w=8", "spec"));
+  parser.addOption(QCommandLineOption("store", "How runs keep attention: auto, probs, or qk (queries and keys; long "
+                                               "inputs' heads computed on demand)", "kind"));
   parser.addOption(QCommandLineOption("compare", "Compare full with these variant specs, separated by ';'", "specs"));
   parser.addOption(QCommandLineOption("overlay", "Show the input-overlay tab (image/audio models)"));
   parser.addOption(QCommandLineOption("overview", "Show the overview of every head after the run"));
@@ -72,6 +74,7 @@ void applyStartOptions(attnscope::MainWindow& window, const QCommandLineParser& 
   if (isSet("text")) window.input()->setText(value("text"));
   if (isSet("input")) window.input()->setFile(value("input"));
   if (isSet("variant")) window.input()->setVariant(value("variant"));
+  if (isSet("store")) window.input()->setStore(value("store"));
   // The tab to show once the model has run: --tab NAME, or the older --overview/--lines/--metrics/--overlay.
   QString showTab = value("tab");
   if (isSet("overview")) showTab = "overview";

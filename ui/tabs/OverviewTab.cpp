@@ -46,6 +46,13 @@ OverviewTab::OverviewTab(QWidget* parent) : AnalysisTab(parent) {
   row->addWidget(m_clear);
   row->addWidget(m_prunedLabel, 1);
   v->addLayout(row);
+  m_sampledNote = new QLabel(tr("Long input: each thumbnail shows 48 evenly spaced query rows (first and last "
+                                  "included), each key block drawn as its maximum; the head view computes any window "
+                                  "exactly."),
+                               this);
+  m_sampledNote->setWordWrap(true);
+  m_sampledNote->setVisible(false);
+  v->addWidget(m_sampledNote);
   auto* scroll = new QScrollArea(this);
   m_overview = new OverviewView(scroll);
   scroll->setWidget(m_overview);
@@ -97,10 +104,18 @@ void OverviewTab::connectSignals() {
               m_overview->setFrameMetric(v, layers, heads, m_frame->currentText());
               emit shown();
             });
-  if (m_runner)
+  if (m_runner) {
     connect(m_runner, &RunController::viewFailed, this, [this](quint64 id, const QString& message) {
-      if (id == m_pending || id == m_importance) emit statusMessage(message);
+      if (id == m_pending || id == m_importance || id == m_thumbnails) emit statusMessage(message);
     });
+    connect(m_runner, &RunController::thumbnailsReady, this,
+            [this](quint64 id, std::shared_ptr<const CaptureResult> thumbnails) {
+              if (id != m_thumbnails) return;
+              m_overview->setCapture(thumbnails, m_shownStack);
+              m_overview->setSelected(m_view->layer(), m_view->head());
+              emit shown();
+            });
+  }
   m_overview->setColorMap(m_view->colorMap());
 }
 
@@ -114,11 +129,15 @@ void OverviewTab::refresh() {
     return;
   }
   const std::string stack = currentStack();
-  if (capture->onDemand()) {  // a long input: no thumbnails of every head yet
-    m_overview->setCapture(nullptr, stack);
-    m_shownCapture = nullptr;
-    emit statusMessage(tr("The overview needs every head's probabilities; this long input's attention is computed "
-                          "on demand in the head view"));
+  m_sampledNote->setVisible(capture->onDemand());
+  if (capture->onDemand()) {  // a long input: thumbnails from evenly spaced query rows, computed on the engine thread
+    if (m_shownStack != stack || m_shownCapture != capture.get()) {
+      m_shownStack = stack;
+      m_shownCapture = capture.get();
+      m_overview->setCapture(nullptr, stack);
+      m_thumbnails = m_runner->thumbnails(capture, QString::fromStdString(stack));
+    }
+    m_overview->setSelected(m_view->layer(), m_view->head());
     return;
   }
   if (m_shownStack != stack || m_shownCapture != capture.get()) {

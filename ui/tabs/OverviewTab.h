@@ -21,6 +21,8 @@ class OverviewTab : public AnalysisTab {
   QJsonObject saveState() const override;
   void restoreState(const QJsonObject& state) override;
   OverviewView* view() const { return m_overview; }
+  /// The legend shown for a long input's thumbnails (sampled query rows).
+  QLabel* sampledNote() const { return m_sampledNote; }
   /// Frame metric: "" (none), entropy, distance, sink or importance.
   QComboBox* frameBox() const { return m_frame; }
   /// Checked: a click on a thumbnail toggles that head's pruning instead of opening it.
@@ -41,6 +43,8 @@ class OverviewTab : public AnalysisTab {
   std::string m_shownStack;
   const CaptureResult* m_shownCapture = nullptr;
   quint64 m_pending = 0;
+  quint64 m_thumbnails = 0;  ///< pending sampled-row thumbnails of a long input
+  QLabel* m_sampledNote;
   quint64 m_importance = 0;  ///< pending importance request of "prune the N least important"
   int m_pruneCount = 0;
   QPushButton* m_pruneMode;

@@ -469,6 +469,50 @@ std::vector<float> aggregateAttention(const CaptureResult& capture, const std::s
   return toVector(out);
 }
 
+CaptureResult sampledThumbnails(const CaptureResult& capture, const std::string& stack, int rows, int cols) {
+  if (!capture.source) throw InputError("thumbnails from sampled rows are for long inputs' on-demand captures");
+  const auto si = std::find(capture.stacks.begin(), capture.stacks.end(), stack);
+  if (si == capture.stacks.end()) throw InputError("the capture has no stack '" + stack + "'");
+  const auto& qLabels = capture.stackQueryLabels[static_cast<size_t>(si - capture.stacks.begin())];
+  const auto& kLabels = capture.stackKeyLabels[static_cast<size_t>(si - capture.stacks.begin())];
+  CaptureResult out;
+  out.stacks = {stack};
+  out.variant = capture.variant;
+  std::vector<std::string> rowLabels, colLabels;
+  bool labelled = false;
+  for (const auto& a : capture.layers) {
+    if (a.stack != stack || !a.onDemand) continue;
+    const int nr = std::min(rows, a.q), bx = (a.k + cols - 1) / cols;
+    AttentionMatrix t;
+    t.stack = stack;
+    t.layer = a.layer;
+    t.headIndex = a.headIndex;
+    t.heads = a.heads;
+    t.q = nr;
+    for (int h = 0; h < a.heads; ++h)
+      for (int i = 0; i < nr; ++i) {
+        const int row = nr == 1 ? 0 : static_cast<int>(static_cast<int64_t>(i) * (a.q - 1) / (nr - 1));
+        int r = 0, c = 0;
+        const auto v = capture.source->blockMaxima(stack, a.layer, h, row, row + 1, 0, a.k, 1, bx, &r, &c);
+        t.k = c;
+        t.data.insert(t.data.end(), v.begin(), v.end());
+        if (!labelled && h == 0) rowLabels.push_back(row < static_cast<int>(qLabels.size()) ? qLabels[row] : std::to_string(row));
+      }
+    if (!labelled) {
+      for (int c = 0; c < t.k; ++c)
+        colLabels.push_back(c * bx < static_cast<int>(kLabels.size()) ? kLabels[static_cast<size_t>(c * bx)] : std::to_string(c * bx));
+      labelled = true;
+    }
+    out.layers.push_back(std::move(t));
+  }
+  if (out.layers.empty()) throw InputError("stack '" + stack + "' holds no on-demand layers");
+  out.stackQueryLabels = {rowLabels};
+  out.stackKeyLabels = {colLabels};
+  out.queryLabels = rowLabels;
+  out.keyLabels = colLabels;
+  return out;
+}
+
 std::vector<float> captureHeadMetric(const CaptureResult& capture, const std::string& stack, const std::string& metric,
                                      int* layers, int* heads) {
   if (capture.onDemand())

@@ -129,6 +129,12 @@ std::vector<float> aggregateAttention(const CaptureResult& capture, const std::s
 std::vector<float> captureHeadMetric(const CaptureResult& capture, const std::string& stack, const std::string& metric,
                                      int* layers, int* heads);
 
+/// Thumbnails of every head of an on-demand (long input) \p capture's \p stack: \p rows evenly spaced query rows
+/// (the first and the last included), each cut into at most \p cols key blocks drawn as their maximum. A capture of
+/// small dense matrices ([heads, rows, cols] per layer) with the sampled rows' labels and each key block's first
+/// label. Throws InputError when the capture is not on demand.
+CaptureResult sampledThumbnails(const CaptureResult& capture, const std::string& stack, int rows, int cols);
+
 /// A preview of an audio file for the input panel: the waveform (min/max per pixel column, top third) over its
 /// log-mel spectrogram (80 mel bands, 25 ms windows, 10 ms hop; bottom two thirds), of \p seconds from
 /// \p offsetSeconds, as RGB bytes. Throws InputError for unreadable audio (or a build without libsndfile).
