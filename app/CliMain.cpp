@@ -420,15 +420,10 @@ std::pair<int64_t, int64_t> rangeOption(const Args& a, const std::string& key, i
   const std::string text = a.get(key, "");
   if (text.empty()) return {0, n};
   auto number = [&](const std::string& t) {
-    size_t used = 0;
-    long long v = -1;
-    try {
-      v = std::stoll(t, &used);
-    } catch (...) {
-      used = 0;
-    }
-    if (used != t.size() || v < 0) throw InputError("--" + key + " must be A-B or A with non-negative integers (got '" + text + "')");
-    return static_cast<int64_t>(v);
+    int64_t v = -1;
+    if (!parseNonNegativeInt(t, &v))
+      throw InputError("--" + key + " must be A-B or A with non-negative integers (got '" + text + "')");
+    return v;
   };
   const auto dash = text.find('-');
   const int64_t lo = number(dash == std::string::npos ? text : text.substr(0, dash));

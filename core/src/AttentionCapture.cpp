@@ -9,6 +9,19 @@
 
 namespace attnscope {
 
+bool parseNonNegativeInt(const std::string& text, int64_t* value) {
+  size_t used = 0;
+  long long v = -1;
+  try {
+    v = std::stoll(text, &used);
+  } catch (...) {
+    return false;
+  }
+  if (used == 0 || used != text.size() || v < 0) return false;
+  *value = v;
+  return true;
+}
+
 std::set<int> parseIndexList(const std::string& text, const std::string& option) {
   std::set<int> out;
   if (text.empty() || text == "all") return out;

@@ -33,6 +33,9 @@ struct CaptureSelection {
   bool wants(int layer) const { return layers.empty() || layers.count(layer) != 0; }
 };
 
+/// Parses a whole non-negative integer ("12"); false (and \p value untouched) for anything else.
+bool parseNonNegativeInt(const std::string& text, int64_t* value);
+
 /// Parses "0,2-5" (or "all" / "") into a set; throws InputError naming \p option on bad syntax.
 std::set<int> parseIndexList(const std::string& text, const std::string& option);
 

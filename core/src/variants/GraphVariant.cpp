@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "attnscope/Errors.h"
+#include "attnscope/AttentionCapture.h"
 #include "attnscope/Variant.h"
 
 namespace attnscope {
@@ -74,14 +75,8 @@ std::vector<std::vector<int64_t>> readAdjacency(const VariantSpec& s, const std:
     }
   } else if (j.is_object()) {
     for (const auto& [key, list] : j.items()) {
-      size_t used = 0;
-      long long i = -1;
-      try {
-        i = std::stoll(key, &used);
-      } catch (...) {
-        used = 0;
-      }
-      if (used != key.size() || i < 0) s.fail("'" + path + "': key '" + key + "' is not a position");
+      int64_t i = -1;
+      if (!parseNonNegativeInt(key, &i)) s.fail("'" + path + "': key '" + key + "' is not a position");
       if (!list.is_array()) s.fail("'" + path + "': neighbours of " + key + " must be a list");
       for (const auto& v : list) addEdge(i, node(v, "neighbour of " + key));
     }

@@ -4,6 +4,7 @@
 #include <ATen/ops/tensor.h>
 
 #include "attnscope/Errors.h"
+#include "attnscope/AttentionCapture.h"
 #include "attnscope/Variant.h"
 
 namespace attnscope {
@@ -36,14 +37,8 @@ const RegisterVariant reg({"guide", "add a bias to the logits of chosen key posi
                              if (!s.has("tokens")) s.fail("missing tokens=I,J,... (key positions to favour)");
                              std::vector<int64_t> tokens;
                              for (const auto& t : s.list("tokens")) {
-                               size_t used = 0;
-                               long long v = -1;
-                               try {
-                                 v = std::stoll(t, &used);
-                               } catch (...) {
-                                 used = 0;
-                               }
-                               if (used == 0 || used != t.size() || v < 0)
+                               int64_t v = -1;
+                               if (!parseNonNegativeInt(t, &v))
                                  s.fail("token position '" + t + "' is not a non-negative integer");
                                tokens.push_back(v);
                              }
