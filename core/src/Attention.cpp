@@ -69,7 +69,8 @@ at::Tensor denseAttention(const AttentionCall& call, const VariantCall& vc, cons
 /// The chunked path: the same softmax(q·kᵀ·scale + masks)·v, computed one head and a few query rows at a time
 /// against only the keys those rows can see (no [heads, q, k] tensor; grouped-query heads read their key head
 /// without copies). When \p lse or \p probs is given (a capture), the probabilities are exp(s − lse) with the
-/// arithmetic the tiles of a queries/keys capture use (HeadScores.h), so both capture kinds hold the same numbers;
+/// arithmetic the tiles of a queries/keys capture use (HeadScores.h), so both capture kinds of the same layers hold
+/// the same numbers (a layer nobody captures uses the plain softmax, which rounds differently);
 /// \p lse receives [heads, q] float64 and \p probs [heads, q, k] float32.
 at::Tensor chunkedAttention(const AttentionCall& call, int64_t past, const at::Tensor& q32, const at::Tensor& k32,
                             const at::Tensor& v, at::Tensor* lse, at::Tensor* probs) {

@@ -71,8 +71,15 @@ at::Tensor QueryKeyLayer::tile(int headPos, int64_t row0, int64_t nRows, int64_t
 }
 
 at::Tensor QueryKeyLayer::probabilities() const {
+  // In the forward's row blocks, so the result is the forward's own probabilities.
+  const int64_t block = detail::chunkRows(cols());
   std::vector<at::Tensor> all;
-  for (size_t h = 0; h < heads.size(); ++h) all.push_back(tile(static_cast<int>(h), 0, rows(), 0, cols()));
+  for (size_t h = 0; h < heads.size(); ++h) {
+    std::vector<at::Tensor> rowsOfHead;
+    for (int64_t r = 0; r < rows(); r += block)
+      rowsOfHead.push_back(tile(static_cast<int>(h), r, std::min(block, rows() - r), 0, cols()));  // [n, k]
+    all.push_back(rowsOfHead.size() == 1 ? rowsOfHead[0] : at::cat(rowsOfHead));                // [q, k]
+  }
   return at::stack(all);  // [heads, q, k]
 }
 
