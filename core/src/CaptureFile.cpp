@@ -251,7 +251,8 @@ void writeHeadBlock(const CaptureFile& capture, const std::string& stack, int la
     for (int64_t r = row0; r < row0 + rows; r += perBlock) {
       const int64_t n = std::min(perBlock, row0 + rows - r);
       int64_t lo = col0;
-      const at::Tensor v = qk.visibleTile(hp, r, n, col0, cols, &lo).contiguous();  // [n, w]
+      at::Tensor v = qk.visibleTile(hp, r, n, col0, cols, &lo);  // [n, w], undefined when no key is visible
+      if (v.defined()) v = v.contiguous();
       const int64_t w = v.defined() ? v.size(1) : 0, before = lo - col0, after = cols - before - w;
       if (w == cols) {
         f.write(v.data_ptr<float>(), static_cast<size_t>(v.numel()) * sizeof(float));

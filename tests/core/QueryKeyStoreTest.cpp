@@ -272,6 +272,15 @@ TEST(HeadCommand, MaterialisesAHeadOrABlockFromEitherKind) {
     ASSERT_EQ(block.at("attention").sizes(), (std::vector<int64_t>{4, 4}));
     EXPECT_LT(maxAbsDiff(block.at("attention"), ref[2].narrow(0, 3, 4).narrow(1, 1, 4)), kGoldenTol) << store;
   }
+  // A block that sees no key at all (causal: queries 0-1, keys 5-9) is zeros, from either kind.
+  for (const char* store : {"probs", "qk"}) {
+    const auto r = runCommand(kCli + " head --capture " + tmp.file(std::string(store) + ".safetensors") +
+                              " --layer 0 --head 1 --rows 0-1 --cols 5-9 --out " + tmp.file("z.npy"));
+    ASSERT_EQ(r.status, 0) << r.output;
+    const at::Tensor z = readNpy(tmp.file("z.npy"));
+    ASSERT_EQ(z.sizes(), (std::vector<int64_t>{2, 5}));
+    EXPECT_EQ(z.abs().max().item<float>(), 0.0f) << store;
+  }
   // Errors exit 2, name what is wrong, and write nothing.
   const std::string cap = tmp.file("qk.safetensors");
   for (const auto& [args, says] : std::vector<std::pair<std::string, std::string>>{
