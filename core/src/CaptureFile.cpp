@@ -72,53 +72,14 @@ std::shared_ptr<CaptureFile> CaptureFile::open(const std::string& path) {
         if (std::find(c->m_stackOrder.begin(), c->m_stackOrder.end(), stack) == c->m_stackOrder.end())
           throw InputError(where + "metadata qk_layers: stack '" + stack.substr(0, 40) + "' is not among the stacks");
         if (layer < 0 || layer > 4096) throw InputError(where + "metadata qk_layers: layer " + std::to_string(layer) + " out of range");
-        QueryKeyLayer q;
-        q.scale = e.at("scale").get<double>();
-        q.causal = e.at("causal").get<bool>();
-        q.slidingWindow = e.at("sliding_window").get<int64_t>();
-        q.past = e.at("past").get<int64_t>();
-        const int64_t total = e.at("total_heads").get<int64_t>();
         const std::string at = "layer " + std::to_string(layer) + " of '" + stack + "': ";
-        if (!std::isfinite(q.scale) || q.slidingWindow < 0 || q.past < 0 || q.past > (int64_t(1) << 40) || total < 1 ||
-            total > (1 << 16))
-          throw InputError(where + "metadata qk_layers " + at + "scale, sliding_window, past or total_heads out of range");
-        q.totalHeads = static_cast<int>(total);
-        auto need = [&](const std::string& what) {
-          const std::string name = captureTensorName(stack, static_cast<int>(layer), what);
-          if (!c->m_file->has(name)) throw InputError(where + "'" + name + "' is missing (metadata lists " + at + "as queries and keys)");
-          return c->m_file->tensor(name);
-        };
-        q.queries = asFloat(need("queries"));  // [heads, q, d]
-        q.keys = asFloat(need("keys"));        // [kv_heads, k, d]
-        q.lse = need("lse");                   // [heads, q] float64 (float32 accepted)
-        if (q.lse.scalar_type() != at::kDouble && q.lse.scalar_type() != at::kFloat) q.lse = q.lse.to(at::kDouble);
-        if (q.queries.dim() != 3 || q.keys.dim() != 3 || q.lse.dim() != 2 || q.queries.size(2) != q.keys.size(2) ||
-            q.lse.size(0) != q.queries.size(0) || q.lse.size(1) != q.queries.size(1) || q.keys.size(0) < 1 ||
-            total % q.keys.size(0) != 0)
-          throw InputError(where + at + "queries " + dims(q.queries) + ", keys " + dims(q.keys) + " and lse " + dims(q.lse) +
-                           " do not fit together (expected [heads, q, d], [kv_heads, k, d], [heads, q] with kv_heads "
-                           "dividing " + std::to_string(total) + ")");
-        if (c->m_heads.empty())
-          for (int h = 0; h < q.queries.size(0); ++h) c->m_heads.push_back(h);
-        if (static_cast<int64_t>(c->m_heads.size()) != q.queries.size(0))
-          throw InputError(where + at + "holds " + std::to_string(q.queries.size(0)) + " query heads but the metadata lists " +
-                           std::to_string(c->m_heads.size()));
-        for (int h : c->m_heads)
-          if (h >= total) throw InputError(where + at + "head " + std::to_string(h) + " but the layer has " + std::to_string(total));
-        q.heads = c->m_heads;
-        const std::string biasName = captureTensorName(stack, static_cast<int>(layer), "bias_diagonals");
-        if (c->m_file->has(biasName)) {
-          q.biasDiagonals = asFloat(c->m_file->tensor(biasName));  // [heads, q + k - 1]
-          if (q.biasDiagonals.dim() != 2 || q.biasDiagonals.size(0) != q.queries.size(0) ||
-              q.biasDiagonals.size(1) != q.rows() + q.cols() - 1)
-            throw InputError(where + "'" + biasName + "' is " + dims(q.biasDiagonals) + ", expected [heads, q + k - 1]");
-        }
-        const std::string maskName = captureTensorName(stack, static_cast<int>(layer), "key_padding_mask");
-        if (c->m_file->has(maskName)) {
-          q.keyPaddingMask = c->m_file->tensor(maskName);  // [k]
-          if (q.keyPaddingMask.scalar_type() != at::kBool || q.keyPaddingMask.dim() != 1 || q.keyPaddingMask.size(0) != q.cols())
-            throw InputError(where + "'" + maskName + "' is not a bool [k] mask");
-        }
+        QueryKeyLayer q = readQueryKeyLayer(
+            e, c->m_heads,
+            [&](const std::string& what) {
+              const std::string name = captureTensorName(stack, static_cast<int>(layer), what);
+              return c->m_file->has(name) ? c->m_file->tensor(name) : at::Tensor();
+            },
+            where + "metadata qk_layers " + at);
         c->m_shapes[{stack, static_cast<int>(layer)}] = {q.rows(), q.cols()};
         c->m_qk[{stack, static_cast<int>(layer)}] = std::move(q);
       }

@@ -524,18 +524,11 @@ void saveCapture(const std::string& path, const LoadedModel& m, const PreparedIn
   nlohmann::json qkLayers = nlohmann::json::array();
   for (const auto& [key, qk] : run.capture->queryKeys()) {
     const auto& [stack, layer] = key;
-    w.add(captureTensorName(stack, layer, "queries"), qk.queries);  // [heads, q, d]
-    w.add(captureTensorName(stack, layer, "keys"), qk.keys);        // [kv_heads, k, d]
-    w.add(captureTensorName(stack, layer, "lse"), qk.lse);          // [heads, q]
-    if (qk.biasDiagonals.defined()) w.add(captureTensorName(stack, layer, "bias_diagonals"), qk.biasDiagonals);
-    if (qk.keyPaddingMask.defined()) w.add(captureTensorName(stack, layer, "key_padding_mask"), qk.keyPaddingMask);
-    qkLayers.push_back({{"stack", stack},
-                        {"layer", layer},
-                        {"scale", qk.scale},
-                        {"causal", qk.causal},
-                        {"sliding_window", qk.slidingWindow},
-                        {"past", qk.past},
-                        {"total_heads", qk.totalHeads}});
+    for (const auto& [what, t] : queryKeyTensors(qk)) w.add(captureTensorName(stack, layer, what), t);
+    nlohmann::json entry = queryKeyMetadata(qk);
+    entry["stack"] = stack;
+    entry["layer"] = layer;
+    qkLayers.push_back(entry);
   }
   for (const auto& [name, t] : run.outputs) {
     if (name == "logits") {

@@ -13,6 +13,7 @@
 #include <ATen/ops/zeros.h>
 
 #include <algorithm>
+#include <cmath>
 #include <limits>
 
 #include "HeadScores.h"
@@ -150,6 +151,88 @@ at::Tensor toeplitzDiagonals(const at::Tensor& bias) {
   for (int64_t h = 0; h < b.size(0); ++h)
     if (!at::equal(diag[h].take(idx), b[h])) return at::Tensor();
   return diag;
+}
+
+namespace {
+std::string dims(const at::Tensor& t) {
+  std::string s = "[";
+  for (int64_t i = 0; i < t.dim(); ++i) s += (i ? ", " : "") + std::to_string(t.size(i));
+  return s + "]";
+}
+}  // namespace
+
+nlohmann::json queryKeyMetadata(const QueryKeyLayer& q) {
+  return {{"scale", q.scale},
+          {"causal", q.causal},
+          {"sliding_window", q.slidingWindow},
+          {"past", q.past},
+          {"total_heads", q.totalHeads}};
+}
+
+std::vector<std::pair<std::string, at::Tensor>> queryKeyTensors(const QueryKeyLayer& q) {
+  std::vector<std::pair<std::string, at::Tensor>> out = {
+      {"queries", q.queries}, {"keys", q.keys}, {"lse", q.lse}};  // [heads, q, d], [kv_heads, k, d], [heads, q]
+  if (q.biasDiagonals.defined()) out.emplace_back("bias_diagonals", q.biasDiagonals);      // [heads, q + k - 1]
+  if (q.keyPaddingMask.defined()) out.emplace_back("key_padding_mask", q.keyPaddingMask);  // [k]
+  return out;
+}
+
+QueryKeyLayer readQueryKeyLayer(const nlohmann::json& e, std::vector<int>& heads,
+                                const std::function<at::Tensor(const std::string&)>& tensor, const std::string& where) {
+  QueryKeyLayer q;
+  int64_t total = 0;
+  try {
+    q.scale = e.at("scale").get<double>();
+    q.causal = e.at("causal").get<bool>();
+    q.slidingWindow = e.at("sliding_window").get<int64_t>();
+    q.past = e.at("past").get<int64_t>();
+    total = e.at("total_heads").get<int64_t>();
+  } catch (const nlohmann::json::exception& x) {
+    throw InputError(where + "unreadable description: " + x.what());
+  }
+  if (!std::isfinite(q.scale) || q.slidingWindow < 0 || q.past < 0 || q.past > (int64_t(1) << 40) || total < 1 ||
+      total > (1 << 16))
+    throw InputError(where + "scale, sliding_window, past or total_heads out of range");
+  q.totalHeads = static_cast<int>(total);
+  auto need = [&](const std::string& what) {
+    at::Tensor t = tensor(what);
+    if (!t.defined()) throw InputError(where + "its " + what + " tensor is missing");
+    return t;
+  };
+  auto asFloat = [](const at::Tensor& t) { return t.scalar_type() == at::kFloat ? t : t.to(at::kFloat); };
+  q.queries = asFloat(need("queries"));  // [heads, q, d]
+  q.keys = asFloat(need("keys"));        // [kv_heads, k, d]
+  q.lse = need("lse");                   // [heads, q] float64 (float32 accepted)
+  if (q.lse.scalar_type() != at::kDouble && q.lse.scalar_type() != at::kFloat) q.lse = q.lse.to(at::kDouble);
+  if (q.queries.dim() != 3 || q.keys.dim() != 3 || q.lse.dim() != 2 || q.queries.size(2) != q.keys.size(2) ||
+      q.lse.size(0) != q.queries.size(0) || q.lse.size(1) != q.queries.size(1) || q.keys.size(0) < 1 ||
+      total % q.keys.size(0) != 0)
+    throw InputError(where + "queries " + dims(q.queries) + ", keys " + dims(q.keys) + " and lse " + dims(q.lse) +
+                     " do not fit together (expected [heads, q, d], [kv_heads, k, d], [heads, q] with kv_heads "
+                     "dividing " + std::to_string(total) + ")");
+  if (heads.empty())
+    for (int h = 0; h < q.queries.size(0); ++h) heads.push_back(h);
+  if (static_cast<int64_t>(heads.size()) != q.queries.size(0))
+    throw InputError(where + "holds " + std::to_string(q.queries.size(0)) + " query heads but the metadata lists " +
+                     std::to_string(heads.size()));
+  for (int h : heads)
+    if (h < 0 || h >= total)
+      throw InputError(where + "head " + std::to_string(h) + " but the layer has " + std::to_string(total));
+  q.heads = heads;
+  const at::Tensor bias = tensor("bias_diagonals");
+  if (bias.defined()) {
+    q.biasDiagonals = asFloat(bias);  // [heads, q + k - 1]
+    if (q.biasDiagonals.dim() != 2 || q.biasDiagonals.size(0) != q.queries.size(0) ||
+        q.biasDiagonals.size(1) != q.rows() + q.cols() - 1)
+      throw InputError(where + "bias_diagonals is " + dims(q.biasDiagonals) + ", expected [heads, q + k - 1]");
+  }
+  const at::Tensor mask = tensor("key_padding_mask");
+  if (mask.defined()) {
+    q.keyPaddingMask = mask;  // [k]
+    if (mask.scalar_type() != at::kBool || mask.dim() != 1 || mask.size(0) != q.cols())
+      throw InputError(where + "key_padding_mask is not a bool [k] mask");
+  }
+  return q;
 }
 
 }  // namespace attnscope

@@ -13,6 +13,7 @@
 #include "attnscope/AttentionCapture.h"
 #include "attnscope/CaptureFile.h"
 #include "attnscope/Engine.h"
+#include "attnscope/EngineSession.h"
 #include "attnscope/Errors.h"
 #include "attnscope/MemoryBudget.h"
 #include "attnscope/QueryKeyLayer.h"
@@ -395,6 +396,56 @@ TEST(MemoryBudget, SizesParseAndEstimatesScale) {
   EXPECT_EQ(ep.weights, model->model->info().parameters * 4);
   EXPECT_THROW(checkFits(ep, CaptureKind::Probabilities, ep.total() - 1, "test"), OutOfMemoryError);
   EXPECT_NO_THROW(checkFits(ep, CaptureKind::Probabilities, ep.total(), "test"));
+}
+
+/// Aggregates of one query row (what long inputs get instead of [q, k] matrices): row q of mean / max over heads and
+/// of rollout up to each layer, computed as a row vector times one layer's matrix at a time, equal the rows of the
+/// whole matrices from a probabilities capture — on the probabilities capture itself and on the same run kept as
+/// queries and keys (causal GQA Llama, bidirectional BERT with padding-free text, T5's encoder with its bias).
+TEST(AggregateRow, EqualsTheRowOfTheWholeAggregateFromEitherCapture) {
+  for (const auto& [name, stack] : std::vector<std::pair<std::string, std::string>>{
+           {"llama-gqa-random", "self"}, {"bert-tiny-random", "self"}, {"t5-tiny-random", "encoder"}}) {
+    const std::string dir = golden(name);
+    auto session = EngineSession::open(dir, "cpu");
+    RunRequest request;
+    request.inputsPath = dir + "/expected.safetensors";
+    request.store = "probs";
+    const CaptureResult probs = session->run(request);
+    request.store = "qk";
+    const CaptureResult qk = session->run(request);
+    ASSERT_TRUE(qk.onDemand());
+    int layers = 0;
+    for (const auto& a : probs.layers)
+      if (a.stack == stack) layers = std::max(layers, a.layer + 1);
+    ASSERT_GT(layers, 1) << name;
+    int checked = 0;
+    for (const std::string kind : {"mean", "max", "rollout"})
+      for (int layer = 0; layer < layers; ++layer) {
+        int rows = 0, cols = 0;
+        const std::vector<float> whole = aggregateAttention(probs, stack, layer, kind, &rows, &cols);
+        for (int q : {0, rows / 2, rows - 1}) {
+          const std::vector<float> a = aggregateRow(probs, stack, layer, kind, q);
+          const std::vector<float> b = aggregateRow(qk, stack, layer, kind, q);
+          ASSERT_EQ(static_cast<int>(a.size()), cols);
+          ASSERT_EQ(static_cast<int>(b.size()), cols);
+          double da = 0, db = 0, sum = 0;
+          for (int j = 0; j < cols; ++j) {
+            const double w = whole[static_cast<size_t>(q) * cols + j];
+            da = std::max(da, std::abs(a[j] - w));
+            db = std::max(db, std::abs(b[j] - w));
+            sum += b[j];
+          }
+          EXPECT_LT(da, 1e-6) << name << " " << kind << " L" << layer << " q" << q;
+          EXPECT_LT(db, 1e-6) << name << " " << kind << " L" << layer << " q" << q;
+          if (kind != "max") EXPECT_NEAR(sum, 1.0, 1e-5) << name << " " << kind << " rows sum to 1";
+          ++checked;
+        }
+      }
+    EXPECT_EQ(checked, 3 * layers * 3) << name;
+    EXPECT_THROW(aggregateRow(qk, stack, 0, "median", 0), InputError);
+    EXPECT_THROW(aggregateRow(qk, stack, 0, "mean", 1 << 20), InputError);
+    EXPECT_THROW(aggregateRow(qk, stack, layers, "rollout", 0), InputError);
+  }
 }
 
 }  // namespace

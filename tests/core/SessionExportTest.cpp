@@ -7,6 +7,7 @@
 #include "TestSupport.h"
 #include "attnscope/DataExport.h"
 #include "attnscope/Errors.h"
+#include "attnscope/SafetensorsFile.h"
 #include "attnscope/SessionFile.h"
 
 namespace attnscope {
@@ -159,6 +160,96 @@ TEST(SessionFile, StateOnlyAndBadFiles) {
   const fs::path mismatch = writeTemp("m.attnscope", encodeSession(bad));
   EXPECT_NE(message(mismatch).find("does not match the labels"), std::string::npos) << message(mismatch);
   for (const auto& p : {ok, truncated, garbage, capture, mismatch}) fs::remove(p);
+}
+
+/// A long input's capture kept as queries and keys is stored in the session as what its cells are computed from:
+/// after the round trip every head of every stack gives the same cells, bit for bit, as the run that made it, and
+/// those equal the probabilities a probabilities run keeps (T5: encoder, decoder, cross stacks and a relative
+/// position bias stored as diagonals; the GQA Llama: grouped key heads). A session missing one of those tensors, or
+/// whose queries disagree with its labels, is an InputError naming the tensor.
+TEST(SessionFile, QueryKeyCaptureRoundTripsExactly) {
+  for (const std::string name : {"t5-tiny-random", "llama-gqa-random"}) {
+    const std::string dir = test::golden(name);
+    auto session = EngineSession::open(dir, "cpu");
+    RunRequest request;
+    request.inputsPath = dir + "/expected.safetensors";
+    request.store = "probs";
+    const CaptureResult probs = session->run(request);
+    request.store = "qk";
+    auto qk = std::make_shared<CaptureResult>(session->run(request));
+    ASSERT_TRUE(qk->onDemand()) << name;
+    SessionData d;
+    d.stateJson = R"({"store":"qk"})";
+    d.capture = qk;
+    const fs::path path = writeTemp(name + ".attnscope", encodeSession(d));
+    const SessionData r = readSession(path.string());
+    ASSERT_TRUE(r.capture && r.capture->onDemand()) << name;
+    EXPECT_EQ(r.stateJson, R"({"store":"qk"})");
+    EXPECT_EQ(r.capture->stacks, qk->stacks);
+    EXPECT_EQ(r.capture->stackQueryLabels, qk->stackQueryLabels);
+    ASSERT_EQ(r.capture->layers.size(), qk->layers.size());
+    int heads = 0;
+    for (size_t i = 0; i < qk->layers.size(); ++i) {
+      const AttentionMatrix& a = qk->layers[i];
+      const AttentionMatrix& b = r.capture->layers[i];
+      EXPECT_EQ(b.stack, a.stack);
+      EXPECT_EQ(b.layer, a.layer);
+      EXPECT_EQ(b.headIndex, a.headIndex);
+      EXPECT_EQ(b.onDemand, a.onDemand) << a.stack << " " << a.layer;
+      if (!a.onDemand) {  // a bias stack: dense as before
+        EXPECT_EQ(b.data, a.data);
+        continue;
+      }
+      ASSERT_EQ(b.q, a.q);
+      ASSERT_EQ(b.k, a.k);
+      const AttentionMatrix* p = probs.find(a.stack, a.layer);
+      ASSERT_TRUE(p && !p->onDemand);
+      for (int h = 0; h < a.heads; ++h) {
+        const auto before = qk->source->cells(a.stack, a.layer, h, 0, a.q, 0, a.k);
+        const auto after = r.capture->source->cells(b.stack, b.layer, h, 0, b.q, 0, b.k);
+        ASSERT_EQ(after, before) << name << " " << a.stack << " L" << a.layer << "H" << h;
+        double worst = 0;
+        for (int i2 = 0; i2 < a.q; ++i2)
+          for (int j = 0; j < a.k; ++j)
+            worst = std::max(worst, std::abs(static_cast<double>(after[static_cast<size_t>(i2) * a.k + j]) - p->at(h, i2, j)));
+        EXPECT_LT(worst, 1e-6) << name << " " << a.stack << " L" << a.layer << "H" << h;
+        ++heads;
+      }
+    }
+    EXPECT_GT(heads, 3) << name;
+
+    // Damaged copies: one tensor left out, then queries that do not match the labels.
+    const auto file = SafetensorsFile::open(path.string());
+    const AttentionMatrix& last = qk->layers.front();
+    const std::string base = "capture/" + last.stack + "/" + std::to_string(last.layer);
+    auto rewrite = [&](const std::string& drop, const std::string& shorten) {
+      SafetensorsWriter w;
+      for (const auto& n : file->names()) {
+        if (n == drop) continue;
+        at::Tensor t = file->tensor(n);
+        if (n == shorten) t = t.narrow(1, 0, t.size(1) - 1);  // one query row fewer
+        w.add(n, t);
+      }
+      for (const auto& [k, v] : file->metadata()) w.setMetadata(k, v);
+      return writeTemp("damaged.attnscope", w.bytes());
+    };
+    auto message = [](const fs::path& p) {
+      try {
+        readSession(p.string());
+      } catch (const InputError& e) {
+        return std::string(e.what());
+      }
+      return std::string("no error");
+    };
+    const fs::path missing = rewrite(base + "/lse", "");
+    EXPECT_NE(message(missing).find(base), std::string::npos) << message(missing);
+    EXPECT_NE(message(missing).find("lse tensor is missing"), std::string::npos) << message(missing);
+    const fs::path shorter = rewrite("", base + "/queries");
+    EXPECT_NE(message(shorter).find("do not fit together"), std::string::npos) << message(shorter);
+    fs::remove(missing);
+    fs::remove(shorter);
+    fs::remove(path);
+  }
 }
 
 TEST(DataExport, NumpyReadsOurNpy) {

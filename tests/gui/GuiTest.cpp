@@ -29,6 +29,7 @@
 #include <QTreeWidget>
 #include <QMenuBar>
 #include <qcustomplot.h>
+#include "attnscope/SessionFile.h"
 
 using namespace attnscope;
 
@@ -1053,6 +1054,43 @@ class GuiTest : public QObject {
     overview.setActive(true);
     QTRY_VERIFY_WITH_TIMEOUT(shown.count() > 0, 30000);
     QVERIFY(overview.sampledNote()->isVisibleTo(&overview));
+    // Aggregates of one query row (the last by default), as aggregateRow computes them.
+    AggregateTab aggregates;
+    aggregates.attach(&b.doc, &b.view, &b.runner);
+    QSignalSpy aggregated(&aggregates, &AnalysisTab::shown);
+    aggregates.kindBox()->setCurrentIndex(aggregates.kindBox()->findData("rollout"));
+    aggregates.setActive(true);
+    QTRY_VERIFY_WITH_TIMEOUT(aggregated.count() > 0, 60000);
+    QVERIFY(aggregates.queryBox()->isVisibleTo(&aggregates));
+    QCOMPARE(aggregates.queryBox()->value(), 4095);
+    QCOMPARE(aggregates.view()->queries(), 1);
+    QCOMPARE(aggregates.view()->keys(), 4096);
+    const std::vector<float> rolled = aggregateRow(*cap, "self", 1, "rollout", 4095);
+    for (int k : {0, 1, 2048, 4095}) QVERIFY(std::abs(aggregates.view()->valueAt(0, k) - rolled[k]) < 1e-7);
+    aggregated.clear();
+    aggregates.kindBox()->setCurrentIndex(aggregates.kindBox()->findData("mean"));
+    aggregates.queryBox()->setValue(3000);
+    QTRY_VERIFY_WITH_TIMEOUT(aggregated.count() > 0 && aggregates.view()->queries() == 1 &&
+                                 std::abs(aggregates.view()->valueAt(0, 0) - aggregateRow(*cap, "self", 1, "mean", 3000)[0]) < 1e-7,
+                             60000);
+    // A session stores the queries and keys: reopened, the head view draws the same exact cells.
+    SessionData saved;
+    saved.stateJson = "{}";
+    saved.capture = cap;
+    {
+      QFile f(dir.filePath("long.attnscope"));
+      QVERIFY(f.open(QIODevice::WriteOnly));
+      const std::string bytes = encodeSession(saved);
+      f.write(bytes.data(), static_cast<qint64>(bytes.size()));
+    }
+    const SessionData reopened = readSession(dir.filePath("long.attnscope").toStdString());
+    QVERIFY(reopened.capture && reopened.capture->onDemand());
+    b.doc.setCapture(reopened.capture);
+    b.view.setLayerHead(1, 5);
+    QVERIFY(view->remote());
+    QTRY_VERIFY_WITH_TIMEOUT(view->drawnCells().width() > 0, 30000);
+    QVERIFY(std::abs(view->valueAt(3000, 2999) - exact(3000, 2999)) < 1e-6);
+    QVERIFY(std::abs(view->valueAt(4095, 17) - exact(4095, 17)) < 1e-6);
   }
 
   void overviewLinesAndOverlayTabsAlone() {

@@ -133,9 +133,9 @@ void RunController::saveCapture(const QString& path) {
 }
 
 quint64 RunController::aggregate(std::shared_ptr<const CaptureResult> capture, const QString& stack, int layer,
-                                 const QString& kind) {
+                                 const QString& kind, int query) {
   const quint64 id = m_nextId++;
-  post([w = m_worker, id, capture, stack, layer, kind] { w->aggregate(id, capture, stack, layer, kind); });
+  post([w = m_worker, id, capture, stack, layer, kind, query] { w->aggregate(id, capture, stack, layer, kind, query); });
   return id;
 }
 

@@ -38,7 +38,9 @@ class RunController : public QObject {
                    std::shared_ptr<const ComparisonResult> comparison);
   void saveCapture(const QString& path);
 
-  quint64 aggregate(std::shared_ptr<const CaptureResult> capture, const QString& stack, int layer, const QString& kind);
+  /// Aggregate of \p layer (answers aggregated()); a long input's on-demand capture gives query row \p query only.
+  quint64 aggregate(std::shared_ptr<const CaptureResult> capture, const QString& stack, int layer,
+                    const QString& kind, int query = 0);
   quint64 headMetric(std::shared_ptr<const CaptureResult> capture, const QString& stack, const QString& metric);
   /// Block maxima of a window of a long input's head, computed from its queries and keys (answers tileReady()).
   quint64 headTile(std::shared_ptr<const CaptureResult> capture, const HeadTile& tile);

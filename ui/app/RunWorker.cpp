@@ -91,9 +91,14 @@ void RunWorker::generate(const RunRequest& request, int maxNewTokens) {
 }
 
 void RunWorker::aggregate(quint64 id, std::shared_ptr<const CaptureResult> capture, const QString& stack,
-                          int layer, const QString& kind) {
+                          int layer, const QString& kind, int query) {
   try {
     if (!capture) throw InputError("nothing to aggregate: run the model first");
+    if (capture->onDemand()) {  // a long input: one query row, a row vector times each layer's matrix
+      auto v = aggregateRow(*capture, stack.toStdString(), layer, kind.toStdString(), query);
+      emit aggregated(id, v, 1, static_cast<int>(v.size()));
+      return;
+    }
     int rows = 0, cols = 0;
     auto v = aggregateAttention(*capture, stack.toStdString(), layer, kind.toStdString(), &rows, &cols);
     emit aggregated(id, v, rows, cols);

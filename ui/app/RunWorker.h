@@ -46,9 +46,10 @@ class RunWorker : public QObject {
   void pruneSweep(const attnscope::RunRequest& request, const attnscope::PruneSweepOptions& options);
   /// Greedy generation of \p maxNewTokens after the request's text; emits generated().
   void generate(const attnscope::RunRequest& request, int maxNewTokens);
-  /// Mean/max over heads or rollout of \p capture (the one on screen); emits aggregated().
+  /// Mean/max over heads or rollout of \p capture (the one on screen); emits aggregated(). For a long input's
+  /// on-demand capture only query row \p query (a 1 × k matrix).
   void aggregate(quint64 id, std::shared_ptr<const attnscope::CaptureResult> capture, const QString& stack,
-                 int layer, const QString& kind);
+                 int layer, const QString& kind, int query);
   /// The block maxima of \p tile's window of \p capture's on-demand head; emits tileReady().
   void headTile(quint64 id, std::shared_ptr<const attnscope::CaptureResult> capture, attnscope::HeadTile tile);
   /// Thumbnails of a long input's heads from evenly spaced query rows; emits thumbnailsReady().

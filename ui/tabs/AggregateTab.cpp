@@ -1,6 +1,7 @@
 #include "AggregateTab.h"
 
 #include <QHBoxLayout>
+#include <QSignalBlocker>
 #include <QVBoxLayout>
 #include <algorithm>
 #include <stdexcept>
@@ -17,6 +18,15 @@ AggregateTab::AggregateTab(QWidget* parent) : AnalysisTab(parent) {
   m_kind->addItem(tr("max over heads"), "max");
   m_kind->addItem(tr("rollout up to this layer (Abnar & Zuidema 2020)"), "rollout");
   row->addWidget(m_kind);
+  m_queryLabel = new QLabel(tr("query row:"), this);
+  m_queryLabel->setToolTip(tr("This long input's attention is computed on demand: the aggregate of one query row "
+                              "(a row vector times each layer's matrix)"));
+  m_query = new QSpinBox(this);
+  m_query->setToolTip(m_queryLabel->toolTip());
+  row->addWidget(m_queryLabel);
+  row->addWidget(m_query);
+  m_queryLabel->hide();
+  m_query->hide();
   row->addStretch(1);
   v->addLayout(row);
   m_matrix = new HeatmapView(this);
@@ -26,6 +36,7 @@ AggregateTab::AggregateTab(QWidget* parent) : AnalysisTab(parent) {
 void AggregateTab::connectSignals() {
   connect(m_doc, &AnalysisDocument::captureChanged, this, [this] {
     if (!m_doc->capture()) m_matrix->clear();
+    syncQueryBox();
     if (m_active) refresh();
   });
   connect(m_view, &ViewState::headChanged, this, [this] {
@@ -33,6 +44,9 @@ void AggregateTab::connectSignals() {
   });
   connect(m_view, &ViewState::appearanceChanged, this, [this] { m_matrix->setColorMap(m_view->colorMap()); });
   connect(m_kind, &QComboBox::currentIndexChanged, this, [this] {
+    if (m_active) refresh();
+  });
+  connect(m_query, &QSpinBox::valueChanged, this, [this] {
     if (m_active) refresh();
   });
   if (!m_runner) return;
@@ -43,10 +57,18 @@ void AggregateTab::connectSignals() {
             double top = 0;
             for (float x : v) top = std::max(top, static_cast<double>(x));
             const bool rollout = m_kind->currentData().toString() == "rollout";
-            m_matrix->setMatrix(v, rows, cols, capture->stackQueryLabels[m_pendingStack],
-                                capture->stackKeyLabels[m_pendingStack],
-                                tr("%1 — %2 — layer %3").arg(modelName(), m_kind->currentText()).arg(m_pendingLayer),
-                                0.0, rollout ? top : 1.0);
+            const auto& queries = capture->stackQueryLabels[m_pendingStack];
+            QString title = tr("%1 — %2 — layer %3").arg(modelName(), m_kind->currentText()).arg(m_pendingLayer);
+            std::vector<std::string> rowLabels = queries;
+            if (m_pendingQuery >= 0 && rows == 1) {
+              const std::string label = m_pendingQuery < static_cast<int>(queries.size())
+                                            ? queries[static_cast<size_t>(m_pendingQuery)]
+                                            : std::to_string(m_pendingQuery);
+              rowLabels = {label};
+              title += tr(" — query row %1 (%2)").arg(m_pendingQuery).arg(QString::fromStdString(label));
+            }
+            m_matrix->setMatrix(v, rows, cols, rowLabels, capture->stackKeyLabels[m_pendingStack], title, 0.0,
+                                rollout ? top : 1.0);
             emit shown();
           });
   connect(m_runner, &RunController::viewFailed, this, [this](quint64 id, const QString& message) {
@@ -55,13 +77,31 @@ void AggregateTab::connectSignals() {
   m_matrix->setColorMap(m_view->colorMap());
 }
 
+void AggregateTab::syncQueryBox() {
+  const auto capture = m_doc->capture();
+  if (capture.get() == m_queryBoxFor) return;
+  m_queryBoxFor = capture.get();
+  const bool row = capture && capture->onDemand();
+  m_queryLabel->setVisible(row);
+  m_query->setVisible(row);
+  if (!row) return;
+  // The last row by default: a causal model's last position has seen everything.
+  const AttentionMatrix* a = capture->find(currentStack(), m_view->layer());
+  const QSignalBlocker block(m_query);
+  m_query->setRange(0, std::max(0, (a ? a->q : 1) - 1));
+  m_query->setValue(m_restoredQuery >= 0 ? std::min(m_restoredQuery, m_query->maximum()) : m_query->maximum());
+  m_restoredQuery = -1;
+}
+
 void AggregateTab::refresh() {
   const auto capture = m_doc->capture();
+  syncQueryBox();
   if (!capture || capture->stacks.empty() || !m_runner) return;
   m_pendingLayer = m_view->layer();
   m_pendingStack = currentStackIndex();
+  m_pendingQuery = capture->onDemand() ? m_query->value() : -1;
   m_pending = m_runner->aggregate(capture, QString::fromStdString(currentStack()), m_pendingLayer,
-                                  m_kind->currentData().toString());
+                                  m_kind->currentData().toString(), std::max(0, m_pendingQuery));
 }
 
 void AggregateTab::writeFigure(const QString& path, int dpi) const {
@@ -76,11 +116,15 @@ QString AggregateTab::figureName() const {
   return QString("%1-%2-L%3").arg(modelName(), m_kind->currentData().toString()).arg(m_view->layer());
 }
 
-QJsonObject AggregateTab::saveState() const { return {{"kind", m_kind->currentData().toString()}}; }
+QJsonObject AggregateTab::saveState() const {
+  return {{"kind", m_kind->currentData().toString()}, {"query", m_query->value()}};
+}
 
 void AggregateTab::restoreState(const QJsonObject& state) {
   const int i = m_kind->findData(state.value("kind").toString());
   if (i >= 0) m_kind->setCurrentIndex(i);
+  m_restoredQuery = state.value("query").toInt(-1);  // applied now or when the session's capture arrives
+  if (m_restoredQuery >= 0 && m_query->isVisibleTo(this)) m_query->setValue(m_restoredQuery);
 }
 
 }  // namespace attnscope

@@ -1,5 +1,7 @@
 #pragma once
 #include <QComboBox>
+#include <QLabel>
+#include <QSpinBox>
 
 #include "AnalysisTab.h"
 #include "HeatmapView.h"
@@ -7,7 +9,8 @@
 namespace attnscope {
 
 /// Mean or max over the heads of the current layer, or attention rollout up to it (Abnar & Zuidema 2020),
-/// computed on the run controller's thread while the tab is visible.
+/// computed on the run controller's thread while the tab is visible. For a long input (attention computed on demand)
+/// one query row, chosen in a spin box: a row vector times each layer's matrix, never the [q, k] matrices.
 class AggregateTab : public AnalysisTab {
   Q_OBJECT
  public:
@@ -21,14 +24,23 @@ class AggregateTab : public AnalysisTab {
   HeatmapView* view() const { return m_matrix; }
   /// mean, max or rollout.
   QComboBox* kindBox() const { return m_kind; }
+  /// The query row of a long input's aggregate (shown only for on-demand captures).
+  QSpinBox* queryBox() const { return m_query; }
 
  protected:
   void refresh() override;
   void connectSignals() override;
+  /// Shows the query-row box for an on-demand capture (range and default row set once per capture).
+  void syncQueryBox();
 
  private:
   HeatmapView* m_matrix;
   QComboBox* m_kind;
+  QLabel* m_queryLabel;
+  QSpinBox* m_query;
+  int m_pendingQuery = -1;   ///< the row asked for (−1: the whole matrix)
+  int m_restoredQuery = -1;
+  const void* m_queryBoxFor = nullptr;  ///< the capture the box was set up for  ///< a saved state's row, applied when its capture arrives
   quint64 m_pending = 0;
   int m_pendingLayer = 0;
   int m_pendingStack = 0;

@@ -9,7 +9,10 @@
 #include <ATen/core/Tensor.h>
 
 #include <cstdint>
+#include <functional>
+#include <nlohmann/json.hpp>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace attnscope {
@@ -59,5 +62,20 @@ struct QueryKeyLayer {
 /// Extracts Toeplitz diagonals from a dense bias [heads, q, k]: [heads, q + k − 1], or an undefined tensor when
 /// the bias is not a function of key − query alone.
 at::Tensor toeplitzDiagonals(const at::Tensor& bias);
+
+/// What recomputes \p q's scores besides its tensors, as capture files and sessions store it:
+/// {"scale", "causal", "sliding_window", "past", "total_heads"}.
+nlohmann::json queryKeyMetadata(const QueryKeyLayer& q);
+
+/// \p q's tensors by their stored names: "queries", "keys", "lse", and where the layer has them "bias_diagonals"
+/// and "key_padding_mask".
+std::vector<std::pair<std::string, at::Tensor>> queryKeyTensors(const QueryKeyLayer& q);
+
+/// Rebuilds a layer from its description \p meta (queryKeyMetadata()) and the tensors \p tensor returns by stored
+/// name (an undefined tensor when absent). \p heads: the stored heads' model indices; when empty it is filled with
+/// 0 … heads − 1. Every shape, dtype and number is checked: a mismatch is an InputError that starts with \p where and
+/// names the tensor and what was expected. The tensors are used as given (views of a mapped file stay views).
+QueryKeyLayer readQueryKeyLayer(const nlohmann::json& meta, std::vector<int>& heads,
+                                const std::function<at::Tensor(const std::string&)>& tensor, const std::string& where);
 
 }  // namespace attnscope

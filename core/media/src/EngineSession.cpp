@@ -12,6 +12,10 @@
 #include "attnscope/AudioFeatures.h"
 #include <ATen/TensorOperators.h>
 #include <ATen/ops/arange.h>
+#include <ATen/ops/nonzero.h>
+#include <ATen/ops/matmul.h>
+#include <ATen/ops/zeros.h>
+#include <ATen/ops/maximum.h>
 #include <ATen/ops/xlogy.h>
 #include <ATen/ops/from_blob.h>
 #include "attnscope/CaptureFile.h"
@@ -24,6 +28,7 @@
 #include "attnscope/Media.h"
 #include "attnscope/OverlayRenderer.h"
 #include "attnscope/Variant.h"
+#include "QueryKeySource.h"
 
 namespace attnscope {
 
@@ -113,33 +118,6 @@ PreparedInput prepareRequest(const LoadedModel& model, const RunRequest& request
   if (info.encoderDecoder && info.modality == "text") return prepareSeq2Seq(model, request.text, second);  // a target
   return prepareText(model, request.text, second);
 }
-
-/// The cells of a run's queries/keys capture, computed on demand.
-class QueryKeySource : public AttentionSource {
- public:
-  explicit QueryKeySource(std::map<std::pair<std::string, int>, QueryKeyLayer> layers) : m_layers(std::move(layers)) {}
-  std::vector<float> blockMaxima(const std::string& stack, int layer, int head, int row0, int row1, int col0, int col1,
-                                 int blockRows, int blockCols, int* rows, int* cols) const override {
-    const at::Tensor b =
-        find(stack, layer).blockMaximaBySize(head, row0, row1, col0, col1, blockRows, blockCols).contiguous();
-    *rows = static_cast<int>(b.size(0));
-    *cols = static_cast<int>(b.size(1));
-    return std::vector<float>(b.data_ptr<float>(), b.data_ptr<float>() + b.numel());
-  }
-  std::vector<float> cells(const std::string& stack, int layer, int head, int row0, int row1, int col0,
-                           int col1) const override {
-    const at::Tensor t = find(stack, layer).tile(head, row0, row1 - row0, col0, col1 - col0).contiguous();  // [r, c]
-    return std::vector<float>(t.data_ptr<float>(), t.data_ptr<float>() + t.numel());
-  }
-
- private:
-  const QueryKeyLayer& find(const std::string& stack, int layer) const {
-    auto it = m_layers.find({stack, layer});
-    if (it == m_layers.end()) throw InputError("layer " + std::to_string(layer) + " of '" + stack + "' was not captured");
-    return it->second;
-  }
-  std::map<std::pair<std::string, int>, QueryKeyLayer> m_layers;
-};
 
 CaptureResult toCaptureResult(const LoadedModel& model, const PreparedInput& input, const RunResult& run, int totalHeads) {
   CaptureResult out;
@@ -467,6 +445,75 @@ std::vector<float> aggregateAttention(const CaptureResult& capture, const std::s
   *rows = static_cast<int>(out.size(0));
   *cols = static_cast<int>(out.size(1));
   return toVector(out);
+}
+
+namespace {
+/// The cells of head slot \p h of \p a that query rows [r0, r1) can see: [rows, w] float32 for keys [*lo, *lo + w)
+/// (every other key of those rows is 0); undefined when they see none. Dense layers give all keys.
+at::Tensor visibleRows(const CaptureResult& capture, const AttentionMatrix& a, int h, int64_t r0, int64_t r1,
+                       int64_t* lo) {
+  if (!a.onDemand) {
+    *lo = 0;
+    return viewOf(a)[h].narrow(0, r0, r1 - r0);  // [rows, k]
+  }
+  const auto* qk = dynamic_cast<const QueryKeySource*>(capture.source.get());
+  if (!qk) throw InputError("layer " + std::to_string(a.layer) + " of '" + a.stack + "' has no cells to compute");
+  return qk->find(a.stack, a.layer).visibleTile(h, r0, r1 - r0, 0, a.k, lo);  // [rows, w]
+}
+}  // namespace
+
+std::vector<float> aggregateRow(const CaptureResult& capture, const std::string& stack, int layer,
+                                const std::string& kind, int query) {
+  const AttentionMatrix* top = capture.find(stack, layer);
+  if (!top) throw InputError("layer " + std::to_string(layer) + " of '" + stack + "' was not captured");
+  if (query < 0 || query >= top->q)
+    throw InputError("query row " + std::to_string(query) + " is outside 0.." + std::to_string(top->q - 1));
+  const auto dbl = at::TensorOptions().dtype(at::kDouble);
+  if (kind == "mean" || kind == "max") {
+    at::Tensor out = at::zeros({top->k}, dbl);  // [k]
+    if (kind == "max") out.fill_(-1.0);
+    for (int h = 0; h < top->heads; ++h) {
+      int64_t lo = 0;
+      const at::Tensor r = visibleRows(capture, *top, h, query, query + 1, &lo);  // [1, w]
+      at::Tensor full = at::zeros({top->k}, dbl);                                  // [k]
+      if (r.defined()) full.narrow(0, lo, r.size(1)).copy_(r[0]);
+      out = kind == "mean" ? out + full : at::maximum(out, full);  // [k]
+    }
+    if (kind == "mean") out = out / top->heads;
+    return toVector(out);
+  }
+  if (kind != "rollout") throw InputError("aggregate must be mean, max or rollout (got '" + kind + "')");
+  // Row `query` of R = m_L ⋯ m_0 with m_l = norm(0.5 · mean_heads(A_l) + 0.5 · I): a row vector times one layer's
+  // matrix at a time, the matrix visited in blocks of query rows that the vector reaches (never [T, T]).
+  const int64_t T = top->k;
+  at::Tensor v = at::zeros({T}, dbl);  // [T]
+  v[query] = 1.0;
+  for (int l = layer; l >= 0; --l) {
+    const AttentionMatrix* a = capture.find(stack, l);
+    if (!a) throw InputError("rollout needs every layer up to " + std::to_string(layer) + " captured");
+    if (a->q != a->k || a->k != T) throw InputError("rollout needs square self-attention (the '" + stack + "' stack is not)");
+    const at::Tensor nz = v.nonzero();  // [n, 1]
+    at::Tensor next = at::zeros({T}, dbl);  // [T]
+    if (nz.numel() > 0) {
+      const int64_t first = nz[0][0].item<int64_t>(), last = nz[nz.size(0) - 1][0].item<int64_t>();
+      const int64_t block = std::max<int64_t>(16, (int64_t(1) << 21) / T);
+      for (int64_t r0 = first; r0 <= last; r0 += block) {
+        const int64_t r1 = std::min(last + 1, r0 + block);
+        at::Tensor m = at::zeros({r1 - r0, T}, dbl);  // [rows, T]
+        for (int h = 0; h < a->heads; ++h) {
+          int64_t lo = 0;
+          const at::Tensor t = visibleRows(capture, *a, h, r0, r1, &lo);  // [rows, w]
+          if (t.defined()) m.narrow(1, lo, t.size(1)).add_(t.to(at::kDouble));
+        }
+        m = m / a->heads * 0.5;                                                // [rows, T]
+        const at::Tensor coeff = v.narrow(0, r0, r1 - r0) / (m.sum(1) + 0.5);  // [rows]
+        next += at::matmul(coeff.unsqueeze(0), m)[0];                          // [T]
+        next.narrow(0, r0, r1 - r0).add_(coeff * 0.5);
+      }
+    }
+    v = next;
+  }
+  return toVector(v);
 }
 
 CaptureResult sampledThumbnails(const CaptureResult& capture, const std::string& stack, int rows, int cols) {

@@ -6,6 +6,7 @@
 
 #include "attnscope/Errors.h"
 #include "attnscope/SafetensorsFile.h"
+#include "QueryKeySource.h"
 
 namespace attnscope {
 
@@ -18,11 +19,16 @@ std::string tensorName(const std::string& prefix, const std::string& stack, int 
 
 /// Adds \p c's matrices under \p prefix and returns its description for the metadata.
 nlohmann::json addCapture(SafetensorsWriter& w, const CaptureResult& c, const std::string& prefix) {
-  if (c.onDemand())
-    throw InputError("this long input's attention is kept as queries and keys, computed on demand; sessions store "
-                     "probabilities, so it cannot be saved as a session yet (save the capture instead)");
+  const auto* qk = dynamic_cast<const QueryKeySource*>(c.source.get());
+  if (c.onDemand() && !qk) throw InputError("this capture's on-demand attention cannot be stored in a session");
   nlohmann::json layers = nlohmann::json::array();
   for (const auto& a : c.layers) {
+    if (a.onDemand) {  // a long input's layer: its queries, keys and row log-sum-exp, as a capture file keeps them
+      const QueryKeyLayer& q = qk->find(a.stack, a.layer);
+      for (const auto& [what, t] : queryKeyTensors(q)) w.add(tensorName(prefix, a.stack, a.layer) + "/" + what, t);
+      layers.push_back({{"stack", a.stack}, {"layer", a.layer}, {"heads", a.headIndex}, {"qk", queryKeyMetadata(q)}});
+      continue;
+    }
     const at::Tensor t = at::from_blob(const_cast<float*>(a.data.data()), {a.heads, a.q, a.k}, at::kFloat);  // [heads, q, k]
     w.add(tensorName(prefix, a.stack, a.layer), t);
     layers.push_back({{"stack", a.stack}, {"layer", a.layer}, {"heads", a.headIndex}});
@@ -58,12 +64,35 @@ CaptureResult readCapture(const SafetensorsFile& file, const nlohmann::json& d, 
   c.predictionJson = d.value("prediction_json", "");
   c.predictionText = d.value("prediction_text", "");
   c.seconds = d.value("seconds", 0.0);
+  QueryKeySource::Layers qkLayers;
   for (const auto& L : d.at("layers")) {
     AttentionMatrix a;
     a.stack = L.at("stack").get<std::string>();
     a.layer = intIn(L.at("layer"), prefix + " layer", 0, 1 << 16, path);
     for (const auto& h : L.at("heads")) a.headIndex.push_back(intIn(h, prefix + " head", 0, 1 << 16, path));
     const std::string name = tensorName(prefix, a.stack, a.layer);
+    const auto si = std::find(c.stacks.begin(), c.stacks.end(), a.stack) - c.stacks.begin();
+    if (si == static_cast<long>(c.stacks.size()))
+      throw InputError("'" + path + "': layer " + std::to_string(a.layer) + " of '" + a.stack.substr(0, 40) +
+                       "' is not in one of the capture's stacks");
+    if (L.contains("qk")) {  // queries and keys of a long input: cells computed on demand
+      std::vector<int> heads = a.headIndex;
+      if (heads.empty()) throw InputError("'" + path + "': '" + name + "' lists no heads");
+      QueryKeyLayer q = readQueryKeyLayer(
+          L["qk"], heads,
+          [&](const std::string& what) { return file.has(name + "/" + what) ? file.tensor(name + "/" + what) : at::Tensor(); },
+          "'" + path + "': '" + name + "': ");
+      if (c.stackQueryLabels[si].size() != static_cast<size_t>(q.rows()) ||
+          c.stackKeyLabels[si].size() != static_cast<size_t>(q.cols()))
+        throw InputError("'" + path + "': '" + name + "' does not match the labels of stack '" + a.stack + "'");
+      a.heads = static_cast<int>(heads.size());
+      a.q = static_cast<int>(q.rows());
+      a.k = static_cast<int>(q.cols());
+      a.onDemand = true;
+      qkLayers[{a.stack, a.layer}] = std::move(q);
+      c.layers.push_back(std::move(a));
+      continue;
+    }
     if (!file.has(name)) throw InputError("'" + path + "': tensor '" + name + "' is missing");
     const at::Tensor t = file.tensor(name).to(at::kFloat).contiguous();  // [heads, q, k]
     if (t.dim() != 3 || t.size(0) != static_cast<int64_t>(a.headIndex.size()))
@@ -72,13 +101,13 @@ CaptureResult readCapture(const SafetensorsFile& file, const nlohmann::json& d, 
     a.heads = static_cast<int>(t.size(0));
     a.q = static_cast<int>(t.size(1));
     a.k = static_cast<int>(t.size(2));
-    const auto si = std::find(c.stacks.begin(), c.stacks.end(), a.stack) - c.stacks.begin();
-    if (si == static_cast<long>(c.stacks.size()) || c.stackQueryLabels[si].size() != static_cast<size_t>(a.q) ||
+    if (c.stackQueryLabels[si].size() != static_cast<size_t>(a.q) ||
         c.stackKeyLabels[si].size() != static_cast<size_t>(a.k))
       throw InputError("'" + path + "': tensor '" + name + "' does not match the labels of stack '" + a.stack + "'");
     a.data.assign(t.data_ptr<float>(), t.data_ptr<float>() + t.numel());
     c.layers.push_back(std::move(a));
   }
+  if (!qkLayers.empty()) c.source = std::make_shared<QueryKeySource>(std::move(qkLayers));
   c.queryLabels = c.stackQueryLabels.front();
   c.keyLabels = c.stackKeyLabels.front();
   return c;

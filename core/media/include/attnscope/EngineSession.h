@@ -123,6 +123,14 @@ struct ComparisonResult {
 std::vector<float> aggregateAttention(const CaptureResult& capture, const std::string& stack, int layer,
                                       const std::string& kind, int* rows, int* cols);
 
+/// One query row of an aggregate, for long inputs whose [q, k] matrices are never made: row \p query of "mean" or
+/// "max" over the heads of \p layer, or of "rollout" up to \p layer — computed as a row vector times one layer's
+/// matrix at a time, each layer visited in blocks of the query rows the vector reaches (on-demand layers computed
+/// from their queries and keys). Works on every capture; equals that row of aggregateAttention(). Returns k values.
+/// Throws InputError for an unknown kind, a layer not captured or a row out of range.
+std::vector<float> aggregateRow(const CaptureResult& capture, const std::string& stack, int layer,
+                                const std::string& kind, int query);
+
 /// Per-head metric of \p capture's \p stack as a [layers × heads] grid (heads by model index; heads that were not
 /// captured stay 0): "entropy" (mean row entropy, nats), "distance" (mean |i − j| weighted by attention, in
 /// positions), "sink" (mean weight on the first position: BOS / [CLS] / the class token).

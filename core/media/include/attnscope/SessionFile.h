@@ -4,7 +4,10 @@
 /// caller's state as JSON (model folder, input, variant, view state — opaque to this layer), and its tensors are
 /// the captures that were on screen: the main capture as `capture/<stack>/<layer>` [heads, q, k] float32 and each
 /// panel of a comparison as `compare/<i>/<stack>/<layer>` (+ `compare/<i>/js_grid` [layers, heads]), each with its
-/// labels and numbers in metadata. Plain C++ types only: the GUI includes this header.
+/// labels and numbers in metadata. A long input's on-demand layers are stored as what they are computed from:
+/// `capture/<stack>/<layer>/queries`, `…/keys`, `…/lse` (+ `…/bias_diagonals`, `…/key_padding_mask`) with the
+/// layer's scale, masks and head count in metadata, so a reopened session draws any tile exactly as the run did.
+/// Plain C++ types only: the GUI includes this header.
 
 #include <memory>
 #include <string>
