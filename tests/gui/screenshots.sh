@@ -56,8 +56,9 @@ long="$longParent/long-llama-8k"
 mkdir -p "$long"
 cp "$shared/golden/llama-gqa-random/"{model.safetensors,tokenizer.json,tokenizer_config.json,special_tokens_map.json} "$long/"
 sed 's/"max_position_embeddings": *[0-9]*/"max_position_embeddings": 8192/' "$shared/golden/llama-gqa-random/config.json" > "$long/config.json"
-longText="$(for i in $(seq 40); do printf '%s ' "$story"; done)"
+longText="$(for i in $(seq 120); do printf '%s ' "$story"; done)"
 shot gui-long-input-head 16 "$long" --text "$longText" --store qk
 shot gui-long-input-overview 16 "$long" --text "$longText" --store qk --tab overview
+shot gui-long-input-aggregates 20 "$long" --text "$longText" --store qk --tab aggregates
 rm -rf "$longParent"
 echo "done: look at every picture before publishing it"

@@ -67,8 +67,9 @@ void AggregateTab::connectSignals() {
               rowLabels = {label};
               title += tr(" — query row %1 (%2)").arg(m_pendingQuery).arg(QString::fromStdString(label));
             }
+            // A rollout, or one row of a long input (weights of ~1/k each), is drawn up to its largest value.
             m_matrix->setMatrix(v, rows, cols, rowLabels, capture->stackKeyLabels[m_pendingStack], title, 0.0,
-                                rollout ? top : 1.0);
+                                rollout || rows == 1 ? top : 1.0);
             emit shown();
           });
   connect(m_runner, &RunController::viewFailed, this, [this](quint64 id, const QString& message) {

@@ -25,4 +25,16 @@ QCPColorGradient ColorMaps::gradient(const QString& name) {
   return g;
 }
 
+void ColorMaps::fill(QCPColorMapData* d, int x0, int nx, int bx, int y0, int ny, int by,
+                     const std::function<double(int, int)>& value) {
+  auto span = [](int o, int n, int b) {  // cell centres; one cell spans b matrix cells around its centre
+    const double c = o + (b - 1) / 2.0;
+    return n == 1 ? QCPRange(c - b / 4.0, c + b / 4.0) : QCPRange(c, c + (n - 1) * static_cast<double>(b));
+  };
+  d->setSize(std::max(nx, 2), std::max(ny, 2));
+  d->setRange(span(x0, nx, bx), span(y0, ny, by));
+  for (int i = 0; i < std::max(ny, 2); ++i)
+    for (int j = 0; j < std::max(nx, 2); ++j) d->setCell(j, i, value(std::min(j, nx - 1), std::min(i, ny - 1)));
+}
+
 }  // namespace attnscope

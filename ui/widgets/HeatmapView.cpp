@@ -337,23 +337,18 @@ void HeatmapView::rebuildMap() {
     return;
   }
   m_drawn = w;
-  QCPColorMapData* d = m_map->data();
-  d->setSize(w.nx, w.ny);
-  d->setRange(QCPRange(w.x0 + (w.bx - 1) / 2.0, w.x0 + (w.nx - 1) * w.bx + (w.bx - 1) / 2.0),
-              QCPRange(w.y0 + (w.by - 1) / 2.0, w.y0 + (w.ny - 1) * w.by + (w.by - 1) / 2.0));
   if (!w.downsampled() && !remote()) {
-    for (int i = 0; i < w.ny; ++i) {
-      const float* row = m_values.data() + static_cast<size_t>(w.y0 + i) * m_k + w.x0;
-      for (int j = 0; j < w.nx; ++j) d->setCell(j, i, transform(row[j]));
-    }
+    ColorMaps::fill(m_map->data(), w.x0, w.nx, w.bx, w.y0, w.ny, w.by, [&](int j, int i) {
+      return transform(m_values[static_cast<size_t>(w.y0 + i) * m_k + w.x0 + j]);
+    });
   } else {
     // Block maximum: the transforms are monotonic, so transform(max) = max(transform).
     if (!(m_blockWindow == w)) {  // a zoom or pan since the last scan
       float lo, hi;
       scanAll(m_values.data(), w, false, lo, hi);
     }
-    for (int i = 0; i < w.ny; ++i)
-      for (int j = 0; j < w.nx; ++j) d->setCell(j, i, transform(m_blockMax[static_cast<size_t>(i) * w.nx + j]));
+    ColorMaps::fill(m_map->data(), w.x0, w.nx, w.bx, w.y0, w.ny, w.by,
+                    [&](int j, int i) { return transform(m_blockMax[static_cast<size_t>(i) * w.nx + j]); });
   }
   m_mapValid = true;
 }
