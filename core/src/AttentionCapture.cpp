@@ -74,6 +74,7 @@ void AttentionCapture::onProbabilities(const AttentionSite& site, at::Tensor& pr
   auto it = m_records.find(key);
   if (it == m_records.end() || queryOffset == 0) {
     m_records[key] = p;
+    if (m_control && m_control->layerCaptured) m_control->layerCaptured(*this);
     return;
   }
   // Incremental decoding: append the new query rows, widening earlier rows with zeros.
@@ -117,6 +118,7 @@ void AttentionCapture::onQueryKey(const AttentionSite& site, QueryKeyLayer& laye
   if (bias.defined()) r.biasDiagonals = ownedCpuFloat(bias);  // [sel, q + k - 1]
   if (layer.keyPaddingMask.defined()) r.keyPaddingMask = layer.keyPaddingMask.detach().to(at::kCPU, at::kBool).clone();  // [k]
   m_queryKeys[key] = std::move(r);
+  if (m_control && m_control->layerCaptured) m_control->layerCaptured(*this);
 }
 
 void AttentionCapture::onHeadOutputs(const AttentionSite& site, const at::Tensor& out, int64_t queryOffset) {

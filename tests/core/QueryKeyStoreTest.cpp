@@ -448,4 +448,48 @@ TEST(AggregateRow, EqualsTheRowOfTheWholeAggregateFromEitherCapture) {
   }
 }
 
+/// A run hands its first recorded layer to the caller before the forward ends (what lets the GUI draw the first
+/// heatmap early): the first partial capture holds layer 0 only, marked partial, with the final labels, and its cells
+/// — probabilities, or queries and keys computed on demand — equal the finished run's.
+TEST(PartialCapture, FirstLayerArrivesBeforeTheRunEndsWithTheFinalCells) {
+  const std::string dir = golden("llama-gqa-random");
+  auto session = EngineSession::open(dir, "cpu");
+  for (const std::string store : {"probs", "qk"}) {
+    RunRequest request;
+    request.inputsPath = dir + "/expected.safetensors";
+    request.store = store;
+    std::vector<std::shared_ptr<const CaptureResult>> partials;
+    int progressAtFirst = -1, lastProgress = 0;
+    const CaptureResult done = session->run(
+        request, [&](int d, int) { lastProgress = d; }, {},
+        [&](std::shared_ptr<const CaptureResult> p) {
+          if (partials.empty()) progressAtFirst = lastProgress;
+          partials.push_back(std::move(p));
+        });
+    ASSERT_FALSE(partials.empty()) << store;
+    const CaptureResult& first = *partials.front();
+    EXPECT_TRUE(first.partial);
+    EXPECT_FALSE(done.partial);
+    // Right after layer 0 (progress counts a layer once its attention is done: 0 or 1 by then), before layer 1.
+    EXPECT_GE(progressAtFirst, 0) << store;
+    EXPECT_LE(progressAtFirst, 1) << store;
+    EXPECT_EQ(lastProgress, 2) << store;
+    ASSERT_EQ(first.layers.size(), 1u) << store;
+    EXPECT_EQ(first.layers[0].layer, 0);
+    EXPECT_EQ(first.stackQueryLabels, done.stackQueryLabels);
+    EXPECT_EQ(first.onDemand(), store == "qk");
+    const AttentionMatrix& a = first.layers[0];
+    const AttentionMatrix* b = done.find(a.stack, 0);
+    ASSERT_TRUE(b);
+    ASSERT_EQ(a.q, b->q);
+    ASSERT_EQ(a.k, b->k);
+    if (store == "probs") {
+      EXPECT_EQ(a.data, b->data);
+    } else {
+      for (int h = 0; h < a.heads; ++h)
+        EXPECT_EQ(first.source->cells(a.stack, 0, h, 0, a.q, 0, a.k), done.source->cells(b->stack, 0, h, 0, b->q, 0, b->k));
+    }
+  }
+}
+
 }  // namespace

@@ -936,6 +936,53 @@ class GuiTest : public QObject {
     QCOMPARE(tab.view()->queries(), 0);
   }
 
+  void firstLayerIsShownBeforeTheRunEnds() {
+    // The golden GQA Llama with its position limit raised and a 4,202-token text kept as queries and keys: the
+    // document first receives the partial capture of layer 0 (drawn on demand while the forward goes on), then the
+    // finished one.
+    QTemporaryDir dir;
+    const QString src = shared() + "/golden/llama-gqa-random";
+    for (const char* f : {"model.safetensors", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"})
+      QVERIFY(QFile::copy(src + "/" + f, dir.filePath(f)));
+    QFile cf(src + "/config.json");
+    QVERIFY(cf.open(QIODevice::ReadOnly));
+    QJsonObject config = QJsonDocument::fromJson(cf.readAll()).object();
+    config["max_position_embeddings"] = 8192;
+    QFile out(dir.filePath("config.json"));
+    QVERIFY(out.open(QIODevice::WriteOnly));
+    out.write(QJsonDocument(config).toJson());
+    out.close();
+    MainWindow w;
+    QSignalSpy idle(&w, &MainWindow::idle);
+    w.openModel(dir.path());
+    QVERIFY(idle.wait(30000));
+    QString text;
+    for (int i = 0; i < 120; ++i)
+      text += "Once upon a time, there was a little girl named Lily. She loved to play outside in the park with her "
+              "friends. ";
+    w.input()->setText(text);
+    w.input()->setStore("qk");
+    std::vector<std::shared_ptr<const CaptureResult>> seen;
+    connect(w.document(), &AnalysisDocument::captureChanged, &w, [&] { seen.push_back(w.document()->capture()); });
+    w.runNow();
+    QVERIFY(idle.wait(60000));
+    QVERIFY(seen.size() >= 2);
+    QVERIFY(seen.front()->partial);
+    QCOMPARE(seen.front()->layers.size(), size_t(1));
+    QCOMPARE(seen.front()->layers[0].layer, 0);
+    QVERIFY(seen.front()->onDemand());
+    QVERIFY(seen.front()->layers[0].q > 4000);
+    QVERIFY(!seen.back()->partial);
+    QCOMPARE(seen.back()->layers.size(), size_t(2));
+    // The head view draws the finished capture's layer 0 from its queries and keys.
+    HeatmapView* view = w.tab<HeadTab>()->view();
+    QVERIFY(view->remote());
+    QTRY_VERIFY_WITH_TIMEOUT(view->drawnCells().width() > 0, 30000);
+    const AttentionMatrix& a = seen.back()->layers[0];
+    QVERIFY(std::abs(view->valueAt(a.q - 1, 0) - seen.front()->source->cells("self", 0, 0, a.q - 1, a.q, 0, 1)[0]) < 1e-7);
+    w.shutdown();
+  }
+
   void longInputHeadIsComputedOnDemandAtScreenResolution() {
     // A 4,096-token input of the golden GQA Llama (RoPE, no learned positions) with its position limit raised.
     QTemporaryDir dir;

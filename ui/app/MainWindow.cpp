@@ -99,6 +99,11 @@ MainWindow::MainWindow(QWidget* parent)
     focusView();
     emit idle();
   });
+  connect(m_runner, &RunController::partial, this, [this](std::shared_ptr<const CaptureResult> result) {
+    if (m_sessions->phase() != SessionController::Phase::None) return;  // a session shows its own capture
+    m_doc->setCapture(result);  // the first layers, shown while the forward goes on
+    status(tr("Computing: %1 layers so far").arg(result->layers.size()));
+  });
   connect(m_runner, &RunController::generated, this, [this](std::shared_ptr<const CaptureResult> result, int prompt) {
     m_doc->setCapture(result, prompt);
     status(tr("Generated %1 tokens in %2 s").arg(m_controls->stepBox()->maximum()).arg(result->seconds, 0, 'f', 2));

@@ -2,8 +2,10 @@
 
 namespace attnscope {
 
-RunController::RunController(QObject* parent, bool threaded) : QObject(parent), m_worker(new RunWorker) {
+RunController::RunController(QObject* parent, bool threaded)
+    : QObject(parent), m_worker(new RunWorker), m_threaded(threaded) {
   qRegisterMetaType<attnscope::RunController::State>();
+  m_tiles.setMaxThreadCount(1);
   if (threaded) {
     m_worker->moveToThread(&m_thread);
     connect(&m_thread, &QThread::finished, m_worker, &QObject::deleteLater);
@@ -18,6 +20,9 @@ RunController::RunController(QObject* parent, bool threaded) : QObject(parent), 
   connect(m_worker, &RunWorker::finished, this, [this](std::shared_ptr<const CaptureResult> r) {
     setState(State::Idle);
     emit finished(std::move(r));
+  });
+  connect(m_worker, &RunWorker::partial, this, [this](std::shared_ptr<const CaptureResult> r) {
+    if (m_state == State::Running) emit partial(std::move(r));
   });
   connect(m_worker, &RunWorker::generated, this, [this](std::shared_ptr<const CaptureResult> r, int prompt) {
     setState(State::Idle);
@@ -61,6 +66,8 @@ RunController::RunController(QObject* parent, bool threaded) : QObject(parent), 
 RunController::~RunController() { shutdown(); }
 
 void RunController::shutdown() {
+  m_tiles.clear();
+  m_tiles.waitForDone();
   if (!m_thread.isRunning()) return;
   m_worker->requestCancel();
   m_thread.quit();
@@ -141,7 +148,21 @@ quint64 RunController::aggregate(std::shared_ptr<const CaptureResult> capture, c
 
 quint64 RunController::headTile(std::shared_ptr<const CaptureResult> capture, const HeadTile& tile) {
   const quint64 id = m_nextId++;
-  post([w = m_worker, id, capture, tile] { w->headTile(id, capture, tile); });
+  if (!m_threaded) {
+    post([w = m_worker, id, capture, tile] { w->headTile(id, capture, tile); });
+    return id;
+  }
+  m_latestTile = id;
+  m_tiles.start([this, id, capture, tile] {
+    if (id != m_latestTile.load()) return;  // a newer window was asked for: only the latest is drawn
+    try {
+      const HeadTile done = RunWorker::computeTile(capture, tile);
+      QMetaObject::invokeMethod(this, [this, id, done] { emit tileReady(id, done); }, Qt::QueuedConnection);
+    } catch (const std::exception& e) {
+      const QString message = QString::fromStdString(e.what());
+      QMetaObject::invokeMethod(this, [this, id, message] { emit viewFailed(id, message); }, Qt::QueuedConnection);
+    }
+  });
   return id;
 }
 

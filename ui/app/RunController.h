@@ -3,6 +3,8 @@
 #include <QObject>
 #include <QStringList>
 #include <QThread>
+#include <QThreadPool>
+#include <atomic>
 #include <memory>
 
 #include "RunWorker.h"
@@ -42,7 +44,9 @@ class RunController : public QObject {
   quint64 aggregate(std::shared_ptr<const CaptureResult> capture, const QString& stack, int layer,
                     const QString& kind, int query = 0);
   quint64 headMetric(std::shared_ptr<const CaptureResult> capture, const QString& stack, const QString& metric);
-  /// Block maxima of a window of a long input's head, computed from its queries and keys (answers tileReady()).
+  /// Block maxima of a window of a long input's head, computed from its queries and keys (answers tileReady()) on a
+  /// thread of its own, so the layers of a run still in progress are drawn while the engine's thread computes the
+  /// next ones.
   quint64 headTile(std::shared_ptr<const CaptureResult> capture, const HeadTile& tile);
   /// Thumbnails of a long input's heads from 48 evenly spaced query rows (answers thumbnailsReady()).
   quint64 thumbnails(std::shared_ptr<const CaptureResult> capture, const QString& stack);
@@ -60,6 +64,8 @@ class RunController : public QObject {
   void progress(int done, int total);
   void loaded(const attnscope::ModelSummary& summary, bool acceptsPair);
   void finished(std::shared_ptr<const attnscope::CaptureResult> result);
+  /// While a run goes on: the layers it has recorded so far (the first at once, then at most once a second).
+  void partial(std::shared_ptr<const attnscope::CaptureResult> result);
   void generated(std::shared_ptr<const attnscope::CaptureResult> result, int promptLength);
   void compared(std::shared_ptr<const attnscope::ComparisonResult> result);
   void swept(std::shared_ptr<const attnscope::PruneSweepResult> result);
@@ -86,6 +92,9 @@ class RunController : public QObject {
 
   QThread m_thread;
   RunWorker* m_worker;
+  bool m_threaded = true;
+  std::atomic<quint64> m_latestTile{0};
+  QThreadPool m_tiles;  ///< one thread: tiles of on-demand heads (declared last: stopped first)
   State m_state = State::Idle;
   quint64 m_nextId = 1;
 };

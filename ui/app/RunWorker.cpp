@@ -63,7 +63,8 @@ void RunWorker::engineJob(const QString& failTitle, Job&& job) {
 
 void RunWorker::runRequest(const RunRequest& request) {
   engineJob(tr("Cannot run the model"), [&](auto progress, auto cancelled) {
-    emit finished(std::make_shared<CaptureResult>(m_session->run(request, progress, cancelled)));
+    emit finished(std::make_shared<CaptureResult>(m_session->run(
+        request, progress, cancelled, [this](std::shared_ptr<const CaptureResult> p) { emit partial(std::move(p)); })));
   });
 }
 
@@ -107,13 +108,17 @@ void RunWorker::aggregate(quint64 id, std::shared_ptr<const CaptureResult> captu
   }
 }
 
+HeadTile RunWorker::computeTile(const std::shared_ptr<const CaptureResult>& capture, HeadTile tile) {
+  if (!capture || !capture->source) throw InputError("this capture holds no on-demand attention");
+  int rows = 0, cols = 0;
+  tile.maxima = capture->source->blockMaxima(tile.stack.toStdString(), tile.layer, tile.head, tile.y0, tile.y1 + 1,
+                                             tile.x0, tile.x1 + 1, tile.by, tile.bx, &rows, &cols);
+  return tile;
+}
+
 void RunWorker::headTile(quint64 id, std::shared_ptr<const CaptureResult> capture, HeadTile tile) {
   try {
-    if (!capture || !capture->source) throw InputError("this capture holds no on-demand attention");
-    int rows = 0, cols = 0;
-    tile.maxima = capture->source->blockMaxima(tile.stack.toStdString(), tile.layer, tile.head, tile.y0, tile.y1 + 1,
-                                               tile.x0, tile.x1 + 1, tile.by, tile.bx, &rows, &cols);
-    emit tileReady(id, tile);
+    emit tileReady(id, computeTile(capture, std::move(tile)));
   } catch (const std::exception& e) {
     emit viewFailed(id, QString::fromStdString(e.what()));
   }

@@ -52,6 +52,9 @@ class RunWorker : public QObject {
                  int layer, const QString& kind, int query);
   /// The block maxima of \p tile's window of \p capture's on-demand head; emits tileReady().
   void headTile(quint64 id, std::shared_ptr<const attnscope::CaptureResult> capture, attnscope::HeadTile tile);
+  /// The block maxima of \p tile's window (read-only on \p capture: callable from any thread; throws).
+  static attnscope::HeadTile computeTile(const std::shared_ptr<const attnscope::CaptureResult>& capture,
+                                         attnscope::HeadTile tile);
   /// Thumbnails of a long input's heads from evenly spaced query rows; emits thumbnailsReady().
   void thumbnails(quint64 id, std::shared_ptr<const attnscope::CaptureResult> capture, const QString& stack);
   /// A [layers × heads] head metric of \p capture ("importance" runs the model's autograd); emits headMetricReady()
@@ -75,6 +78,8 @@ class RunWorker : public QObject {
   void loaded(const attnscope::ModelSummary& summary, bool acceptsPair);
   void progress(int done, int total);
   void finished(std::shared_ptr<const attnscope::CaptureResult> result);
+  /// The layers a running forward has recorded so far (CaptureResult::partial).
+  void partial(std::shared_ptr<const attnscope::CaptureResult> result);
   void cancelled();
   void saved(const QString& path);
   void failed(const QString& title, const QString& message);

@@ -46,6 +46,10 @@ struct RunControl {
   std::function<void(int done, int total)> progress;
   int total = 0;
   int done = 0;
+  /// Called on the running thread right after a layer's attention was recorded (not for rows appended by
+  /// incremental decoding), with the capture holding every layer recorded so far — so a caller can show the first
+  /// layers before the forward ends. Read the capture only inside the call; the run goes on when it returns.
+  std::function<void(const class AttentionCapture& capture)> layerCaptured;
 };
 
 /// Records attention probabilities at the chokepoint. Also reports progress and

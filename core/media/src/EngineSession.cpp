@@ -2,6 +2,7 @@
 
 #include <torch/version.h>
 
+#include <chrono>
 #include <optional>
 
 #include <cstdio>
@@ -119,15 +120,50 @@ PreparedInput prepareRequest(const LoadedModel& model, const RunRequest& request
   return prepareText(model, request.text, second);
 }
 
-CaptureResult toCaptureResult(const LoadedModel& model, const PreparedInput& input, const RunResult& run, int totalHeads) {
-  CaptureResult out;
-  out.variant = run.variant;
+/// The model's stacks with their query/key labels.
+void addStacks(CaptureResult& out, const LoadedModel& model, const PreparedInput& input) {
   for (const auto& stack : model.model->info().stacks) {
     auto [q, k] = stackLabels(input, stack);
     out.stacks.push_back(stack);
     out.stackQueryLabels.push_back(q);
     out.stackKeyLabels.push_back(k);
   }
+}
+
+/// Every layer \p capture recorded: probabilities copied, queries/keys shared (tensors are reference counted and
+/// never written after they are recorded) behind a QueryKeySource.
+void addCapturedLayers(CaptureResult& out, const AttentionCapture& capture, int totalHeads) {
+  for (const auto& [key, probs] : capture.records()) {
+    AttentionMatrix a;
+    a.stack = key.first;
+    a.layer = key.second;
+    a.headIndex = capture.heads(totalHeads);
+    a.heads = static_cast<int>(probs.size(0));
+    a.q = static_cast<int>(probs.size(1));
+    a.k = static_cast<int>(probs.size(2));
+    const at::Tensor c = probs.contiguous();  // [heads, q, k]
+    a.data.assign(c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
+    out.layers.push_back(std::move(a));
+  }
+  if (capture.queryKeys().empty()) return;
+  for (const auto& [key, qk] : capture.queryKeys()) {
+    AttentionMatrix a;
+    a.stack = key.first;
+    a.layer = key.second;
+    a.headIndex = qk.heads;
+    a.heads = static_cast<int>(qk.heads.size());
+    a.q = static_cast<int>(qk.rows());
+    a.k = static_cast<int>(qk.cols());
+    a.onDemand = true;
+    out.layers.push_back(std::move(a));
+  }
+  out.source = std::make_shared<QueryKeySource>(capture.queryKeys());
+}
+
+CaptureResult toCaptureResult(const LoadedModel& model, const PreparedInput& input, const RunResult& run, int totalHeads) {
+  CaptureResult out;
+  out.variant = run.variant;
+  addStacks(out, model, input);
   // Additive score biases a family reports per stack (T5's relative position bias, "<stack>_position_bias"
   // [heads, q, k]) become stacks of their own, "<stack> position bias", so a head's bias is shown like its attention.
   std::vector<std::pair<std::string, at::Tensor>> biases;
@@ -152,32 +188,7 @@ CaptureResult toCaptureResult(const LoadedModel& model, const PreparedInput& inp
   } else if (p.value("task", "") == "next-token" && !p["next_tokens"].empty()) {
     out.predictionText = "next token: '" + p["next_tokens"][0]["token"].get<std::string>() + "'";
   }
-  for (const auto& [key, probs] : run.capture->records()) {
-    AttentionMatrix a;
-    a.stack = key.first;
-    a.layer = key.second;
-    a.headIndex = run.capture->heads(totalHeads);
-    a.heads = static_cast<int>(probs.size(0));
-    a.q = static_cast<int>(probs.size(1));
-    a.k = static_cast<int>(probs.size(2));
-    const at::Tensor c = probs.contiguous();  // [heads, q, k]
-    a.data.assign(c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
-    out.layers.push_back(std::move(a));
-  }
-  if (!run.capture->queryKeys().empty()) {
-    for (const auto& [key, qk] : run.capture->queryKeys()) {
-      AttentionMatrix a;
-      a.stack = key.first;
-      a.layer = key.second;
-      a.headIndex = qk.heads;
-      a.heads = static_cast<int>(qk.heads.size());
-      a.q = static_cast<int>(qk.rows());
-      a.k = static_cast<int>(qk.cols());
-      a.onDemand = true;
-      out.layers.push_back(std::move(a));
-    }
-    out.source = std::make_shared<QueryKeySource>(run.capture->queryKeys());
-  }
+  addCapturedLayers(out, *run.capture, totalHeads);
   for (const auto& [name, bias] : biases) {
     AttentionMatrix a;
     a.stack = name;
@@ -285,11 +296,30 @@ PruneSweepResult EngineSession::pruneSweep(const RunRequest& request, const Prun
 }
 
 CaptureResult EngineSession::run(const RunRequest& request, const std::function<void(int, int)>& progress,
-                                 const std::function<bool()>& cancelled) {
+                                 const std::function<bool()>& cancelled,
+                                 const std::function<void(std::shared_ptr<const CaptureResult>)>& partial) {
   RunControl control;
   wireControl(control, progress, cancelled);
   std::unique_ptr<AttentionVariant> variant;
   PreparedInput input = prepareWithVariant(*m->model, request, variant);
+  using Clock = std::chrono::steady_clock;
+  Clock::time_point lastPartial;
+  bool sentPartial = false;
+  if (partial)  // the first recorded layer at once, then the layers so far at most once a second
+    control.layerCaptured = [&](const AttentionCapture& capture) {
+      if (sentPartial && Clock::now() - lastPartial < std::chrono::seconds(1)) return;
+      auto p = std::make_shared<CaptureResult>();
+      p->variant = request.variant == "full" ? "" : request.variant;
+      p->partial = true;
+      addStacks(*p, *m->model, input);
+      p->queryLabels = p->stackQueryLabels.front();
+      p->keyLabels = p->stackKeyLabels.front();
+      addCapturedLayers(*p, capture, m->summary.heads);
+      p->predictionText = "computing: " + std::to_string(p->layers.size()) + " layers so far";
+      partial(std::move(p));
+      sentPartial = true;
+      lastPartial = Clock::now();
+    };
   if (request.store != "auto" && request.store != "probs" && request.store != "qk")
     throw InputError("store must be auto, probs or qk (got '" + request.store + "')");
   CaptureSelection selection;

@@ -82,6 +82,8 @@ struct CaptureResult {
   std::string predictionJson;           ///< the engine's prediction as JSON
   std::string predictionText;           ///< one line for the status bar
   double seconds = 0;
+  /// A run still in progress: the layers recorded so far (EngineSession::run's partial callback).
+  bool partial = false;
   /// Where the cells of onDemand layers come from (null when every layer holds its probabilities).
   std::shared_ptr<const AttentionSource> source;
   bool onDemand() const { return source != nullptr; }
@@ -177,10 +179,14 @@ class EngineSession {
   CaptureResult runText(const std::string& text, const std::string& pair, bool hasPair,
                         const std::function<void(int, int)>& progress = {},
                         const std::function<bool()>& cancelled = {});
-  /// Saves the last run as a capture file (the CLI's run contract).
-  /// Runs \p request; throws InputError/ModelLoadError/CancelledError.
+  /// Runs \p request; throws InputError/ModelLoadError/CancelledError. \p partial, when given, receives on this
+  /// thread the layers recorded so far (CaptureResult::partial) as soon as the first one is and then at most once a
+  /// second, so views can show them before the forward ends; an on-demand partial capture's cells can be computed on
+  /// another thread while the run goes on.
   CaptureResult run(const RunRequest& request, const std::function<void(int, int)>& progress = {},
-                    const std::function<bool()>& cancelled = {});
+                    const std::function<bool()>& cancelled = {},
+                    const std::function<void(std::shared_ptr<const CaptureResult>)>& partial = {});
+  /// Saves the last run as a capture file (the CLI's run contract).
   void saveLastCapture(const std::string& path) const;
   /// Importance of every head (Michel et al. |∂L/∂ξ| by autograd on the model's own objective, per-layer
   /// L2-normalised) for the last run's input, as a [layers × heads] grid. Throws InputError before any run.
