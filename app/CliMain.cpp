@@ -15,6 +15,7 @@
 
 #include "attnscope/Analysis.h"
 #include "attnscope/AtomicFile.h"
+#include "attnscope/LogitLens.h"
 #include "attnscope/CaptureFile.h"
 #include "attnscope/Compare.h"
 #include "attnscope/Device.h"
@@ -47,6 +48,7 @@ const char* const kUsage =
     "  overlay   draw one query's attention over the input image or the audio's spectrogram\n"
     "  figure    a paper figure of a capture: one head, the layer x head grid, or variants side by side\n"
     "  head      one head (or a block of it) of a capture as a float32 .npy / .safetensors matrix\n"
+    "  lens      the logit lens: every layer's residual stream through the model's output head\n"
     "  prune-sweep  prune 0..90 % of the heads in importance order and measure the output drift\n"
     "  convert-llama2c  turn a llama2.c checkpoint + tokenizer.bin into a Hugging Face model folder\n"
     "\n"
@@ -113,6 +115,17 @@ const char* const kHeadHelp =
     "capture of either kind as float32 [rows, cols]: read from a probabilities capture, or computed exactly from\n"
     "the queries, keys and log-sum-exp of a --store qk capture (row blocks at a time, so a 16k x 16k head needs no\n"
     "more memory than one block). .safetensors files hold the tensor \"attention\".\n";
+
+const char* const kLensHelp =
+    "usage: attnscope-cli lens --model DIR (--text STR [--text-pair STR] | --inputs FILE) [--target TOKEN|#ID]\n"
+    "                          [--top K] [--device D] [--dtype D] --out lens.json\n"
+    "\n"
+    "The logit lens: the residual stream after every layer read through the model's own final norm and token output\n"
+    "head (decoder language models; encoders through their masked-LM head). For every layer and position: the top K\n"
+    "tokens (default 10) with their probabilities, and the probability and rank of the target — TOKEN (one token of\n"
+    "the vocabulary, or #ID), or by default the token the model itself predicts at that position. The last layer's\n"
+    "lens is the model's own output. lens.json: {model, stack, positions, target, layers: [{layer, positions: [{\n"
+    "position, token, top: [{token, id, p}], target_id, target_p, target_rank}]}]}.\n";
 
 const char* const kGenerateHelp =
     "usage: attnscope-cli generate --model DIR (--text STR [--target PREFIX] | --audio PATH [--offset S] | --inputs FILE)\n"
@@ -434,6 +447,24 @@ std::pair<int64_t, int64_t> rangeOption(const Args& a, const std::string& key, i
   return {lo, hi - lo + 1};
 }
 
+int cmdLens(const Args& a) {
+  const std::string out = a.require("out");
+  int64_t top = 10;
+  if (a.has("top") && (!parseNonNegativeInt(a.get("top"), &top) || top < 1 || top > 1000))
+    throw InputError("--top must be a whole number in 1..1000 (got '" + a.get("top") + "')");
+  auto m = guardAllocations([&] { return loadModel(a.require("model"), a.get("device", "auto"), a.get("dtype", "auto")); },
+                            "loading the model");
+  Args input = a;
+  input.values.erase("target");  // here the target is a token of the output, not a seq2seq target text
+  PreparedInput in = inputFrom(*m, input);
+  const nlohmann::json lens = guardAllocations([&] { return logitLens(*m, in, a.get("target", ""), static_cast<int>(top)); },
+                                               "the logit lens");
+  writeFileAtomically(out, lens.dump(1) + "\n");
+  std::cerr << "wrote " << out << " (" << lens["layers"].size() << " layers x " << lens["positions"].size()
+            << " positions)\n";
+  return 0;
+}
+
 int cmdHead(const Args& a) {
   const auto capture = CaptureFile::open(a.require("capture"));
   const std::string out = a.require("out");
@@ -689,6 +720,11 @@ int main(int argc, char** argv) {
     if (cmd == "head") {
       if (wantsHelp(argc, argv)) return std::cout << kHeadHelp, 0;
       return cmdHead(parseArgs(argc, argv, 2, {"capture", "layer", "head", "stack", "rows", "cols", "out"}, {}));
+    }
+    if (cmd == "lens") {
+      if (wantsHelp(argc, argv)) return std::cout << kLensHelp, 0;
+      return cmdLens(parseArgs(argc, argv, 2,
+                               {"model", "text", "text-pair", "inputs", "target", "top", "device", "dtype", "out"}, {}));
     }
     if (cmd == "generate") {
       if (wantsHelp(argc, argv)) return std::cout << kGenerateHelp, 0;

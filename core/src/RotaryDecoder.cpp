@@ -106,6 +106,10 @@ class RotaryDecoder : public Model {
   }
 
   std::vector<std::string> inputNames() const override { return {"input_ids", "attention_mask"}; }
+  std::string lensStack() const override { return "self"; }
+  at::Tensor outputHead(const at::Tensor& hidden) const override {
+    return at::linear(rmsNorm(hidden, m_norm), m_lmHead);  // [T, V]
+  }
 
   TensorMap forward(const TensorMap& inputs, const ForwardOptions& options) override {
     const at::Tensor ids = inputIds(inputs, "input_ids", m_info.vocab, m_device);  // [T]

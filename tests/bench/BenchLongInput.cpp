@@ -4,6 +4,8 @@
 //   forward   the forward pass without capture
 //   run       the forward with the queries/keys capture of every layer, and writing the capture file
 //   head      one whole head materialised from that capture into a .npy file, and a 1,000-row block
+//   gui       what the GUI does (EngineSession): the time until layer 0 is recorded while the forward goes on, its
+//             head at screen resolution (800 px) from queries and keys, a head switch, and a zoomed 100 x 100 tile
 // Prints the times, the ratios the issue sets targets for, and each process's peak RSS.
 //   bench_long_input [TOKENS=16384] [--qwen]   (--qwen: a Qwen2.5-0.5B-sized model at 4,096 tokens instead)
 #include <sys/resource.h>
@@ -29,6 +31,7 @@
 
 #include "attnscope/CaptureFile.h"
 #include "attnscope/Engine.h"
+#include "attnscope/EngineSession.h"
 #include "attnscope/SafetensorsFile.h"
 
 using namespace attnscope;
@@ -136,6 +139,34 @@ int childMain(int argc, char** argv) {
     std::cout << "block_ms " << msSince(t0) << "\n";
     return 0;
   }
+  if (mode == "gui") {  // what the GUI does: layer 0 arrives while the forward goes on, tiles from queries and keys
+    auto session = EngineSession::open(dir, "cpu");
+    RunRequest request;
+    request.inputsPath = dir + "/inputs.safetensors";
+    request.store = "qk";
+    const auto t0 = std::chrono::steady_clock::now();
+    bool first = true;
+    session->run(request, {}, {}, [&](std::shared_ptr<const CaptureResult> p) {
+      if (!first) return;
+      first = false;
+      std::cout << "first_layer_ms " << msSince(t0) << "\n";
+      const AttentionMatrix& a = p->layers.front();
+      const int screen = 800, b = (a.q + screen - 1) / screen;  // the whole head on an 800-pixel view
+      int rows = 0, cols = 0;
+      auto t1 = std::chrono::steady_clock::now();
+      p->source->blockMaxima(a.stack, a.layer, 0, 0, a.q, 0, a.k, b, b, &rows, &cols);
+      std::cout << "first_tile_ms " << msSince(t1) << "\n";
+      std::cout << "first_heatmap_ms " << msSince(t0) << "\n";
+      t1 = std::chrono::steady_clock::now();
+      p->source->blockMaxima(a.stack, a.layer, 1, 0, a.q, 0, a.k, b, b, &rows, &cols);
+      std::cout << "head_switch_ms " << msSince(t1) << "\n";
+      t1 = std::chrono::steady_clock::now();  // zoomed in until every cell is drawn: a 100 × 100 window, exact
+      p->source->blockMaxima(a.stack, a.layer, 1, a.q / 2, a.q / 2 + 100, a.q / 3, a.q / 3 + 100, 1, 1, &rows, &cols);
+      std::cout << "zoom_tile_ms " << msSince(t1) << "\n";
+    });
+    std::cout << "gui_run_ms " << msSince(t0) << "\n";
+    return 0;
+  }
   auto m = loadModel(dir, "cpu");
   PreparedInput in = prepareInputsFile(*m, dir + "/inputs.safetensors");
   if (mode == "forward") {
@@ -189,6 +220,15 @@ int main(int argc, char** argv) {
     std::printf("head: one whole head (.npy)  %9.0f ms   (%.0f MB file)   peak RSS %6.0f MB\n", field(h, "head_ms"),
                 fs::file_size(dir + "/head.npy") / 1048576.0, rssHead);
     std::printf("head: a 1,000-row block      %9.0f ms\n", field(h, "block_ms"));
+    double rssGui = 0;
+    const std::string g = child(self, {"gui", dir}, &rssGui);
+    const double layer0 = forwardMs / shape.layers;
+    std::printf("GUI: layer 0 recorded after  %9.0f ms   (the forward's share per layer: %.0f ms)\n",
+                field(g, "first_layer_ms"), layer0);
+    std::printf("GUI: first heatmap at        %9.0f ms   (target 1.5 x %.0f + 500 = %.0f ms; its tile %.0f ms)\n",
+                field(g, "first_heatmap_ms"), layer0, 1.5 * layer0 + 500, field(g, "first_tile_ms"));
+    std::printf("GUI: head switch (800 px)    %9.0f ms\n", field(g, "head_switch_ms"));
+    std::printf("GUI: zoomed 100 x 100 tile   %9.0f ms\n", field(g, "zoom_tile_ms"));
     fs::remove_all(dir);
   } catch (const std::exception& e) {
     std::cerr << "bench_long_input: " << e.what() << "\n";

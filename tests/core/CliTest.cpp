@@ -45,7 +45,7 @@ Result cli(const std::vector<std::string>& args) {
 }
 
 TEST(Cli, HelpOnEveryCommand) {
-  for (const char* c : {"info", "run", "generate", "compare", "overlay", "prune-sweep"}) {
+  for (const char* c : {"info", "run", "generate", "compare", "overlay", "prune-sweep", "head", "lens"}) {
     Result r = cli({c, "--help"});
     EXPECT_EQ(r.code, 0) << c;
     EXPECT_NE(r.output.find("usage: attnscope-cli " + std::string(c)), std::string::npos) << r.output;

@@ -79,6 +79,14 @@ class Model {
   virtual TensorMap forward(const TensorMap& inputs, const ForwardOptions& options) = 0;
   /// Names of the inputs forward() understands.
   virtual std::vector<std::string> inputNames() const = 0;
+  /// The stack whose residual stream the token output head reads ("self"); "" when the model has no token output
+  /// head (classifiers, encoders without a masked-LM head). Analyses that read the residual stream through the
+  /// output head (the logit lens) need one.
+  virtual std::string lensStack() const { return ""; }
+  /// The model's own final norm and token output head applied to residual-stream rows of lensStack() ([T, H], as a
+  /// layer leaves them): [T, V] logits. Applied to the last layer's output it is forward()'s logits. Undefined when
+  /// lensStack() is "".
+  virtual at::Tensor outputHead(const at::Tensor& hidden) const { return at::Tensor(); }
 
  protected:
   ModelInfo m_info;

@@ -48,6 +48,11 @@ class BertFamily : public Model {
   }
 
   std::vector<std::string> inputNames() const override { return {"input_ids", "token_type_ids", "attention_mask"}; }
+  std::string lensStack() const override { return m_mlmDense.wt.defined() ? "self" : ""; }
+  at::Tensor outputHead(const at::Tensor& hidden) const override {  // the masked-LM head
+    if (!m_mlmDense.wt.defined()) return at::Tensor();
+    return at::linear(m_mlmNorm(applyActivation(m_encoder.sizes().activation, m_mlmDense(hidden))), m_mlmDecoder, m_mlmBias);  // [T, V]
+  }
 
   TensorMap forward(const TensorMap& inputs, const ForwardOptions& options) override {
     const at::Tensor ids = inputIds(inputs, "input_ids", m_info.vocab, m_device);  // [T]

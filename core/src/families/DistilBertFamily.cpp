@@ -68,6 +68,11 @@ class DistilBertFamily : public Model {
   }
 
   std::vector<std::string> inputNames() const override { return {"input_ids", "attention_mask"}; }
+  std::string lensStack() const override { return m_transform.wt.defined() ? "self" : ""; }
+  at::Tensor outputHead(const at::Tensor& hidden) const override {  // the masked-LM head
+    if (!m_transform.wt.defined()) return at::Tensor();
+    return at::linear(m_vocabNorm(applyActivation(m_encoder.sizes().activation, m_transform(hidden))), m_projector, m_projectorBias);  // [T, V]
+  }
 
   TensorMap forward(const TensorMap& inputs, const ForwardOptions& options) override {
     const at::Tensor ids = inputIds(inputs, "input_ids", m_info.vocab, m_device);  // [T]

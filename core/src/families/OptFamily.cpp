@@ -72,6 +72,12 @@ class OptFamily : public Model {
   }
 
   std::vector<std::string> inputNames() const override { return {"input_ids", "attention_mask"}; }
+  std::string lensStack() const override { return "self"; }
+  at::Tensor outputHead(const at::Tensor& hidden) const override {
+    at::Tensor h = m_hasFinalNorm ? m_finalNorm(hidden) : hidden;  // [T, H]
+    if (m_projectOut.wt.defined()) h = m_projectOut(h);               // [T, E]
+    return at::linear(h, m_lmHead);                                   // [T, V]
+  }
 
   TensorMap forward(const TensorMap& inputs, const ForwardOptions& options) override {
     const at::Tensor ids = inputIds(inputs, "input_ids", m_info.vocab, m_device);  // [T]

@@ -1,0 +1,129 @@
+// The logit lens: every layer's residual stream through the model's own final norm and output head.
+// The last layer's lens is the model's own logits (and the golden HF logits); an intermediate layer's lens equals
+// the logits of the same checkpoint truncated to that many layers (config num_hidden_layers), an independent
+// forward; models without a token output head are refused with a message; lens.json from the CLI.
+#include <gtest/gtest.h>
+
+#include <ATen/ATen.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "TestSupport.h"
+#include "attnscope/Engine.h"
+#include "attnscope/Errors.h"
+#include "attnscope/LogitLens.h"
+
+using namespace attnscope;
+using namespace attnscope::test;
+
+namespace {
+
+class LogitLensGolden : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(LogitLensGolden, LastLayerIsTheModelsOwnLogits) {
+  const std::string dir = golden(GetParam());
+  auto model = loadModel(dir, "cpu");
+  PreparedInput in = prepareInputsFile(*model, dir + "/expected.safetensors");
+  at::Tensor own;
+  const std::vector<at::Tensor> lens = lensLogits(*model, in, &own);
+  ASSERT_EQ(static_cast<int>(lens.size()), model->model->info().layers);
+  EXPECT_LT(maxAbsDiff(lens.back(), own), 1e-5) << GetParam();
+  const auto expected = readAll(dir + "/expected.safetensors");
+  if (expected.count("logits")) EXPECT_LT(maxAbsDiff(lens.back(), expected.at("logits").to(at::kFloat)), 1e-4);
+  if (expected.count("logits_last"))
+    EXPECT_LT(maxAbsDiff(lens.back()[lens.back().size(0) - 1], expected.at("logits_last").to(at::kFloat)), 1e-4);
+  // Earlier layers are other distributions (the lens is not the same row repeated).
+  EXPECT_GT(maxAbsDiff(lens.front(), lens.back()), 1e-3) << GetParam();
+}
+
+INSTANTIATE_TEST_SUITE_P(Families, LogitLensGolden,
+                         ::testing::Values("gpt2-tiny-random", "llama-stories260k", "llama-gqa-random",
+                                           "qwen2-tiny-random", "mistral-tiny-random", "gemma-tiny-random",
+                                           "gpt_neox-tiny-random", "phi3-tiny-random", "opt-tiny-random"));
+
+/// Layer l's lens = the logits of the checkpoint cut to l + 1 layers: an independent forward that ends there.
+TEST(LogitLens, IntermediateLayerEqualsTheTruncatedModel) {
+  const std::string src = realModel("stories260K");
+  TempDir tmp;
+  std::ifstream cf(src + "/config.json");
+  nlohmann::json config = nlohmann::json::parse(cf);
+  const int layers = config.at("num_hidden_layers").get<int>();
+  ASSERT_GT(layers, 2);
+  auto full = loadModel(src, "cpu");
+  PreparedInput in = prepareText(*full, "Once upon a time, there was a little girl named Lily.");
+  const std::vector<at::Tensor> lens = lensLogits(*full, in);
+  ASSERT_EQ(static_cast<int>(lens.size()), layers);
+  for (const auto& entry : std::filesystem::directory_iterator(src))
+    if (entry.path().filename() != "config.json") std::filesystem::copy(entry.path(), tmp.file(entry.path().filename().string()));
+  for (int keep : {1, layers - 2}) {
+    config["num_hidden_layers"] = keep;
+    std::ofstream(tmp.file("config.json")) << config.dump();
+    auto cut = loadModel(tmp.path(), "cpu");
+    PreparedInput same = prepareText(*cut, "Once upon a time, there was a little girl named Lily.");
+    const RunResult r = runModel(*cut, same);
+    EXPECT_LT(maxAbsDiff(lens[static_cast<size_t>(keep - 1)], r.outputs.at("logits")), 1e-5) << "layer " << keep - 1;
+  }
+}
+
+TEST(LogitLens, JsonTargetsAndRefusals) {
+  const std::string dir = realModel("stories260K");
+  auto model = loadModel(dir, "cpu");
+  PreparedInput in = prepareText(*model, "Once upon a time");
+  const nlohmann::json doc = logitLens(*model, in, "", 5);
+  ASSERT_EQ(doc["layers"].size(), static_cast<size_t>(model->model->info().layers));
+  const auto& last = doc["layers"].back()["positions"];
+  ASSERT_EQ(last.size(), in.labels.size());
+  for (const auto& cell : last) {  // default target: the model's own prediction, rank 0 at the last layer
+    EXPECT_EQ(cell["target_rank"].get<int>(), 0);
+    EXPECT_EQ(cell["target_id"], cell["top"][0]["id"]);
+    EXPECT_NEAR(cell["target_p"].get<double>(), cell["top"][0]["p"].get<double>(), 1e-12);
+    EXPECT_EQ(cell["top"].size(), 5u);
+    double previous = 1;
+    for (const auto& t : cell["top"]) {
+      EXPECT_LE(t["p"].get<double>(), previous);
+      previous = t["p"].get<double>();
+    }
+  }
+  // A fixed target: its id, and a rank that agrees with the top list wherever it appears there.
+  const int64_t id = lensTargetId(*model, "#42");
+  EXPECT_EQ(id, 42);
+  const nlohmann::json fixed = logitLens(*model, in, "#42", 10);
+  EXPECT_EQ(fixed["target"]["id"], 42);
+  for (const auto& layer : fixed["layers"])
+    for (const auto& cell : layer["positions"]) {
+      EXPECT_EQ(cell["target_id"], 42);
+      for (size_t i = 0; i < cell["top"].size(); ++i)
+        if (cell["top"][i]["id"] == 42) EXPECT_EQ(cell["target_rank"].get<size_t>(), i);
+    }
+  EXPECT_THROW(lensTargetId(*model, "#999999"), InputError);
+  EXPECT_THROW(lensTargetId(*model, "once upon a time"), InputError);
+  // Models without a token output head: a classifier.
+  auto vit = loadModel(golden("vit-tiny-random"), "cpu");
+  PreparedInput image = prepareInputsFile(*vit, golden("vit-tiny-random") + "/expected.safetensors");
+  try {
+    lensLogits(*vit, image);
+    FAIL() << "a classifier has no token output head";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("token output head"), std::string::npos) << e.what();
+  }
+}
+
+TEST(LogitLens, CliWritesLensJson) {
+  TempDir tmp;
+  const std::string out = tmp.file("lens.json");
+  const CommandResult r = runCommand(std::string(ATTNSCOPE_CLI_PATH) + " lens --model " + realModel("stories260K") +
+                                     " --text 'Once upon a time' --top 3 --out " + out);
+  ASSERT_EQ(r.status, 0) << r.output;
+  std::ifstream f(out);
+  const nlohmann::json doc = nlohmann::json::parse(f);
+  EXPECT_EQ(doc["stack"], "self");
+  EXPECT_EQ(doc["layers"][0]["positions"][0]["top"].size(), 3u);
+  const CommandResult bad = runCommand(std::string(ATTNSCOPE_CLI_PATH) + " lens --model " + realModel("stories260K") +
+                                       " --text 'Once' --target 'two words here' --out " + tmp.file("x.json"));
+  EXPECT_EQ(bad.status, 2) << bad.output;
+  EXPECT_NE(bad.output.find("tokens"), std::string::npos) << bad.output;
+  EXPECT_FALSE(std::filesystem::exists(tmp.file("x.json")));
+}
+
+}  // namespace
