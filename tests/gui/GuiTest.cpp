@@ -39,6 +39,20 @@ QString shared() {
   return env.isEmpty() ? QString(ATTNSCOPE_SHARED_DEFAULT) : QString::fromLocal8Bit(env);
 }
 
+/// The golden GQA Llama (RoPE, no learned positions) with its position limit raised to 8,192, and its tokenizer,
+/// copied into \p dir: a small model that takes long inputs.
+bool writeLongLlama(const QTemporaryDir& dir) {
+  const QString src = shared() + "/golden/llama-gqa-random";
+  for (const char* f : {"model.safetensors", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"})
+    if (!QFile::copy(src + "/" + f, dir.filePath(f))) return false;
+  QFile cf(src + "/config.json");
+  if (!cf.open(QIODevice::ReadOnly)) return false;
+  QJsonObject config = QJsonDocument::fromJson(cf.readAll()).object();
+  config["max_position_embeddings"] = 8192;
+  QFile out(dir.filePath("config.json"));
+  return out.open(QIODevice::WriteOnly) && out.write(QJsonDocument(config).toJson()) > 0;
+}
+
 /// Closes the next modal dialog (an error box) and remembers its text.
 QString closeNextDialog() {
   static QString text;
@@ -941,17 +955,7 @@ class GuiTest : public QObject {
     // document first receives the partial capture of layer 0 (drawn on demand while the forward goes on), then the
     // finished one.
     QTemporaryDir dir;
-    const QString src = shared() + "/golden/llama-gqa-random";
-    for (const char* f : {"model.safetensors", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"})
-      QVERIFY(QFile::copy(src + "/" + f, dir.filePath(f)));
-    QFile cf(src + "/config.json");
-    QVERIFY(cf.open(QIODevice::ReadOnly));
-    QJsonObject config = QJsonDocument::fromJson(cf.readAll()).object();
-    config["max_position_embeddings"] = 8192;
-    QFile out(dir.filePath("config.json"));
-    QVERIFY(out.open(QIODevice::WriteOnly));
-    out.write(QJsonDocument(config).toJson());
-    out.close();
+    QVERIFY(writeLongLlama(dir));
     MainWindow w;
     QSignalSpy idle(&w, &MainWindow::idle);
     w.openModel(dir.path());
@@ -986,16 +990,7 @@ class GuiTest : public QObject {
   void longInputHeadIsComputedOnDemandAtScreenResolution() {
     // A 4,096-token input of the golden GQA Llama (RoPE, no learned positions) with its position limit raised.
     QTemporaryDir dir;
-    const QString src = shared() + "/golden/llama-gqa-random";
-    QVERIFY(QFile::copy(src + "/model.safetensors", dir.filePath("model.safetensors")));
-    QFile cf(src + "/config.json");
-    QVERIFY(cf.open(QIODevice::ReadOnly));
-    QJsonObject config = QJsonDocument::fromJson(cf.readAll()).object();
-    config["max_position_embeddings"] = 8192;
-    QFile out(dir.filePath("config.json"));
-    QVERIFY(out.open(QIODevice::WriteOnly));
-    out.write(QJsonDocument(config).toJson());
-    out.close();
+    QVERIFY(writeLongLlama(dir));
     {  // input_ids [1, 4096] int64, as a safetensors file written byte by byte
       const int T = 4096;
       std::mt19937 rng(5);
