@@ -29,7 +29,7 @@
 #include "attnscope/Media.h"
 #include "attnscope/OverlayRenderer.h"
 #include "attnscope/Variant.h"
-#include "QueryKeySource.h"
+#include "OnDemandSource.h"
 
 namespace attnscope {
 
@@ -131,7 +131,7 @@ void addStacks(CaptureResult& out, const LoadedModel& model, const PreparedInput
 }
 
 /// Every layer \p capture recorded: probabilities copied, queries/keys shared (tensors are reference counted and
-/// never written after they are recorded) behind a QueryKeySource.
+/// never written after they are recorded) behind an OnDemandSource.
 void addCapturedLayers(CaptureResult& out, const AttentionCapture& capture, int totalHeads) {
   for (const auto& [key, probs] : capture.records()) {
     AttentionMatrix a;
@@ -157,7 +157,7 @@ void addCapturedLayers(CaptureResult& out, const AttentionCapture& capture, int 
     a.onDemand = true;
     out.layers.push_back(std::move(a));
   }
-  out.source = std::make_shared<QueryKeySource>(capture.queryKeys());
+  out.source = std::make_shared<OnDemandSource>(capture.queryKeys());
 }
 
 CaptureResult toCaptureResult(const LoadedModel& model, const PreparedInput& input, const RunResult& run, int totalHeads) {
@@ -486,7 +486,7 @@ at::Tensor visibleRows(const CaptureResult& capture, const AttentionMatrix& a, i
     *lo = 0;
     return viewOf(a)[h].narrow(0, r0, r1 - r0);  // [rows, k]
   }
-  const auto* qk = dynamic_cast<const QueryKeySource*>(capture.source.get());
+  const auto* qk = dynamic_cast<const OnDemandSource*>(capture.source.get());
   if (!qk) throw InputError("layer " + std::to_string(a.layer) + " of '" + a.stack + "' has no cells to compute");
   return qk->find(a.stack, a.layer).visibleTile(h, r0, r1 - r0, 0, a.k, lo);  // [rows, w]
 }

@@ -6,7 +6,7 @@
 
 #include "attnscope/Errors.h"
 #include "attnscope/SafetensorsFile.h"
-#include "QueryKeySource.h"
+#include "OnDemandSource.h"
 
 namespace attnscope {
 
@@ -19,7 +19,7 @@ std::string tensorName(const std::string& prefix, const std::string& stack, int 
 
 /// Adds \p c's matrices under \p prefix and returns its description for the metadata.
 nlohmann::json addCapture(SafetensorsWriter& w, const CaptureResult& c, const std::string& prefix) {
-  const auto* qk = dynamic_cast<const QueryKeySource*>(c.source.get());
+  const auto* qk = dynamic_cast<const OnDemandSource*>(c.source.get());
   if (c.onDemand() && !qk) throw InputError("this capture's on-demand attention cannot be stored in a session");
   nlohmann::json layers = nlohmann::json::array();
   for (const auto& a : c.layers) {
@@ -64,7 +64,7 @@ CaptureResult readCapture(const SafetensorsFile& file, const nlohmann::json& d, 
   c.predictionJson = d.value("prediction_json", "");
   c.predictionText = d.value("prediction_text", "");
   c.seconds = d.value("seconds", 0.0);
-  QueryKeySource::Layers qkLayers;
+  OnDemandSource::Layers qkLayers;
   for (const auto& L : d.at("layers")) {
     AttentionMatrix a;
     a.stack = L.at("stack").get<std::string>();
@@ -107,7 +107,7 @@ CaptureResult readCapture(const SafetensorsFile& file, const nlohmann::json& d, 
     a.data.assign(t.data_ptr<float>(), t.data_ptr<float>() + t.numel());
     c.layers.push_back(std::move(a));
   }
-  if (!qkLayers.empty()) c.source = std::make_shared<QueryKeySource>(std::move(qkLayers));
+  if (!qkLayers.empty()) c.source = std::make_shared<OnDemandSource>(std::move(qkLayers));
   c.queryLabels = c.stackQueryLabels.front();
   c.keyLabels = c.stackKeyLabels.front();
   return c;

@@ -1,10 +1,10 @@
-#include "QueryKeySource.h"
+#include "OnDemandSource.h"
 
 #include "attnscope/Errors.h"
 
 namespace attnscope {
 
-std::vector<float> QueryKeySource::blockMaxima(const std::string& stack, int layer, int head, int row0, int row1,
+std::vector<float> OnDemandSource::blockMaxima(const std::string& stack, int layer, int head, int row0, int row1,
                                                int col0, int col1, int blockRows, int blockCols, int* rows,
                                                int* cols) const {
   const at::Tensor b =
@@ -14,13 +14,13 @@ std::vector<float> QueryKeySource::blockMaxima(const std::string& stack, int lay
   return std::vector<float>(b.data_ptr<float>(), b.data_ptr<float>() + b.numel());
 }
 
-std::vector<float> QueryKeySource::cells(const std::string& stack, int layer, int head, int row0, int row1, int col0,
+std::vector<float> OnDemandSource::cells(const std::string& stack, int layer, int head, int row0, int row1, int col0,
                                          int col1) const {
   const at::Tensor t = find(stack, layer).tile(head, row0, row1 - row0, col0, col1 - col0).contiguous();  // [r, c]
   return std::vector<float>(t.data_ptr<float>(), t.data_ptr<float>() + t.numel());
 }
 
-const QueryKeyLayer& QueryKeySource::find(const std::string& stack, int layer) const {
+const QueryKeyLayer& OnDemandSource::find(const std::string& stack, int layer) const {
   auto it = m_layers.find({stack, layer});
   if (it == m_layers.end()) throw InputError("layer " + std::to_string(layer) + " of '" + stack + "' was not captured");
   return it->second;

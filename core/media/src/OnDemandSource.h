@@ -1,5 +1,5 @@
 #pragma once
-/// \file QueryKeySource.h
+/// \file OnDemandSource.h
 /// (private to attnscope_media) The cells of a long input's queries/keys capture, computed on demand: the
 /// AttentionSource behind EngineSession runs and sessions that store queries and keys.
 
@@ -12,10 +12,10 @@
 
 namespace attnscope {
 
-class QueryKeySource : public AttentionSource {
+class OnDemandSource : public AttentionSource {
  public:
   using Layers = std::map<std::pair<std::string, int>, QueryKeyLayer>;
-  explicit QueryKeySource(Layers layers) : m_layers(std::move(layers)) {}
+  explicit OnDemandSource(Layers layers) : m_layers(std::move(layers)) {}
   std::vector<float> blockMaxima(const std::string& stack, int layer, int head, int row0, int row1, int col0, int col1,
                                  int blockRows, int blockCols, int* rows, int* cols) const override;
   std::vector<float> cells(const std::string& stack, int layer, int head, int row0, int row1, int col0,
