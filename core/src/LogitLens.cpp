@@ -5,13 +5,28 @@
 #include <ATen/ops/topk.h>
 #include <c10/core/InferenceMode.h>
 
+#include <map>
+
 #include "attnscope/AttentionCapture.h"
+#include "attnscope/Attention.h"
 #include "attnscope/Errors.h"
 #include "attnscope/Tokenizer.h"
 
 namespace attnscope {
 
 namespace {
+/// Keeps the residual stream each layer of one stack leaves (on the model's device, in its dtype); no attention.
+struct ResidualRecorder : AttentionHook {
+  explicit ResidualRecorder(std::string stack) : stack(std::move(stack)) {}
+  std::string stack;
+  std::map<int, at::Tensor> layers;  ///< [T, H] by layer
+  bool wantsProbabilities(const AttentionSite&) const override { return false; }
+  void onProbabilities(const AttentionSite&, at::Tensor&, int64_t) override {}
+  void onLayerOutput(const AttentionSite& site, const at::Tensor& hidden) override {
+    if (site.stack == stack) layers[site.layer] = hidden.detach();
+  }
+};
+
 std::string tokenLabel(const LoadedModel& m, int64_t id) {
   return m.tokenizer ? m.tokenizer->displayLabel(id) : std::to_string(id);
 }
@@ -22,24 +37,16 @@ std::vector<at::Tensor> lensLogits(LoadedModel& m, const PreparedInput& input, a
   if (stack.empty())
     throw InputError("the logit lens needs a token output head; this " + m.model->info().modelType + " model (" +
                      m.model->info().head + " head) has none");
-  CaptureSelection none;
-  none.layers = {-1};  // no attention kept: only each layer's residual stream
-  AttentionCapture capture(none);
-  capture.setRecordOutputs(true);
+  ResidualRecorder recorder(stack);
   c10::InferenceMode guard;
   ForwardOptions options;
-  options.hook = &capture;
+  options.hook = &recorder;
   const TensorMap out = m.model->forward(input.tensors, options);
   if (modelLogits) *modelLogits = out.at("logits").to(at::kCPU, at::kFloat);  // [T, V]
+  if (recorder.layers.empty()) throw InputError("the model reported no layer outputs for the logit lens");
   std::vector<at::Tensor> layers;
-  for (int l = 0;; ++l) {
-    auto it = capture.layerOutputs().find({stack, l});
-    if (it == capture.layerOutputs().end()) break;
-    const at::Tensor& like = out.at("logits");  // the model's device and compute dtype
-    const at::Tensor h = it->second.to(like.device(), like.scalar_type());   // [T, H]
-    layers.push_back(m.model->outputHead(h).to(at::kCPU, at::kFloat));      // [T, V]
-  }
-  if (layers.empty()) throw InputError("the model reported no layer outputs for the logit lens");
+  for (const auto& [layer, hidden] : recorder.layers)
+    layers.push_back(m.model->outputHead(hidden).to(at::kCPU, at::kFloat));  // [T, V]
   return layers;
 }
 

@@ -405,14 +405,7 @@ TEST(MemoryBudget, SizesParseAndEstimatesScale) {
 TEST(AggregateRow, EqualsTheRowOfTheWholeAggregateFromEitherCapture) {
   for (const auto& [name, stack] : std::vector<std::pair<std::string, std::string>>{
            {"llama-gqa-random", "self"}, {"bert-tiny-random", "self"}, {"t5-tiny-random", "encoder"}}) {
-    const std::string dir = golden(name);
-    auto session = EngineSession::open(dir, "cpu");
-    RunRequest request;
-    request.inputsPath = dir + "/expected.safetensors";
-    request.store = "probs";
-    const CaptureResult probs = session->run(request);
-    request.store = "qk";
-    const CaptureResult qk = session->run(request);
+    const auto [probs, qk] = runBothStores(name);
     ASSERT_TRUE(qk.onDemand());
     int layers = 0;
     for (const auto& a : probs.layers)

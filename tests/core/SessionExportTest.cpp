@@ -74,6 +74,16 @@ fs::path writeTemp(const std::string& name, const std::string& bytes) {
   return p;
 }
 
+/// What reading \p p as a session says: the InputError's message, or "no error".
+std::string readError(const fs::path& p) {
+  try {
+    readSession(p.string());
+  } catch (const InputError& e) {
+    return std::string(e.what());
+  }
+  return std::string("no error");
+}
+
 TEST(SessionFile, RoundTripKeepsStateCapturesAndComparison) {
   SessionData d;
   d.stateJson = R"({"model":"/m","view":{"layer":1,"head":3}})";
@@ -134,31 +144,23 @@ TEST(SessionFile, StateOnlyAndBadFiles) {
   d.stateJson = "[1, 2]";
   EXPECT_THROW(encodeSession(d), InputError);  // state must be an object
 
-  auto message = [](const fs::path& p) {
-    try {
-      readSession(p.string());
-    } catch (const InputError& e) {
-      return std::string(e.what());
-    }
-    return std::string("no error");
-  };
   const fs::path truncated = writeTemp("t.attnscope", bytes.substr(0, bytes.size() / 2));
-  EXPECT_NE(message(truncated).find("session"), std::string::npos) << message(truncated);
+  EXPECT_NE(readError(truncated).find("session"), std::string::npos) << readError(truncated);
   const fs::path garbage = writeTemp("g.attnscope", "hello, not a session");
-  EXPECT_NE(message(garbage), "no error");
+  EXPECT_NE(readError(garbage), "no error");
   // A capture file is a safetensors file but not a session.
   SafetensorsWriter w;
   w.add("attentions.0", at::zeros({1, 2, 2}));
   w.setMetadata("attnscope", "{}");
   const fs::path capture = writeTemp("c.safetensors", w.bytes());
-  EXPECT_NE(message(capture).find("is not an AttnScope session"), std::string::npos) << message(capture);
+  EXPECT_NE(readError(capture).find("is not an AttnScope session"), std::string::npos) << readError(capture);
   // A session whose labels do not match its tensors.
   SessionData bad;
   auto c = std::make_shared<CaptureResult>(sampleCapture(0.0f));
   c->stackQueryLabels[0].pop_back();
   bad.capture = c;
   const fs::path mismatch = writeTemp("m.attnscope", encodeSession(bad));
-  EXPECT_NE(message(mismatch).find("does not match the labels"), std::string::npos) << message(mismatch);
+  EXPECT_NE(readError(mismatch).find("does not match the labels"), std::string::npos) << readError(mismatch);
   for (const auto& p : {ok, truncated, garbage, capture, mismatch}) fs::remove(p);
 }
 
@@ -169,14 +171,8 @@ TEST(SessionFile, StateOnlyAndBadFiles) {
 /// whose queries disagree with its labels, is an InputError naming the tensor.
 TEST(SessionFile, QueryKeyCaptureRoundTripsExactly) {
   for (const std::string name : {"t5-tiny-random", "llama-gqa-random"}) {
-    const std::string dir = test::golden(name);
-    auto session = EngineSession::open(dir, "cpu");
-    RunRequest request;
-    request.inputsPath = dir + "/expected.safetensors";
-    request.store = "probs";
-    const CaptureResult probs = session->run(request);
-    request.store = "qk";
-    auto qk = std::make_shared<CaptureResult>(session->run(request));
+    auto [probs, run] = test::runBothStores(name);
+    auto qk = std::make_shared<CaptureResult>(std::move(run));
     ASSERT_TRUE(qk->onDemand()) << name;
     SessionData d;
     d.stateJson = R"({"store":"qk"})";
@@ -233,19 +229,11 @@ TEST(SessionFile, QueryKeyCaptureRoundTripsExactly) {
       for (const auto& [k, v] : file->metadata()) w.setMetadata(k, v);
       return writeTemp("damaged.attnscope", w.bytes());
     };
-    auto message = [](const fs::path& p) {
-      try {
-        readSession(p.string());
-      } catch (const InputError& e) {
-        return std::string(e.what());
-      }
-      return std::string("no error");
-    };
     const fs::path missing = rewrite(base + "/lse", "");
-    EXPECT_NE(message(missing).find(base), std::string::npos) << message(missing);
-    EXPECT_NE(message(missing).find("lse tensor is missing"), std::string::npos) << message(missing);
+    EXPECT_NE(readError(missing).find(base), std::string::npos) << readError(missing);
+    EXPECT_NE(readError(missing).find("lse tensor is missing"), std::string::npos) << readError(missing);
     const fs::path shorter = rewrite("", base + "/queries");
-    EXPECT_NE(message(shorter).find("do not fit together"), std::string::npos) << message(shorter);
+    EXPECT_NE(readError(shorter).find("do not fit together"), std::string::npos) << readError(shorter);
     fs::remove(missing);
     fs::remove(shorter);
     fs::remove(path);

@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "attnscope/EngineSession.h"
 #include "attnscope/SafetensorsFile.h"
 
 namespace attnscope::test {
@@ -36,6 +37,19 @@ inline std::string sharedDir() {
 }
 inline std::string golden(const std::string& name) { return sharedDir() + "/golden/" + name; }
 inline std::string realModel(const std::string& name) { return sharedDir() + "/models/" + name; }
+
+/// Golden case \p name run through EngineSession on its own inputs twice: keeping probabilities, then queries and
+/// keys (`{probs, qk}`).
+inline std::pair<CaptureResult, CaptureResult> runBothStores(const std::string& name) {
+  const std::string dir = golden(name);
+  auto session = EngineSession::open(dir, "cpu");
+  RunRequest request;
+  request.inputsPath = dir + "/expected.safetensors";
+  request.store = "probs";
+  CaptureResult probs = session->run(request);
+  request.store = "qk";
+  return {std::move(probs), session->run(request)};
+}
 
 /// All tensors of a safetensors file, as owned float/long CPU tensors.
 inline std::map<std::string, at::Tensor> readAll(const std::string& path) {

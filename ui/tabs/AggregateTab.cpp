@@ -80,8 +80,8 @@ void AggregateTab::connectSignals() {
 
 void AggregateTab::syncQueryBox() {
   const auto capture = m_doc->capture();
-  if (capture.get() == m_queryBoxFor) return;
-  m_queryBoxFor = capture.get();
+  if (capture == m_queryBoxFor.lock()) return;
+  m_queryBoxFor = capture;
   const bool row = capture && capture->onDemand();
   m_queryLabel->setVisible(row);
   m_query->setVisible(row);

@@ -40,7 +40,7 @@ class AggregateTab : public AnalysisTab {
   QSpinBox* m_query;
   int m_pendingQuery = -1;   ///< the row asked for (−1: the whole matrix)
   int m_restoredQuery = -1;
-  const void* m_queryBoxFor = nullptr;  ///< the capture the box was set up for  ///< a saved state's row, applied when its capture arrives
+  std::weak_ptr<const CaptureResult> m_queryBoxFor;  ///< the capture the box was set up for  ///< a saved state's row, applied when its capture arrives
   quint64 m_pending = 0;
   int m_pendingLayer = 0;
   int m_pendingStack = 0;
