@@ -8,6 +8,7 @@
 #include <QtTest>
 #include <QTemporaryDir>
 #include <QJsonDocument>
+#include <QJsonArray>
 #include <QJsonObject>
 #include <random>
 #include <set>
@@ -17,6 +18,7 @@
 #include "AggregateTab.h"
 #include "CompareTab.h"
 #include "HeadTab.h"
+#include "LensTab.h"
 #include "LinesTab.h"
 #include "MainWindow.h"
 #include "MetricsTab.h"
@@ -307,6 +309,7 @@ class GuiTest : public QObject {
     QCOMPARE(w.document()->capture()->keyLabels.at(5), std::string("(1,0)"));
     QCOMPARE(w.tab<HeadTab>()->view()->keys(), 17);
     QVERIFY(w.tabs()->isTabEnabled(w.tabs()->indexOf(w.tab<OverlayTab>())));
+    QVERIFY(!w.tabs()->isTabEnabled(w.tabs()->indexOf(w.tab<LensTab>())));  // a classifier: no token output head
     QSignalSpy shown(w.tab<OverlayTab>(), &AnalysisTab::shown);
     w.tabs()->setCurrentWidget(w.tab<OverlayTab>());  // the overlay is drawn on the worker thread
     QVERIFY(shown.wait(30000));
@@ -948,6 +951,99 @@ class GuiTest : public QObject {
     QVERIFY(QFileInfo(dir.filePath("h.svg")).size() > 1000);
     b.doc.setModel(ModelSummary(), false);  // another model: nothing of the old capture stays
     QCOMPARE(tab.view()->queries(), 0);
+  }
+
+  void lensTabFromAHandMadeResult() {
+    // 3 layers × 4 positions with known top tokens, probabilities and target numbers.
+    auto lens = std::make_shared<LensResult>();
+    lens->positions = {"<s>", " Once", " upon", " a"};
+    lens->layers = 3;
+    for (int l = 0; l < 3; ++l)
+      for (int p = 0; p < 4; ++p) {
+        LensResult::Cell c;
+        for (int i = 0; i < 10; ++i) {
+          c.tokens.push_back("t" + std::to_string(l) + std::to_string(p) + "_" + std::to_string(i));
+          c.ids.push_back(100 * l + 10 * p + i);
+          c.p.push_back(0.5f / (i + 1) * (l + 1) / 3.0f);
+        }
+        c.targetToken = " time";
+        c.targetP = 0.1f * (l + 1) + 0.01f * p;
+        c.targetRank = 2 - l;
+        lens->cells.push_back(c);
+      }
+    TabBench b;
+    LensTab tab;
+    tab.attach(&b.doc, &b.view, &b.runner);
+    tab.resize(900, 500);
+    tab.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&tab));
+    tab.showLens(lens);
+    HeatmapView* view = tab.view();
+    QCOMPARE(view->queries(), 3);  // rows: layers
+    QCOMPARE(view->keys(), 4);     // columns: positions
+    for (int l = 0; l < 3; ++l)
+      for (int p = 0; p < 4; ++p) QVERIFY(std::abs(view->valueAt(l, p) - lens->at(l, p).p.front()) < 1e-6);
+    const QStringList texts = tab.cellTexts();
+    QCOMPARE(texts.size(), 12);
+    QCOMPARE(texts.at(1 * 4 + 2), QString("t12_0"));  // layer 1, position 2: its top token
+    // The last cell is chosen first: the model's own output at the last position.
+    QCOMPARE(tab.topList()->count(), 11);
+    QVERIFY(tab.topList()->item(0)->text().contains("after layer 2, position 3"));
+    tab.chooseCell(1, 2);
+    QVERIFY(tab.topList()->item(1)->text().startsWith("1. 't12_0'"));
+    QVERIFY(tab.topList()->item(10)->text().startsWith("10. 't12_9'"));
+    const auto curve = tab.targetPlot()->graph(0)->data();
+    QCOMPARE(curve->size(), 3);
+    for (int l = 0; l < 3; ++l) QVERIFY(std::abs(curve->at(l)->value - lens->at(l, 2).targetP) < 1e-6);
+    QVERIFY(tab.targetPlot()->yAxis->label().contains("' time'"));
+    tab.modeBox()->setCurrentIndex(tab.modeBox()->findData("target"));
+    QVERIFY(std::abs(view->valueAt(2, 1) - lens->at(2, 1).targetP) < 1e-6);
+    tab.modeBox()->setCurrentIndex(tab.modeBox()->findData("rank"));
+    QCOMPARE(view->valueAt(0, 3), 2.0);
+    QTemporaryDir dir;
+    tab.writeFigure(dir.filePath("lens.svg"), 72);
+    QVERIFY(QFileInfo(dir.filePath("lens.svg")).size() > 1000);
+    // Cells too narrow to write a token in (50 positions on this width): colours only.
+    auto wide = std::make_shared<LensResult>(*lens);
+    wide->positions.assign(50, "x");
+    wide->cells.clear();
+    for (int i = 0; i < 3 * 50; ++i) wide->cells.push_back(lens->cells[0]);
+    tab.showLens(wide);
+    QVERIFY(tab.cellTexts().isEmpty());
+    QCOMPARE(view->keys(), 50);
+  }
+
+  void lensTabShowsTheModelsOwnPredictionAtTheLastLayer() {
+    MainWindow w;
+    w.input()->setText("Once upon a time, there was a little girl named Lily.");
+    loadAndRun(w, shared() + "/models/stories260K");
+    LensTab* lens = w.tab<LensTab>();
+    QVERIFY(w.tabs()->isTabEnabled(w.tabs()->indexOf(lens)));
+    QSignalSpy shown(lens, &AnalysisTab::shown);
+    QVERIFY(w.showTab("lens"));
+    QVERIFY(shown.wait(30000));
+    const auto capture = w.document()->capture();
+    const QJsonObject prediction = QJsonDocument::fromJson(QByteArray::fromStdString(capture->predictionJson)).object();
+    const QJsonObject next = prediction["next_tokens"].toArray().at(0).toObject();
+    const int layers = w.document()->summary().layers;
+    const int last = static_cast<int>(capture->queryLabels.size()) - 1;
+    QCOMPARE(lens->view()->queries(), layers);
+    QCOMPARE(lens->view()->keys(), last + 1);
+    // The last layer's lens is the model's output: its top token at the last position is the predicted next token.
+    QVERIFY(lens->topList()->item(1)->text().startsWith(QString("1. '%1'").arg(next["token"].toString())));
+    QVERIFY(std::abs(lens->view()->valueAt(layers - 1, last) - next["probability"].toDouble()) < 1e-5);
+    // A target token: its probability after the last layer at the last position is the model's.
+    shown.clear();
+    lens->targetEdit()->setText(QString("#%1").arg(next["id"].toInt()));
+    emit lens->targetEdit()->editingFinished();
+    QVERIFY(shown.wait(30000));
+    lens->modeBox()->setCurrentIndex(lens->modeBox()->findData("target"));
+    QVERIFY(std::abs(lens->view()->valueAt(layers - 1, last) - next["probability"].toDouble()) < 1e-5);
+    // A target that is not one token says so.
+    lens->targetEdit()->setText("two words");
+    emit lens->targetEdit()->editingFinished();
+    QTRY_VERIFY_WITH_TIMEOUT(lens->note().contains("tokens"), 30000);
+    w.shutdown();
   }
 
   void firstLayerIsShownBeforeTheRunEnds() {

@@ -56,6 +56,7 @@ RunController::RunController(QObject* parent, bool threaded)
   connect(m_worker, &RunWorker::aggregated, this, &RunController::aggregated);
   connect(m_worker, &RunWorker::tileReady, this, &RunController::tileReady);
   connect(m_worker, &RunWorker::thumbnailsReady, this, &RunController::thumbnailsReady);
+  connect(m_worker, &RunWorker::lensReady, this, &RunController::lensReady);
   connect(m_worker, &RunWorker::headMetricReady, this, &RunController::headMetricReady);
   connect(m_worker, &RunWorker::overlayReady, this, &RunController::overlayReady);
   connect(m_worker, &RunWorker::previewReady, this, &RunController::previewReady);
@@ -163,6 +164,12 @@ quint64 RunController::headTile(std::shared_ptr<const CaptureResult> capture, co
       QMetaObject::invokeMethod(this, [this, id, message] { emit viewFailed(id, message); }, Qt::QueuedConnection);
     }
   });
+  return id;
+}
+
+quint64 RunController::lens(const QString& target) {
+  const quint64 id = m_nextId++;
+  post([w = m_worker, id, target] { w->lens(id, target); });
   return id;
 }
 

@@ -16,6 +16,7 @@ RunWorker::RunWorker() {
   qRegisterMetaType<attnscope::RunRequest>();
   qRegisterMetaType<std::vector<float>>();
   qRegisterMetaType<attnscope::HeadTile>();
+  qRegisterMetaType<std::shared_ptr<const attnscope::LensResult>>();
   qRegisterMetaType<std::shared_ptr<const attnscope::ComparisonResult>>();
   qRegisterMetaType<std::shared_ptr<const attnscope::PruneSweepResult>>();
 }
@@ -119,6 +120,15 @@ HeadTile RunWorker::computeTile(const std::shared_ptr<const CaptureResult>& capt
 void RunWorker::headTile(quint64 id, std::shared_ptr<const CaptureResult> capture, HeadTile tile) {
   try {
     emit tileReady(id, computeTile(capture, std::move(tile)));
+  } catch (const std::exception& e) {
+    emit viewFailed(id, QString::fromStdString(e.what()));
+  }
+}
+
+void RunWorker::lens(quint64 id, const QString& target) {
+  try {
+    if (!m_session) throw InputError("the logit lens needs the model: open it and run");
+    emit lensReady(id, std::make_shared<const LensResult>(m_session->logitLens(target.toStdString(), 10)));
   } catch (const std::exception& e) {
     emit viewFailed(id, QString::fromStdString(e.what()));
   }

@@ -25,6 +25,7 @@ Q_DECLARE_METATYPE(attnscope::RunRequest)
 Q_DECLARE_METATYPE(std::vector<float>)
 Q_DECLARE_METATYPE(std::shared_ptr<const attnscope::ComparisonResult>)
 Q_DECLARE_METATYPE(std::shared_ptr<const attnscope::PruneSweepResult>)
+Q_DECLARE_METATYPE(std::shared_ptr<const attnscope::LensResult>)
 
 namespace attnscope {
 
@@ -55,6 +56,8 @@ class RunWorker : public QObject {
   /// The block maxima of \p tile's window (read-only on \p capture: callable from any thread; throws).
   static attnscope::HeadTile computeTile(const std::shared_ptr<const attnscope::CaptureResult>& capture,
                                          attnscope::HeadTile tile);
+  /// The logit lens of the last run's input with \p target ("" = each position's own prediction); emits lensReady().
+  void lens(quint64 id, const QString& target);
   /// Thumbnails of a long input's heads from evenly spaced query rows; emits thumbnailsReady().
   void thumbnails(quint64 id, std::shared_ptr<const attnscope::CaptureResult> capture, const QString& stack);
   /// A [layers × heads] head metric of \p capture ("importance" runs the model's autograd); emits headMetricReady()
@@ -97,6 +100,7 @@ class RunWorker : public QObject {
   void aggregated(quint64 id, const std::vector<float>& values, int rows, int cols);
   void tileReady(quint64 id, const attnscope::HeadTile& tile);
   void thumbnailsReady(quint64 id, std::shared_ptr<const attnscope::CaptureResult> thumbnails);
+  void lensReady(quint64 id, std::shared_ptr<const attnscope::LensResult> lens);
   void previewReady(quint64 id, const QImage& image, double fileSeconds);
 
  private:

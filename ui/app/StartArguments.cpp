@@ -38,7 +38,7 @@ void addStartOptions(QCommandLineParser& parser) {
   parser.addOption(QCommandLineOption("session", "Open a saved session (.attnscope)", "file"));
   parser.addOption(QCommandLineOption("generate", "Generate N tokens after the text (causal LMs, Whisper)", "N"));
   parser.addOption(QCommandLineOption("frame", "Overview frames coloured by entropy, distance, sink or importance", "metric"));
-  parser.addOption(QCommandLineOption("tab", "Tab to show after the run: head, overview, lines, aggregates, metrics, overlay, compare, prune",
+  parser.addOption(QCommandLineOption("tab", "Tab to show after the run: head, overview, lines, aggregates, metrics, lens, overlay, compare, prune",
                                       "name"));
   parser.addOption(QCommandLineOption("sweep", "Run the pruning sweep over these fractions (e.g. 0,0.1,0.2,0.5)", "fractions"));
   parser.addOption(QCommandLineOption("scale", "Colour scale of the head view: linear, log or power", "scale"));

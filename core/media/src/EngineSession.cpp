@@ -26,8 +26,10 @@
 #include "attnscope/SafetensorsFile.h"
 #include "attnscope/Engine.h"
 #include "attnscope/Errors.h"
+#include "attnscope/LogitLens.h"
 #include "attnscope/Media.h"
 #include "attnscope/OverlayRenderer.h"
+#include "attnscope/Tokenizer.h"
 #include "attnscope/Variant.h"
 #include "OnDemandSource.h"
 
@@ -83,6 +85,7 @@ std::unique_ptr<EngineSession> EngineSession::open(const std::string& dir, const
   o.encoderDecoder = i.encoderDecoder;
   o.windowSeconds = i.windowSeconds;
   o.canGenerate = (i.causal && i.modality == "text") || i.encoderDecoder;
+  o.hasLens = !s->m->model->model->lensStack().empty();
   o.labels = i.labels;
   o.note = s->m->model->config.optString("attnscope_note", "");
   if (!s->m->model->tokenizerError.empty())
@@ -623,6 +626,31 @@ std::vector<float> captureHeadMetric(const CaptureResult& capture, const std::st
     for (int h = 0; h < a.heads; ++h) out[static_cast<size_t>(a.layer) * H + a.headIndex[h]] = v[h];
   }
   return out;
+}
+
+LensResult EngineSession::logitLens(const std::string& target, int topK) {
+  if (!m->lastInput) throw InputError("the logit lens needs an input: run the model first");
+  const nlohmann::json doc = attnscope::logitLens(*m->model, *m->lastInput, target, topK);
+  LensResult r;
+  r.positions = doc.at("positions").get<std::vector<std::string>>();
+  r.target = doc.at("target").is_null() ? "" : doc["target"].at("token").get<std::string>();
+  for (const auto& layer : doc.at("layers")) {
+    ++r.layers;
+    for (const auto& c : layer.at("positions")) {
+      LensResult::Cell cell;
+      for (const auto& t : c.at("top")) {
+        cell.tokens.push_back(t.at("token").get<std::string>());
+        cell.ids.push_back(t.at("id").get<int64_t>());
+        cell.p.push_back(t.at("p").get<float>());
+      }
+      const int64_t id = c.at("target_id").get<int64_t>();
+      cell.targetToken = m->model->tokenizer ? m->model->tokenizer->displayLabel(id) : std::to_string(id);
+      cell.targetP = c.at("target_p").get<float>();
+      cell.targetRank = c.at("target_rank").get<int>();
+      r.cells.push_back(std::move(cell));
+    }
+  }
+  return r;
 }
 
 std::vector<float> EngineSession::importance(int* layers, int* heads) const {

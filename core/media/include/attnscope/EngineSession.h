@@ -25,6 +25,7 @@ struct ModelSummary {
   bool encoderDecoder = false;  ///< T5 / BART / Whisper: encoder, decoder and cross stacks; text ones take a target
   double windowSeconds = 0;     ///< audio models: the seconds heard at once (0 = not an audio model)
   bool canGenerate = false;     ///< greedy generation works (decoder language models, encoder–decoder models)
+  bool hasLens = false;         ///< a token output head reads the residual stream: the logit lens works
   std::vector<std::string> labels;
   std::string note;  ///< config.json "attnscope_note" (e.g. "Locally trained demo …"), shown on the model card
 };
@@ -55,6 +56,25 @@ class AttentionSource {
   /// The exact probabilities of head slot \p head for query rows [row0, row1) and keys [col0, col1), row-major.
   virtual std::vector<float> cells(const std::string& stack, int layer, int head, int row0, int row1, int col0,
                                    int col1) const = 0;
+};
+
+/// The logit lens of one input (LogitLens.h) as plain types: layers × positions cells.
+struct LensResult {
+  std::vector<std::string> positions;  ///< the input's position labels
+  int layers = 0;
+  std::string target;  ///< the fixed target token ("" = at each position the model's own prediction)
+  struct Cell {
+    std::vector<std::string> tokens;  ///< the top tokens, most probable first
+    std::vector<int64_t> ids;
+    std::vector<float> p;      ///< their probabilities
+    std::string targetToken;   ///< the target at this position
+    float targetP = 0;         ///< its probability after this layer
+    int targetRank = 0;        ///< tokens with a larger logit (0 = the top)
+  };
+  std::vector<Cell> cells;  ///< [layers × positions], layer-major
+  const Cell& at(int layer, int position) const {
+    return cells[static_cast<size_t>(layer) * positions.size() + static_cast<size_t>(position)];
+  }
 };
 
 /// Everything a view needs from one run.
@@ -191,6 +211,10 @@ class EngineSession {
   /// Importance of every head (Michel et al. |∂L/∂ξ| by autograd on the model's own objective, per-layer
   /// L2-normalised) for the last run's input, as a [layers × heads] grid. Throws InputError before any run.
   std::vector<float> importance(int* layers, int* heads) const;
+  /// The logit lens of the last run's input (the top \p topK tokens per cell; \p target as logitLens() takes it).
+  /// Throws InputError before any run, for a model without a token output head, or for a target that is not one
+  /// token.
+  LensResult logitLens(const std::string& target, int topK = 10);
   /// Greedy generation of up to \p maxNewTokens after \p request's text (text LMs; Whisper continues its decoder
   /// from the audio). The capture holds every position's row, so each generated step's attention can be browsed;
   /// \p promptLength receives the number of prompt positions and predictionText the continuation.
