@@ -75,6 +75,26 @@ TEST(Variants, WindowRowsAreZeroOutsideTheBandAndMatchADenseReference) {
   EXPECT_EQ((c.probs[0][100].gt(0)).sum().item<int64_t>(), 8);
 }
 
+TEST(Variants, SinkKeepsTheFirstNAndTheLastWKeysAndMatchesADenseReference) {
+  const Qkv x = randomQkv(3, 120, 16);
+  for (bool causal : {true, false}) {
+    Attended a = attend("sink:n=4,w=16", x.q, x.k, x.v, causal);
+    at::Tensor allowed = at::zeros({120, 120}, at::kBool);
+    for (int i = 0; i < 120; ++i)
+      for (int j = 0; j < 120; ++j)
+        allowed[i][j] = causal ? j <= i && (j < 4 || j > i - 16) : j < 4 || std::abs(i - j) < 16;
+    EXPECT_EQ(a.probs.masked_select(allowed.logical_not().expand_as(a.probs)).abs().max().item<float>(), 0.0f);
+    const at::Tensor ref = referenceMasked(x, allowed);  // [heads, q, k]
+    EXPECT_LT(maxAbsDiff(a.probs, ref), 1e-6) << "causal=" << causal;
+    EXPECT_LT(maxAbsDiff(a.out, at::matmul(ref, x.v)), 1e-5) << "causal=" << causal;
+    if (!causal) continue;
+    // Causal rows keep exactly n + w keys once they are past the first n + w (all of theirs before that).
+    for (int h = 0; h < 3; ++h)
+      for (int i = 0; i < 120; ++i)
+        ASSERT_EQ(a.probs[h][i].gt(0).sum().item<int64_t>(), std::min(i + 1, 4 + 16)) << "row " << i;
+  }
+}
+
 TEST(Variants, BlockPatternIsExactlyOwnBlockGlobalsAndTheRandomBlocks) {
   const Qkv x = randomQkv(2, 96, 8);  // 12 blocks of 8
   Attended a = attend("block:size=8,global=2,random=1,seed=5", x.q, x.k, x.v);
@@ -330,6 +350,8 @@ TEST(VariantSpecs, BadSpecsNameTheSpec) {
     }
   };
   expectError("window:w=-1", "at least 1");
+  expectError("sink:n=4,w=0", "at least 1");
+  expectError("sink:n=-1", "at least 0");
   expectError("window", "missing w");
   expectError("window:w=", "missing value");
   expectError("window:w=abc", "not an integer");
