@@ -185,6 +185,16 @@ const SafetensorsEntry& SafetensorsFile::entry(const std::string& name) const {
   return it->second;
 }
 
+void SafetensorsFile::releasePages(const std::string& name) const {
+  const SafetensorsEntry& e = entry(name);
+  if (!m_map || e.end <= e.begin) return;
+  const uintptr_t page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const uintptr_t first = reinterpret_cast<uintptr_t>(m_data + e.begin) & ~(page - 1);         // page-aligned down
+  const uintptr_t last = (reinterpret_cast<uintptr_t>(m_data + e.end) + page - 1) & ~(page - 1);  // and up
+  // Read-only file pages: dropping them costs at most a re-read of a neighbour's shared page, never data.
+  ::madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);
+}
+
 at::Tensor SafetensorsFile::tensor(const std::string& name) const {
   const SafetensorsEntry& e = entry(name);
   const DtypeInfo* dt = findDtype(e.dtype);

@@ -127,8 +127,11 @@ at::Tensor WeightStore::take(const std::string& name, const std::vector<int64_t>
     return at::Tensor();
   }
   m_parameterCount += t.numel();
-  // A copy that owns its memory, in the requested device/dtype (the mapping stays read-only).
+  // A copy that owns its memory, in the requested device/dtype (the mapping stays read-only); the mapped pages it
+  // was copied from are released at once, so loading never holds the whole file and the whole model together.
   at::Tensor out = t.to(options, /*non_blocking=*/false, /*copy=*/true);  // same shape as stored
+  auto f = m_fileOf.find(name);
+  if (f != m_fileOf.end()) f->second->releasePages(name);
   return out;
 }
 

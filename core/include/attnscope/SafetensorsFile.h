@@ -44,6 +44,10 @@ class SafetensorsFile {
   const SafetensorsEntry& entry(const std::string& name) const;
   /// CPU tensor in the stored dtype, viewing the mapped bytes (read-only: do not write to it).
   at::Tensor tensor(const std::string& name) const;
+  /// Lets the kernel drop the pages that hold tensor \p name from this process (they stay in the page cache and
+  /// are read again if touched): call it once the tensor has been copied, so a model's mapped file and its copies
+  /// never all count towards the process's memory at once. Views of the tensor stay valid.
+  void releasePages(const std::string& name) const;
   /// The optional "__metadata__" string map.
   const std::map<std::string, std::string>& metadata() const { return m_metadata; }
 
