@@ -15,6 +15,7 @@
 
 #include "attnscope/Analysis.h"
 #include "attnscope/AtomicFile.h"
+#include "attnscope/DirectLogitAttribution.h"
 #include "attnscope/LogitLens.h"
 #include "attnscope/CaptureFile.h"
 #include "attnscope/Compare.h"
@@ -30,6 +31,7 @@
 #include "attnscope/EngineSession.h"
 #ifdef ATTNSCOPE_CLI_FIGURES
 #include "FigureExport.h"
+#include "DlaFigure.h"
 #include "SweepFigure.h"
 #endif
 
@@ -49,6 +51,7 @@ const char* const kUsage =
     "  figure    a paper figure of a capture: one head, the layer x head grid, or variants side by side\n"
     "  head      one head (or a block of it) of a capture as a float32 .npy / .safetensors matrix\n"
     "  lens      the logit lens: every layer's residual stream through the model's output head\n"
+    "  attribute what each head and MLP contributes to a target logit (direct logit attribution)\n"
     "  prune-sweep  prune 0..90 % of the heads in importance order and measure the output drift\n"
     "  convert-llama2c  turn a llama2.c checkpoint + tokenizer.bin into a Hugging Face model folder\n"
     "\n"
@@ -126,6 +129,20 @@ const char* const kLensHelp =
     "the vocabulary, or #ID), or by default the token the model itself predicts at that position. The last layer's\n"
     "lens is the model's own output. lens.json: {model, stack, positions, target, layers: [{layer, positions: [{\n"
     "position, token, top: [{token, id, p}], target_id, target_p, target_rank}]}]}.\n";
+
+const char* const kAttributeHelp =
+    "usage: attnscope-cli attribute --model DIR (--text STR | --inputs FILE) --method dla [--position P]\n"
+    "                               [--target TOKEN|#ID] [--variant SPEC] [--device D] [--dtype D] --out FILE.json\n"
+    "                               [--figure FILE.pdf|svg|png] [--dpi N]\n"
+    "\n"
+    "Direct logit attribution (dla): the logit of TARGET (one token or #ID; default: the token the model predicts)\n"
+    "at position P (default: the last; negative counts from the end) split into what the embeddings, every attention\n"
+    "head, every MLP block and the biases write to the residual stream, read through the output head with the final\n"
+    "norm's scale frozen at the actual residual, so the parts add up to the logit. Pre-norm models with a token\n"
+    "output head (Llama, Qwen2, Mistral, Gemma, Phi-3, GPT-2, GPT-NeoX, OPT); --variant applies an attention variant\n"
+    "first (a pruned head then contributes 0). FILE.json: {method, model, position, token, target_id, target,\n"
+    "predicted, logit, p, layers, heads, parts: {embed, L0H0, ..., L0.mlp, ..., bias}, sum}. --figure draws the\n"
+    "layers x heads grid with the MLP column.\n";
 
 const char* const kGenerateHelp =
     "usage: attnscope-cli generate --model DIR (--text STR [--target PREFIX] | --audio PATH [--offset S] | --inputs FILE)\n"
@@ -465,6 +482,64 @@ int cmdLens(const Args& a) {
   return 0;
 }
 
+int cmdAttribute(const Args& a) {
+  const std::string out = a.require("out");
+  const std::string method = a.require("method");
+  if (method != "dla")
+    throw InputError("--method '" + method + "': this build computes dla (direct logit attribution)");
+  int64_t position = -1;
+  if (a.has("position")) {
+    const std::string v = a.get("position");
+    size_t used = 0;
+    try {
+      position = std::stoll(v, &used);
+    } catch (...) {
+      used = 0;
+    }
+    if (used == 0 || used != v.size()) throw InputError("--position must be an integer (got '" + v + "')");
+  }
+  std::string figure;
+  int64_t dpi = 300;
+  if (a.has("dpi") && (!parseNonNegativeInt(a.get("dpi"), &dpi) || dpi < 36 || dpi > 2400))
+    throw InputError("--dpi must be a whole number in 36..2400 (got '" + a.get("dpi") + "')");
+  if (a.has("figure")) {
+    figure = a.get("figure");
+    const std::string ext = std::filesystem::path(figure).extension().string();
+    if (ext != ".pdf" && ext != ".svg" && ext != ".png")
+      throw InputError("--figure must end in .pdf, .svg or .png (got '" + figure + "')");
+#ifndef ATTNSCOPE_CLI_FIGURES
+    throw InputError("this attnscope-cli was built without Qt (ATTNSCOPE_BUILD_GUI=OFF): --figure is unavailable");
+#endif
+  }
+  auto m = guardAllocations([&] { return loadModel(a.require("model"), a.get("device", "auto"), a.get("dtype", "auto")); },
+                            "loading the model");
+  Args input = a;
+  input.values.erase("target");  // here the target is a token of the output, not a seq2seq target text
+  PreparedInput in = inputFrom(*m, input);
+  std::unique_ptr<AttentionVariant> variant;
+  if (a.has("variant") && a.get("variant") != "full") {
+    variant = makeVariant(a.get("variant"));
+    variant->prepare(*m, in);
+  }
+  const DirectLogitAttribution dla = guardAllocations(
+      [&] { return directLogitAttribution(*m, in, position, a.get("target", ""), variant.get()); },
+      "direct logit attribution");
+  writeFileAtomically(out, toJson(dla).dump(1) + "\n");
+  std::cerr << "wrote " << out << ": logit of '" << dla.targetToken << "' at position " << dla.position << " = "
+            << dla.logit << " (sum of the parts " << dla.sum() << ")\n";
+#ifdef ATTNSCOPE_CLI_FIGURES
+  if (!figure.empty()) {
+    try {
+      renderDlaFigureHeadless(dla, figure, static_cast<int>(dpi));
+    } catch (const std::runtime_error& e) {
+      throw InputError(std::string("--figure: ") + e.what());
+    }
+    std::cerr << "wrote " << figure << "\n";
+  }
+#endif
+  return 0;
+}
+
 int cmdHead(const Args& a) {
   const auto capture = CaptureFile::open(a.require("capture"));
   const std::string out = a.require("out");
@@ -725,6 +800,13 @@ int main(int argc, char** argv) {
       if (wantsHelp(argc, argv)) return std::cout << kLensHelp, 0;
       return cmdLens(parseArgs(argc, argv, 2,
                                {"model", "text", "text-pair", "inputs", "target", "top", "device", "dtype", "out"}, {}));
+    }
+    if (cmd == "attribute") {
+      if (wantsHelp(argc, argv)) return std::cout << kAttributeHelp, 0;
+      return cmdAttribute(parseArgs(argc, argv, 2,
+                                    {"model", "text", "text-pair", "inputs", "method", "position", "target", "variant",
+                                     "device", "dtype", "out", "figure", "dpi"},
+                                    {}));
     }
     if (cmd == "generate") {
       if (wantsHelp(argc, argv)) return std::cout << kGenerateHelp, 0;

@@ -1,5 +1,11 @@
 #include "FamilyCommon.h"
 
+#include <ATen/ops/bmm.h>
+#include <ATen/ops/dot.h>
+#include <ATen/ops/mv.h>
+
+#include <cmath>
+
 #include "attnscope/Errors.h"
 
 namespace attnscope {
@@ -142,6 +148,56 @@ at::TensorOptions weightOptions(const at::Device& device, const std::string& sto
     else if (storedDtype == "BF16") t = at::kBFloat16;
   }
   return at::TensorOptions().device(device).dtype(t);
+}
+
+}  // namespace attnscope
+
+namespace attnscope {
+
+at::Tensor headWritesThrough(const at::Tensor& projection, const at::Tensor& headOutputs) {
+  const int64_t heads = headOutputs.size(0), d = headOutputs.size(2);
+  if (projection.size(0) != heads * d)
+    throw AttnScopeError("internal: an output projection of " + std::to_string(projection.size(0)) + " rows for " +
+                         std::to_string(heads) + " heads of " + std::to_string(d));
+  const at::Tensor perHead = projection.reshape({heads, d, projection.size(1)});                // [heads, d, H]
+  return at::bmm(headOutputs.to(projection.scalar_type()), perHead);                        // [heads, T, H]
+}
+
+namespace {
+/// The unembedding row of \p target as float64 [E]; throws InputError when the id is outside the vocabulary.
+at::Tensor unembedRow(const at::Tensor& unembed, int64_t target) {
+  if (target < 0 || target >= unembed.size(0))
+    throw InputError("target id " + std::to_string(target) + " is outside the vocabulary (0.." +
+                     std::to_string(unembed.size(0) - 1) + ")");
+  return unembed[target].to(at::kDouble);  // [E]
+}
+}  // namespace
+
+at::Tensor frozenRmsNormHead(const at::Tensor& parts, const at::Tensor& residual, double eps, const at::Tensor& w,
+                             const at::Tensor& unembed, int64_t target, double* constant) {
+  const at::Tensor r = residual.to(at::kDouble);                         // [H]
+  const double scale = 1.0 / std::sqrt(r.pow(2).mean().item<double>() + eps);
+  const at::Tensor direction = unembedRow(unembed, target) * w.to(at::kDouble) * scale;  // [H]
+  if (constant) *constant = 0;
+  return at::mv(parts.to(at::kDouble), direction);  // [N]
+}
+
+at::Tensor frozenLayerNormHead(const at::Tensor& parts, const at::Tensor& residual, const LayerNorm* norm,
+                               const at::Tensor& projection, const at::Tensor& unembed, const at::Tensor& unembedBias,
+                               int64_t target, double* constant) {
+  at::Tensor direction = unembedRow(unembed, target);                                          // [E]
+  if (projection.defined()) direction = at::mv(projection.to(at::kDouble), direction);        // [H]
+  double c = unembedBias.defined() ? unembedBias[target].item<double>() : 0.0;
+  at::Tensor p = parts.to(at::kDouble);                                                        // [N, H]
+  if (norm) {
+    const at::Tensor r = residual.to(at::kDouble);                                             // [H]
+    const double sigma = std::sqrt(r.var(/*unbiased=*/false).item<double>() + norm->eps);
+    c += at::dot(norm->b.to(at::kDouble), direction).item<double>();
+    direction = direction * norm->w.to(at::kDouble) / sigma;                                   // [H]
+    p = p - p.mean(-1, true);                                                                  // [N, H]
+  }
+  if (constant) *constant = c;
+  return at::mv(p, direction);  // [N]
 }
 
 }  // namespace attnscope

@@ -51,6 +51,29 @@ inline void layerDone(const ForwardOptions& options, const std::string& stack, i
   if (options.hook) options.hook->onLayerOutput({stack, layer}, h);
 }
 
+/// Reports what \p part of layer \p layer adds to the residual stream of \p stack (direct logit attribution).
+inline void residualWrite(const ForwardOptions& options, const std::string& stack, int layer, ResidualPart part,
+                          const at::Tensor& write) {
+  if (options.hook) options.hook->onResidualWrite({stack, layer}, part, write);
+}
+
+/// Model::headWrites() for an output projection kept as [heads·d, out] (Linear::wt, Conv1D::w): each head's
+/// [T, d] output times its d rows of the projection, without the bias. \p headOutputs [heads, T, d].
+at::Tensor headWritesThrough(const at::Tensor& projection, const at::Tensor& headOutputs);
+
+/// Model::frozenHeadLogits() of an RMSNorm head (x · rsqrt(mean(x²) + eps) ⊙ w, then the unembedding [V, H]) with
+/// the rsqrt frozen at \p residual. No constant.
+at::Tensor frozenRmsNormHead(const at::Tensor& parts, const at::Tensor& residual, double eps, const at::Tensor& w,
+                             const at::Tensor& unembed, int64_t target, double* constant);
+
+struct LayerNorm;
+/// Model::frozenHeadLogits() of a LayerNorm head ((x − mean x) / σ ⊙ w + b with σ frozen at \p residual; \p norm may
+/// be null: no final norm), then an optional bias-free projection \p projection ([in, out], OPT's project_out), then
+/// the unembedding [V, E] with an optional bias [V]. The constant is the norm bias and the unembedding bias.
+at::Tensor frozenLayerNormHead(const at::Tensor& parts, const at::Tensor& residual, const LayerNorm* norm,
+                               const at::Tensor& projection, const at::Tensor& unembed, const at::Tensor& unembedBias,
+                               int64_t target, double* constant);
+
 /// nn.Linear: stored weight [out, in], optional bias [out]. The weight is kept transposed and
 /// contiguous ([in, out]) so the product is one plain GEMM (measured ~15% faster than addmm with a
 /// transposed view on OpenBLAS).

@@ -110,6 +110,14 @@ class RotaryDecoder : public Model {
   at::Tensor outputHead(const at::Tensor& hidden) const override {
     return at::linear(rmsNorm(hidden, m_norm), m_lmHead);  // [T, V]
   }
+  bool hasDirectAttribution() const override { return true; }
+  at::Tensor headWrites(int layer, const at::Tensor& headOutputs) const override {
+    return headWritesThrough(m_layers.at(static_cast<size_t>(layer)).o.wt, headOutputs);  // [heads, T, H]
+  }
+  at::Tensor frozenHeadLogits(const at::Tensor& parts, const at::Tensor& residual, int64_t target,
+                              double* constant) const override {
+    return frozenRmsNormHead(parts, residual, m_eps, m_norm, m_lmHead, target, constant);  // [N]
+  }
 
   TensorMap forward(const TensorMap& inputs, const ForwardOptions& options) override {
     const at::Tensor ids = inputIds(inputs, "input_ids", m_info.vocab, m_device);  // [T]
@@ -120,6 +128,7 @@ class RotaryDecoder : public Model {
 
     at::Tensor h = at::embedding(m_embed, ids);  // [T, H]
     if (m_embedScale != 1.0) h = h * m_embedScale;  // [T, H]
+    residualWrite(options, "self", 0, ResidualPart::Embeddings, h);
     for (size_t l = 0; l < m_layers.size(); ++l) {
       const Layer& L = m_layers[l];
       const at::Tensor x = rmsNorm(h, L.inNorm);  // [T, H]
@@ -132,9 +141,13 @@ class RotaryDecoder : public Model {
       const at::Tensor ctx = computeAttention(call, m_rotary.apply(splitHeads(L.q(x), m_heads), rope),
                                               m_rotary.apply(splitHeads(L.k(x), m_kvHeads), rope),
                                               splitHeads(L.v(x), m_kvHeads));  // [heads, T, d]
-      h = h + L.o(mergeHeads(ctx));                                            // [T, H]
+      const at::Tensor attn = L.o(mergeHeads(ctx));                            // [T, H]
+      residualWrite(options, "self", static_cast<int>(l), ResidualPart::Attention, attn);
+      h = h + attn;                                                            // [T, H]
       const at::Tensor y = rmsNorm(h, L.postNorm);                             // [T, H]
-      h = h + L.down(applyActivation(m_spec.activation, L.gate(y)) * L.up(y));  // [T, H]
+      const at::Tensor mlp = L.down(applyActivation(m_spec.activation, L.gate(y)) * L.up(y));  // [T, H]
+      residualWrite(options, "self", static_cast<int>(l), ResidualPart::Mlp, mlp);
+      h = h + mlp;                                                             // [T, H]
       layerDone(options, "self", static_cast<int>(l), h);
     }
     h = rmsNorm(h, m_norm);  // [T, H]

@@ -18,6 +18,7 @@
 #include "AggregateTab.h"
 #include "CompareTab.h"
 #include "HeadTab.h"
+#include "DlaTab.h"
 #include "LensTab.h"
 #include "LinesTab.h"
 #include "MainWindow.h"
@@ -310,6 +311,7 @@ class GuiTest : public QObject {
     QCOMPARE(w.tab<HeadTab>()->view()->keys(), 17);
     QVERIFY(w.tabs()->isTabEnabled(w.tabs()->indexOf(w.tab<OverlayTab>())));
     QVERIFY(!w.tabs()->isTabEnabled(w.tabs()->indexOf(w.tab<LensTab>())));  // a classifier: no token output head
+    QVERIFY(!w.tabs()->isTabEnabled(w.tabs()->indexOf(w.tab<DlaTab>())));   // nor direct logit attribution
     QSignalSpy shown(w.tab<OverlayTab>(), &AnalysisTab::shown);
     w.tabs()->setCurrentWidget(w.tab<OverlayTab>());  // the overlay is drawn on the worker thread
     QVERIFY(shown.wait(30000));
@@ -1043,6 +1045,101 @@ class GuiTest : public QObject {
     lens->targetEdit()->setText("two words");
     emit lens->targetEdit()->editingFinished();
     QTRY_VERIFY_WITH_TIMEOUT(lens->note().contains("tokens"), 30000);
+    w.shutdown();
+  }
+
+  void dlaTabFromAHandMadeResult() {
+    // 2 layers × 3 heads with known parts: the grid, the MLP column, the sorted list, a click on a head.
+    auto dla = std::make_shared<DirectLogitAttribution>();
+    dla->model = "llama";
+    dla->position = 2;
+    dla->positionLabel = " upon";
+    dla->targetToken = " a";
+    dla->targetId = 263;
+    dla->heads = {{0.5, -1.25, 0.0}, {2.0, 0.25, -0.75}};
+    dla->mlp = {3.0, -0.5};
+    dla->embed = 0.125;
+    dla->bias = -0.0625;
+    dla->logit = dla->sum();
+    dla->probability = 0.4;
+    dla->predicted = true;
+    TabBench b;
+    DlaTab tab;
+    tab.attach(&b.doc, &b.view, &b.runner);
+    tab.resize(900, 500);
+    tab.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&tab));
+    tab.showAttribution(dla);
+    DlaPlot* plot = tab.plot();
+    for (int l = 0; l < 2; ++l) {
+      for (int h = 0; h < 3; ++h) QCOMPARE(plot->valueAt(l, h), dla->heads[l][h]);
+      QCOMPARE(plot->valueAt(l, -1), dla->mlp[l]);
+    }
+    QCOMPARE(plot->span(), 3.0);  // symmetric colours: ±the largest part
+    QCOMPARE(plot->cellText(0, 1), QString("-1.25"));
+    QCOMPARE(plot->cellText(1, -1), QString("-0.50"));
+    // The list: the logit, then the parts by |value| (the 3.0 MLP of layer 0 first, the 0.0 head last).
+    QCOMPARE(tab.partsList()->count(), 1 + 2 + 2 * 4);
+    QVERIFY(tab.partsList()->item(0)->text().contains(QString::number(dla->logit, 'f', 4)));
+    QVERIFY(tab.partsList()->item(1)->text().startsWith("L0 MLP"));
+    QVERIFY(tab.partsList()->item(2)->text().startsWith("L1H0"));
+    QVERIFY(tab.partsList()->item(tab.partsList()->count() - 1)->text().startsWith("L0H2"));
+    // A click on layer 1 head 2 opens its attention with the position's row pinned.
+    QSignalSpy chosen(&tab, &AnalysisTab::headChosen);
+    const QPoint at(plot->xAxis->coordToPixel(2), plot->yAxis->coordToPixel(1));
+    QCOMPARE(plot->cellAt(at), qMakePair(1, 2));
+    QTest::mouseClick(plot, Qt::LeftButton, Qt::NoModifier, at);
+    QCOMPARE(chosen.count(), 1);
+    QCOMPARE(b.view.layer(), 1);
+    QCOMPARE(b.view.head(), 2);
+    QCOMPARE(b.view.pinQuery(), 2);
+    QCOMPARE(b.view.pinKey(), -1);
+    QCOMPARE(plot->selectedLayer(), 1);
+    // The MLP column is not a head: selected, nothing opened.
+    QTest::mouseClick(plot, Qt::LeftButton, Qt::NoModifier,
+                      QPoint(plot->xAxis->coordToPixel(4), plot->yAxis->coordToPixel(0)));
+    QCOMPARE(chosen.count(), 1);
+    QCOMPARE(plot->selectedHead(), -1);
+    QTemporaryDir dir;
+    tab.writeFigure(dir.filePath("dla.svg"), 72);
+    QVERIFY(QFileInfo(dir.filePath("dla.svg")).size() > 1000);
+    tab.positionBox()->setMaximum(5);
+    tab.positionBox()->setValue(4);
+    tab.targetEdit()->setText("#7");
+    const QJsonObject state = tab.saveState();
+    DlaTab again;
+    again.restoreState(state);
+    QCOMPARE(again.positionBox()->value(), 4);
+    QCOMPARE(again.targetEdit()->text(), QString("#7"));
+  }
+
+  void dlaTabOnStories260kAddsUpToThePredictedLogit() {
+    MainWindow w;
+    w.input()->setText("Once upon a time, there was a little girl named Lily.");
+    loadAndRun(w, shared() + "/models/stories260K");
+    DlaTab* tab = w.tab<DlaTab>();
+    QVERIFY(w.tabs()->isTabEnabled(w.tabs()->indexOf(tab)));
+    QSignalSpy shown(tab, &AnalysisTab::shown);
+    QVERIFY(w.showTab("dla"));
+    QVERIFY(shown.wait(30000));
+    const auto capture = w.document()->capture();
+    const QJsonObject prediction = QJsonDocument::fromJson(QByteArray::fromStdString(capture->predictionJson)).object();
+    const QJsonObject next = prediction["next_tokens"].toArray().at(0).toObject();
+    const DirectLogitAttribution& dla = tab->plot()->attribution();
+    QCOMPARE(dla.targetId, static_cast<int64_t>(next["id"].toInt()));
+    QCOMPARE(dla.position, static_cast<int64_t>(capture->queryLabels.size()) - 1);
+    QVERIFY(std::abs(dla.probability - next["probability"].toDouble()) < 1e-5);
+    QVERIFY(std::abs(dla.sum() - dla.logit) < 1e-4);
+    QCOMPARE(static_cast<int>(dla.heads.size()), w.document()->summary().layers);
+    // Another position and a fixed target.
+    shown.clear();
+    tab->positionBox()->setValue(3);
+    QVERIFY(shown.wait(30000));
+    QCOMPARE(tab->plot()->attribution().position, int64_t(3));
+    QVERIFY(std::abs(tab->plot()->attribution().sum() - tab->plot()->attribution().logit) < 1e-4);
+    tab->targetEdit()->setText("two words");
+    emit tab->targetEdit()->editingFinished();
+    QTRY_VERIFY_WITH_TIMEOUT(tab->note().contains("tokens"), 30000);
     w.shutdown();
   }
 

@@ -18,6 +18,7 @@
 #include "CompareTab.h"
 #include "HeadTab.h"
 #include "HubCacheDialog.h"
+#include "DlaTab.h"
 #include "LensTab.h"
 #include "LinesTab.h"
 #include "MetricsTab.h"
@@ -53,7 +54,7 @@ MainWindow::MainWindow(QWidget* parent)
   auto* prune = new PruneTab(m_tabs);
   for (AnalysisTab* t : std::initializer_list<AnalysisTab*>{new HeadTab(m_tabs), new OverviewTab(m_tabs),
                                                             new LinesTab(m_tabs), new AggregateTab(m_tabs),
-                                                            new MetricsTab(m_tabs), new LensTab(m_tabs),
+                                                            new MetricsTab(m_tabs), new LensTab(m_tabs), new DlaTab(m_tabs),
                                                             new OverlayTab(m_tabs),
                                                             new CompareTab(m_tabs), prune})
     addTab(t);

@@ -57,6 +57,7 @@ RunController::RunController(QObject* parent, bool threaded)
   connect(m_worker, &RunWorker::tileReady, this, &RunController::tileReady);
   connect(m_worker, &RunWorker::thumbnailsReady, this, &RunController::thumbnailsReady);
   connect(m_worker, &RunWorker::lensReady, this, &RunController::lensReady);
+  connect(m_worker, &RunWorker::dlaReady, this, &RunController::dlaReady);
   connect(m_worker, &RunWorker::headMetricReady, this, &RunController::headMetricReady);
   connect(m_worker, &RunWorker::overlayReady, this, &RunController::overlayReady);
   connect(m_worker, &RunWorker::previewReady, this, &RunController::previewReady);
@@ -170,6 +171,12 @@ quint64 RunController::headTile(std::shared_ptr<const CaptureResult> capture, co
 quint64 RunController::lens(const QString& target) {
   const quint64 id = m_nextId++;
   post([w = m_worker, id, target] { w->lens(id, target); });
+  return id;
+}
+
+quint64 RunController::directLogitAttribution(qint64 position, const QString& target) {
+  const quint64 id = m_nextId++;
+  post([w = m_worker, id, position, target] { w->directLogitAttribution(id, position, target); });
   return id;
 }
 

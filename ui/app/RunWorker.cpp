@@ -17,6 +17,7 @@ RunWorker::RunWorker() {
   qRegisterMetaType<std::vector<float>>();
   qRegisterMetaType<attnscope::HeadTile>();
   qRegisterMetaType<std::shared_ptr<const attnscope::LensResult>>();
+  qRegisterMetaType<std::shared_ptr<const attnscope::DirectLogitAttribution>>();
   qRegisterMetaType<std::shared_ptr<const attnscope::ComparisonResult>>();
   qRegisterMetaType<std::shared_ptr<const attnscope::PruneSweepResult>>();
 }
@@ -129,6 +130,16 @@ void RunWorker::lens(quint64 id, const QString& target) {
   try {
     if (!m_session) throw InputError("the logit lens needs the model: open it and run");
     emit lensReady(id, std::make_shared<const LensResult>(m_session->logitLens(target.toStdString(), 10)));
+  } catch (const std::exception& e) {
+    emit viewFailed(id, QString::fromStdString(e.what()));
+  }
+}
+
+void RunWorker::directLogitAttribution(quint64 id, qint64 position, const QString& target) {
+  try {
+    if (!m_session) throw InputError("direct logit attribution needs the model: open it and run");
+    emit dlaReady(id, std::make_shared<const DirectLogitAttribution>(
+                          m_session->directLogitAttribution(position, target.toStdString())));
   } catch (const std::exception& e) {
     emit viewFailed(id, QString::fromStdString(e.what()));
   }

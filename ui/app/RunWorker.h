@@ -26,6 +26,7 @@ Q_DECLARE_METATYPE(std::vector<float>)
 Q_DECLARE_METATYPE(std::shared_ptr<const attnscope::ComparisonResult>)
 Q_DECLARE_METATYPE(std::shared_ptr<const attnscope::PruneSweepResult>)
 Q_DECLARE_METATYPE(std::shared_ptr<const attnscope::LensResult>)
+Q_DECLARE_METATYPE(std::shared_ptr<const attnscope::DirectLogitAttribution>)
 
 namespace attnscope {
 
@@ -58,6 +59,8 @@ class RunWorker : public QObject {
                                          attnscope::HeadTile tile);
   /// The logit lens of the last run's input with \p target ("" = each position's own prediction); emits lensReady().
   void lens(quint64 id, const QString& target);
+  /// Direct logit attribution of the last run's input at \p position for \p target; emits dlaReady().
+  void directLogitAttribution(quint64 id, qint64 position, const QString& target);
   /// Thumbnails of a long input's heads from evenly spaced query rows; emits thumbnailsReady().
   void thumbnails(quint64 id, std::shared_ptr<const attnscope::CaptureResult> capture, const QString& stack);
   /// A [layers × heads] head metric of \p capture ("importance" runs the model's autograd); emits headMetricReady()
@@ -101,6 +104,7 @@ class RunWorker : public QObject {
   void tileReady(quint64 id, const attnscope::HeadTile& tile);
   void thumbnailsReady(quint64 id, std::shared_ptr<const attnscope::CaptureResult> thumbnails);
   void lensReady(quint64 id, std::shared_ptr<const attnscope::LensResult> lens);
+  void dlaReady(quint64 id, std::shared_ptr<const attnscope::DirectLogitAttribution> dla);
   void previewReady(quint64 id, const QImage& image, double fileSeconds);
 
  private:

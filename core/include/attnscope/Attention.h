@@ -21,6 +21,13 @@ class AttentionVariant;
 struct AttentionCost;
 struct QueryKeyLayer;
 
+/// A part of a layer that writes to the residual stream (direct logit attribution sums them).
+enum class ResidualPart {
+  Embeddings,  ///< the residual stream entering layer 0 (token, position and type embeddings, scaled as the model does)
+  Attention,   ///< what a layer's attention block adds (all heads, the output projection and its bias)
+  Mlp          ///< what a layer's MLP block adds
+};
+
 /// Observer of what happens at the chokepoint (capture, comparison recording, progress).
 class AttentionHook {
  public:
@@ -38,6 +45,10 @@ class AttentionHook {
   virtual void onHeadOutputs(const AttentionSite& site, const at::Tensor& out, int64_t queryOffset) {}
   /// The hidden state [T, hidden] a layer of \p site.stack hands to the next layer.
   virtual void onLayerOutput(const AttentionSite& site, const at::Tensor& hidden) {}
+  /// What \p part of layer \p site.layer adds to the residual stream of \p site.stack ([T, hidden]); the embeddings
+  /// are reported as layer 0's. Only families whose residual stream is such a sum (pre-norm) report it; the parts
+  /// add up to the hidden state the last layer hands on.
+  virtual void onResidualWrite(const AttentionSite& site, ResidualPart part, const at::Tensor& write) {}
   /// Analytic cost of the attention computed at \p site (only when wantsCost()).
   virtual void onCost(const AttentionSite& site, const AttentionCost& cost) {}
   /// Whether the queries, keys and row log-sum-exp of \p site are wanted (the long-input capture kind).

@@ -87,6 +87,24 @@ class Model {
   /// layer leaves them): [T, V] logits. Applied to the last layer's output it is forward()'s logits. Undefined when
   /// lensStack() is "".
   virtual at::Tensor outputHead(const at::Tensor& hidden) const { return at::Tensor(); }
+  /// Whether direct logit attribution works: the residual stream of lensStack() is the sum of what the embeddings and
+  /// every attention and MLP block write to it (AttentionHook::onResidualWrite reports each), and headWrites() and
+  /// frozenHeadLogits() are implemented. False for post-norm models, whose residual stream is renormalised in every
+  /// layer.
+  virtual bool hasDirectAttribution() const { return false; }
+  /// What each attention head of layer \p layer writes to the residual stream: the output projection applied to each
+  /// head's slice of \p headOutputs ([heads, T, d], as AttentionHook::onHeadOutputs gives them), without the
+  /// projection's bias: [heads, T, hidden]. Summed over heads plus the bias it is the layer's attention write.
+  virtual at::Tensor headWrites(int layer, const at::Tensor& headOutputs) const { return at::Tensor(); }
+  /// The output head linearised at the residual row \p residual ([hidden]): the final norm's scale frozen at its
+  /// value for \p residual (as TransformerLens's direct logit attribution does). Returns the logit of token \p target
+  /// each row of \p parts ([N, hidden]) contributes, float64 [N]; \p constant receives what the head adds whatever
+  /// its input (the norm's bias through the unembedding, the unembedding's bias). When the rows of \p parts sum to
+  /// \p residual, the result's sum plus \p constant is outputHead(residual)[target].
+  virtual at::Tensor frozenHeadLogits(const at::Tensor& parts, const at::Tensor& residual, int64_t target,
+                                      double* constant) const {
+    return at::Tensor();
+  }
 
  protected:
   ModelInfo m_info;

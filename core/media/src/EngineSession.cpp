@@ -86,6 +86,7 @@ std::unique_ptr<EngineSession> EngineSession::open(const std::string& dir, const
   o.windowSeconds = i.windowSeconds;
   o.canGenerate = (i.causal && i.modality == "text") || i.encoderDecoder;
   o.hasLens = !s->m->model->model->lensStack().empty();
+  o.hasDirectAttribution = s->m->model->model->hasDirectAttribution();
   o.labels = i.labels;
   o.note = s->m->model->config.optString("attnscope_note", "");
   if (!s->m->model->tokenizerError.empty())
@@ -651,6 +652,11 @@ LensResult EngineSession::logitLens(const std::string& target, int topK) {
     }
   }
   return r;
+}
+
+DirectLogitAttribution EngineSession::directLogitAttribution(int64_t position, const std::string& target) {
+  if (!m->lastInput) throw InputError("direct logit attribution needs an input: run the model first");
+  return attnscope::directLogitAttribution(*m->model, *m->lastInput, position, target);
 }
 
 std::vector<float> EngineSession::importance(int* layers, int* heads) const {

@@ -63,6 +63,14 @@ class Gpt2Family : public Model {
   at::Tensor outputHead(const at::Tensor& hidden) const override {
     return at::linear(m_lnf(hidden), m_lmHead);  // [T, V]
   }
+  bool hasDirectAttribution() const override { return true; }
+  at::Tensor headWrites(int layer, const at::Tensor& headOutputs) const override {
+    return headWritesThrough(m_layers.at(static_cast<size_t>(layer)).proj.w, headOutputs);  // [heads, T, E]
+  }
+  at::Tensor frozenHeadLogits(const at::Tensor& parts, const at::Tensor& residual, int64_t target,
+                              double* constant) const override {
+    return frozenLayerNormHead(parts, residual, &m_lnf, at::Tensor(), m_lmHead, at::Tensor(), target, constant);
+  }
 
   TensorMap forward(const TensorMap& inputs, const ForwardOptions& options) override {
     const at::Tensor ids = inputIds(inputs, "input_ids", m_info.vocab, m_device);  // [T]
@@ -72,6 +80,7 @@ class Gpt2Family : public Model {
     const at::Tensor positions = at::arange(options.positionOffset, options.positionOffset + T, ids.options());  // [T]
     at::Tensor h = at::embedding(m_wte, ids) + at::embedding(m_wpe, positions);  // [T, E]
     const int64_t E = h.size(1);
+    residualWrite(options, "self", 0, ResidualPart::Embeddings, h);
     for (size_t l = 0; l < m_layers.size(); ++l) {
       const Layer& L = m_layers[l];
       const at::Tensor qkv = L.qkv(L.ln1(h));  // [T, 3E]
@@ -84,8 +93,12 @@ class Gpt2Family : public Model {
       const at::Tensor ctx = computeAttention(call, splitHeads(qkv.narrow(1, 0, E), m_heads),
                                               splitHeads(qkv.narrow(1, E, E), m_heads),
                                               splitHeads(qkv.narrow(1, 2 * E, E), m_heads));  // [heads, T, d]
-      h = h + L.proj(mergeHeads(ctx));                                                    // [T, E]
-      h = h + L.fcProj(applyActivation(m_act, L.fc(L.ln2(h))));                           // [T, E]
+      const at::Tensor attn = L.proj(mergeHeads(ctx));                                    // [T, E]
+      residualWrite(options, "self", static_cast<int>(l), ResidualPart::Attention, attn);
+      h = h + attn;                                                                       // [T, E]
+      const at::Tensor mlp = L.fcProj(applyActivation(m_act, L.fc(L.ln2(h))));            // [T, E]
+      residualWrite(options, "self", static_cast<int>(l), ResidualPart::Mlp, mlp);
+      h = h + mlp;                                                                        // [T, E]
       layerDone(options, "self", static_cast<int>(l), h);
     }
     h = m_lnf(h);  // [T, E]

@@ -68,6 +68,14 @@ class GptNeoxFamily : public Model {
   at::Tensor outputHead(const at::Tensor& hidden) const override {
     return at::linear(m_lnf(hidden), m_out);  // [T, V]
   }
+  bool hasDirectAttribution() const override { return true; }
+  at::Tensor headWrites(int layer, const at::Tensor& headOutputs) const override {
+    return headWritesThrough(m_layers.at(static_cast<size_t>(layer)).dense.wt, headOutputs);  // [heads, T, H]
+  }
+  at::Tensor frozenHeadLogits(const at::Tensor& parts, const at::Tensor& residual, int64_t target,
+                              double* constant) const override {
+    return frozenLayerNormHead(parts, residual, &m_lnf, at::Tensor(), m_out, at::Tensor(), target, constant);
+  }
 
   TensorMap forward(const TensorMap& inputs, const ForwardOptions& options) override {
     const at::Tensor ids = inputIds(inputs, "input_ids", m_info.vocab, m_device);  // [T]
@@ -77,6 +85,7 @@ class GptNeoxFamily : public Model {
     const RotaryTables rope = m_rotary.tables(options.positionOffset, T, m_device, m_embed.scalar_type());
 
     at::Tensor h = at::embedding(m_embed, ids);  // [T, H]
+    residualWrite(options, "self", 0, ResidualPart::Embeddings, h);
     for (size_t l = 0; l < m_layers.size(); ++l) {
       const Layer& L = m_layers[l];
       // Per-head fused layout: [T, heads, 3·d] with q | k | v inside each head.
@@ -90,12 +99,11 @@ class GptNeoxFamily : public Model {
                                               m_rotary.apply(qkv.narrow(-1, m_headDim, m_headDim), rope),
                                               qkv.narrow(-1, 2 * m_headDim, m_headDim));  // [heads, T, d]
       const at::Tensor attn = L.dense(mergeHeads(ctx));                                   // [T, H]
-      if (m_parallel) {
-        h = h + attn + L.down(applyActivation(m_act, L.up(L.ln2(h))));  // [T, H]
-      } else {
-        h = h + attn;                                                    // [T, H]
-        h = h + L.down(applyActivation(m_act, L.up(L.ln2(h))));          // [T, H]
-      }
+      residualWrite(options, "self", static_cast<int>(l), ResidualPart::Attention, attn);
+      if (!m_parallel) h = h + attn;                                     // [T, H]
+      const at::Tensor mlp = L.down(applyActivation(m_act, L.up(L.ln2(h))));  // [T, H]
+      residualWrite(options, "self", static_cast<int>(l), ResidualPart::Mlp, mlp);
+      h = m_parallel ? h + attn + mlp : h + mlp;                         // [T, H]
       layerDone(options, "self", static_cast<int>(l), h);
     }
     h = m_lnf(h);  // [T, H]

@@ -78,6 +78,16 @@ class OptFamily : public Model {
     if (m_projectOut.wt.defined()) h = m_projectOut(h);               // [T, E]
     return at::linear(h, m_lmHead);                                   // [T, V]
   }
+  /// Post-LN OPT (do_layer_norm_before false) renormalises its residual stream in every layer: not a sum of writes.
+  bool hasDirectAttribution() const override { return m_preNorm; }
+  at::Tensor headWrites(int layer, const at::Tensor& headOutputs) const override {
+    return headWritesThrough(m_layers.at(static_cast<size_t>(layer)).out.wt, headOutputs);  // [heads, T, H]
+  }
+  at::Tensor frozenHeadLogits(const at::Tensor& parts, const at::Tensor& residual, int64_t target,
+                              double* constant) const override {
+    return frozenLayerNormHead(parts, residual, m_hasFinalNorm ? &m_finalNorm : nullptr, m_projectOut.wt, m_lmHead,
+                               at::Tensor(), target, constant);  // [N]
+  }
 
   TensorMap forward(const TensorMap& inputs, const ForwardOptions& options) override {
     const at::Tensor ids = inputIds(inputs, "input_ids", m_info.vocab, m_device);  // [T]
@@ -95,6 +105,7 @@ class OptFamily : public Model {
     at::Tensor h = at::embedding(m_embed, ids);              // [T, E]
     if (m_projectIn.wt.defined()) h = m_projectIn(h);          // [T, H]
     h = h + at::embedding(m_positions, pos + kPositionOffset);  // [T, H]
+    if (m_preNorm) residualWrite(options, "self", 0, ResidualPart::Embeddings, h);
     for (size_t l = 0; l < m_layers.size(); ++l) {
       const Layer& L = m_layers[l];
       const at::Tensor x = m_preNorm ? L.attnNorm(h) : h;  // [T, H]
@@ -105,10 +116,14 @@ class OptFamily : public Model {
       call.cache = options.cache ? &(*options.cache)[l] : nullptr;
       const at::Tensor ctx = computeAttention(call, splitHeads(L.q(x), m_heads), splitHeads(L.k(x), m_heads),
                                               splitHeads(L.v(x), m_heads));  // [heads, T, d]
-      h = h + L.out(mergeHeads(ctx));                                         // [T, H]
+      const at::Tensor attn = L.out(mergeHeads(ctx));                         // [T, H]
+      if (m_preNorm) residualWrite(options, "self", static_cast<int>(l), ResidualPart::Attention, attn);
+      h = h + attn;                                                           // [T, H]
       if (!m_preNorm) h = L.attnNorm(h);                                      // [T, H]
       const at::Tensor y = m_preNorm ? L.ffnNorm(h) : h;                      // [T, H]
-      h = h + L.fc2(applyActivation(m_act, L.fc1(y)));                        // [T, H]
+      const at::Tensor mlp = L.fc2(applyActivation(m_act, L.fc1(y)));         // [T, H]
+      if (m_preNorm) residualWrite(options, "self", static_cast<int>(l), ResidualPart::Mlp, mlp);
+      h = h + mlp;                                                            // [T, H]
       if (!m_preNorm) h = L.ffnNorm(h);                                       // [T, H]
       layerDone(options, "self", static_cast<int>(l), h);
     }

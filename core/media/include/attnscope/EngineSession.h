@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "attnscope/DirectLogitAttribution.h"
 #include "attnscope/PruneSweepResult.h"
 
 namespace attnscope {
@@ -26,6 +27,7 @@ struct ModelSummary {
   double windowSeconds = 0;     ///< audio models: the seconds heard at once (0 = not an audio model)
   bool canGenerate = false;     ///< greedy generation works (decoder language models, encoder–decoder models)
   bool hasLens = false;         ///< a token output head reads the residual stream: the logit lens works
+  bool hasDirectAttribution = false;  ///< the residual stream is a sum of writes: direct logit attribution works
   std::vector<std::string> labels;
   std::string note;  ///< config.json "attnscope_note" (e.g. "Locally trained demo …"), shown on the model card
 };
@@ -215,6 +217,9 @@ class EngineSession {
   /// Throws InputError before any run, for a model without a token output head, or for a target that is not one
   /// token.
   LensResult logitLens(const std::string& target, int topK = 10);
+  /// Direct logit attribution of the last run's input at \p position (−1 = the last) for \p target ("" = the
+  /// model's prediction there), on the full model.
+  DirectLogitAttribution directLogitAttribution(int64_t position, const std::string& target);
   /// Greedy generation of up to \p maxNewTokens after \p request's text (text LMs; Whisper continues its decoder
   /// from the audio). The capture holds every position's row, so each generated step's attention can be browsed;
   /// \p promptLength receives the number of prompt positions and predictionText the continuation.
