@@ -131,7 +131,8 @@ const char* const kLensHelp =
     "position, token, top: [{token, id, p}], target_id, target_p, target_rank}]}]}.\n";
 
 const char* const kAttributeHelp =
-    "usage: attnscope-cli attribute --model DIR (--text STR | --inputs FILE) --method dla [--position P]\n"
+    "usage: attnscope-cli attribute --model DIR (--text STR | --image PATH | --audio PATH | --inputs FILE)\n"
+    "                               --method dla|flow|rollout [--position P]\n"
     "                               [--target TOKEN|#ID] [--variant SPEC] [--device D] [--dtype D] --out FILE.json\n"
     "                               [--figure FILE.pdf|svg|png] [--dpi N]\n"
     "\n"
@@ -142,7 +143,13 @@ const char* const kAttributeHelp =
     "output head (Llama, Qwen2, Mistral, Gemma, Phi-3, GPT-2, GPT-NeoX, OPT); --variant applies an attention variant\n"
     "first (a pruned head then contributes 0). FILE.json: {method, model, position, token, target_id, target,\n"
     "predicted, logit, p, layers, heads, parts: {embed, L0H0, ..., L0.mlp, ..., bias}, sum}. --figure draws the\n"
-    "layers x heads grid with the MLP column.\n";
+    "layers x heads grid with the MLP column.\n"
+    "\n"
+    "Attention flow (flow; Abnar & Zuidema 2020: the maximum flow through the layered graph of head-averaged\n"
+    "attention plus the residual, from the query position at the top to each input position) and attention rollout\n"
+    "(rollout): how much position P (default: the last for decoders, the first — [CLS] — otherwise) draws on each\n"
+    "input position, for text, image (patches) and audio (frames). FILE.json: {method, model, stack, position, token,\n"
+    "scores: [{position, token, value}]}, the values summing to 1.\n";
 
 const char* const kGenerateHelp =
     "usage: attnscope-cli generate --model DIR (--text STR [--target PREFIX] | --audio PATH [--offset S] | --inputs FILE)\n"
@@ -482,11 +489,51 @@ int cmdLens(const Args& a) {
   return 0;
 }
 
+/// Rollout or attention flow of one query position: {method, model, stack, position, token, scores: [{position,
+/// token, value}]}, the values summing to 1.
+nlohmann::json tokenAttribution(LoadedModel& m, const PreparedInput& in, const std::string& method, int64_t position,
+                                bool positionGiven) {
+  const RunResult r = guardAllocations([&] { return runModel(m, in); }, "the forward pass");
+  std::string stack;
+  std::vector<at::Tensor> layers;
+  for (const std::string candidate : {"self", "encoder"}) {
+    for (const auto& [key, probs] : r.capture->records())
+      if (key.first == candidate) layers.push_back(probs);  // [heads, T, T], layers in order (std::map)
+    if (!layers.empty()) {
+      stack = candidate;
+      break;
+    }
+  }
+  if (layers.empty()) throw InputError("--method " + method + " needs self-attention; the capture has none");
+  const int64_t T = layers.front().size(-1);
+  // Default query: the last position of a causal model (its next-token prediction), else the first ([CLS]).
+  if (!positionGiven) position = m.model->info().causal ? -1 : 0;
+  if (position < 0) position += T;
+  if (position < 0 || position >= T)
+    throw InputError("--position " + std::to_string(position) + " is outside the input (0.." + std::to_string(T - 1) +
+                     ")");
+  const at::Tensor scores = method == "flow" ? attentionFlow(layers, position)
+                                             : attentionRollout(layers)[position].to(at::kDouble).contiguous();  // [T]
+  const std::vector<std::string> labels = stackLabels(in, stack).first;
+  nlohmann::json list = nlohmann::json::array();
+  for (int64_t j = 0; j < T; ++j)
+    list.push_back({{"position", j},
+                    {"token", j < static_cast<int64_t>(labels.size()) ? labels[static_cast<size_t>(j)] : std::to_string(j)},
+                    {"value", scores[j].item<double>()}});
+  return {{"method", method},
+          {"model", m.model->info().modelType},
+          {"stack", stack},
+          {"position", position},
+          {"token", position < static_cast<int64_t>(labels.size()) ? labels[static_cast<size_t>(position)] : ""},
+          {"scores", list}};
+}
+
 int cmdAttribute(const Args& a) {
   const std::string out = a.require("out");
   const std::string method = a.require("method");
-  if (method != "dla")
-    throw InputError("--method '" + method + "': this build computes dla (direct logit attribution)");
+  if (method != "dla" && method != "flow" && method != "rollout")
+    throw InputError("--method '" + method + "': expected dla (direct logit attribution), flow (attention flow) or "
+                     "rollout (attention rollout)");
   int64_t position = -1;
   if (a.has("position")) {
     const std::string v = a.get("position");
@@ -516,6 +563,16 @@ int cmdAttribute(const Args& a) {
   Args input = a;
   input.values.erase("target");  // here the target is a token of the output, not a seq2seq target text
   PreparedInput in = inputFrom(*m, input);
+  if (method != "dla") {
+    if (a.has("figure")) throw InputError("--figure draws the dla grid; for " + method + " use the JSON scores");
+    if (a.has("target") || a.has("variant"))
+      throw InputError("--target and --variant belong to --method dla");
+    const nlohmann::json doc = tokenAttribution(*m, in, method, position, a.has("position"));
+    writeFileAtomically(out, doc.dump(1) + "\n");
+    std::cerr << "wrote " << out << ": " << method << " of position " << doc["position"] << " over "
+              << doc["scores"].size() << " positions\n";
+    return 0;
+  }
   std::unique_ptr<AttentionVariant> variant;
   if (a.has("variant") && a.get("variant") != "full") {
     variant = makeVariant(a.get("variant"));
@@ -804,8 +861,8 @@ int main(int argc, char** argv) {
     if (cmd == "attribute") {
       if (wantsHelp(argc, argv)) return std::cout << kAttributeHelp, 0;
       return cmdAttribute(parseArgs(argc, argv, 2,
-                                    {"model", "text", "text-pair", "inputs", "method", "position", "target", "variant",
-                                     "device", "dtype", "out", "figure", "dpi"},
+                                    {"model", "text", "text-pair", "inputs", "image", "audio", "offset", "method",
+                                     "position", "target", "variant", "device", "dtype", "out", "figure", "dpi"},
                                     {}));
     }
     if (cmd == "generate") {
