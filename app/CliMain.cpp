@@ -16,6 +16,7 @@
 #include "attnscope/Analysis.h"
 #include "attnscope/AtomicFile.h"
 #include "attnscope/DirectLogitAttribution.h"
+#include "attnscope/InformationFlowGraph.h"
 #include "attnscope/LogitLens.h"
 #include "attnscope/CaptureFile.h"
 #include "attnscope/Compare.h"
@@ -32,6 +33,7 @@
 #ifdef ATTNSCOPE_CLI_FIGURES
 #include "FigureExport.h"
 #include "DlaFigure.h"
+#include "FlowGraphFigure.h"
 #include "SweepFigure.h"
 #endif
 
@@ -51,7 +53,8 @@ const char* const kUsage =
     "  figure    a paper figure of a capture: one head, the layer x head grid, or variants side by side\n"
     "  head      one head (or a block of it) of a capture as a float32 .npy / .safetensors matrix\n"
     "  lens      the logit lens: every layer's residual stream through the model's output head\n"
-    "  attribute what each head and MLP contributes to a target logit (direct logit attribution)\n"
+    "  attribute what each head and MLP contributes to a target logit (dla), attention flow, rollout\n"
+    "  flow-graph  the information-flow graph into one position (Ferrando & Voita 2024)\n"
     "  prune-sweep  prune 0..90 % of the heads in importance order and measure the output drift\n"
     "  convert-llama2c  turn a llama2.c checkpoint + tokenizer.bin into a Hugging Face model folder\n"
     "\n"
@@ -150,6 +153,19 @@ const char* const kAttributeHelp =
     "(rollout): how much position P (default: the last for decoders, the first — [CLS] — otherwise) draws on each\n"
     "input position, for text, image (patches) and audio (frames). FILE.json: {method, model, stack, position, token,\n"
     "scores: [{position, token, value}]}, the values summing to 1.\n";
+
+const char* const kFlowGraphHelp =
+    "usage: attnscope-cli flow-graph --model DIR (--text STR | --inputs FILE) [--token P] [--threshold X]\n"
+    "                                [--device D] [--dtype D] --out graph.json [--figure FILE.pdf|svg|png] [--dpi N]\n"
+    "\n"
+    "The information-flow graph (Ferrando & Voita 2024, as in LLM Transparency Tool) into position P (default: the\n"
+    "last; negative counts from the end): each layer's attention step (the residual plus, per source position, the\n"
+    "heads' A·v·W_O) and MLP step, every component scored by its proximity to the sum it enters (normalised), edges\n"
+    "kept from the top down while their importance is at least X (default 0.02). Pre-norm models with a token output\n"
+    "head. graph.json: {method, model, position, token, positions, layers, threshold, edges: [{kind (attention |\n"
+    "residual | mlp), layer, from_level, from, to_level, to, weight, heads: [{head, weight}]}]}; level 2l is the\n"
+    "residual entering layer l, 2l + 1 the residual after its attention. --figure draws the graph (positions across,\n"
+    "levels upwards).\n";
 
 const char* const kGenerateHelp =
     "usage: attnscope-cli generate --model DIR (--text STR [--target PREFIX] | --audio PATH [--offset S] | --inputs FILE)\n"
@@ -597,6 +613,63 @@ int cmdAttribute(const Args& a) {
   return 0;
 }
 
+int cmdFlowGraph(const Args& a) {
+  const std::string out = a.require("out");
+  int64_t position = -1;
+  if (a.has("token")) {
+    const std::string v = a.get("token");
+    size_t used = 0;
+    try {
+      position = std::stoll(v, &used);
+    } catch (...) {
+      used = 0;
+    }
+    if (used == 0 || used != v.size()) throw InputError("--token must be a position, an integer (got '" + v + "')");
+  }
+  double threshold = 0.02;
+  if (a.has("threshold")) {
+    const std::string v = a.get("threshold");
+    size_t used = 0;
+    try {
+      threshold = std::stod(v, &used);
+    } catch (...) {
+      used = 0;
+    }
+    if (used == 0 || used != v.size() || !(threshold > 0 && threshold <= 1))
+      throw InputError("--threshold must be a number in (0, 1] (got '" + v + "')");
+  }
+  int64_t dpi = 300;
+  if (a.has("dpi") && (!parseNonNegativeInt(a.get("dpi"), &dpi) || dpi < 36 || dpi > 2400))
+    throw InputError("--dpi must be a whole number in 36..2400 (got '" + a.get("dpi") + "')");
+  const std::string figure = a.get("figure", "");
+  if (!figure.empty()) {
+    const std::string ext = std::filesystem::path(figure).extension().string();
+    if (ext != ".pdf" && ext != ".svg" && ext != ".png")
+      throw InputError("--figure must end in .pdf, .svg or .png (got '" + figure + "')");
+#ifndef ATTNSCOPE_CLI_FIGURES
+    throw InputError("this attnscope-cli was built without Qt (ATTNSCOPE_BUILD_GUI=OFF): --figure is unavailable");
+#endif
+  }
+  auto m = guardAllocations([&] { return loadModel(a.require("model"), a.get("device", "auto"), a.get("dtype", "auto")); },
+                            "loading the model");
+  PreparedInput in = inputFrom(*m, a);
+  const InformationFlowGraph graph = guardAllocations(
+      [&] { return informationFlowGraph(*m, in, position, threshold); }, "the information-flow graph");
+  writeFileAtomically(out, toJson(graph).dump(1) + "\n");
+  std::cerr << "wrote " << out << ": " << graph.edges.size() << " edges into position " << graph.position << "\n";
+#ifdef ATTNSCOPE_CLI_FIGURES
+  if (!figure.empty()) {
+    try {
+      renderFlowGraphFigureHeadless(graph, figure, static_cast<int>(dpi));
+    } catch (const std::runtime_error& e) {
+      throw InputError(std::string("--figure: ") + e.what());
+    }
+    std::cerr << "wrote " << figure << "\n";
+  }
+#endif
+  return 0;
+}
+
 int cmdHead(const Args& a) {
   const auto capture = CaptureFile::open(a.require("capture"));
   const std::string out = a.require("out");
@@ -857,6 +930,13 @@ int main(int argc, char** argv) {
       if (wantsHelp(argc, argv)) return std::cout << kLensHelp, 0;
       return cmdLens(parseArgs(argc, argv, 2,
                                {"model", "text", "text-pair", "inputs", "target", "top", "device", "dtype", "out"}, {}));
+    }
+    if (cmd == "flow-graph") {
+      if (wantsHelp(argc, argv)) return std::cout << kFlowGraphHelp, 0;
+      return cmdFlowGraph(parseArgs(argc, argv, 2,
+                                    {"model", "text", "inputs", "token", "threshold", "device", "dtype", "out", "figure",
+                                     "dpi"},
+                                    {}));
     }
     if (cmd == "attribute") {
       if (wantsHelp(argc, argv)) return std::cout << kAttributeHelp, 0;

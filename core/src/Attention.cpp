@@ -147,6 +147,7 @@ at::Tensor computeAttention(const AttentionCall& callIn, const at::Tensor& qIn, 
   const int64_t past = call.queryOffset >= 0 ? call.queryOffset : tk - tq;  // absolute position of query row 0
   const bool wantProbs = !hook || hook->wantsProbabilities(call.site);
   const bool wantQk = hook && hook->wantsQueryKey(call.site);
+  if (hook) hook->onValues(call.site, v);
   at::Tensor q32 = qIn.scalar_type() == at::kFloat ? qIn : qIn.to(at::kFloat);  // [heads, q, d]
   if (!variant) {
     // Without a variant: chunked, memory linear in the length unless the hook keeps the probabilities.

@@ -1,9 +1,9 @@
 // Attention flow (Abnar & Zuidema 2020) against networkx's Edmonds-Karp run the way the paper's code runs it
-// (tests/scripts/flow_reference.py: a hand-checkable case and seeded random full and causal attentions, inputs and
-// expectations in one JSON file); invariants on a real model; the CLI's attribute --method flow|rollout.
-#include <gtest/gtest.h>
-
+// (tests/scripts/flow_reference.py: a hand-checkable case and seeded random full and causal attentions,
+// inputs and expectations in one JSON file); invariants on a real model; the CLI's attribute --method
+// flow|rollout.
 #include <ATen/ATen.h>
+#include <gtest/gtest.h>
 
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -11,6 +11,7 @@
 #include "TestSupport.h"
 #include "attnscope/Analysis.h"
 #include "attnscope/Engine.h"
+#include "attnscope/EngineSession.h"
 #include "attnscope/Errors.h"
 
 using namespace attnscope;
@@ -26,7 +27,8 @@ at::Tensor fromJson(const nlohmann::json& nested) {
       for (const auto& row : h)
         for (const auto& v : row) flat.push_back(v.get<double>());
   return at::tensor(flat, at::kDouble)
-      .view({static_cast<int64_t>(layers), static_cast<int64_t>(heads), static_cast<int64_t>(T), static_cast<int64_t>(T)});
+      .view({static_cast<int64_t>(layers), static_cast<int64_t>(heads), static_cast<int64_t>(T),
+             static_cast<int64_t>(T)});
 }
 
 TEST(AttentionFlow, EqualsNetworkxMaxFlowAsThePapersCodeComputesIt) {
@@ -41,7 +43,8 @@ TEST(AttentionFlow, EqualsNetworkxMaxFlowAsThePapersCodeComputesIt) {
     const auto expected = c["flow"].get<std::vector<double>>();
     ASSERT_EQ(flow.size(0), static_cast<int64_t>(expected.size()));
     for (size_t j = 0; j < expected.size(); ++j)
-      EXPECT_NEAR(flow[static_cast<int64_t>(j)].item<double>(), expected[j], 1e-6) << c["name"] << " position " << j;
+      EXPECT_NEAR(flow[static_cast<int64_t>(j)].item<double>(), expected[j], 1e-6)
+          << c["name"] << " position " << j;
     EXPECT_NEAR(flow.sum().item<double>(), 1.0, 1e-12);
   }
 }
@@ -54,14 +57,39 @@ TEST(AttentionFlow, DiffersFromRolloutAndRespectsCausality) {
   for (const auto& [key, probs] : r.capture->records())
     if (key.first == "self") layers.push_back(probs);
   const int64_t T = layers.front().size(-1), q = T / 2;
-  const at::Tensor flow = attentionFlow(layers, q);                         // [T]
+  const at::Tensor flow = attentionFlow(layers, q);                        // [T]
   const at::Tensor rollout = attentionRollout(layers)[q].to(at::kDouble);  // [T]
   EXPECT_NEAR(flow.sum().item<double>(), 1.0, 1e-9);
   EXPECT_GE(flow.min().item<double>(), 0.0);
-  EXPECT_EQ(flow.narrow(0, q + 1, T - q - 1).abs().max().item<double>(), 0.0);  // no flow from later positions
-  EXPECT_GT((flow - rollout).abs().max().item<double>(), 1e-3);            // a different method, not rollout again
+  EXPECT_EQ(flow.narrow(0, q + 1, T - q - 1).abs().max().item<double>(),
+            0.0);                                                // no flow from later positions
+  EXPECT_GT((flow - rollout).abs().max().item<double>(), 1e-3);  // a different method, not rollout again
   EXPECT_THROW(attentionFlow(layers, T), InputError);
   EXPECT_THROW(attentionFlow({}, 0), InputError);
+}
+
+/// The Aggregates tab's "flow" matrix: row q is attentionFlow() of the layers up to the chosen one; a long
+/// input kept as queries and keys is refused with a message.
+TEST(AttentionFlow, AggregateMatrixRowsAreTheFlowOfEachQuery) {
+  const auto [probs, qk] = runBothStores("llama-gqa-random");
+  for (int layer : {0, 1}) {
+    int rows = 0, cols = 0;
+    const std::vector<float> m = aggregateAttention(probs, "self", layer, "flow", &rows, &cols);
+    std::vector<at::Tensor> layers;
+    for (int l = 0; l <= layer; ++l) {
+      const AttentionMatrix* a = probs.find("self", l);
+      ASSERT_NE(a, nullptr);
+      layers.push_back(at::tensor(a->data, at::kFloat).view({a->heads, a->q, a->k}));
+    }
+    ASSERT_EQ(rows, cols);
+    for (int q : {0, rows / 2, rows - 1}) {
+      const at::Tensor flow = attentionFlow(layers, q);  // [T]
+      for (int j = 0; j < cols; ++j)
+        EXPECT_NEAR(m[static_cast<size_t>(q) * cols + j], flow[j].item<double>(), 1e-6)
+            << "L" << layer << " q" << q;
+    }
+  }
+  EXPECT_THROW(aggregateRow(qk, "self", 1, "flow", 0), InputError);
 }
 
 TEST(AttentionFlow, CliWritesFlowAndRolloutScores) {
@@ -81,8 +109,9 @@ TEST(AttentionFlow, CliWritesFlowAndRolloutScores) {
     EXPECT_NEAR(sum, 1.0, 1e-5);
     EXPECT_EQ(doc["scores"][1]["token"], " Once");
   }
-  const CommandResult bad = runCommand(std::string(ATTNSCOPE_CLI_PATH) + " attribute --method alti --model " +
-                                       realModel("stories260K") + " --text 'Once' --out " + tmp.file("x.json"));
+  const CommandResult bad =
+      runCommand(std::string(ATTNSCOPE_CLI_PATH) + " attribute --method alti --model " +
+                 realModel("stories260K") + " --text 'Once' --out " + tmp.file("x.json"));
   EXPECT_EQ(bad.status, 2) << bad.output;
   EXPECT_NE(bad.output.find("expected dla"), std::string::npos) << bad.output;
   EXPECT_FALSE(std::filesystem::exists(tmp.file("x.json")));

@@ -19,6 +19,7 @@
 #include "CompareTab.h"
 #include "HeadTab.h"
 #include "DlaTab.h"
+#include "FlowGraphTab.h"
 #include "LensTab.h"
 #include "LinesTab.h"
 #include "MainWindow.h"
@@ -287,6 +288,22 @@ class GuiTest : public QObject {
       for (int j = 0; j < l1->k; ++j) sum += w.tab<AggregateTab>()->view()->valueAt(i, j);
       QVERIFY(std::abs(sum - 1.0) < 1e-4);
     }
+    // Attention flow: distributions as well, and not the rollout again.
+    std::vector<double> rollout;
+    for (int i = 0; i < l1->q; ++i)
+      for (int j = 0; j < l1->k; ++j) rollout.push_back(w.tab<AggregateTab>()->view()->valueAt(i, j));
+    w.tab<AggregateTab>()->kindBox()->setCurrentIndex(w.tab<AggregateTab>()->kindBox()->findData("flow"));
+    QVERIFY(shown.wait(30000));
+    double apart = 0;
+    for (int i = 0; i < l1->q; ++i) {
+      double sum = 0;
+      for (int j = 0; j < l1->k; ++j) {
+        sum += w.tab<AggregateTab>()->view()->valueAt(i, j);
+        apart = std::max(apart, std::abs(w.tab<AggregateTab>()->view()->valueAt(i, j) - rollout[i * l1->k + j]));
+      }
+      QVERIFY(std::abs(sum - 1.0) < 1e-4);
+    }
+    QVERIFY(apart > 1e-3);
     w.shutdown();
     QVERIFY(!w.runner()->threadRunning());
   }
@@ -312,6 +329,7 @@ class GuiTest : public QObject {
     QVERIFY(w.tabs()->isTabEnabled(w.tabs()->indexOf(w.tab<OverlayTab>())));
     QVERIFY(!w.tabs()->isTabEnabled(w.tabs()->indexOf(w.tab<LensTab>())));  // a classifier: no token output head
     QVERIFY(!w.tabs()->isTabEnabled(w.tabs()->indexOf(w.tab<DlaTab>())));   // nor direct logit attribution
+    QVERIFY(!w.tabs()->isTabEnabled(w.tabs()->indexOf(w.tab<FlowGraphTab>())));  // nor the information flow
     QSignalSpy shown(w.tab<OverlayTab>(), &AnalysisTab::shown);
     w.tabs()->setCurrentWidget(w.tab<OverlayTab>());  // the overlay is drawn on the worker thread
     QVERIFY(shown.wait(30000));
@@ -1140,6 +1158,93 @@ class GuiTest : public QObject {
     tab->targetEdit()->setText("two words");
     emit tab->targetEdit()->editingFinished();
     QTRY_VERIFY_WITH_TIMEOUT(tab->note().contains("tokens"), 30000);
+    w.shutdown();
+  }
+
+  void flowGraphTabFromAHandMadeGraph() {
+    // 2 layers, 3 positions, into position 2: an attention edge 0 → 2 in layer 1 (heads 1 then 0), residual edges,
+    // an MLP edge, and a weak attention edge (0.02) that the threshold removes with what hangs only on it.
+    auto g = std::make_shared<InformationFlowGraph>();
+    g->model = "llama";
+    g->position = 2;
+    g->positions = {"<s>", " Once", " upon"};
+    g->layers = 2;
+    g->threshold = 0.01;
+    g->edges = {{"residual", 1, 3, 4, 2, 2, 0.7, {}},
+                {"mlp", 1, 3, 4, 2, 2, 0.3, {}},
+                {"residual", 1, 2, 3, 2, 2, 0.5, {}},
+                {"attention", 1, 2, 3, 0, 2, 0.4, {{1, 0.3}, {0, 0.1}}},
+                {"attention", 1, 2, 3, 1, 2, 0.02, {{0, 0.02}}},
+                {"residual", 0, 1, 2, 1, 1, 0.9, {}},
+                {"residual", 0, 1, 2, 0, 0, 0.8, {}}};
+    TabBench b;
+    FlowGraphTab tab;
+    tab.attach(&b.doc, &b.view, &b.runner);
+    tab.resize(1000, 600);
+    tab.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&tab));
+    tab.thresholdBox()->setValue(0.04);
+    tab.showGraph(g);
+    // The weak edge is gone, and so is the residual edge below position 1 that only it reached.
+    QCOMPARE(static_cast<int>(tab.plot()->graph().edges.size()), 5);
+    for (const FlowEdge& e : tab.plot()->graph().edges) QVERIFY(e.weight >= 0.04);
+    QVERIFY(tab.note().startsWith("5 edges (1 through attention)"));
+    tab.thresholdBox()->setValue(0.01);  // at the computed threshold: every edge, no recomputation
+    QCOMPARE(static_cast<int>(tab.plot()->graph().edges.size()), 7);
+    tab.thresholdBox()->setValue(0.6);  // only the top residual survives
+    QCOMPARE(static_cast<int>(tab.plot()->graph().edges.size()), 1);
+    tab.thresholdBox()->setValue(0.04);
+    // Clicking the attention edge lists its heads and opens the strongest head with the cell (2, 0) pinned.
+    int attention = -1;
+    for (int i = 0; i < static_cast<int>(tab.plot()->graph().edges.size()); ++i)
+      if (tab.plot()->graph().edges[static_cast<size_t>(i)].kind == "attention") attention = i;
+    QVERIFY(attention >= 0);
+    const QLineF line = tab.plot()->edgeLine(attention);
+    const QPointF mid = (line.p1() + line.p2()) / 2;
+    const QPoint at(tab.plot()->xAxis->coordToPixel(mid.x()), tab.plot()->yAxis->coordToPixel(mid.y()));
+    QCOMPARE(tab.plot()->edgeAt(at), attention);
+    QSignalSpy chosen(&tab, &AnalysisTab::headChosen);
+    QTest::mouseClick(tab.plot(), Qt::LeftButton, Qt::NoModifier, at);
+    QCOMPARE(chosen.count(), 1);
+    QCOMPARE(tab.plot()->selectedEdge(), attention);
+    QCOMPARE(b.view.layer(), 1);
+    QCOMPARE(b.view.head(), 1);
+    QCOMPARE(b.view.pinQuery(), 2);
+    QCOMPARE(b.view.pinKey(), 0);
+    QCOMPARE(tab.edgeList()->count(), 3);
+    QVERIFY(tab.edgeList()->item(1)->text().contains("head 1: 0.300"));
+    QTemporaryDir dir;
+    tab.writeFigure(dir.filePath("flow.pdf"), 72);
+    QVERIFY(QFileInfo(dir.filePath("flow.pdf")).size() > 1000);
+    const QJsonObject state = tab.saveState();
+    FlowGraphTab again;
+    again.restoreState(state);
+    QCOMPARE(again.thresholdBox()->value(), 0.04);
+    QCOMPARE(FlowGraphTab().thresholdBox()->value(), 0.02);  // the default
+  }
+
+  void flowGraphTabOnStories260k() {
+    MainWindow w;
+    w.input()->setText("Once upon a time, there was a little girl named Lily.");
+    loadAndRun(w, shared() + "/models/stories260K");
+    FlowGraphTab* tab = w.tab<FlowGraphTab>();
+    QVERIFY(w.tabs()->isTabEnabled(w.tabs()->indexOf(tab)));
+    QSignalSpy shown(tab, &AnalysisTab::shown);
+    QVERIFY(w.showTab("flow"));
+    QVERIFY(shown.wait(30000));
+    const InformationFlowGraph& g = tab->plot()->graph();
+    const int last = static_cast<int>(w.document()->capture()->queryLabels.size()) - 1;
+    QCOMPARE(g.position, static_cast<int64_t>(last));
+    QCOMPARE(g.layers, w.document()->summary().layers);
+    QVERIFY(!g.edges.empty());
+    const size_t atDefault = g.edges.size();
+    for (const FlowEdge& e : g.edges) QVERIFY(e.weight >= 0.02 && e.from <= e.to);
+    tab->thresholdBox()->setValue(0.2);
+    QVERIFY(tab->plot()->graph().edges.size() < atDefault);
+    shown.clear();
+    tab->positionBox()->setValue(4);
+    QVERIFY(shown.wait(30000));
+    QCOMPARE(tab->plot()->graph().position, int64_t(4));
     w.shutdown();
   }
 

@@ -73,12 +73,16 @@ def rope(x, positions, theta, rot):
     return torch.cat([xr * cos + rotated * sin, xp], -1)
 
 
-def causal_attention(q, k, v, scale):
-    """q [H, T, d], k/v [H, T, d] -> per-head outputs [H, T, d]."""
+def causal_attention(q, k, v, scale, tr=None):
+    """q [H, T, d], k/v [H, T, d] -> per-head outputs [H, T, d]; records the probabilities and values in tr."""
     T = q.shape[1]
     s = q @ k.transpose(1, 2) * scale
     s = s.masked_fill(torch.triu(torch.ones(T, T, dtype=torch.bool), 1), float("-inf"))
-    return torch.softmax(s, -1) @ v
+    p = torch.softmax(s, -1)
+    if tr is not None:
+        tr.probs.append(p)
+        tr.values.append(v)
+    return p @ v
 
 
 class Trace:
@@ -89,6 +93,10 @@ class Trace:
         self.heads = []  # per layer [H, T, hidden]
         self.attn_bias = []  # per layer [hidden] (or 0)
         self.mlp = []  # per layer [T, hidden]
+        self.probs = []  # per layer [H, T, T]
+        self.values = []  # per layer [H, T, d] (kv heads repeated)
+        self.w_o = []  # per layer, nn.Linear layout [hidden, H*d]
+        self.resid_in = []  # per layer [T, hidden]: the residual entering it
 
 
 def per_head_writes(ctx, w_o):
@@ -105,10 +113,12 @@ def forward_gpt2(cfg, W, ids, tr):
     tr.embed = h.clone()
     for l in range(cfg["n_layer"]):
         b = f"{p}h.{l}."
+        tr.resid_in.append(h.clone())
         x = layer_norm(h, W[b + "ln_1.weight"], W[b + "ln_1.bias"], eps)
         qkv = x @ W[b + "attn.c_attn.weight"] + W[b + "attn.c_attn.bias"]  # Conv1D: [in, out]
         q, k, v = [qkv[:, i * E:(i + 1) * E].reshape(T, H, d).transpose(0, 1) for i in range(3)]
-        ctx = causal_attention(q, k, v, 1.0 / math.sqrt(d))
+        ctx = causal_attention(q, k, v, 1.0 / math.sqrt(d), tr)
+        tr.w_o.append(W[b + "attn.c_proj.weight"].T)
         heads = per_head_writes(ctx, W[b + "attn.c_proj.weight"].T)
         tr.heads.append(heads)
         tr.attn_bias.append(W[b + "attn.c_proj.bias"])
@@ -139,6 +149,7 @@ def forward_rotary(cfg, W, ids, tr, kind):
     act = gelu_tanh if kind == "gemma" else (lambda t: t * torch.sigmoid(t))
     for l in range(L):
         b = f"{p}layers.{l}."
+        tr.resid_in.append(h.clone())
         x = rms_norm(h, offset + W[b + "input_layernorm.weight"], eps)
 
         def proj(name, rows):
@@ -150,7 +161,8 @@ def forward_rotary(cfg, W, ids, tr, kind):
         q = rope(proj("q_proj", H), pos, theta, d)
         k = rope(proj("k_proj", KV), pos, theta, d).repeat_interleave(H // KV, 0)
         v = proj("v_proj", KV).repeat_interleave(H // KV, 0)
-        ctx = causal_attention(q, k, v, 1.0 / math.sqrt(d))
+        ctx = causal_attention(q, k, v, 1.0 / math.sqrt(d), tr)
+        tr.w_o.append(W[b + "self_attn.o_proj.weight"])
         heads = per_head_writes(ctx, W[b + "self_attn.o_proj.weight"])
         tr.heads.append(heads)
         tr.attn_bias.append(torch.zeros(hidden, dtype=torch.float64))
@@ -176,12 +188,14 @@ def forward_neox(cfg, W, ids, tr):
     tr.embed = h.clone()
     for l in range(L):
         b = f"{p}layers.{l}."
+        tr.resid_in.append(h.clone())
         x = layer_norm(h, W[b + "input_layernorm.weight"], W[b + "input_layernorm.bias"], eps)
         qkv = (x @ W[b + "attention.query_key_value.weight"].T + W[b + "attention.query_key_value.bias"])
         qkv = qkv.reshape(T, H, 3 * d).transpose(0, 1)  # per head: q | k | v
         q = rope(qkv[..., :d], pos, cfg["rotary_emb_base"], rot)
         k = rope(qkv[..., d:2 * d], pos, cfg["rotary_emb_base"], rot)
-        ctx = causal_attention(q, k, qkv[..., 2 * d:], 1.0 / math.sqrt(d))
+        ctx = causal_attention(q, k, qkv[..., 2 * d:], 1.0 / math.sqrt(d), tr)
+        tr.w_o.append(W[b + "attention.dense.weight"])
         heads = per_head_writes(ctx, W[b + "attention.dense.weight"])
         tr.heads.append(heads)
         tr.attn_bias.append(W[b + "attention.dense.bias"])

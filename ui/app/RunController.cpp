@@ -58,6 +58,7 @@ RunController::RunController(QObject* parent, bool threaded)
   connect(m_worker, &RunWorker::thumbnailsReady, this, &RunController::thumbnailsReady);
   connect(m_worker, &RunWorker::lensReady, this, &RunController::lensReady);
   connect(m_worker, &RunWorker::dlaReady, this, &RunController::dlaReady);
+  connect(m_worker, &RunWorker::flowGraphReady, this, &RunController::flowGraphReady);
   connect(m_worker, &RunWorker::headMetricReady, this, &RunController::headMetricReady);
   connect(m_worker, &RunWorker::overlayReady, this, &RunController::overlayReady);
   connect(m_worker, &RunWorker::previewReady, this, &RunController::previewReady);
@@ -177,6 +178,12 @@ quint64 RunController::lens(const QString& target) {
 quint64 RunController::directLogitAttribution(qint64 position, const QString& target) {
   const quint64 id = m_nextId++;
   post([w = m_worker, id, position, target] { w->directLogitAttribution(id, position, target); });
+  return id;
+}
+
+quint64 RunController::flowGraph(qint64 position, double threshold) {
+  const quint64 id = m_nextId++;
+  post([w = m_worker, id, position, threshold] { w->flowGraph(id, position, threshold); });
   return id;
 }
 

@@ -54,6 +54,8 @@ class RunController : public QObject {
   quint64 lens(const QString& target);
   /// Direct logit attribution of the last run's input (answers dlaReady()).
   quint64 directLogitAttribution(qint64 position, const QString& target);
+  /// The information-flow graph of the last run's input (answers flowGraphReady()).
+  quint64 flowGraph(qint64 position, double threshold);
   quint64 overlay(const QString& stack, int layer, int head, int query, bool rollout, double alpha,
                   const QString& colormap);
   quint64 preview(const QString& path, double offsetSeconds, double seconds, int width, int height);
@@ -85,6 +87,7 @@ class RunController : public QObject {
   void thumbnailsReady(quint64 id, std::shared_ptr<const attnscope::CaptureResult> thumbnails);
   void lensReady(quint64 id, std::shared_ptr<const attnscope::LensResult> lens);
   void dlaReady(quint64 id, std::shared_ptr<const attnscope::DirectLogitAttribution> dla);
+  void flowGraphReady(quint64 id, std::shared_ptr<const attnscope::InformationFlowGraph> graph);
   void headMetricReady(quint64 id, const std::vector<float>& values, int layers, int heads);
   void overlayReady(quint64 id, const QImage& image, const QString& title);
   void previewReady(quint64 id, const QImage& image, double fileSeconds);

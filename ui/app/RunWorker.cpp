@@ -18,6 +18,7 @@ RunWorker::RunWorker() {
   qRegisterMetaType<attnscope::HeadTile>();
   qRegisterMetaType<std::shared_ptr<const attnscope::LensResult>>();
   qRegisterMetaType<std::shared_ptr<const attnscope::DirectLogitAttribution>>();
+  qRegisterMetaType<std::shared_ptr<const attnscope::InformationFlowGraph>>();
   qRegisterMetaType<std::shared_ptr<const attnscope::ComparisonResult>>();
   qRegisterMetaType<std::shared_ptr<const attnscope::PruneSweepResult>>();
 }
@@ -140,6 +141,16 @@ void RunWorker::directLogitAttribution(quint64 id, qint64 position, const QStrin
     if (!m_session) throw InputError("direct logit attribution needs the model: open it and run");
     emit dlaReady(id, std::make_shared<const DirectLogitAttribution>(
                           m_session->directLogitAttribution(position, target.toStdString())));
+  } catch (const std::exception& e) {
+    emit viewFailed(id, QString::fromStdString(e.what()));
+  }
+}
+
+void RunWorker::flowGraph(quint64 id, qint64 position, double threshold) {
+  try {
+    if (!m_session) throw InputError("the information-flow graph needs the model: open it and run");
+    emit flowGraphReady(id, std::make_shared<const InformationFlowGraph>(
+                                m_session->informationFlowGraph(position, threshold)));
   } catch (const std::exception& e) {
     emit viewFailed(id, QString::fromStdString(e.what()));
   }

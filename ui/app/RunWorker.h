@@ -27,6 +27,7 @@ Q_DECLARE_METATYPE(std::shared_ptr<const attnscope::ComparisonResult>)
 Q_DECLARE_METATYPE(std::shared_ptr<const attnscope::PruneSweepResult>)
 Q_DECLARE_METATYPE(std::shared_ptr<const attnscope::LensResult>)
 Q_DECLARE_METATYPE(std::shared_ptr<const attnscope::DirectLogitAttribution>)
+Q_DECLARE_METATYPE(std::shared_ptr<const attnscope::InformationFlowGraph>)
 
 namespace attnscope {
 
@@ -61,6 +62,8 @@ class RunWorker : public QObject {
   void lens(quint64 id, const QString& target);
   /// Direct logit attribution of the last run's input at \p position for \p target; emits dlaReady().
   void directLogitAttribution(quint64 id, qint64 position, const QString& target);
+  /// The information-flow graph of the last run's input into \p position; emits flowGraphReady().
+  void flowGraph(quint64 id, qint64 position, double threshold);
   /// Thumbnails of a long input's heads from evenly spaced query rows; emits thumbnailsReady().
   void thumbnails(quint64 id, std::shared_ptr<const attnscope::CaptureResult> capture, const QString& stack);
   /// A [layers × heads] head metric of \p capture ("importance" runs the model's autograd); emits headMetricReady()
@@ -105,6 +108,7 @@ class RunWorker : public QObject {
   void thumbnailsReady(quint64 id, std::shared_ptr<const attnscope::CaptureResult> thumbnails);
   void lensReady(quint64 id, std::shared_ptr<const attnscope::LensResult> lens);
   void dlaReady(quint64 id, std::shared_ptr<const attnscope::DirectLogitAttribution> dla);
+  void flowGraphReady(quint64 id, std::shared_ptr<const attnscope::InformationFlowGraph> graph);
   void previewReady(quint64 id, const QImage& image, double fileSeconds);
 
  private:

@@ -17,6 +17,7 @@ AggregateTab::AggregateTab(QWidget* parent) : AnalysisTab(parent) {
   m_kind->addItem(tr("mean over heads"), "mean");
   m_kind->addItem(tr("max over heads"), "max");
   m_kind->addItem(tr("rollout up to this layer (Abnar & Zuidema 2020)"), "rollout");
+  m_kind->addItem(tr("attention flow up to this layer (max-flow, Abnar & Zuidema 2020)"), "flow");
   row->addWidget(m_kind);
   m_queryLabel = new QLabel(tr("query row:"), this);
   m_queryLabel->setToolTip(tr("This long input's attention is computed on demand: the aggregate of one query row "
@@ -56,7 +57,8 @@ void AggregateTab::connectSignals() {
             if (id != m_pending || !capture) return;
             double top = 0;
             for (float x : v) top = std::max(top, static_cast<double>(x));
-            const bool rollout = m_kind->currentData().toString() == "rollout";
+            const QString kind = m_kind->currentData().toString();
+            const bool rollout = kind == "rollout" || kind == "flow";
             const auto& queries = capture->stackQueryLabels[m_pendingStack];
             QString title = tr("%1 — %2 — layer %3").arg(modelName(), m_kind->currentText()).arg(m_pendingLayer);
             std::vector<std::string> rowLabels = queries;
@@ -67,7 +69,7 @@ void AggregateTab::connectSignals() {
               rowLabels = {label};
               title += tr(" — query row %1 (%2)").arg(m_pendingQuery).arg(QString::fromStdString(label));
             }
-            // A rollout, or one row of a long input (weights of ~1/k each), is drawn up to its largest value.
+            // A rollout or flow, or one row of a long input (weights of ~1/k each), is drawn up to its largest value.
             m_matrix->setMatrix(v, rows, cols, rowLabels, capture->stackKeyLabels[m_pendingStack], title, 0.0,
                                 rollout || rows == 1 ? top : 1.0);
             emit shown();

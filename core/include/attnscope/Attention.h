@@ -41,6 +41,8 @@ class AttentionHook {
   /// \p probs [heads, q, k] (undefined when wantsProbabilities() was false). \p queryOffset is the
   /// absolute position of query row 0 (non-zero during incremental decoding).
   virtual void onProbabilities(const AttentionSite& site, at::Tensor& probs, int64_t queryOffset) = 0;
+  /// The values every query of \p site attends over ([kv_heads, k, head_dim], the cache included), before any variant.
+  virtual void onValues(const AttentionSite& site, const at::Tensor& values) {}
   /// The per-head attention output [heads, q, head_dim] before the heads are merged.
   virtual void onHeadOutputs(const AttentionSite& site, const at::Tensor& out, int64_t queryOffset) {}
   /// The hidden state [T, hidden] a layer of \p site.stack hands to the next layer.

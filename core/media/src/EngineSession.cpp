@@ -19,6 +19,7 @@
 #include <ATen/ops/maximum.h>
 #include <ATen/ops/xlogy.h>
 #include <ATen/ops/from_blob.h>
+#include <ATen/ops/stack.h>
 #include "attnscope/CaptureFile.h"
 #include "attnscope/Compare.h"
 #include "attnscope/MemoryBudget.h"
@@ -469,12 +470,29 @@ std::vector<float> aggregateAttention(const CaptureResult& capture, const std::s
       layers.push_back(viewOf(*a));
     }
     out = attentionRollout(layers);  // [T, T]
+  } else if (kind == "flow") {
+    std::vector<at::Tensor> layers;
+    for (int l = 0; l <= layer; ++l) {
+      const AttentionMatrix* a = capture.find(stack, l);
+      if (!a) throw InputError("attention flow needs every layer up to " + std::to_string(layer) + " captured");
+      if (a->q != a->k) throw InputError("attention flow needs square self-attention (the '" + stack + "' stack is not)");
+      layers.push_back(viewOf(*a));
+    }
+    const int64_t T = layers.front().size(-1);
+    // One maximum flow per (query, input) pair: the whole matrix only for short inputs.
+    if (T > kFlowMatrixPositions)
+      throw InputError("the attention-flow matrix solves T² maximum flows; " + std::to_string(T) +
+                       " positions is more than the " + std::to_string(kFlowMatrixPositions) +
+                       " it draws here (attnscope-cli attribute --method flow --position P gives one row)");
+    std::vector<at::Tensor> rowsOut;
+    for (int64_t q = 0; q < T; ++q) rowsOut.push_back(attentionFlow(layers, q));  // [T]
+    out = at::stack(rowsOut);                                                   // [T, T]
   } else {
     const AttentionMatrix* a = capture.find(stack, layer);
     if (!a) throw InputError("layer " + std::to_string(layer) + " of '" + stack + "' was not captured");
     if (kind == "mean") out = viewOf(*a).mean(0);                      // [q, k]
     else if (kind == "max") out = std::get<0>(viewOf(*a).max(0));    // [q, k]
-    else throw InputError("aggregate must be mean, max or rollout (got '" + kind + "')");
+    else throw InputError("aggregate must be mean, max, rollout or flow (got '" + kind + "')");
   }
   *rows = static_cast<int>(out.size(0));
   *cols = static_cast<int>(out.size(1));
@@ -516,6 +534,9 @@ std::vector<float> aggregateRow(const CaptureResult& capture, const std::string&
     if (kind == "mean") out = out / top->heads;
     return toVector(out);
   }
+  if (kind == "flow")
+    throw InputError("attention flow solves maximum flows over every layer's whole matrix; this long input's "
+                     "attention is kept as queries and keys (use mean, max or rollout for one query row)");
   if (kind != "rollout") throw InputError("aggregate must be mean, max or rollout (got '" + kind + "')");
   // Row `query` of R = m_L ⋯ m_0 with m_l = norm(0.5 · mean_heads(A_l) + 0.5 · I): a row vector times one layer's
   // matrix at a time, the matrix visited in blocks of query rows that the vector reaches (never [T, T]).
@@ -657,6 +678,11 @@ LensResult EngineSession::logitLens(const std::string& target, int topK) {
 DirectLogitAttribution EngineSession::directLogitAttribution(int64_t position, const std::string& target) {
   if (!m->lastInput) throw InputError("direct logit attribution needs an input: run the model first");
   return attnscope::directLogitAttribution(*m->model, *m->lastInput, position, target);
+}
+
+InformationFlowGraph EngineSession::informationFlowGraph(int64_t position, double threshold) {
+  if (!m->lastInput) throw InputError("the information-flow graph needs an input: run the model first");
+  return attnscope::informationFlowGraph(*m->model, *m->lastInput, position, threshold);
 }
 
 std::vector<float> EngineSession::importance(int* layers, int* heads) const {

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "attnscope/DirectLogitAttribution.h"
+#include "attnscope/InformationFlowGraph.h"
 #include "attnscope/PruneSweepResult.h"
 
 namespace attnscope {
@@ -141,9 +142,13 @@ struct ComparisonResult {
   std::string reportJson;            ///< the full report.json document
 };
 
-/// Aggregate of \p capture's \p stack: "mean" or "max" over the heads of \p layer, or "rollout" (Abnar & Zuidema
-/// 2020) across every layer up to and including \p layer. Returns a [rows × cols] row-major matrix; throws
-/// InputError for an unknown kind or a layer that was not captured.
+/// Inputs of at most this many positions get the whole attention-flow matrix (T² maximum flows).
+constexpr int kFlowMatrixPositions = 96;
+
+/// Aggregate of \p capture's \p stack: "mean" or "max" over the heads of \p layer, or "rollout" or "flow" (attention
+/// flow; Abnar & Zuidema 2020) across every layer up to and including \p layer. Returns a [rows × cols] row-major
+/// matrix; throws InputError for an unknown kind, a layer that was not captured, or a flow matrix of more than
+/// kFlowMatrixPositions positions.
 std::vector<float> aggregateAttention(const CaptureResult& capture, const std::string& stack, int layer,
                                       const std::string& kind, int* rows, int* cols);
 
@@ -220,6 +225,8 @@ class EngineSession {
   /// Direct logit attribution of the last run's input at \p position (−1 = the last) for \p target ("" = the
   /// model's prediction there), on the full model.
   DirectLogitAttribution directLogitAttribution(int64_t position, const std::string& target);
+  /// The information-flow graph of the last run's input into \p position (−1 = the last), edges ≥ \p threshold.
+  InformationFlowGraph informationFlowGraph(int64_t position, double threshold);
   /// Greedy generation of up to \p maxNewTokens after \p request's text (text LMs; Whisper continues its decoder
   /// from the audio). The capture holds every position's row, so each generated step's attention can be browsed;
   /// \p promptLength receives the number of prompt positions and predictionText the continuation.

@@ -1,0 +1,198 @@
+#include "attnscope/InformationFlowGraph.h"
+
+#include <ATen/TensorOperators.h>
+#include <ATen/ops/cat.h>
+#include <ATen/ops/clamp_min.h>
+#include <ATen/ops/stack.h>
+#include <c10/core/InferenceMode.h>
+
+#include <algorithm>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "attnscope/Attention.h"
+#include "attnscope/Engine.h"
+#include "attnscope/Errors.h"
+
+namespace attnscope {
+
+namespace {
+/// Keeps what the graph is made of, for one stack: the embeddings, every layer's attention probabilities,
+/// values, attention and MLP writes, and the residual each layer hands on (whole [T, ...] tensors: the graph
+/// visits any row).
+struct FlowRecorder : AttentionHook {
+  explicit FlowRecorder(std::string stack) : stack(std::move(stack)) {}
+  std::string stack;
+  at::Tensor embed;                                         ///< [T, H]
+  std::map<int, at::Tensor> probs, values, attn, mlp, out;  ///< [heads, T, T], [kv, T, d], [T, H] ×3
+  bool wantsProbabilities(const AttentionSite& site) const override { return site.stack == stack; }
+  void onProbabilities(const AttentionSite& site, at::Tensor& p, int64_t) override {
+    if (site.stack == stack) probs[site.layer] = p;
+  }
+  void onValues(const AttentionSite& site, const at::Tensor& v) override {
+    if (site.stack == stack) values[site.layer] = v;
+  }
+  void onResidualWrite(const AttentionSite& site, ResidualPart part, const at::Tensor& write) override {
+    if (site.stack != stack) return;
+    if (part == ResidualPart::Embeddings)
+      embed = write;
+    else
+      (part == ResidualPart::Attention ? attn : mlp)[site.layer] = write;
+  }
+  void onLayerOutput(const AttentionSite& site, const at::Tensor& hidden) override {
+    if (site.stack == stack) out[site.layer] = hidden;
+  }
+};
+
+/// Proximity of each row of \p parts ([N, H]) to their sum \p y ([H]): max(0, ‖y‖₁ − ‖y − z‖₁), float64 [N].
+at::Tensor proximity(const at::Tensor& y, const at::Tensor& parts) {
+  return at::clamp_min(y.abs().sum() - (y.unsqueeze(0) - parts).abs().sum(-1), 0.0);  // [N]
+}
+}  // namespace
+
+InformationFlowGraph informationFlowGraph(LoadedModel& m, const PreparedInput& input, int64_t position,
+                                          double threshold) {
+  const Model& model = *m.model;
+  if (!model.hasDirectAttribution())
+    throw InputError(
+        "the information-flow graph needs a pre-norm model whose residual stream is a sum of what each "
+        "layer writes; this " +
+        model.info().modelType + " model (" + model.info().head + " head) is not one");
+  if (!(threshold > 0 && threshold <= 1))
+    throw InputError("the threshold must be in (0, 1] (got " + std::to_string(threshold) + ")");
+  const int64_t T = static_cast<int64_t>(input.labels.size());
+  if (position < 0) position += T;
+  if (position < 0 || position >= T)
+    throw InputError("position " + std::to_string(position) + " is outside the input (0.." +
+                     std::to_string(T - 1) + ")");
+  FlowRecorder rec(model.lensStack());
+  c10::InferenceMode guard;
+  ForwardOptions options;
+  options.hook = &rec;
+  m.model->forward(input.tensors, options);
+  const int L = model.info().layers;
+  if (!rec.embed.defined() || static_cast<int>(rec.out.size()) != L ||
+      static_cast<int>(rec.probs.size()) != L || static_cast<int>(rec.values.size()) != L ||
+      static_cast<int>(rec.mlp.size()) != L)
+    throw AttnScopeError("internal: the " + model.info().modelType +
+                         " model did not report every part of the graph");
+
+  InformationFlowGraph g;
+  g.model = model.info().modelType;
+  g.position = position;
+  g.positions = input.labels;
+  g.layers = L;
+  g.threshold = threshold;
+  std::set<int64_t> above = {position};  // nodes reached at level 2l + 2
+  at::Tensor firstBias;  // the attention output bias seen at the first visited node of a layer
+  for (int l = L - 1; l >= 0; --l) {
+    const at::Tensor in = (l == 0 ? rec.embed : rec.out.at(l - 1)).to(at::kDouble);  // [T, H]
+    const at::Tensor attn = rec.attn.at(l).to(at::kDouble);                          // [T, H]
+    const at::Tensor mlp = rec.mlp.at(l).to(at::kDouble);                            // [T, H]
+    // The MLP step: out_i = mid_i + mlp_i.
+    std::set<int64_t> mid;
+    for (int64_t i : above) {
+      const at::Tensor midRow = in[i] + attn[i];                 // [H]
+      const at::Tensor parts = at::stack({midRow, mlp[i]});      // [2, H]
+      const at::Tensor imp = proximity(midRow + mlp[i], parts);  // [2]
+      const double total = imp.sum().item<double>();
+      if (!(total > 0)) continue;
+      const double wResidual = imp[0].item<double>() / total, wMlp = imp[1].item<double>() / total;
+      if (wResidual >= threshold)
+        g.edges.push_back({"residual", l, 2 * l + 1, 2 * l + 2, i, i, wResidual, {}});
+      if (wMlp >= threshold) g.edges.push_back({"mlp", l, 2 * l + 1, 2 * l + 2, i, i, wMlp, {}});
+      if (wResidual >= threshold || wMlp >= threshold) mid.insert(i);
+    }
+    if (mid.empty()) break;
+    // The attention step: mid_i = in_i + Σ_j Σ_h A^h_ij · v^h_j W_O^h + b_O.
+    const at::Tensor probs = rec.probs.at(l).to(at::kDouble);  // [heads, T, T]
+    const int64_t heads = probs.size(0);
+    at::Tensor v = rec.values.at(l);                                        // [kv, T, d]
+    if (v.size(0) != heads) v = v.repeat_interleave(heads / v.size(0), 0);  // [heads, T, d]
+    const at::Tensor vo = model.headWrites(l, v).to(at::kDouble);           // [heads, T, H]
+    std::set<int64_t> below;
+    firstBias = at::Tensor();
+    for (int64_t i : mid) {
+      const at::Tensor a = probs.select(1, i);             // [heads, T]
+      const at::Tensor perHead = a.unsqueeze(-1) * vo;     // [heads, T, H]
+      const at::Tensor perSource = perHead.sum(0);         // [T, H]
+      const at::Tensor bias = attn[i] - perSource.sum(0);  // [H]
+      if (!firstBias.defined()) firstBias = bias;
+      const double drift = (bias - firstBias).abs().max().item<double>();
+      if (!(drift <= 1e-3 * (1.0 + attn.abs().max().item<double>())))
+        throw AttnScopeError("internal: the " + model.info().modelType +
+                             " model's per-head writes miss its attention "
+                             "output by " +
+                             std::to_string(drift) + " at layer " + std::to_string(l));
+      const at::Tensor y = in[i] + attn[i];                                                  // [H]
+      const at::Tensor parts = at::cat({in[i].unsqueeze(0), perSource, bias.unsqueeze(0)});  // [T + 2, H]
+      const at::Tensor imp = proximity(y, parts);                                            // [T + 2]
+      const double total = imp.sum().item<double>();
+      if (!(total > 0)) continue;
+      const double wResidual = imp[0].item<double>() / total;
+      if (wResidual >= threshold) {
+        g.edges.push_back({"residual", l, 2 * l, 2 * l + 1, i, i, wResidual, {}});
+        below.insert(i);
+      }
+      const at::Tensor headImp =
+          proximity(y, perHead.reshape({-1, y.size(0)})).view({heads, T}) / total;  // [heads, T]
+      for (int64_t j = 0; j < T; ++j) {
+        const double w = imp[1 + j].item<double>() / total;
+        if (w < threshold) continue;
+        FlowEdge e{"attention", l, 2 * l, 2 * l + 1, j, i, w, {}};
+        for (int64_t h = 0; h < heads; ++h)
+          e.heads.emplace_back(static_cast<int>(h), headImp[h][j].item<double>());
+        std::stable_sort(e.heads.begin(), e.heads.end(),
+                         [](const auto& x, const auto& y) { return x.second > y.second; });
+        g.edges.push_back(std::move(e));
+        below.insert(j);
+      }
+    }
+    above = std::move(below);
+    if (above.empty()) break;
+  }
+  return g;
+}
+
+InformationFlowGraph withThreshold(const InformationFlowGraph& graph, double threshold) {
+  InformationFlowGraph out = graph;
+  out.threshold = std::max(threshold, graph.threshold);
+  out.edges.clear();
+  std::set<std::pair<int, int64_t>> reached = {{2 * graph.layers, graph.position}};
+  // Edges are stored top-down (every edge after the edges that reach its upper node), so one pass suffices.
+  for (const FlowEdge& e : graph.edges) {
+    if (e.weight < out.threshold || !reached.count({e.toLevel, e.to})) continue;
+    out.edges.push_back(e);
+    reached.insert({e.fromLevel, e.from});
+  }
+  return out;
+}
+
+nlohmann::json toJson(const InformationFlowGraph& g) {
+  nlohmann::json edges = nlohmann::json::array();
+  for (const FlowEdge& e : g.edges) {
+    nlohmann::json heads = nlohmann::json::array();
+    for (const auto& [h, w] : e.heads) heads.push_back({{"head", h}, {"weight", w}});
+    edges.push_back({{"kind", e.kind},
+                     {"layer", e.layer},
+                     {"from_level", e.fromLevel},
+                     {"from", e.from},
+                     {"to_level", e.toLevel},
+                     {"to", e.to},
+                     {"weight", e.weight},
+                     {"heads", heads}});
+  }
+  return {{"method", "flow-graph"},
+          {"model", g.model},
+          {"position", g.position},
+          {"token", g.position < static_cast<int64_t>(g.positions.size())
+                        ? g.positions[static_cast<size_t>(g.position)]
+                        : std::string()},
+          {"positions", g.positions},
+          {"layers", g.layers},
+          {"threshold", g.threshold},
+          {"edges", edges}};
+}
+
+}  // namespace attnscope

@@ -1,0 +1,127 @@
+// The information-flow graph (Ferrando & Voita 2024) against an independent float64 construction from the
+// paper's definitions (tests/scripts/flow_graph_reference.py, on the golden weights, with the output
+// projection's bias read from the checkpoint rather than derived): the same edges, weights within 1e-5, the
+// same top head on every attention edge. Invariants (causality, reachability from the chosen node, weights in
+// (threshold, 1]); refusals; the CLI.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <tuple>
+
+#include "TestSupport.h"
+#include "attnscope/Engine.h"
+#include "attnscope/Errors.h"
+#include "attnscope/InformationFlowGraph.h"
+
+using namespace attnscope;
+using namespace attnscope::test;
+
+namespace {
+
+using EdgeKey = std::tuple<std::string, int, int64_t, int, int64_t>;  // kind, from level, from, to level, to
+
+class FlowGraphGolden : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(FlowGraphGolden, EdgesAndWeightsEqualTheIndependentConstruction) {
+  std::ifstream f(std::string(ATTNSCOPE_SOURCE_DIR) + "/tests/core/data/flow_graph_reference.json");
+  const nlohmann::json cases = nlohmann::json::parse(f).at(GetParam());
+  const std::string dir = golden(GetParam());
+  auto model = loadModel(dir, "cpu");
+  const PreparedInput in = prepareInputsFile(*model, dir + "/expected.safetensors");
+  for (const auto& ref : cases) {
+    const InformationFlowGraph g = informationFlowGraph(*model, in, ref["position"], ref["threshold"]);
+    std::map<EdgeKey, const FlowEdge*> ours;
+    for (const FlowEdge& e : g.edges) ours[{e.kind, e.fromLevel, e.from, e.toLevel, e.to}] = &e;
+    ASSERT_EQ(ours.size(), g.edges.size()) << "an edge twice";
+    ASSERT_EQ(g.edges.size(), ref["edges"].size()) << GetParam() << " position " << ref["position"];
+    for (const auto& e : ref["edges"]) {
+      const EdgeKey key{e["kind"], e["from_level"], e["from"], e["to_level"], e["to"]};
+      ASSERT_TRUE(ours.count(key)) << GetParam() << " missing " << e.dump();
+      const FlowEdge& o = *ours[key];
+      EXPECT_EQ(o.layer, e["layer"].get<int>());
+      EXPECT_NEAR(o.weight, e["weight"].get<double>(), 1e-5) << e.dump();
+      if (o.kind == "attention") {
+        ASSERT_FALSE(o.heads.empty());
+        EXPECT_EQ(o.heads.front().first, e["top_head"].get<int>()) << e.dump();
+        EXPECT_NEAR(o.heads.front().second, e["top_head_weight"].get<double>(), 1e-5) << e.dump();
+      }
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Families, FlowGraphGolden,
+                         ::testing::Values("gpt2-tiny-random", "llama-gqa-random", "llama-stories260k",
+                                           "qwen2-tiny-random", "gemma-tiny-random", "gpt_neox-tiny-random"));
+
+TEST(FlowGraph, EdgesAreCausalReachableAndAboveTheThreshold) {
+  auto model = loadModel(realModel("stories260K"), "cpu");
+  const PreparedInput in = prepareText(*model, "Once upon a time, there was a little girl named Lily.");
+  const int L = model->model->info().layers;
+  const InformationFlowGraph g = informationFlowGraph(*model, in, -1, 0.05);
+  const int64_t top = static_cast<int64_t>(in.labels.size()) - 1;
+  EXPECT_EQ(g.position, top);
+  std::set<std::pair<int, int64_t>> reached = {{2 * L, top}};
+  // Edges come top-down: every edge ends at a node already reached from the top.
+  int attention = 0;
+  for (const FlowEdge& e : g.edges) {
+    EXPECT_TRUE(reached.count({e.toLevel, e.to})) << e.kind << " " << e.toLevel << ":" << e.to;
+    EXPECT_EQ(e.toLevel, e.fromLevel + 1);
+    EXPECT_GE(e.weight, 0.05);
+    EXPECT_LE(e.weight, 1.0 + 1e-12);
+    EXPECT_LE(e.from, e.to);  // causal: nothing flows from a later position
+    if (e.kind != "attention")
+      EXPECT_EQ(e.from, e.to);
+    else
+      ++attention;
+    reached.insert({e.fromLevel, e.from});
+  }
+  EXPECT_GT(attention, 0);
+  // A lower threshold keeps every edge of a higher one.
+  const InformationFlowGraph wide = informationFlowGraph(*model, in, -1, 0.02);
+  EXPECT_GT(wide.edges.size(), g.edges.size());
+  // Raising the threshold of a computed graph gives exactly the graph computed at that threshold.
+  const InformationFlowGraph raised = withThreshold(wide, 0.05);
+  ASSERT_EQ(raised.edges.size(), g.edges.size());
+  for (size_t i = 0; i < g.edges.size(); ++i) {
+    EXPECT_EQ(raised.edges[i].kind, g.edges[i].kind);
+    EXPECT_EQ(raised.edges[i].from, g.edges[i].from);
+    EXPECT_EQ(raised.edges[i].to, g.edges[i].to);
+    EXPECT_EQ(raised.edges[i].fromLevel, g.edges[i].fromLevel);
+    EXPECT_DOUBLE_EQ(raised.edges[i].weight, g.edges[i].weight);
+  }
+  EXPECT_THROW(informationFlowGraph(*model, in, 99), InputError);
+  EXPECT_THROW(informationFlowGraph(*model, in, -1, 0.0), InputError);
+  auto bert = loadModel(golden("bert-tiny-random"), "cpu");
+  EXPECT_THROW(informationFlowGraph(
+                   *bert, prepareInputsFile(*bert, golden("bert-tiny-random") + "/expected.safetensors")),
+               InputError);
+}
+
+TEST(FlowGraph, CliWritesTheGraphAndAFigure) {
+  TempDir tmp;
+  const std::string out = tmp.file("graph.json"), fig = tmp.file("graph.pdf");
+  const CommandResult r =
+      runCommand(std::string(ATTNSCOPE_CLI_PATH) + " flow-graph --model " + realModel("stories260K") +
+                 " --text 'Once upon a time' --token -1 --threshold 0.05 --out " + out + " --figure " + fig);
+  ASSERT_EQ(r.status, 0) << r.output;
+  std::ifstream f(out);
+  const nlohmann::json doc = nlohmann::json::parse(f);
+  EXPECT_EQ(doc["method"], "flow-graph");
+  EXPECT_EQ(doc["threshold"], 0.05);
+  EXPECT_FALSE(doc["edges"].empty());
+  for (const auto& e : doc["edges"]) EXPECT_GE(e["weight"].get<double>(), 0.05);
+  std::ifstream pdf(fig);
+  std::string head(4, '\0');
+  pdf.read(head.data(), 4);
+  EXPECT_EQ(head, "%PDF");
+  const CommandResult bad =
+      runCommand(std::string(ATTNSCOPE_CLI_PATH) + " flow-graph --model " + realModel("stories260K") +
+                 " --text 'Once' --threshold 2 --out " + tmp.file("x.json"));
+  EXPECT_EQ(bad.status, 2) << bad.output;
+  EXPECT_FALSE(std::filesystem::exists(tmp.file("x.json")));
+}
+
+}  // namespace
