@@ -15,6 +15,7 @@
 
 #include "attnscope/Analysis.h"
 #include "attnscope/AtomicFile.h"
+#include "attnscope/DeletionCurve.h"
 #include "attnscope/DirectLogitAttribution.h"
 #include "attnscope/InformationFlowGraph.h"
 #include "attnscope/LogitLens.h"
@@ -32,6 +33,7 @@
 #include "attnscope/EngineSession.h"
 #ifdef ATTNSCOPE_CLI_FIGURES
 #include "FigureExport.h"
+#include "DeletionFigure.h"
 #include "DlaFigure.h"
 #include "FlowGraphFigure.h"
 #include "SweepFigure.h"
@@ -55,6 +57,7 @@ const char* const kUsage =
     "  lens      the logit lens: every layer's residual stream through the model's output head\n"
     "  attribute what each head and MLP contributes to a target logit (dla), attention flow, rollout\n"
     "  flow-graph  the information-flow graph into one position (Ferrando & Voita 2024)\n"
+    "  deletion  faithfulness: remove tokens or heads in an attribution's order, follow the target's probability\n"
     "  prune-sweep  prune 0..90 % of the heads in importance order and measure the output drift\n"
     "  convert-llama2c  turn a llama2.c checkpoint + tokenizer.bin into a Hugging Face model folder\n"
     "\n"
@@ -166,6 +169,20 @@ const char* const kFlowGraphHelp =
     "residual | mlp), layer, from_level, from, to_level, to, weight, heads: [{head, weight}]}]}; level 2l is the\n"
     "residual entering layer l, 2l + 1 the residual after its attention. --figure draws the graph (positions across,\n"
     "levels upwards).\n";
+
+const char* const kDeletionHelp =
+    "usage: attnscope-cli deletion --model DIR (--text STR | --inputs FILE) --methods a,b,c [--target TOKEN|#ID]\n"
+    "                              [--steps N] [--seed S] [--device D] [--dtype D] --out curve.json\n"
+    "                              [--figure FILE.pdf|svg|png] [--dpi N]\n"
+    "\n"
+    "Deletion curves (causal language models): remove the input tokens in the order a method ranks them, most\n"
+    "important first, at N + 1 evenly spaced fractions (default N = 10), and follow the probability of TARGET (default:\n"
+    "the predicted token) at the last position; the last position and special tokens are never removed. Token\n"
+    "methods: rollout, flow (attention flow), attention (the last layer's mean attention of the last position),\n"
+    "random (seeded by S); head methods, which prune heads with the prune variant: dla (the heads with the largest\n"
+    "direct logit attribution first), random-heads. A faithful ranking falls fastest: a smaller area under the curve.\n"
+    "curve.json: {method: \"deletion\", model, position, target_id, target, p, removable, curves: [{method, unit,\n"
+    "fractions, probabilities, auc, order}]}. --figure draws every curve on one plot.\n";
 
 const char* const kGenerateHelp =
     "usage: attnscope-cli generate --model DIR (--text STR [--target PREFIX] | --audio PATH [--offset S] | --inputs FILE)\n"
@@ -670,6 +687,62 @@ int cmdFlowGraph(const Args& a) {
   return 0;
 }
 
+int cmdDeletion(const Args& a) {
+  const std::string out = a.require("out");
+  std::vector<std::string> methods;
+  std::stringstream list(a.require("methods"));
+  for (std::string item; std::getline(list, item, ',');)
+    if (!item.empty()) methods.push_back(item);
+  int64_t steps = 10, seed = 0, dpi = 300;
+  if (a.has("steps") && (!parseNonNegativeInt(a.get("steps"), &steps) || steps < 1 || steps > 100))
+    throw InputError("--steps must be a whole number in 1..100 (got '" + a.get("steps") + "')");
+  if (a.has("seed") && !parseNonNegativeInt(a.get("seed"), &seed))
+    throw InputError("--seed must be a whole number (got '" + a.get("seed") + "')");
+  if (a.has("dpi") && (!parseNonNegativeInt(a.get("dpi"), &dpi) || dpi < 36 || dpi > 2400))
+    throw InputError("--dpi must be a whole number in 36..2400 (got '" + a.get("dpi") + "')");
+  const std::string figure = a.get("figure", "");
+  if (!figure.empty()) {
+    const std::string ext = std::filesystem::path(figure).extension().string();
+    if (ext != ".pdf" && ext != ".svg" && ext != ".png")
+      throw InputError("--figure must end in .pdf, .svg or .png (got '" + figure + "')");
+#ifndef ATTNSCOPE_CLI_FIGURES
+    throw InputError("this attnscope-cli was built without Qt (ATTNSCOPE_BUILD_GUI=OFF): --figure is unavailable");
+#endif
+  }
+  const std::vector<std::string> known = deletionMethods();
+  for (const std::string& method : methods)
+    if (std::find(known.begin(), known.end(), method) == known.end())
+      throw InputError("--methods: unknown method '" + method +
+                       "' (known: rollout, flow, attention, random, dla, random-heads)");
+  auto m = guardAllocations([&] { return loadModel(a.require("model"), a.get("device", "auto"), a.get("dtype", "auto")); },
+                            "loading the model");
+  Args input = a;
+  input.values.erase("target");  // here the target is a token of the output, not a seq2seq target text
+  PreparedInput in = inputFrom(*m, input);
+  const DeletionResult result = guardAllocations(
+      [&] {
+        return deletionCurves(*m, in, methods, a.get("target", ""), static_cast<int>(steps),
+                              static_cast<uint64_t>(seed));
+      },
+      "the deletion curves");
+  writeFileAtomically(out, toJson(result).dump(1) + "\n");
+  for (const DeletionCurve& c : result.curves)
+    std::cout << std::left << std::setw(14) << c.method << " AUC " << std::fixed << std::setprecision(4) << c.auc
+              << "\n";
+  std::cerr << "wrote " << out << "\n";
+#ifdef ATTNSCOPE_CLI_FIGURES
+  if (!figure.empty()) {
+    try {
+      renderDeletionFigureHeadless(result, figure, static_cast<int>(dpi));
+    } catch (const std::runtime_error& e) {
+      throw InputError(std::string("--figure: ") + e.what());
+    }
+    std::cerr << "wrote " << figure << "\n";
+  }
+#endif
+  return 0;
+}
+
 int cmdHead(const Args& a) {
   const auto capture = CaptureFile::open(a.require("capture"));
   const std::string out = a.require("out");
@@ -930,6 +1003,13 @@ int main(int argc, char** argv) {
       if (wantsHelp(argc, argv)) return std::cout << kLensHelp, 0;
       return cmdLens(parseArgs(argc, argv, 2,
                                {"model", "text", "text-pair", "inputs", "target", "top", "device", "dtype", "out"}, {}));
+    }
+    if (cmd == "deletion") {
+      if (wantsHelp(argc, argv)) return std::cout << kDeletionHelp, 0;
+      return cmdDeletion(parseArgs(argc, argv, 2,
+                                   {"model", "text", "inputs", "methods", "target", "steps", "seed", "device", "dtype",
+                                    "out", "figure", "dpi"},
+                                   {}));
     }
     if (cmd == "flow-graph") {
       if (wantsHelp(argc, argv)) return std::cout << kFlowGraphHelp, 0;

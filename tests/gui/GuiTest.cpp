@@ -19,6 +19,7 @@
 #include "CompareTab.h"
 #include "HeadTab.h"
 #include "DlaTab.h"
+#include "FaithfulnessTab.h"
 #include "FlowGraphTab.h"
 #include "LensTab.h"
 #include "LinesTab.h"
@@ -1245,6 +1246,54 @@ class GuiTest : public QObject {
     tab->positionBox()->setValue(4);
     QVERIFY(shown.wait(30000));
     QCOMPARE(tab->plot()->graph().position, int64_t(4));
+    w.shutdown();
+  }
+
+  void faithfulnessTabFromAHandMadeResultAndOnStories260k() {
+    auto r = std::make_shared<DeletionResult>();
+    r->target = " Lily";
+    r->probability = 0.9;
+    r->curves = {{"rollout", "tokens", {0, 0.5, 1}, {0.9, 0.3, 0.1}, 0.4, {}},
+                 {"random", "tokens", {0, 0.5, 1}, {0.9, 0.7, 0.1}, 0.6, {}}};
+    {
+      TabBench b;
+      FaithfulnessTab tab;
+      tab.attach(&b.doc, &b.view, &b.runner);
+      tab.resize(900, 500);
+      tab.show();
+      QVERIFY(QTest::qWaitForWindowExposed(&tab));
+      tab.showResult(r);
+      QCOMPARE(tab.plot()->graphCount(), 2);
+      QCOMPARE(tab.plot()->graph(0)->data()->at(1)->value, 0.3);
+      QVERIFY(tab.plot()->graph(0)->name().contains("AUC 0.400"));
+      QVERIFY(tab.plot()->graph(1)->name().startsWith("random"));
+      QTemporaryDir dir;
+      tab.writeFigure(dir.filePath("deletion.png"), 72);
+      QVERIFY(QFileInfo(dir.filePath("deletion.png")).size() > 1000);
+      tab.methodBox("dla")->setChecked(true);
+      tab.methodBox("random")->setChecked(false);
+      FaithfulnessTab again;
+      again.restoreState(tab.saveState());
+      QVERIFY(again.methodBox("dla")->isChecked());
+      QVERIFY(!again.methodBox("random")->isChecked());
+      QVERIFY(again.methodBox("rollout")->isChecked());
+    }
+    MainWindow w;
+    w.input()->setText("Once upon a time, there was a little girl named Lily.");
+    loadAndRun(w, shared() + "/models/stories260K");
+    FaithfulnessTab* tab = w.tab<FaithfulnessTab>();
+    QVERIFY(w.tabs()->isTabEnabled(w.tabs()->indexOf(tab)));
+    QSignalSpy shown(tab, &AnalysisTab::shown);
+    QVERIFY(w.showTab("deletion"));
+    QVERIFY(shown.wait(60000));
+    const DeletionResult& result = tab->plot()->result();
+    QCOMPARE(static_cast<int>(result.curves.size()), 4);  // rollout, flow, attention, random by default
+    const QJsonObject prediction =
+        QJsonDocument::fromJson(QByteArray::fromStdString(w.document()->capture()->predictionJson)).object();
+    const QJsonObject next = prediction["next_tokens"].toArray().at(0).toObject();
+    QCOMPARE(result.targetId, static_cast<int64_t>(next["id"].toInt()));
+    for (const DeletionCurve& c : result.curves)  // nothing removed: the model's own probability
+      QVERIFY(std::abs(c.probabilities.front() - next["probability"].toDouble()) < 1e-5);
     w.shutdown();
   }
 

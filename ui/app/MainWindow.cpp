@@ -19,6 +19,7 @@
 #include "HeadTab.h"
 #include "HubCacheDialog.h"
 #include "DlaTab.h"
+#include "FaithfulnessTab.h"
 #include "FlowGraphTab.h"
 #include "LensTab.h"
 #include "LinesTab.h"
@@ -56,6 +57,7 @@ MainWindow::MainWindow(QWidget* parent)
   for (AnalysisTab* t : std::initializer_list<AnalysisTab*>{new HeadTab(m_tabs), new OverviewTab(m_tabs),
                                                             new LinesTab(m_tabs), new AggregateTab(m_tabs),
                                                             new MetricsTab(m_tabs), new LensTab(m_tabs), new DlaTab(m_tabs), new FlowGraphTab(m_tabs),
+                                                            new FaithfulnessTab(m_tabs),
                                                             new OverlayTab(m_tabs),
                                                             new CompareTab(m_tabs), prune})
     addTab(t);

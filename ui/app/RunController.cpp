@@ -59,6 +59,7 @@ RunController::RunController(QObject* parent, bool threaded)
   connect(m_worker, &RunWorker::lensReady, this, &RunController::lensReady);
   connect(m_worker, &RunWorker::dlaReady, this, &RunController::dlaReady);
   connect(m_worker, &RunWorker::flowGraphReady, this, &RunController::flowGraphReady);
+  connect(m_worker, &RunWorker::deletionReady, this, &RunController::deletionReady);
   connect(m_worker, &RunWorker::headMetricReady, this, &RunController::headMetricReady);
   connect(m_worker, &RunWorker::overlayReady, this, &RunController::overlayReady);
   connect(m_worker, &RunWorker::previewReady, this, &RunController::previewReady);
@@ -184,6 +185,12 @@ quint64 RunController::directLogitAttribution(qint64 position, const QString& ta
 quint64 RunController::flowGraph(qint64 position, double threshold) {
   const quint64 id = m_nextId++;
   post([w = m_worker, id, position, threshold] { w->flowGraph(id, position, threshold); });
+  return id;
+}
+
+quint64 RunController::deletion(const QStringList& methods, const QString& target, int steps) {
+  const quint64 id = m_nextId++;
+  post([w = m_worker, id, methods, target, steps] { w->deletion(id, methods, target, steps); });
   return id;
 }
 

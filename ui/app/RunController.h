@@ -56,6 +56,8 @@ class RunController : public QObject {
   quint64 directLogitAttribution(qint64 position, const QString& target);
   /// The information-flow graph of the last run's input (answers flowGraphReady()).
   quint64 flowGraph(qint64 position, double threshold);
+  /// Deletion curves of the last run's input (answers deletionReady()).
+  quint64 deletion(const QStringList& methods, const QString& target, int steps);
   quint64 overlay(const QString& stack, int layer, int head, int query, bool rollout, double alpha,
                   const QString& colormap);
   quint64 preview(const QString& path, double offsetSeconds, double seconds, int width, int height);
@@ -88,6 +90,7 @@ class RunController : public QObject {
   void lensReady(quint64 id, std::shared_ptr<const attnscope::LensResult> lens);
   void dlaReady(quint64 id, std::shared_ptr<const attnscope::DirectLogitAttribution> dla);
   void flowGraphReady(quint64 id, std::shared_ptr<const attnscope::InformationFlowGraph> graph);
+  void deletionReady(quint64 id, std::shared_ptr<const attnscope::DeletionResult> result);
   void headMetricReady(quint64 id, const std::vector<float>& values, int layers, int heads);
   void overlayReady(quint64 id, const QImage& image, const QString& title);
   void previewReady(quint64 id, const QImage& image, double fileSeconds);

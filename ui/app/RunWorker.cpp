@@ -19,6 +19,7 @@ RunWorker::RunWorker() {
   qRegisterMetaType<std::shared_ptr<const attnscope::LensResult>>();
   qRegisterMetaType<std::shared_ptr<const attnscope::DirectLogitAttribution>>();
   qRegisterMetaType<std::shared_ptr<const attnscope::InformationFlowGraph>>();
+  qRegisterMetaType<std::shared_ptr<const attnscope::DeletionResult>>();
   qRegisterMetaType<std::shared_ptr<const attnscope::ComparisonResult>>();
   qRegisterMetaType<std::shared_ptr<const attnscope::PruneSweepResult>>();
 }
@@ -151,6 +152,18 @@ void RunWorker::flowGraph(quint64 id, qint64 position, double threshold) {
     if (!m_session) throw InputError("the information-flow graph needs the model: open it and run");
     emit flowGraphReady(id, std::make_shared<const InformationFlowGraph>(
                                 m_session->informationFlowGraph(position, threshold)));
+  } catch (const std::exception& e) {
+    emit viewFailed(id, QString::fromStdString(e.what()));
+  }
+}
+
+void RunWorker::deletion(quint64 id, const QStringList& methods, const QString& target, int steps) {
+  try {
+    if (!m_session) throw InputError("deletion curves need the model: open it and run");
+    std::vector<std::string> names;
+    for (const QString& m : methods) names.push_back(m.toStdString());
+    emit deletionReady(id, std::make_shared<const DeletionResult>(
+                               m_session->deletionCurves(names, target.toStdString(), steps)));
   } catch (const std::exception& e) {
     emit viewFailed(id, QString::fromStdString(e.what()));
   }

@@ -28,6 +28,7 @@ Q_DECLARE_METATYPE(std::shared_ptr<const attnscope::PruneSweepResult>)
 Q_DECLARE_METATYPE(std::shared_ptr<const attnscope::LensResult>)
 Q_DECLARE_METATYPE(std::shared_ptr<const attnscope::DirectLogitAttribution>)
 Q_DECLARE_METATYPE(std::shared_ptr<const attnscope::InformationFlowGraph>)
+Q_DECLARE_METATYPE(std::shared_ptr<const attnscope::DeletionResult>)
 
 namespace attnscope {
 
@@ -64,6 +65,8 @@ class RunWorker : public QObject {
   void directLogitAttribution(quint64 id, qint64 position, const QString& target);
   /// The information-flow graph of the last run's input into \p position; emits flowGraphReady().
   void flowGraph(quint64 id, qint64 position, double threshold);
+  /// Deletion curves of the last run's input; emits deletionReady().
+  void deletion(quint64 id, const QStringList& methods, const QString& target, int steps);
   /// Thumbnails of a long input's heads from evenly spaced query rows; emits thumbnailsReady().
   void thumbnails(quint64 id, std::shared_ptr<const attnscope::CaptureResult> capture, const QString& stack);
   /// A [layers × heads] head metric of \p capture ("importance" runs the model's autograd); emits headMetricReady()
@@ -109,6 +112,7 @@ class RunWorker : public QObject {
   void lensReady(quint64 id, std::shared_ptr<const attnscope::LensResult> lens);
   void dlaReady(quint64 id, std::shared_ptr<const attnscope::DirectLogitAttribution> dla);
   void flowGraphReady(quint64 id, std::shared_ptr<const attnscope::InformationFlowGraph> graph);
+  void deletionReady(quint64 id, std::shared_ptr<const attnscope::DeletionResult> result);
   void previewReady(quint64 id, const QImage& image, double fileSeconds);
 
  private:

@@ -685,6 +685,12 @@ InformationFlowGraph EngineSession::informationFlowGraph(int64_t position, doubl
   return attnscope::informationFlowGraph(*m->model, *m->lastInput, position, threshold);
 }
 
+DeletionResult EngineSession::deletionCurves(const std::vector<std::string>& methods, const std::string& target,
+                                            int steps) {
+  if (!m->lastInput) throw InputError("deletion curves need an input: run the model first");
+  return attnscope::deletionCurves(*m->model, *m->lastInput, methods, target, steps, 0);
+}
+
 std::vector<float> EngineSession::importance(int* layers, int* heads) const {
   if (!m->lastInput) throw InputError("importance needs an input: run the model first");
   const ModelInfo& info = m->model->model->info();

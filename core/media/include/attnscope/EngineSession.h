@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "attnscope/DeletionCurve.h"
 #include "attnscope/DirectLogitAttribution.h"
 #include "attnscope/InformationFlowGraph.h"
 #include "attnscope/PruneSweepResult.h"
@@ -227,6 +228,8 @@ class EngineSession {
   DirectLogitAttribution directLogitAttribution(int64_t position, const std::string& target);
   /// The information-flow graph of the last run's input into \p position (−1 = the last), edges ≥ \p threshold.
   InformationFlowGraph informationFlowGraph(int64_t position, double threshold);
+  /// Deletion curves of the last run's input (see deletionCurves()), random orders seeded with 0.
+  DeletionResult deletionCurves(const std::vector<std::string>& methods, const std::string& target, int steps);
   /// Greedy generation of up to \p maxNewTokens after \p request's text (text LMs; Whisper continues its decoder
   /// from the audio). The capture holds every position's row, so each generated step's attention can be browsed;
   /// \p promptLength receives the number of prompt positions and predictionText the continuation.
