@@ -16,6 +16,7 @@
 #include "attnscope/DirectLogitAttribution.h"
 #include "attnscope/Engine.h"
 #include "attnscope/Errors.h"
+#include "attnscope/InformationFlowGraph.h"
 #include "attnscope/LogitLens.h"
 #include "attnscope/Tokenizer.h"
 #include "attnscope/Variant.h"
@@ -24,7 +25,7 @@ namespace attnscope {
 
 namespace {
 bool isTokenMethod(const std::string& m) {
-  return m == "rollout" || m == "flow" || m == "attention" || m == "random";
+  return m == "rollout" || m == "flow" || m == "attention" || m == "alti" || m == "random";
 }
 
 /// The target's probability at the last position of \p ids under \p variant.
@@ -48,7 +49,7 @@ double area(const std::vector<double>& x, const std::vector<double>& y) {
 }  // namespace
 
 std::vector<std::string> deletionMethods() {
-  return {"rollout", "flow", "attention", "random", "dla", "random-heads"};
+  return {"rollout", "flow", "attention", "alti", "random", "dla", "random-heads"};
 }
 
 DeletionResult deletionCurves(LoadedModel& m, const PreparedInput& input,
@@ -64,7 +65,7 @@ DeletionResult deletionCurves(LoadedModel& m, const PreparedInput& input,
   for (const std::string& method : methods)
     if (std::find(known.begin(), known.end(), method) == known.end())
       throw InputError("unknown deletion method '" + method +
-                       "' (known: rollout, flow, attention, random, dla, random-heads)");
+                       "' (known: rollout, flow, attention, alti, random, dla, random-heads)");
   if (methods.empty()) throw InputError("no deletion method given");
   const at::Tensor idsTensor =
       input.tensors.at("input_ids").reshape({-1}).to(at::kCPU, at::kLong).contiguous();
@@ -117,7 +118,9 @@ DeletionResult deletionCurves(LoadedModel& m, const PreparedInput& input,
         std::shuffle(order.begin(), order.end(), random);
       } else {
         at::Tensor scores;  // [T]: how much the last position draws on each position
-        if (method == "rollout")
+        if (method == "alti")
+          scores = at::tensor(altiAttribution(m, input, T - 1), at::kDouble);
+        else if (method == "rollout")
           scores = attentionRollout(layers)[T - 1].to(at::kDouble);
         else if (method == "flow")
           scores = attentionFlow(layers, T - 1);

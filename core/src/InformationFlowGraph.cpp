@@ -3,11 +3,15 @@
 #include <ATen/TensorOperators.h>
 #include <ATen/ops/cat.h>
 #include <ATen/ops/clamp_min.h>
+#include <ATen/ops/eye.h>
+#include <ATen/ops/matmul.h>
 #include <ATen/ops/stack.h>
+#include <ATen/ops/zeros.h>
 #include <c10/core/InferenceMode.h>
 
 #include <algorithm>
 #include <map>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <set>
 
@@ -51,33 +55,83 @@ at::Tensor proximity(const at::Tensor& y, const at::Tensor& parts) {
 }
 }  // namespace
 
-InformationFlowGraph informationFlowGraph(LoadedModel& m, const PreparedInput& input, int64_t position,
-                                          double threshold) {
+namespace {
+/// Checks the model and position, runs the forward with a FlowRecorder, and checks that everything was
+/// reported.
+std::unique_ptr<FlowRecorder> recordFlow(LoadedModel& m, const PreparedInput& input, int64_t* position,
+                                         const std::string& what) {
   const Model& model = *m.model;
   if (!model.hasDirectAttribution())
     throw InputError(
-        "the information-flow graph needs a pre-norm model whose residual stream is a sum of what each "
-        "layer writes; this " +
+        what + " needs a pre-norm model whose residual stream is a sum of what each layer writes; this " +
         model.info().modelType + " model (" + model.info().head + " head) is not one");
-  if (!(threshold > 0 && threshold <= 1))
-    throw InputError("the threshold must be in (0, 1] (got " + std::to_string(threshold) + ")");
   const int64_t T = static_cast<int64_t>(input.labels.size());
-  if (position < 0) position += T;
-  if (position < 0 || position >= T)
-    throw InputError("position " + std::to_string(position) + " is outside the input (0.." +
+  if (*position < 0) *position += T;
+  if (*position < 0 || *position >= T)
+    throw InputError("position " + std::to_string(*position) + " is outside the input (0.." +
                      std::to_string(T - 1) + ")");
-  FlowRecorder rec(model.lensStack());
+  auto rec = std::make_unique<FlowRecorder>(model.lensStack());
   c10::InferenceMode guard;
   ForwardOptions options;
-  options.hook = &rec;
+  options.hook = rec.get();
   m.model->forward(input.tensors, options);
   const int L = model.info().layers;
-  if (!rec.embed.defined() || static_cast<int>(rec.out.size()) != L ||
-      static_cast<int>(rec.probs.size()) != L || static_cast<int>(rec.values.size()) != L ||
-      static_cast<int>(rec.mlp.size()) != L)
-    throw AttnScopeError("internal: the " + model.info().modelType +
-                         " model did not report every part of the graph");
+  if (!rec->embed.defined() || static_cast<int>(rec->out.size()) != L ||
+      static_cast<int>(rec->probs.size()) != L || static_cast<int>(rec->values.size()) != L ||
+      static_cast<int>(rec->mlp.size()) != L)
+    throw AttnScopeError("internal: the " + model.info().modelType + " model did not report every part of " +
+                         what);
+  return rec;
+}
 
+/// Each head's write of every source position in layer \p l: v^h_j W_O^h, float64 [heads, T, H].
+at::Tensor sourceWrites(const Model& model, const FlowRecorder& rec, int l) {
+  const int64_t heads = rec.probs.at(l).size(0);
+  at::Tensor v = rec.values.at(l);                                        // [kv, T, d]
+  if (v.size(0) != heads) v = v.repeat_interleave(heads / v.size(0), 0);  // [heads, T, d]
+  return model.headWrites(l, v).to(at::kDouble);                          // [heads, T, H]
+}
+}  // namespace
+
+std::vector<double> altiAttribution(LoadedModel& m, const PreparedInput& input, int64_t position) {
+  const auto rec = recordFlow(m, input, &position, "ALTI");
+  c10::InferenceMode guard;
+  const Model& model = *m.model;
+  const int L = model.info().layers;
+  const int64_t T = rec->probs.at(0).size(-1);
+  at::Tensor rollout = at::eye(T, at::TensorOptions().dtype(at::kDouble));  // [T, T]
+  for (int l = 0; l < L; ++l) {
+    const at::Tensor in = (l == 0 ? rec->embed : rec->out.at(l - 1)).to(at::kDouble);  // [T, H]
+    const at::Tensor attn = rec->attn.at(l).to(at::kDouble);                           // [T, H]
+    const at::Tensor probs = rec->probs.at(l).to(at::kDouble);                         // [heads, T, T]
+    const at::Tensor vo = sourceWrites(model, *rec, l);                                // [heads, T, H]
+    at::Tensor mix = at::zeros({T, T}, at::TensorOptions().dtype(at::kDouble));        // [T, T]
+    for (int64_t i = 0; i < T; ++i) {
+      at::Tensor parts = (probs.select(1, i).unsqueeze(-1) * vo).sum(0);  // [T, H]
+      parts[i] += in[i];
+      const at::Tensor imp = proximity(in[i] + attn[i], parts);  // [T]
+      const double total = imp.sum().item<double>();
+      if (total > 0)
+        mix[i] = imp / total;
+      else
+        mix[i][i] = 1.0;  // nothing to score: the position keeps itself
+    }
+    rollout = at::matmul(mix, rollout);  // [T, T]
+  }
+  const at::Tensor row = rollout[position].contiguous();  // [T]
+  return std::vector<double>(row.data_ptr<double>(), row.data_ptr<double>() + T);
+}
+
+InformationFlowGraph informationFlowGraph(LoadedModel& m, const PreparedInput& input, int64_t position,
+                                          double threshold) {
+  if (!(threshold > 0 && threshold <= 1))
+    throw InputError("the threshold must be in (0, 1] (got " + std::to_string(threshold) + ")");
+  const auto recorded = recordFlow(m, input, &position, "the information-flow graph");
+  const FlowRecorder& rec = *recorded;
+  c10::InferenceMode guard;
+  const Model& model = *m.model;
+  const int L = model.info().layers;
+  const int64_t T = static_cast<int64_t>(input.labels.size());
   InformationFlowGraph g;
   g.model = model.info().modelType;
   g.position = position;

@@ -56,6 +56,29 @@ INSTANTIATE_TEST_SUITE_P(Families, FlowGraphGolden,
                          ::testing::Values("gpt2-tiny-random", "llama-gqa-random", "llama-stories260k",
                                            "qwen2-tiny-random", "gemma-tiny-random", "gpt_neox-tiny-random"));
 
+/// ALTI over the same decomposition: each position's row equals the independent float64 construction.
+TEST_P(FlowGraphGolden, AltiEqualsTheIndependentConstruction) {
+  std::ifstream f(std::string(ATTNSCOPE_SOURCE_DIR) + "/tests/core/data/alti_reference.json");
+  const nlohmann::json cases = nlohmann::json::parse(f).at(GetParam());
+  const std::string dir = golden(GetParam());
+  auto model = loadModel(dir, "cpu");
+  const PreparedInput in = prepareInputsFile(*model, dir + "/expected.safetensors");
+  for (const auto& ref : cases) {
+    const std::vector<double> ours = altiAttribution(*model, in, ref["position"].get<int64_t>());
+    const auto expected = ref["scores"].get<std::vector<double>>();
+    ASSERT_EQ(ours.size(), expected.size());
+    double sum = 0;
+    for (size_t j = 0; j < ours.size(); ++j) {
+      EXPECT_NEAR(ours[j], expected[j], 1e-5)
+          << GetParam() << " position " << ref["position"] << " source " << j;
+      sum += ours[j];
+    }
+    EXPECT_NEAR(sum, 1.0, 1e-9);
+    const int64_t p = ref["position"];
+    for (size_t j = static_cast<size_t>(p) + 1; j < ours.size(); ++j) EXPECT_EQ(ours[j], 0.0);  // causal
+  }
+}
+
 TEST(FlowGraph, EdgesAreCausalReachableAndAboveTheThreshold) {
   auto model = loadModel(realModel("stories260K"), "cpu");
   const PreparedInput in = prepareText(*model, "Once upon a time, there was a little girl named Lily.");

@@ -10,6 +10,11 @@ component z of a sum y has proximity max(0, |y|_1 - |y - z|_1), normalised over 
 position at the top, edges at or above the threshold are kept going down. The threshold is moved off any weight
 closer to it than 1e-4, so float32 rounding in the engine cannot flip an edge.
 Run: /usr/bin/python3 tests/scripts/flow_graph_reference.py GOLDEN_DIR > tests/core/data/flow_graph_reference.json
+
+With --alti it writes ALTI instead (Ferrando et al. 2022; tests/core/data/alti_reference.json): per layer, each
+position's attention-step sum split into one component per source position (the residual added to its own), scored by
+proximity and normalised per row, the bias in the sum but nobody's component; the layers' matrices multiplied, first
+layer first; the rows of two positions.
 """
 import json
 import os
@@ -91,7 +96,47 @@ def graph(tr, W, cfg, position, tau):
     return edges, weights
 
 
+def alti(tr, W, cfg):
+    L = len(tr.probs)
+    T = tr.probs[0].shape[1]
+    rollout = torch.eye(T, dtype=torch.float64)
+    for l in range(L):
+        H, _, d = tr.values[l].shape
+        vo = torch.stack([tr.values[l][h] @ tr.w_o[l][:, h * d:(h + 1) * d].T for h in range(H)])  # [H, T, hidden]
+        attn = torch.einsum("hij,hjd->id", tr.probs[l], vo) + attention_bias(W, cfg, l)
+        mix = torch.zeros(T, T, dtype=torch.float64)
+        for i in range(T):
+            y = tr.resid_in[l][i] + attn[i]
+            for j in range(T):
+                z = (tr.probs[l][:, i, j, None] * vo[:, j]).sum(0) + (tr.resid_in[l][i] if j == i else 0)
+                mix[i, j] = prox(y, z)
+            mix[i] /= mix[i].sum()
+        rollout = mix @ rollout
+    return rollout
+
+
 def main():
+    if "--alti" in sys.argv:
+        sys.argv.remove("--alti")
+        root, out = sys.argv[1], {}
+        for case in CASES:
+            d = f"{root}/{case}"
+            cfg = json.load(open(f"{d}/config.json"))
+            W = ref.read_safetensors(f"{d}/model.safetensors")
+            ids = ref.read_safetensors(f"{d}/expected.safetensors")["input_ids"].reshape(-1)
+            tr = ref.Trace()
+            mt = cfg["model_type"]
+            if mt == "gpt2":
+                ref.forward_gpt2(cfg, W, ids, tr)
+            elif mt == "gpt_neox":
+                ref.forward_neox(cfg, W, ids, tr)
+            else:
+                ref.forward_rotary(cfg, W, ids, tr, mt)
+            r = alti(tr, W, cfg)
+            out[case] = [{"position": p, "scores": r[p].tolist()} for p in (len(ids) - 1, len(ids) // 2)]
+        json.dump(out, sys.stdout)
+        print()
+        return
     root = sys.argv[1]
     out = {}
     for case in CASES:

@@ -14,12 +14,14 @@ FaithfulnessTab::FaithfulnessTab(QWidget* parent) : AnalysisTab(parent) {
   const std::vector<std::pair<QString, QString>> methods = {{"rollout", tr("rollout")},
                                                             {"flow", tr("attention flow")},
                                                             {"attention", tr("last-layer attention")},
+                                                            {"alti", tr("ALTI")},
                                                             {"random", tr("random tokens")},
                                                             {"dla", tr("heads by DLA")},
                                                             {"random-heads", tr("random heads")}};
   for (const auto& [name, text] : methods) {
     auto* box = new QCheckBox(text, this);
-    box->setChecked(name == "rollout" || name == "flow" || name == "attention" || name == "random");
+    box->setChecked(name == "rollout" || name == "flow" || name == "attention" || name == "alti" ||
+                    name == "random");
     m_methods[name] = box;
     row->addWidget(box);
   }

@@ -50,6 +50,15 @@ struct InformationFlowGraph {
 InformationFlowGraph informationFlowGraph(LoadedModel& m, const PreparedInput& input, int64_t position = -1,
                                           double threshold = 0.02);
 
+/// ALTI (Ferrando et al. 2022, "Measuring the mixing of contextual information in the transformer") over the same
+/// decomposition: in every layer, each position's attention-step sum y_i = x_i + Σ_j c_ij + b split into one
+/// component per source position j (c_ij, with the residual x_i added to c_ii), each scored by its proximity
+/// max(0, ‖y_i‖₁ − ‖y_i − z‖₁) and normalised per row (the bias is in y but is nobody's component); the layers'
+/// matrices rolled out (the first layer applied first). Returns row \p position (−1 = the last) of the product:
+/// how much that position's final representation draws on each input position, summing to 1. Same models as
+/// informationFlowGraph().
+std::vector<double> altiAttribution(LoadedModel& m, const PreparedInput& input, int64_t position = -1);
+
 /// The graph \p graph would have been at the higher \p threshold: its edges of at least that weight that are
 /// reached from the top node through such edges (the importances do not depend on the threshold, so this is
 /// exact). Lets a view move the threshold without recomputing.
