@@ -18,6 +18,7 @@
 #include "attnscope/DeletionCurve.h"
 #include "attnscope/DirectLogitAttribution.h"
 #include "attnscope/InformationFlowGraph.h"
+#include "attnscope/ValueZeroing.h"
 #include "attnscope/LogitLens.h"
 #include "attnscope/CaptureFile.h"
 #include "attnscope/Compare.h"
@@ -138,7 +139,7 @@ const char* const kLensHelp =
 
 const char* const kAttributeHelp =
     "usage: attnscope-cli attribute --model DIR (--text STR | --image PATH | --audio PATH | --inputs FILE)\n"
-    "                               --method dla|flow|rollout|alti [--position P]\n"
+    "                               --method dla|flow|rollout|alti|value-zeroing [--position P]\n"
     "                               [--target TOKEN|#ID] [--variant SPEC] [--device D] [--dtype D] --out FILE.json\n"
     "                               [--figure FILE.pdf|svg|png] [--dpi N]\n"
     "\n"
@@ -159,7 +160,11 @@ const char* const kAttributeHelp =
     "\n"
     "ALTI (alti; Ferrando et al. 2022): per layer, each position's attention-step sum split into one part per source\n"
     "position (the residual joining its own), scored by proximity (max(0, |y|1 - |y - z|1), normalised), the layers'\n"
-    "matrices multiplied; the same JSON. Pre-norm models with a token output head.\n";
+    "matrices multiplied; the same JSON. Pre-norm models with a token output head.\n"
+    "\n"
+    "Value zeroing (value-zeroing; Mohebbi et al. 2023): per layer, the cosine distance of each position's output\n"
+    "when one position's values are zeroed in every head of that layer, rows normalised, the layers' matrices\n"
+    "multiplied; layers x positions forwards. Every model with a self-attention stack; the same JSON.\n";
 
 const char* const kFlowGraphHelp =
     "usage: attnscope-cli flow-graph --model DIR (--text STR | --inputs FILE) [--token P] [--threshold X]\n"
@@ -183,7 +188,7 @@ const char* const kDeletionHelp =
     "important first, at N + 1 evenly spaced fractions (default N = 10), and follow the probability of TARGET (default:\n"
     "the predicted token) at the last position; the last position and special tokens are never removed. Token\n"
     "methods: rollout, flow (attention flow), attention (the last layer's mean attention of the last position),\n"
-    "alti, random (seeded by S); head methods, which prune heads with the prune variant: dla (the heads with the largest\n"
+    "alti, value-zeroing, random (seeded by S); head methods, which prune heads with the prune variant: dla (the heads with the largest\n"
     "direct logit attribution first), random-heads. A faithful ranking falls fastest: a smaller area under the curve.\n"
     "curve.json: {method: \"deletion\", model, position, target_id, target, p, removable, curves: [{method, unit,\n"
     "fractions, probabilities, auc, order}]}. --figure draws every curve on one plot.\n";
@@ -530,15 +535,17 @@ int cmdLens(const Args& a) {
 /// token, value}]}, the values summing to 1.
 nlohmann::json tokenAttribution(LoadedModel& m, const PreparedInput& in, const std::string& method, int64_t position,
                                 bool positionGiven) {
-  if (method == "alti") {
+  if (method == "alti" || method == "value-zeroing") {
     if (!positionGiven) position = -1;
-    const std::vector<double> scores = altiAttribution(m, in, position);
+    const std::vector<double> scores =
+        method == "alti" ? altiAttribution(m, in, position) : valueZeroingAttribution(m, in, position);
     const int64_t T = static_cast<int64_t>(scores.size());
+    if (position == -1 && method == "value-zeroing" && !m.model->info().causal) position = 0;
     if (position < 0) position += T;
     nlohmann::json list = nlohmann::json::array();
     for (int64_t j = 0; j < T; ++j)
       list.push_back({{"position", j}, {"token", in.labels[static_cast<size_t>(j)]}, {"value", scores[static_cast<size_t>(j)]}});
-    return {{"method", method}, {"model", m.model->info().modelType}, {"stack", m.model->lensStack()},
+    return {{"method", method}, {"model", m.model->info().modelType}, {"stack", "self"},
             {"position", position}, {"token", in.labels[static_cast<size_t>(position)]}, {"scores", list}};
   }
   const RunResult r = guardAllocations([&] { return runModel(m, in); }, "the forward pass");
@@ -579,9 +586,9 @@ nlohmann::json tokenAttribution(LoadedModel& m, const PreparedInput& in, const s
 int cmdAttribute(const Args& a) {
   const std::string out = a.require("out");
   const std::string method = a.require("method");
-  if (method != "dla" && method != "flow" && method != "rollout" && method != "alti")
+  if (method != "dla" && method != "flow" && method != "rollout" && method != "alti" && method != "value-zeroing")
     throw InputError("--method '" + method + "': expected dla (direct logit attribution), flow (attention flow), "
-                     "rollout (attention rollout) or alti");
+                     "rollout (attention rollout), alti or value-zeroing");
   int64_t position = -1;
   if (a.has("position")) {
     const std::string v = a.get("position");
@@ -728,7 +735,7 @@ int cmdDeletion(const Args& a) {
   for (const std::string& method : methods)
     if (std::find(known.begin(), known.end(), method) == known.end())
       throw InputError("--methods: unknown method '" + method +
-                       "' (known: rollout, flow, attention, alti, random, dla, random-heads)");
+                       "' (known: rollout, flow, attention, alti, value-zeroing, random, dla, random-heads)");
   auto m = guardAllocations([&] { return loadModel(a.require("model"), a.get("device", "auto"), a.get("dtype", "auto")); },
                             "loading the model");
   Args input = a;

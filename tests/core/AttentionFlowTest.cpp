@@ -94,7 +94,7 @@ TEST(AttentionFlow, AggregateMatrixRowsAreTheFlowOfEachQuery) {
 
 TEST(AttentionFlow, CliWritesFlowAndRolloutScores) {
   TempDir tmp;
-  for (const std::string method : {"flow", "rollout", "alti"}) {
+  for (const std::string method : {"flow", "rollout", "alti", "value-zeroing"}) {
     const std::string out = tmp.file(method + ".json");
     const CommandResult r =
         runCommand(std::string(ATTNSCOPE_CLI_PATH) + " attribute --method " + method + " --model " +
@@ -110,7 +110,7 @@ TEST(AttentionFlow, CliWritesFlowAndRolloutScores) {
     EXPECT_EQ(doc["scores"][1]["token"], " Once");
   }
   const CommandResult bad =
-      runCommand(std::string(ATTNSCOPE_CLI_PATH) + " attribute --method value-zeroing --model " +
+      runCommand(std::string(ATTNSCOPE_CLI_PATH) + " attribute --method grad-attn --model " +
                  realModel("stories260K") + " --text 'Once' --out " + tmp.file("x.json"));
   EXPECT_EQ(bad.status, 2) << bad.output;
   EXPECT_NE(bad.output.find("expected dla"), std::string::npos) << bad.output;

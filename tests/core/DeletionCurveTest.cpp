@@ -35,8 +35,9 @@ double probabilityOf(LoadedModel& m, const std::vector<int64_t>& ids, int64_t ta
 TEST(Deletion, EndpointsOrdersAndArea) {
   auto model = loadModel(realModel("stories260K"), "cpu");
   const PreparedInput in = prepareText(*model, kText);
-  const DeletionResult r =
-      deletionCurves(*model, in, {"rollout", "flow", "attention", "random", "dla", "random-heads", "alti"}, "", 5, 7);
+  const DeletionResult r = deletionCurves(
+      *model, in, {"rollout", "flow", "attention", "random", "dla", "random-heads", "alti", "value-zeroing"},
+      "", 5, 7);
   const at::Tensor ids = in.tensors.at("input_ids").reshape({-1});
   std::vector<int64_t> all(ids.data_ptr<int64_t>(), ids.data_ptr<int64_t>() + ids.numel());
   const double p0 = probabilityOf(*model, all, r.targetId);
@@ -45,7 +46,7 @@ TEST(Deletion, EndpointsOrdersAndArea) {
   ASSERT_TRUE(model->tokenizer->isSpecial(all.front()));
   EXPECT_EQ(r.removable, static_cast<int>(all.size()) - 2);
   const double pLeft = probabilityOf(*model, {all.front(), all.back()}, r.targetId);
-  ASSERT_EQ(r.curves.size(), 7u);
+  ASSERT_EQ(r.curves.size(), 8u);
   double headsEnd = -1;
   for (const DeletionCurve& c : r.curves) {
     ASSERT_EQ(c.fractions.size(), 6u) << c.method;

@@ -15,6 +15,7 @@
 #include "attnscope/Engine.h"
 #include "attnscope/Errors.h"
 #include "attnscope/InformationFlowGraph.h"
+#include "attnscope/ValueZeroing.h"
 
 using namespace attnscope;
 using namespace attnscope::test;
@@ -77,6 +78,39 @@ TEST_P(FlowGraphGolden, AltiEqualsTheIndependentConstruction) {
     const int64_t p = ref["position"];
     for (size_t j = static_cast<size_t>(p) + 1; j < ours.size(); ++j) EXPECT_EQ(ours[j], 0.0);  // causal
   }
+}
+
+/// Value zeroing (Mohebbi et al. 2023): each row equals the independent float64 reruns with zeroed values.
+TEST(ValueZeroing, EqualsTheIndependentReruns) {
+  std::ifstream f(std::string(ATTNSCOPE_SOURCE_DIR) + "/tests/core/data/value_zeroing_reference.json");
+  const nlohmann::json all = nlohmann::json::parse(f);
+  ASSERT_EQ(all.size(), 3u);
+  for (const auto& [name, cases] : all.items()) {
+    auto model = loadModel(golden(name), "cpu");
+    const PreparedInput in = prepareInputsFile(*model, golden(name) + "/expected.safetensors");
+    for (const auto& ref : cases) {
+      const std::vector<double> ours = valueZeroingAttribution(*model, in, ref["position"].get<int64_t>());
+      const auto expected = ref["scores"].get<std::vector<double>>();
+      ASSERT_EQ(ours.size(), expected.size());
+      double sum = 0;
+      for (size_t j = 0; j < ours.size(); ++j) {
+        EXPECT_NEAR(ours[j], expected[j], 1e-4) << name << " position " << ref["position"] << " source " << j;
+        sum += ours[j];
+      }
+      EXPECT_NEAR(sum, 1.0, 1e-9);
+    }
+  }
+  // An encoder (BERT, post-norm): rows still sum to 1, [CLS] by default.
+  auto bert = loadModel(golden("bert-tiny-random"), "cpu");
+  const std::vector<double> cls = valueZeroingAttribution(
+      *bert, prepareInputsFile(*bert, golden("bert-tiny-random") + "/expected.safetensors"));
+  double sum = 0;
+  for (double v : cls) sum += v;
+  EXPECT_NEAR(sum, 1.0, 1e-9);
+  auto t5 = loadModel(golden("t5-tiny-random"), "cpu");
+  EXPECT_THROW(valueZeroingAttribution(
+                   *t5, prepareInputsFile(*t5, golden("t5-tiny-random") + "/expected.safetensors")),
+               InputError);
 }
 
 TEST(FlowGraph, EdgesAreCausalReachableAndAboveTheThreshold) {

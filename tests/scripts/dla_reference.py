@@ -79,6 +79,9 @@ def causal_attention(q, k, v, scale, tr=None):
     s = q @ k.transpose(1, 2) * scale
     s = s.masked_fill(torch.triu(torch.ones(T, T, dtype=torch.bool), 1), float("-inf"))
     p = torch.softmax(s, -1)
+    if tr is not None and getattr(tr, "zero", None) is not None and tr.zero[0] == len(tr.probs):
+        v = v.clone()
+        v[:, tr.zero[1]] = 0  # value zeroing: this key's values in every head of this layer
     if tr is not None:
         tr.probs.append(p)
         tr.values.append(v)

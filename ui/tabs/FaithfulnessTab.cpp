@@ -15,6 +15,7 @@ FaithfulnessTab::FaithfulnessTab(QWidget* parent) : AnalysisTab(parent) {
                                                             {"flow", tr("attention flow")},
                                                             {"attention", tr("last-layer attention")},
                                                             {"alti", tr("ALTI")},
+                                                            {"value-zeroing", tr("value zeroing")},
                                                             {"random", tr("random tokens")},
                                                             {"dla", tr("heads by DLA")},
                                                             {"random-heads", tr("random heads")}};
