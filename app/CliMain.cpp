@@ -15,27 +15,27 @@
 
 #include "attnscope/Analysis.h"
 #include "attnscope/AtomicFile.h"
-#include "attnscope/DeletionCurve.h"
-#include "attnscope/DirectLogitAttribution.h"
-#include "attnscope/InformationFlowGraph.h"
-#include "attnscope/ValueZeroing.h"
-#include "attnscope/LogitLens.h"
 #include "attnscope/CaptureFile.h"
 #include "attnscope/Compare.h"
+#include "attnscope/DeletionCurve.h"
 #include "attnscope/Device.h"
+#include "attnscope/DirectLogitAttribution.h"
 #include "attnscope/Engine.h"
+#include "attnscope/EngineSession.h"
 #include "attnscope/Errors.h"
+#include "attnscope/InformationFlowGraph.h"
 #include "attnscope/Llama2cConverter.h"
+#include "attnscope/LogitLens.h"
 #include "attnscope/Media.h"
 #include "attnscope/MemoryBudget.h"
 #include "attnscope/OverlayRenderer.h"
 #include "attnscope/PruneSweep.h"
 #include "attnscope/SafetensorsFile.h"
-#include "attnscope/EngineSession.h"
+#include "attnscope/ValueZeroing.h"
 #ifdef ATTNSCOPE_CLI_FIGURES
-#include "FigureExport.h"
 #include "DeletionFigure.h"
 #include "DlaFigure.h"
+#include "FigureExport.h"
 #include "FlowGraphFigure.h"
 #include "SweepFigure.h"
 #endif
@@ -58,7 +58,8 @@ const char* const kUsage =
     "  lens      the logit lens: every layer's residual stream through the model's output head\n"
     "  attribute what each head and MLP contributes to a target logit (dla), attention flow, rollout\n"
     "  flow-graph  the information-flow graph into one position (Ferrando & Voita 2024)\n"
-    "  deletion  faithfulness: remove tokens or heads in an attribution's order, follow the target's probability\n"
+    "  deletion  faithfulness: remove tokens or heads in an attribution's order, follow the target's "
+    "probability\n"
     "  prune-sweep  prune 0..90 % of the heads in importance order and measure the output drift\n"
     "  convert-llama2c  turn a llama2.c checkpoint + tokenizer.bin into a Hugging Face model folder\n"
     "\n"
@@ -67,13 +68,17 @@ const char* const kUsage =
 const char* const kPruneSweepHelp =
     "usage: attnscope-cli prune-sweep --model DIR (--text STR | --image PATH | --audio PATH [--offset S]\n"
     "                                  | --inputs FILE.safetensors)\n"
-    "                                 [--ratios 0,0.1,...,0.9] [--order importance|entropy|random] [--seed N]\n"
+    "                                 [--ratios 0,0.1,...,0.9] [--order importance|entropy|random] [--seed "
+    "N]\n"
     "                                 [--repeats N] [--device D] [--dtype D] --out sweep.json\n"
     "                                 [--figure sweep.pdf|svg|png] [--dpi N]\n"
     "\n"
-    "Michel et al.'s pruning curve: ranks every head (importance |dL/dxi| of the model's own objective, least\n"
-    "important first; entropy, most diffuse first; or a seeded random order), prunes the first round(ratio x heads)\n"
-    "of them at each ratio (so each point prunes a superset of the previous one) and measures how far the output\n"
+    "Michel et al.'s pruning curve: ranks every head (importance |dL/dxi| of the model's own objective, "
+    "least\n"
+    "important first; entropy, most diffuse first; or a seeded random order), prunes the first round(ratio x "
+    "heads)\n"
+    "of them at each ratio (so each point prunes a superset of the previous one) and measures how far the "
+    "output\n"
     "drifts from the full model. sweep.json: {model, order, seed, total_heads, ranking,\n"
     "points: [{ratio, pruned: [\"L3H2\", ...], logits_kl, top1_agreement, js_mean, ms}]} (logits_kl and\n"
     "top1_agreement are null for models without logits). --figure draws the curve.\n";
@@ -83,7 +88,8 @@ const char* const kInfoHelp =
     "\n"
     "Prints the family, modality, layers, query/kv heads, hidden size, vocabulary,\n"
     "parameter count, the weight dtype on disk and the dtype computed in of a Hugging Face model folder.\n"
-    "--dtype auto|float32|bfloat16|float16: auto computes in float32 on the CPU (bf16 -> f32 is exact) and in\n"
+    "--dtype auto|float32|bfloat16|float16: auto computes in float32 on the CPU (bf16 -> f32 is exact) and "
+    "in\n"
     "the stored 16-bit dtype on CUDA; run, generate and compare take it too.\n";
 
 const char* const kRunHelp =
@@ -95,106 +101,160 @@ const char* const kRunHelp =
     "                         [--memory-budget SIZE] --out capture.safetensors\n"
     "\n"
     "Runs the model once and writes a safetensors capture file:\n"
-    "  attentions.<layer>   float32 [heads, q, k] attention probabilities (selected layers/heads; --store probs)\n"
-    "  queries.<layer>, keys.<layer>, lse.<layer>   (--store qk) float32 [heads, q, d], [kv_heads, k, d] and each\n"
-    "                       row's log-sum-exp [heads, q]: every cell is exp(q.k*scale + bias - lse), computed on demand\n"
-    "                       by `head`, `figure`, `overlay` and the GUI; linear in the length instead of quadratic\n"
+    "  attentions.<layer>   float32 [heads, q, k] attention probabilities (selected layers/heads; --store "
+    "probs)\n"
+    "  queries.<layer>, keys.<layer>, lse.<layer>   (--store qk) float32 [heads, q, d], [kv_heads, k, d] and "
+    "each\n"
+    "                       row's log-sum-exp [heads, q]: every cell is exp(q.k*scale + bias - lse), "
+    "computed on demand\n"
+    "                       by `head`, `figure`, `overlay` and the GUI; linear in the length instead of "
+    "quadratic\n"
     "  last_hidden_state    float32 [T, hidden]\n"
     "  logits               float32 [T, vocab] (language models) or [labels] (classifiers)\n"
     "  input_ids, ...       the exact model inputs (so the file can be fed back with --inputs)\n"
     "  __metadata__         {\"attnscope\": JSON with model, family, token labels, input, prediction}\n"
     "\n"
-    "--inputs feeds exact model inputs by their Hugging Face names (input_ids, token_type_ids, attention_mask,\n"
+    "--inputs feeds exact model inputs by their Hugging Face names (input_ids, token_type_ids, "
+    "attention_mask,\n"
     "pixel_values, input_values, input_features, decoder_input_ids) for bit-for-bit reproduction.\n"
-    "--target (T5, BART): the decoder is teacher-forced with the target text (decoder start token + its tokens, as\n"
+    "--target (T5, BART): the decoder is teacher-forced with the target text (decoder start token + its "
+    "tokens, as\n"
     "HF shifts labels); without it the decoder sees the start token alone.\n"
     "--image: PNG/JPEG/BMP/WebP/TIFF, preprocessed as the model's preprocessor_config.json says.\n"
-    "--audio: WAV/FLAC/OGG/MP3, down-mixed and resampled to the model's rate; --offset picks the window start.\n"
-    "--store auto (default) keeps probabilities when they fit the memory budget, else queries and keys, and says\n"
-    "which on stderr. Before anything is allocated the run's peak memory (weights, activations, the store) is\n"
-    "estimated; a run that cannot fit exits 2 naming both numbers. --memory-budget SIZE (8G, 512M) replaces the\n"
-    "default budget: what the machine can give now (MemAvailable, the cgroup limit, ulimit -v, less a margin).\n"
-    "--logits last computes the last position's logits only (logits_last); it is the default when the logits of\n"
+    "--audio: WAV/FLAC/OGG/MP3, down-mixed and resampled to the model's rate; --offset picks the window "
+    "start.\n"
+    "--store auto (default) keeps probabilities when they fit the memory budget, else queries and keys, and "
+    "says\n"
+    "which on stderr. Before anything is allocated the run's peak memory (weights, activations, the store) "
+    "is\n"
+    "estimated; a run that cannot fit exits 2 naming both numbers. --memory-budget SIZE (8G, 512M) replaces "
+    "the\n"
+    "default budget: what the machine can give now (MemAvailable, the cgroup limit, ulimit -v, less a "
+    "margin).\n"
+    "--logits last computes the last position's logits only (logits_last); it is the default when the logits "
+    "of\n"
     "every position would exceed 1 GB.\n";
 
 const char* const kHeadHelp =
     "usage: attnscope-cli head --capture FILE --layer L --head H [--stack S] [--rows A-B] [--cols A-B]\n"
     "                          --out FILE.npy|FILE.safetensors\n"
     "\n"
-    "Writes the attention probabilities of one head (rows = queries, cols = keys; A-B inclusive, default all) of a\n"
-    "capture of either kind as float32 [rows, cols]: read from a probabilities capture, or computed exactly from\n"
-    "the queries, keys and log-sum-exp of a --store qk capture (row blocks at a time, so a 16k x 16k head needs no\n"
+    "Writes the attention probabilities of one head (rows = queries, cols = keys; A-B inclusive, default "
+    "all) of a\n"
+    "capture of either kind as float32 [rows, cols]: read from a probabilities capture, or computed exactly "
+    "from\n"
+    "the queries, keys and log-sum-exp of a --store qk capture (row blocks at a time, so a 16k x 16k head "
+    "needs no\n"
     "more memory than one block). .safetensors files hold the tensor \"attention\".\n";
 
 const char* const kLensHelp =
-    "usage: attnscope-cli lens --model DIR (--text STR [--text-pair STR] | --inputs FILE) [--target TOKEN|#ID]\n"
+    "usage: attnscope-cli lens --model DIR (--text STR [--text-pair STR] | --inputs FILE) [--target "
+    "TOKEN|#ID]\n"
     "                          [--top K] [--device D] [--dtype D] --out lens.json\n"
     "\n"
-    "The logit lens: the residual stream after every layer read through the model's own final norm and token output\n"
-    "head (decoder language models; encoders through their masked-LM head). For every layer and position: the top K\n"
-    "tokens (default 10) with their probabilities, and the probability and rank of the target — TOKEN (one token of\n"
-    "the vocabulary, or #ID), or by default the token the model itself predicts at that position. The last layer's\n"
-    "lens is the model's own output. lens.json: {model, stack, positions, target, layers: [{layer, positions: [{\n"
+    "The logit lens: the residual stream after every layer read through the model's own final norm and token "
+    "output\n"
+    "head (decoder language models; encoders through their masked-LM head). For every layer and position: "
+    "the top K\n"
+    "tokens (default 10) with their probabilities, and the probability and rank of the target — TOKEN (one "
+    "token of\n"
+    "the vocabulary, or #ID), or by default the token the model itself predicts at that position. The last "
+    "layer's\n"
+    "lens is the model's own output. lens.json: {model, stack, positions, target, layers: [{layer, "
+    "positions: [{\n"
     "position, token, top: [{token, id, p}], target_id, target_p, target_rank}]}]}.\n";
 
 const char* const kAttributeHelp =
     "usage: attnscope-cli attribute --model DIR (--text STR | --image PATH | --audio PATH | --inputs FILE)\n"
     "                               --method dla|flow|rollout|alti|value-zeroing [--position P]\n"
-    "                               [--target TOKEN|#ID] [--variant SPEC] [--device D] [--dtype D] --out FILE.json\n"
+    "                               [--target TOKEN|#ID] [--variant SPEC] [--device D] [--dtype D] --out "
+    "FILE.json\n"
     "                               [--figure FILE.pdf|svg|png] [--dpi N]\n"
     "\n"
-    "Direct logit attribution (dla): the logit of TARGET (one token or #ID; default: the token the model predicts)\n"
-    "at position P (default: the last; negative counts from the end) split into what the embeddings, every attention\n"
-    "head, every MLP block and the biases write to the residual stream, read through the output head with the final\n"
-    "norm's scale frozen at the actual residual, so the parts add up to the logit. Pre-norm models with a token\n"
-    "output head (Llama, Qwen2, Mistral, Gemma, Phi-3, GPT-2, GPT-NeoX, OPT); --variant applies an attention variant\n"
-    "first (a pruned head then contributes 0). FILE.json: {method, model, position, token, target_id, target,\n"
-    "predicted, logit, p, layers, heads, parts: {embed, L0H0, ..., L0.mlp, ..., bias}, sum}. --figure draws the\n"
+    "Direct logit attribution (dla): the logit of TARGET (one token or #ID; default: the token the model "
+    "predicts)\n"
+    "at position P (default: the last; negative counts from the end) split into what the embeddings, every "
+    "attention\n"
+    "head, every MLP block and the biases write to the residual stream, read through the output head with "
+    "the final\n"
+    "norm's scale frozen at the actual residual, so the parts add up to the logit. Pre-norm models with a "
+    "token\n"
+    "output head (Llama, Qwen2, Mistral, Gemma, Phi-3, GPT-2, GPT-NeoX, OPT); --variant applies an attention "
+    "variant\n"
+    "first (a pruned head then contributes 0). FILE.json: {method, model, position, token, target_id, "
+    "target,\n"
+    "predicted, logit, p, layers, heads, parts: {embed, L0H0, ..., L0.mlp, ..., bias}, sum}. --figure draws "
+    "the\n"
     "layers x heads grid with the MLP column.\n"
     "\n"
-    "Attention flow (flow; Abnar & Zuidema 2020: the maximum flow through the layered graph of head-averaged\n"
-    "attention plus the residual, from the query position at the top to each input position) and attention rollout\n"
-    "(rollout): how much position P (default: the last for decoders, the first — [CLS] — otherwise) draws on each\n"
-    "input position, for text, image (patches) and audio (frames). FILE.json: {method, model, stack, position, token,\n"
+    "Attention flow (flow; Abnar & Zuidema 2020: the maximum flow through the layered graph of "
+    "head-averaged\n"
+    "attention plus the residual, from the query position at the top to each input position) and attention "
+    "rollout\n"
+    "(rollout): how much position P (default: the last for decoders, the first — [CLS] — otherwise) draws on "
+    "each\n"
+    "input position, for text, image (patches) and audio (frames). FILE.json: {method, model, stack, "
+    "position, token,\n"
     "scores: [{position, token, value}]}, the values summing to 1.\n"
     "\n"
-    "ALTI (alti; Ferrando et al. 2022): per layer, each position's attention-step sum split into one part per source\n"
-    "position (the residual joining its own), scored by proximity (max(0, |y|1 - |y - z|1), normalised), the layers'\n"
+    "ALTI (alti; Ferrando et al. 2022): per layer, each position's attention-step sum split into one part "
+    "per source\n"
+    "position (the residual joining its own), scored by proximity (max(0, |y|1 - |y - z|1), normalised), the "
+    "layers'\n"
     "matrices multiplied; the same JSON. Pre-norm models with a token output head.\n"
     "\n"
-    "Value zeroing (value-zeroing; Mohebbi et al. 2023): per layer, the cosine distance of each position's output\n"
-    "when one position's values are zeroed in every head of that layer, rows normalised, the layers' matrices\n"
+    "Value zeroing (value-zeroing; Mohebbi et al. 2023): per layer, the cosine distance of each position's "
+    "output\n"
+    "when one position's values are zeroed in every head of that layer, rows normalised, the layers' "
+    "matrices\n"
     "multiplied; layers x positions forwards. Every model with a self-attention stack; the same JSON.\n";
 
 const char* const kFlowGraphHelp =
     "usage: attnscope-cli flow-graph --model DIR (--text STR | --inputs FILE) [--token P] [--threshold X]\n"
-    "                                [--device D] [--dtype D] --out graph.json [--figure FILE.pdf|svg|png] [--dpi N]\n"
+    "                                [--device D] [--dtype D] --out graph.json [--figure FILE.pdf|svg|png] "
+    "[--dpi N]\n"
     "\n"
-    "The information-flow graph (Ferrando & Voita 2024, as in LLM Transparency Tool) into position P (default: the\n"
-    "last; negative counts from the end): each layer's attention step (the residual plus, per source position, the\n"
-    "heads' A·v·W_O) and MLP step, every component scored by its proximity to the sum it enters (normalised), edges\n"
-    "kept from the top down while their importance is at least X (default 0.02). Pre-norm models with a token output\n"
-    "head. graph.json: {method, model, position, token, positions, layers, threshold, edges: [{kind (attention |\n"
-    "residual | mlp), layer, from_level, from, to_level, to, weight, heads: [{head, weight}]}]}; level 2l is the\n"
-    "residual entering layer l, 2l + 1 the residual after its attention. --figure draws the graph (positions across,\n"
+    "The information-flow graph (Ferrando & Voita 2024, as in LLM Transparency Tool) into position P "
+    "(default: the\n"
+    "last; negative counts from the end): each layer's attention step (the residual plus, per source "
+    "position, the\n"
+    "heads' A·v·W_O) and MLP step, every component scored by its proximity to the sum it enters "
+    "(normalised), edges\n"
+    "kept from the top down while their importance is at least X (default 0.02). Pre-norm models with a "
+    "token output\n"
+    "head. graph.json: {method, model, position, token, positions, layers, threshold, edges: [{kind "
+    "(attention |\n"
+    "residual | mlp), layer, from_level, from, to_level, to, weight, heads: [{head, weight}]}]}; level 2l is "
+    "the\n"
+    "residual entering layer l, 2l + 1 the residual after its attention. --figure draws the graph (positions "
+    "across,\n"
     "levels upwards).\n";
 
 const char* const kDeletionHelp =
-    "usage: attnscope-cli deletion --model DIR (--text STR | --inputs FILE) --methods a,b,c [--target TOKEN|#ID]\n"
+    "usage: attnscope-cli deletion --model DIR (--text STR | --inputs FILE) --methods a,b,c [--target "
+    "TOKEN|#ID]\n"
     "                              [--steps N] [--seed S] [--device D] [--dtype D] --out curve.json\n"
     "                              [--figure FILE.pdf|svg|png] [--dpi N]\n"
     "\n"
-    "Deletion curves (causal language models): remove the input tokens in the order a method ranks them, most\n"
-    "important first, at N + 1 evenly spaced fractions (default N = 10), and follow the probability of TARGET (default:\n"
-    "the predicted token) at the last position; the last position and special tokens are never removed. Token\n"
-    "methods: rollout, flow (attention flow), attention (the last layer's mean attention of the last position),\n"
-    "alti, value-zeroing, random (seeded by S); head methods, which prune heads with the prune variant: dla (the heads with the largest\n"
-    "direct logit attribution first), random-heads. A faithful ranking falls fastest: a smaller area under the curve.\n"
-    "curve.json: {method: \"deletion\", model, position, target_id, target, p, removable, curves: [{method, unit,\n"
+    "Deletion curves (causal language models): remove the input tokens in the order a method ranks them, "
+    "most\n"
+    "important first, at N + 1 evenly spaced fractions (default N = 10), and follow the probability of "
+    "TARGET (default:\n"
+    "the predicted token) at the last position; the last position and special tokens are never removed. "
+    "Token\n"
+    "methods: rollout, flow (attention flow), attention (the last layer's mean attention of the last "
+    "position),\n"
+    "alti, value-zeroing, random (seeded by S); head methods, which prune heads with the prune variant: dla "
+    "(the heads with the largest\n"
+    "direct logit attribution first), random-heads. A faithful ranking falls fastest: a smaller area under "
+    "the curve.\n"
+    "curve.json: {method: \"deletion\", model, position, target_id, target, p, removable, curves: [{method, "
+    "unit,\n"
     "fractions, probabilities, auc, order}]}. --figure draws every curve on one plot.\n";
 
 const char* const kGenerateHelp =
-    "usage: attnscope-cli generate --model DIR (--text STR [--target PREFIX] | --audio PATH [--offset S] | --inputs FILE)\n"
+    "usage: attnscope-cli generate --model DIR (--text STR [--target PREFIX] | --audio PATH [--offset S] | "
+    "--inputs FILE)\n"
     "                              --max-new-tokens N\n"
     "                              [--device auto|cpu|cuda[:N]] [--dtype D] [--layers ...] [--heads ...]\n"
     "                              [--variant SPEC] [--out capture.safetensors]\n"
@@ -204,13 +264,16 @@ const char* const kGenerateHelp =
     "step t (prompt rows and every generated token), plus input_ids and generated_ids.\n";
 
 const char* const kCompareHelp =
-    "usage: attnscope-cli compare --model DIR (--text STR [--text-pair STR] | --image P | --audio P | --inputs F)\n"
-    "                             --variant SPEC [--variant SPEC ...] [--repeats N] [--device ...] [--dtype D]\n"
+    "usage: attnscope-cli compare --model DIR (--text STR [--text-pair STR] | --image P | --audio P | "
+    "--inputs F)\n"
+    "                             --variant SPEC [--variant SPEC ...] [--repeats N] [--device ...] [--dtype "
+    "D]\n"
     "                             --out report.json [--captures DIR]\n"
     "\n"
     "Runs the model under every variant (the `full` baseline is always run) and writes report.json:\n"
     "per-variant cost (median wall time of N forwards, analytic attention FLOPs and memory, measured peak\n"
-    "tensor memory), the prediction, model-level logits KL and top-1 agreement, per-layer hidden-state drift\n"
+    "tensor memory), the prediction, model-level logits KL and top-1 agreement, per-layer hidden-state "
+    "drift\n"
     "and per-head JS divergence, KL, top-5 overlap, L2 regulariser and output cosine against `full`.\n"
     "--captures DIR also writes each variant's capture file (the `run` format) into DIR.\n"
     "\n"
@@ -221,25 +284,35 @@ const char* const kOverlayHelp =
     "                             [--alpha A] [--colormap viridis|magma|greys] --out overlay.png\n"
     "\n"
     "Draws the attention of query position Q (default 0, the class token) of a capture written by `run`:\n"
-    "over the picture for image models (patches upsampled and alpha-blended), over the spectrogram for audio\n"
+    "over the picture for image models (patches upsampled and alpha-blended), over the spectrogram for "
+    "audio\n"
     "models (a time-aligned strip and curve). --rollout uses attention rollout across all captured layers\n"
-    "(mean over heads; Abnar & Zuidema 2020) instead of one head. --stack picks encoder/decoder/cross for Whisper.\n";
+    "(mean over heads; Abnar & Zuidema 2020) instead of one head. --stack picks encoder/decoder/cross for "
+    "Whisper.\n";
 
 const char* const kFigureHelp =
-    "usage: attnscope-cli figure --capture FILE (--layer L --head H | --grid | --compare A.safetensors,B...)\n"
-    "                            [--stack S] [--colormap viridis|magma|greys] --format png|svg|pdf [--dpi N]\n"
+    "usage: attnscope-cli figure --capture FILE (--layer L --head H | --grid | --compare "
+    "A.safetensors,B...)\n"
+    "                            [--stack S] [--colormap viridis|magma|greys] --format png|svg|pdf [--dpi "
+    "N]\n"
     "                            --out FILE\n"
     "\n"
-    "Draws with the GUI's views, headless: title, token labels, colour bar; SVG and PDF keep axes and text as\n"
-    "vectors. --grid draws every captured head of every layer; --compare puts --capture (the baseline) and the\n"
-    "listed capture files (e.g. from `compare --captures`) side by side on one colour scale, at --layer/--head.\n";
+    "Draws with the GUI's views, headless: title, token labels, colour bar; SVG and PDF keep axes and text "
+    "as\n"
+    "vectors. --grid draws every captured head of every layer; --compare puts --capture (the baseline) and "
+    "the\n"
+    "listed capture files (e.g. from `compare --captures`) side by side on one colour scale, at "
+    "--layer/--head.\n";
 
 const char* const kConvertHelp =
     "usage: attnscope-cli convert-llama2c --checkpoint MODEL.bin --tokenizer TOKENIZER.bin --out DIR\n"
     "\n"
-    "Converts a llama2.c release (e.g. karpathy/tinyllamas stories260K.bin + tok512.bin; the legacy version-0\n"
-    "checkpoint format) into a new Hugging Face LlamaForCausalLM folder: config.json, generation_config.json,\n"
-    "model.safetensors (float32; q/k rows permuted to the rotate-half RoPE layout), tokenizer.json (BPE with byte\n"
+    "Converts a llama2.c release (e.g. karpathy/tinyllamas stories260K.bin + tok512.bin; the legacy "
+    "version-0\n"
+    "checkpoint format) into a new Hugging Face LlamaForCausalLM folder: config.json, "
+    "generation_config.json,\n"
+    "model.safetensors (float32; q/k rows permuted to the rotate-half RoPE layout), tokenizer.json (BPE with "
+    "byte\n"
     "fallback; merges derived from the token scores), tokenizer_config.json, special_tokens_map.json.\n"
     "DIR must not exist or be empty; nothing is overwritten.\n";
 
@@ -320,10 +393,14 @@ CaptureSelection selectionFrom(const Args& a) {
 std::string humanCount(int64_t n) {
   std::ostringstream os;
   os << std::fixed << std::setprecision(2);
-  if (n >= 1000000000) os << n / 1e9 << " B";
-  else if (n >= 1000000) os << n / 1e6 << " M";
-  else if (n >= 1000) os << n / 1e3 << " K";
-  else os << n;
+  if (n >= 1000000000)
+    os << n / 1e9 << " B";
+  else if (n >= 1000000)
+    os << n / 1e6 << " M";
+  else if (n >= 1000)
+    os << n / 1e3 << " K";
+  else
+    os << n;
   return os.str();
 }
 
@@ -331,12 +408,21 @@ int cmdInfo(const Args& a) {
   auto m = loadModel(a.require("model"), a.get("device", "auto"), a.get("dtype", "auto"));
   const ModelInfo& i = m->model->info();
   if (a.flag("json")) {
-    nlohmann::json j = {{"family", i.modelType}, {"architecture", i.architecture}, {"modality", i.modality},
-                        {"layers", i.layers},    {"heads", i.heads},               {"kv_heads", i.kvHeads},
-                        {"hidden", i.hidden},    {"vocab", i.vocab},               {"max_positions", i.maxPositions},
-                        {"parameters", i.parameters}, {"dtype", i.dtype},         {"compute_dtype", i.computeDtype},
+    nlohmann::json j = {{"family", i.modelType},
+                        {"architecture", i.architecture},
+                        {"modality", i.modality},
+                        {"layers", i.layers},
+                        {"heads", i.heads},
+                        {"kv_heads", i.kvHeads},
+                        {"hidden", i.hidden},
+                        {"vocab", i.vocab},
+                        {"max_positions", i.maxPositions},
+                        {"parameters", i.parameters},
+                        {"dtype", i.dtype},
+                        {"compute_dtype", i.computeDtype},
                         {"device", i.device},
-                        {"head", i.head},        {"labels", i.labels},
+                        {"head", i.head},
+                        {"labels", i.labels},
                         {"tokenizer", m->tokenizer ? m->tokenizer->kind() : "none"}};
     if (!m->tokenizerError.empty()) j["tokenizer_error"] = m->tokenizerError;
     std::cout << j.dump(2) << "\n";
@@ -355,9 +441,9 @@ int cmdInfo(const Args& a) {
             << "device:       " << i.device << "\n"
             << "head:         " << i.head << "\n"
             << "tokenizer:    "
-            << (m->tokenizer ? m->tokenizer->kind()
-                             : m->tokenizerError.empty() ? std::string("none")
-                                                         : "unusable (" + m->tokenizerError + "); exact inputs still run")
+            << (m->tokenizer                ? m->tokenizer->kind()
+                : m->tokenizerError.empty() ? std::string("none")
+                                            : "unusable (" + m->tokenizerError + "); exact inputs still run")
             << "\n";
   if (!i.labels.empty()) {
     std::cout << "labels:      ";
@@ -388,7 +474,8 @@ PreparedInput inputFrom(const LoadedModel& m, const Args& a) {
     }
     return prepareAudio(m, a.get("audio"), offset);
   }
-  if (!a.has("text")) throw InputError("missing input: give --text STR, --image PATH, --audio PATH or --inputs FILE");
+  if (!a.has("text"))
+    throw InputError("missing input: give --text STR, --image PATH, --audio PATH or --inputs FILE");
   std::optional<std::string> pair;
   if (a.has("text-pair")) pair = a.get("text-pair");
   if (a.has("target")) {
@@ -403,7 +490,8 @@ int cmdOverlay(const Args& a) {
   auto intOpt = [&](const std::string& k, int def) { return nonNegativeOption(a, k, def); };
   OverlayRequest req;
   req.rollout = a.flag("rollout");
-  if (!req.rollout && (!a.has("layer") || !a.has("head"))) throw InputError("give --layer L --head H, or --rollout");
+  if (!req.rollout && (!a.has("layer") || !a.has("head")))
+    throw InputError("give --layer L --head H, or --rollout");
   req.stack = a.get("stack", "");
   req.layer = intOpt("layer", 0);
   req.head = intOpt("head", 0);
@@ -426,7 +514,8 @@ int cmdOverlay(const Args& a) {
 
 /// The memory budget of a command: --memory-budget, or what the machine can give now.
 std::pair<int64_t, std::string> memoryBudgetFrom(const Args& a) {
-  if (a.has("memory-budget")) return {parseMemorySize(a.get("memory-budget"), "--memory-budget"), "--memory-budget"};
+  if (a.has("memory-budget"))
+    return {parseMemorySize(a.get("memory-budget"), "--memory-budget"), "--memory-budget"};
   return {availableMemory(), "what this machine can give now"};
 }
 
@@ -434,20 +523,25 @@ int cmdRun(const Args& a) {
   const std::string out = a.require("out");
   LogitsMode logits = LogitsMode::All;
   const std::string lm = a.get("logits", "all");
-  if (lm == "last") logits = LogitsMode::Last;
-  else if (lm == "none") logits = LogitsMode::None;
-  else if (lm != "all") throw InputError("--logits must be all, last or none (got '" + lm + "')");
+  if (lm == "last")
+    logits = LogitsMode::Last;
+  else if (lm == "none")
+    logits = LogitsMode::None;
+  else if (lm != "all")
+    throw InputError("--logits must be all, last or none (got '" + lm + "')");
   const std::string store = a.get("store", "auto");
   if (store != "auto" && store != "probs" && store != "qk")
     throw InputError("--store must be auto, probs or qk (got '" + store + "')");
   CaptureSelection sel = selectionFrom(a);
   const auto [budget, budgetSource] = memoryBudgetFrom(a);
-  const std::string dir = a.require("model"), device = a.get("device", "auto"), dtype = a.get("dtype", "auto");
+  const std::string dir = a.require("model"), device = a.get("device", "auto"),
+                    dtype = a.get("dtype", "auto");
   if (std::filesystem::is_directory(dir)) {
     const int64_t weights = estimateWeightBytes(dir, device, dtype);
     if (weights > budget)
-      throw OutOfMemoryError("the weights alone need about " + formatGigabytes(weights) + " but the memory budget is " +
-                             formatGigabytes(budget) + " (" + budgetSource + ")");
+      throw OutOfMemoryError("the weights alone need about " + formatGigabytes(weights) +
+                             " but the memory budget is " + formatGigabytes(budget) + " (" + budgetSource +
+                             ")");
   }
   auto m = guardAllocations([&] { return loadModel(dir, device, dtype); }, "loading the model");
   PreparedInput in = inputFrom(*m, a);
@@ -458,27 +552,32 @@ int cmdRun(const Args& a) {
   }
   const bool plainAttention = !variant || variant->isIdentity();
   if (store == "qk" && !plainAttention)
-    throw InputError("the variant '" + variant->spec() + "' cannot be stored as queries and keys (its attention is not " +
+    throw InputError("the variant '" + variant->spec() +
+                     "' cannot be stored as queries and keys (its attention is not " +
                      "exp(q.k*scale + bias - lse)); use --store probs");
   // Long inputs: the logits of every position can outweigh everything else; without --logits, keep the last.
   bool lastLogits = logits == LogitsMode::Last;
   if (!a.has("logits") && allLogitsBytes(*m, in) > (int64_t(1) << 30)) {
     lastLogits = true;
     std::cerr << "note: the logits of all " << in.labels.size() << " positions would take "
-              << formatGigabytes(allLogitsBytes(*m, in)) << "; keeping the last position's (--logits all keeps every one)\n";
+              << formatGigabytes(allLogitsBytes(*m, in))
+              << "; keeping the last position's (--logits all keeps every one)\n";
   }
   CaptureSelection probs = sel, qk = sel;
   probs.kind = CaptureKind::Probabilities;
   qk.kind = CaptureKind::QueryKey;
   const MemoryEstimate probsEstimate = estimateRun(*m, in, probs, lastLogits, !plainAttention),
                        qkEstimate = estimateRun(*m, in, qk, lastLogits, !plainAttention);
-  if (store == "qk" || (store == "auto" && plainAttention && probsEstimate.total() > budget)) sel = qk;
-  else sel = probs;
+  if (store == "qk" || (store == "auto" && plainAttention && probsEstimate.total() > budget))
+    sel = qk;
+  else
+    sel = probs;
   const MemoryEstimate& estimate = sel.kind == CaptureKind::QueryKey ? qkEstimate : probsEstimate;
   checkFits(estimate, sel.kind, budget, budgetSource);
   if (store == "auto")
-    std::cerr << "store: " << (sel.kind == CaptureKind::QueryKey ? "queries and keys" : "probabilities") << " (run needs about "
-              << estimate.describe(sel.kind) << "; budget " << formatGigabytes(budget) << ")\n";
+    std::cerr << "store: " << (sel.kind == CaptureKind::QueryKey ? "queries and keys" : "probabilities")
+              << " (run needs about " << estimate.describe(sel.kind) << "; budget " << formatGigabytes(budget)
+              << ")\n";
   RunResult r = runModel(*m, in, sel, nullptr, variant.get(), lastLogits);
   saveCapture(out, *m, in, r, logits);
   std::cerr << "tokens (" << in.labels.size() << "):";
@@ -508,8 +607,7 @@ std::pair<int64_t, int64_t> rangeOption(const Args& a, const std::string& key, i
   const int64_t lo = number(dash == std::string::npos ? text : text.substr(0, dash));
   const int64_t hi = dash == std::string::npos ? lo : number(text.substr(dash + 1));
   if (hi < lo) throw InputError("--" + key + " range '" + text + "' is reversed");
-  if (hi >= n)
-    throw InputError("--" + key + " " + text + " is outside 0-" + std::to_string(n - 1));
+  if (hi >= n) throw InputError("--" + key + " " + text + " is outside 0-" + std::to_string(n - 1));
   return {lo, hi - lo + 1};
 }
 
@@ -518,23 +616,74 @@ int cmdLens(const Args& a) {
   int64_t top = 10;
   if (a.has("top") && (!parseNonNegativeInt(a.get("top"), &top) || top < 1 || top > 1000))
     throw InputError("--top must be a whole number in 1..1000 (got '" + a.get("top") + "')");
-  auto m = guardAllocations([&] { return loadModel(a.require("model"), a.get("device", "auto"), a.get("dtype", "auto")); },
-                            "loading the model");
+  auto m = guardAllocations(
+      [&] { return loadModel(a.require("model"), a.get("device", "auto"), a.get("dtype", "auto")); },
+      "loading the model");
   Args input = a;
   input.values.erase("target");  // here the target is a token of the output, not a seq2seq target text
   PreparedInput in = inputFrom(*m, input);
-  const nlohmann::json lens = guardAllocations([&] { return logitLens(*m, in, a.get("target", ""), static_cast<int>(top)); },
-                                               "the logit lens");
+  const nlohmann::json lens = guardAllocations(
+      [&] { return logitLens(*m, in, a.get("target", ""), static_cast<int>(top)); }, "the logit lens");
   writeFileAtomically(out, lens.dump(1) + "\n");
   std::cerr << "wrote " << out << " (" << lens["layers"].size() << " layers x " << lens["positions"].size()
             << " positions)\n";
   return 0;
 }
 
-/// Rollout or attention flow of one query position: {method, model, stack, position, token, scores: [{position,
-/// token, value}]}, the values summing to 1.
-nlohmann::json tokenAttribution(LoadedModel& m, const PreparedInput& in, const std::string& method, int64_t position,
-                                bool positionGiven) {
+/// --figure FILE (.pdf, .svg or .png), checked before any work; "" when absent. Refused when built without
+/// Qt.
+std::string figureArg(const Args& a) {
+  if (!a.has("figure")) return "";
+  const std::string figure = a.get("figure");
+  const std::string ext = std::filesystem::path(figure).extension().string();
+  if (ext != ".pdf" && ext != ".svg" && ext != ".png")
+    throw InputError("--figure must end in .pdf, .svg or .png (got '" + figure + "')");
+#ifndef ATTNSCOPE_CLI_FIGURES
+  throw InputError(
+      "this attnscope-cli was built without Qt (ATTNSCOPE_BUILD_GUI=OFF): --figure is unavailable");
+#endif
+  return figure;
+}
+
+/// --dpi N for figures: 36..2400, 300 when absent.
+int dpiArg(const Args& a) {
+  int64_t dpi = 300;
+  if (a.has("dpi") && (!parseNonNegativeInt(a.get("dpi"), &dpi) || dpi < 36 || dpi > 2400))
+    throw InputError("--dpi must be a whole number in 36..2400 (got '" + a.get("dpi") + "')");
+  return static_cast<int>(dpi);
+}
+
+/// An optional whole number that may be negative (a position counted from the end); \p fallback when absent.
+int64_t signedArg(const Args& a, const std::string& key, int64_t fallback) {
+  if (!a.has(key)) return fallback;
+  const std::string v = a.get(key);
+  size_t used = 0;
+  int64_t n = 0;
+  try {
+    n = std::stoll(v, &used);
+  } catch (...) {
+    used = 0;
+  }
+  if (used == 0 || used != v.size()) throw InputError("--" + key + " must be an integer (got '" + v + "')");
+  return n;
+}
+
+/// Runs \p render for --figure \p figure (nothing when ""), its failure becoming the CLI's InputError.
+template <class Render>
+void drawFigure(const std::string& figure, Render render) {
+  if (figure.empty()) return;
+  try {
+    render();
+  } catch (const std::runtime_error& e) {
+    throw InputError(std::string("--figure: ") + e.what());
+  }
+  std::cerr << "wrote " << figure << "\n";
+}
+
+/// Rollout or attention flow of one query position: {method, model, stack, position, token, scores:
+/// [{position, token, value}]}, the values summing to 1.
+nlohmann::json tokenAttribution(LoadedModel& m, const PreparedInput& in, const std::string& method,
+                                int64_t position, bool positionGiven) {
   if (method == "alti" || method == "value-zeroing") {
     if (!positionGiven) position = -1;
     const std::vector<double> scores =
@@ -544,9 +693,15 @@ nlohmann::json tokenAttribution(LoadedModel& m, const PreparedInput& in, const s
     if (position < 0) position += T;
     nlohmann::json list = nlohmann::json::array();
     for (int64_t j = 0; j < T; ++j)
-      list.push_back({{"position", j}, {"token", in.labels[static_cast<size_t>(j)]}, {"value", scores[static_cast<size_t>(j)]}});
-    return {{"method", method}, {"model", m.model->info().modelType}, {"stack", "self"},
-            {"position", position}, {"token", in.labels[static_cast<size_t>(position)]}, {"scores", list}};
+      list.push_back({{"position", j},
+                      {"token", in.labels[static_cast<size_t>(j)]},
+                      {"value", scores[static_cast<size_t>(j)]}});
+    return {{"method", method},
+            {"model", m.model->info().modelType},
+            {"stack", "self"},
+            {"position", position},
+            {"token", in.labels[static_cast<size_t>(position)]},
+            {"scores", list}};
   }
   const RunResult r = guardAllocations([&] { return runModel(m, in); }, "the forward pass");
   std::string stack;
@@ -565,61 +720,47 @@ nlohmann::json tokenAttribution(LoadedModel& m, const PreparedInput& in, const s
   if (!positionGiven) position = m.model->info().causal ? -1 : 0;
   if (position < 0) position += T;
   if (position < 0 || position >= T)
-    throw InputError("--position " + std::to_string(position) + " is outside the input (0.." + std::to_string(T - 1) +
-                     ")");
-  const at::Tensor scores = method == "flow" ? attentionFlow(layers, position)
-                                             : attentionRollout(layers)[position].to(at::kDouble).contiguous();  // [T]
+    throw InputError("--position " + std::to_string(position) + " is outside the input (0.." +
+                     std::to_string(T - 1) + ")");
+  const at::Tensor scores = method == "flow"
+                                ? attentionFlow(layers, position)
+                                : attentionRollout(layers)[position].to(at::kDouble).contiguous();  // [T]
   const std::vector<std::string> labels = stackLabels(in, stack).first;
   nlohmann::json list = nlohmann::json::array();
   for (int64_t j = 0; j < T; ++j)
     list.push_back({{"position", j},
-                    {"token", j < static_cast<int64_t>(labels.size()) ? labels[static_cast<size_t>(j)] : std::to_string(j)},
+                    {"token", j < static_cast<int64_t>(labels.size()) ? labels[static_cast<size_t>(j)]
+                                                                      : std::to_string(j)},
                     {"value", scores[j].item<double>()}});
-  return {{"method", method},
-          {"model", m.model->info().modelType},
-          {"stack", stack},
-          {"position", position},
-          {"token", position < static_cast<int64_t>(labels.size()) ? labels[static_cast<size_t>(position)] : ""},
-          {"scores", list}};
+  return {
+      {"method", method},
+      {"model", m.model->info().modelType},
+      {"stack", stack},
+      {"position", position},
+      {"token", position < static_cast<int64_t>(labels.size()) ? labels[static_cast<size_t>(position)] : ""},
+      {"scores", list}};
 }
 
 int cmdAttribute(const Args& a) {
   const std::string out = a.require("out");
   const std::string method = a.require("method");
-  if (method != "dla" && method != "flow" && method != "rollout" && method != "alti" && method != "value-zeroing")
-    throw InputError("--method '" + method + "': expected dla (direct logit attribution), flow (attention flow), "
+  if (method != "dla" && method != "flow" && method != "rollout" && method != "alti" &&
+      method != "value-zeroing")
+    throw InputError("--method '" + method +
+                     "': expected dla (direct logit attribution), flow (attention flow), "
                      "rollout (attention rollout), alti or value-zeroing");
-  int64_t position = -1;
-  if (a.has("position")) {
-    const std::string v = a.get("position");
-    size_t used = 0;
-    try {
-      position = std::stoll(v, &used);
-    } catch (...) {
-      used = 0;
-    }
-    if (used == 0 || used != v.size()) throw InputError("--position must be an integer (got '" + v + "')");
-  }
-  std::string figure;
-  int64_t dpi = 300;
-  if (a.has("dpi") && (!parseNonNegativeInt(a.get("dpi"), &dpi) || dpi < 36 || dpi > 2400))
-    throw InputError("--dpi must be a whole number in 36..2400 (got '" + a.get("dpi") + "')");
-  if (a.has("figure")) {
-    figure = a.get("figure");
-    const std::string ext = std::filesystem::path(figure).extension().string();
-    if (ext != ".pdf" && ext != ".svg" && ext != ".png")
-      throw InputError("--figure must end in .pdf, .svg or .png (got '" + figure + "')");
-#ifndef ATTNSCOPE_CLI_FIGURES
-    throw InputError("this attnscope-cli was built without Qt (ATTNSCOPE_BUILD_GUI=OFF): --figure is unavailable");
-#endif
-  }
-  auto m = guardAllocations([&] { return loadModel(a.require("model"), a.get("device", "auto"), a.get("dtype", "auto")); },
-                            "loading the model");
+  const int64_t position = signedArg(a, "position", -1);
+  const std::string figure = figureArg(a);
+  const int dpi = dpiArg(a);
+  auto m = guardAllocations(
+      [&] { return loadModel(a.require("model"), a.get("device", "auto"), a.get("dtype", "auto")); },
+      "loading the model");
   Args input = a;
   input.values.erase("target");  // here the target is a token of the output, not a seq2seq target text
   PreparedInput in = inputFrom(*m, input);
   if (method != "dla") {
-    if (a.has("figure")) throw InputError("--figure draws the dla grid; for " + method + " use the JSON scores");
+    if (a.has("figure"))
+      throw InputError("--figure draws the dla grid; for " + method + " use the JSON scores");
     if (a.has("target") || a.has("variant"))
       throw InputError("--target and --variant belong to --method dla");
     const nlohmann::json doc = tokenAttribution(*m, in, method, position, a.has("position"));
@@ -637,34 +778,17 @@ int cmdAttribute(const Args& a) {
       [&] { return directLogitAttribution(*m, in, position, a.get("target", ""), variant.get()); },
       "direct logit attribution");
   writeFileAtomically(out, toJson(dla).dump(1) + "\n");
-  std::cerr << "wrote " << out << ": logit of '" << dla.targetToken << "' at position " << dla.position << " = "
-            << dla.logit << " (sum of the parts " << dla.sum() << ")\n";
+  std::cerr << "wrote " << out << ": logit of '" << dla.targetToken << "' at position " << dla.position
+            << " = " << dla.logit << " (sum of the parts " << dla.sum() << ")\n";
 #ifdef ATTNSCOPE_CLI_FIGURES
-  if (!figure.empty()) {
-    try {
-      renderDlaFigureHeadless(dla, figure, static_cast<int>(dpi));
-    } catch (const std::runtime_error& e) {
-      throw InputError(std::string("--figure: ") + e.what());
-    }
-    std::cerr << "wrote " << figure << "\n";
-  }
+  drawFigure(figure, [&] { renderDlaFigureHeadless(dla, figure, dpi); });
 #endif
   return 0;
 }
 
 int cmdFlowGraph(const Args& a) {
   const std::string out = a.require("out");
-  int64_t position = -1;
-  if (a.has("token")) {
-    const std::string v = a.get("token");
-    size_t used = 0;
-    try {
-      position = std::stoll(v, &used);
-    } catch (...) {
-      used = 0;
-    }
-    if (used == 0 || used != v.size()) throw InputError("--token must be a position, an integer (got '" + v + "')");
-  }
+  const int64_t position = signedArg(a, "token", -1);
   double threshold = 0.02;
   if (a.has("threshold")) {
     const std::string v = a.get("threshold");
@@ -677,34 +801,19 @@ int cmdFlowGraph(const Args& a) {
     if (used == 0 || used != v.size() || !(threshold > 0 && threshold <= 1))
       throw InputError("--threshold must be a number in (0, 1] (got '" + v + "')");
   }
-  int64_t dpi = 300;
-  if (a.has("dpi") && (!parseNonNegativeInt(a.get("dpi"), &dpi) || dpi < 36 || dpi > 2400))
-    throw InputError("--dpi must be a whole number in 36..2400 (got '" + a.get("dpi") + "')");
-  const std::string figure = a.get("figure", "");
-  if (!figure.empty()) {
-    const std::string ext = std::filesystem::path(figure).extension().string();
-    if (ext != ".pdf" && ext != ".svg" && ext != ".png")
-      throw InputError("--figure must end in .pdf, .svg or .png (got '" + figure + "')");
-#ifndef ATTNSCOPE_CLI_FIGURES
-    throw InputError("this attnscope-cli was built without Qt (ATTNSCOPE_BUILD_GUI=OFF): --figure is unavailable");
-#endif
-  }
-  auto m = guardAllocations([&] { return loadModel(a.require("model"), a.get("device", "auto"), a.get("dtype", "auto")); },
-                            "loading the model");
+  const int dpi = dpiArg(a);
+  const std::string figure = figureArg(a);
+  auto m = guardAllocations(
+      [&] { return loadModel(a.require("model"), a.get("device", "auto"), a.get("dtype", "auto")); },
+      "loading the model");
   PreparedInput in = inputFrom(*m, a);
   const InformationFlowGraph graph = guardAllocations(
       [&] { return informationFlowGraph(*m, in, position, threshold); }, "the information-flow graph");
   writeFileAtomically(out, toJson(graph).dump(1) + "\n");
-  std::cerr << "wrote " << out << ": " << graph.edges.size() << " edges into position " << graph.position << "\n";
+  std::cerr << "wrote " << out << ": " << graph.edges.size() << " edges into position " << graph.position
+            << "\n";
 #ifdef ATTNSCOPE_CLI_FIGURES
-  if (!figure.empty()) {
-    try {
-      renderFlowGraphFigureHeadless(graph, figure, static_cast<int>(dpi));
-    } catch (const std::runtime_error& e) {
-      throw InputError(std::string("--figure: ") + e.what());
-    }
-    std::cerr << "wrote " << figure << "\n";
-  }
+  drawFigure(figure, [&] { renderFlowGraphFigureHeadless(graph, figure, dpi); });
 #endif
   return 0;
 }
@@ -715,29 +824,21 @@ int cmdDeletion(const Args& a) {
   std::stringstream list(a.require("methods"));
   for (std::string item; std::getline(list, item, ',');)
     if (!item.empty()) methods.push_back(item);
-  int64_t steps = 10, seed = 0, dpi = 300;
+  int64_t steps = 10, seed = 0;
   if (a.has("steps") && (!parseNonNegativeInt(a.get("steps"), &steps) || steps < 1 || steps > 100))
     throw InputError("--steps must be a whole number in 1..100 (got '" + a.get("steps") + "')");
   if (a.has("seed") && !parseNonNegativeInt(a.get("seed"), &seed))
     throw InputError("--seed must be a whole number (got '" + a.get("seed") + "')");
-  if (a.has("dpi") && (!parseNonNegativeInt(a.get("dpi"), &dpi) || dpi < 36 || dpi > 2400))
-    throw InputError("--dpi must be a whole number in 36..2400 (got '" + a.get("dpi") + "')");
-  const std::string figure = a.get("figure", "");
-  if (!figure.empty()) {
-    const std::string ext = std::filesystem::path(figure).extension().string();
-    if (ext != ".pdf" && ext != ".svg" && ext != ".png")
-      throw InputError("--figure must end in .pdf, .svg or .png (got '" + figure + "')");
-#ifndef ATTNSCOPE_CLI_FIGURES
-    throw InputError("this attnscope-cli was built without Qt (ATTNSCOPE_BUILD_GUI=OFF): --figure is unavailable");
-#endif
-  }
+  const int dpi = dpiArg(a);
+  const std::string figure = figureArg(a);
   const std::vector<std::string> known = deletionMethods();
   for (const std::string& method : methods)
     if (std::find(known.begin(), known.end(), method) == known.end())
       throw InputError("--methods: unknown method '" + method +
                        "' (known: rollout, flow, attention, alti, value-zeroing, random, dla, random-heads)");
-  auto m = guardAllocations([&] { return loadModel(a.require("model"), a.get("device", "auto"), a.get("dtype", "auto")); },
-                            "loading the model");
+  auto m = guardAllocations(
+      [&] { return loadModel(a.require("model"), a.get("device", "auto"), a.get("dtype", "auto")); },
+      "loading the model");
   Args input = a;
   input.values.erase("target");  // here the target is a token of the output, not a seq2seq target text
   PreparedInput in = inputFrom(*m, input);
@@ -749,18 +850,11 @@ int cmdDeletion(const Args& a) {
       "the deletion curves");
   writeFileAtomically(out, toJson(result).dump(1) + "\n");
   for (const DeletionCurve& c : result.curves)
-    std::cout << std::left << std::setw(14) << c.method << " AUC " << std::fixed << std::setprecision(4) << c.auc
-              << "\n";
+    std::cout << std::left << std::setw(14) << c.method << " AUC " << std::fixed << std::setprecision(4)
+              << c.auc << "\n";
   std::cerr << "wrote " << out << "\n";
 #ifdef ATTNSCOPE_CLI_FIGURES
-  if (!figure.empty()) {
-    try {
-      renderDeletionFigureHeadless(result, figure, static_cast<int>(dpi));
-    } catch (const std::runtime_error& e) {
-      throw InputError(std::string("--figure: ") + e.what());
-    }
-    std::cerr << "wrote " << figure << "\n";
-  }
+  drawFigure(figure, [&] { renderDeletionFigureHeadless(result, figure, dpi); });
 #endif
   return 0;
 }
@@ -781,10 +875,13 @@ int cmdHead(const Args& a) {
   const auto [row0, rows] = rangeOption(a, "rows", tq);
   const auto [col0, cols] = rangeOption(a, "cols", tk);
   const auto start = std::chrono::steady_clock::now();
-  guardAllocations([&] { writeHeadBlock(*capture, stack, layer, head, row0, rows, col0, cols, out); }, "the head");
-  const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  guardAllocations([&] { writeHeadBlock(*capture, stack, layer, head, row0, rows, col0, cols, out); },
+                   "the head");
+  const double ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   std::cerr << "wrote " << out << " (" << rows << " x " << cols << " float32, "
-            << (capture->kind() == CaptureKind::QueryKey ? "computed from queries and keys" : "read from probabilities")
+            << (capture->kind() == CaptureKind::QueryKey ? "computed from queries and keys"
+                                                         : "read from probabilities")
             << ", " << std::fixed << std::setprecision(0) << ms << " ms)\n";
   return 0;
 }
@@ -809,8 +906,8 @@ int cmdGenerate(const Args& a) {
   }
   GenerateResult g = generate(*m, in, maxNew, sel, nullptr, variant.get());
   std::cout << g.text << "\n";
-  std::cerr << "generated " << (g.ids.size() - g.promptLength) << " tokens in " << std::fixed << std::setprecision(1)
-            << g.seconds * 1000 << " ms\n";
+  std::cerr << "generated " << (g.ids.size() - g.promptLength) << " tokens in " << std::fixed
+            << std::setprecision(1) << g.seconds * 1000 << " ms\n";
   if (a.has("out")) {
     saveGeneration(a.get("out"), *m, in, g);
     std::cerr << "wrote " << a.get("out") << "\n";
@@ -857,15 +954,16 @@ int cmdCompare(const Args& a) {
   }
   writeFileAtomically(out, c.report.dump(2) + "\n");
   // A readable summary on stdout.
-  std::cout << std::left << std::setw(34) << "variant" << std::right << std::setw(11) << "time ms" << std::setw(9)
-            << "x full" << std::setw(10) << "flops" << std::setw(10) << "attn mem" << std::setw(10) << "mean JS"
-            << std::setw(10) << "top-1" << "\n";
+  std::cout << std::left << std::setw(34) << "variant" << std::right << std::setw(11) << "time ms"
+            << std::setw(9) << "x full" << std::setw(10) << "flops" << std::setw(10) << "attn mem"
+            << std::setw(10) << "mean JS" << std::setw(10) << "top-1"
+            << "\n";
   for (const auto& v : c.report["variants"]) {
     const auto& mm = v["model_metrics"];
     std::cout << std::left << std::setw(34) << v["spec"].get<std::string>() << std::right << std::fixed
               << std::setprecision(1) << std::setw(11) << v["cost"]["seconds_median"].get<double>() * 1000
-              << std::setprecision(2) << std::setw(9) << v["cost"]["time_ratio"].get<double>() << std::setw(10)
-              << v["cost"]["flops_ratio"].get<double>() << std::setw(10)
+              << std::setprecision(2) << std::setw(9) << v["cost"]["time_ratio"].get<double>()
+              << std::setw(10) << v["cost"]["flops_ratio"].get<double>() << std::setw(10)
               << v["cost"]["attention_bytes_ratio"].get<double>() << std::setprecision(4) << std::setw(10)
               << mm.value("js_mean", 0.0) << std::setprecision(3) << std::setw(10)
               << (mm.contains("top1_agreement") ? mm["top1_agreement"].get<double>() : 1.0) << "\n";
@@ -873,7 +971,6 @@ int cmdCompare(const Args& a) {
   std::cerr << "wrote " << out << "\n";
   return 0;
 }
-
 
 int cmdPruneSweep(const Args& a) {
   const std::string out = a.require("out");
@@ -891,33 +988,26 @@ int cmdPruneSweep(const Args& a) {
     } catch (...) {
       used = 0;
     }
-    if (used == 0 || used != v.size() || n < lo) throw InputError("--" + name + " must be an integer >= " + std::to_string(lo) + " (got '" + v + "')");
+    if (used == 0 || used != v.size() || n < lo)
+      throw InputError("--" + name + " must be an integer >= " + std::to_string(lo) + " (got '" + v + "')");
     return n;
   };
   options.seed = static_cast<uint64_t>(integer("seed", "0", 0));
   options.repeats = static_cast<int>(std::min<long long>(integer("repeats", "1", 1), 100));
   const int dpi = static_cast<int>(integer("dpi", "300", 36));
-  std::string figure;
-  if (a.has("figure")) {
-    figure = a.get("figure");
-    const std::string ext = std::filesystem::path(figure).extension().string();
-    if (ext != ".pdf" && ext != ".svg" && ext != ".png")
-      throw InputError("--figure must end in .pdf, .svg or .png (got '" + figure + "')");
-#ifndef ATTNSCOPE_CLI_FIGURES
-    throw InputError("this attnscope-cli was built without Qt (ATTNSCOPE_BUILD_GUI=OFF): --figure is unavailable");
-#endif
-  }
+  const std::string figure = figureArg(a);
   auto m = loadModel(a.require("model"), a.get("device", "auto"), a.get("dtype", "auto"));
   PreparedInput in = inputFrom(*m, a);
   const PruneSweepResult sweep = pruneSweep(*m, in, options);
   writeFileAtomically(out, sweep.toJson(m->dir).dump(2) + "\n");
-  std::cout << std::right << std::setw(7) << "ratio" << std::setw(8) << "heads" << std::setw(12) << "logits KL"
-            << std::setw(10) << "top-1" << std::setw(10) << "mean JS" << std::setw(10) << "ms" << "\n";
+  std::cout << std::right << std::setw(7) << "ratio" << std::setw(8) << "heads" << std::setw(12)
+            << "logits KL" << std::setw(10) << "top-1" << std::setw(10) << "mean JS" << std::setw(10) << "ms"
+            << "\n";
   for (const auto& p : sweep.points)
-    std::cout << std::fixed << std::setprecision(2) << std::setw(7) << p.ratio << std::setw(8) << p.pruned.size()
-              << std::setprecision(4) << std::setw(12) << p.logitsKl << std::setprecision(3) << std::setw(10)
-              << p.top1Agreement << std::setprecision(4) << std::setw(10) << p.jsMean << std::setprecision(1)
-              << std::setw(10) << p.ms << "\n";
+    std::cout << std::fixed << std::setprecision(2) << std::setw(7) << p.ratio << std::setw(8)
+              << p.pruned.size() << std::setprecision(4) << std::setw(12) << p.logitsKl
+              << std::setprecision(3) << std::setw(10) << p.top1Agreement << std::setprecision(4)
+              << std::setw(10) << p.jsMean << std::setprecision(1) << std::setw(10) << p.ms << "\n";
   std::cerr << "wrote " << out << "\n";
 #ifdef ATTNSCOPE_CLI_FIGURES
   if (!figure.empty()) {
@@ -929,12 +1019,7 @@ int cmdPruneSweep(const Args& a) {
       curve.top1.push_back(p.top1Agreement);
       curve.jsMean.push_back(p.jsMean);
     }
-    try {
-      renderSweepFigureHeadless(curve, figure, dpi);
-    } catch (const std::runtime_error& e) {
-      throw InputError(std::string("--figure: ") + e.what());
-    }
-    std::cerr << "wrote " << figure << "\n";
+    drawFigure(figure, [&] { renderSweepFigureHeadless(curve, figure, dpi); });
   }
 #endif
   return 0;
@@ -942,7 +1027,8 @@ int cmdPruneSweep(const Args& a) {
 
 int cmdFigure(const Args& a) {
 #ifndef ATTNSCOPE_CLI_FIGURES
-  throw InputError("this attnscope-cli was built without Qt (ATTNSCOPE_BUILD_GUI=OFF): figures are unavailable");
+  throw InputError(
+      "this attnscope-cli was built without Qt (ATTNSCOPE_BUILD_GUI=OFF): figures are unavailable");
 #else
   FigureRequest r;
   r.out = a.require("out");
@@ -988,11 +1074,12 @@ int cmdFigure(const Args& a) {
 }
 
 int cmdConvertLlama2c(const Args& a) {
-  const Llama2cConversion c = convertLlama2c(a.require("checkpoint"), a.require("tokenizer"), a.require("out"));
+  const Llama2cConversion c =
+      convertLlama2c(a.require("checkpoint"), a.require("tokenizer"), a.require("out"));
   std::cout << "converted: llama, " << c.layers << " layers, " << c.heads << " heads (" << c.kvHeads
-            << " kv), hidden " << c.dim << ", ffn " << c.hiddenDim << ", vocab " << c.vocab << " (" << c.merges
-            << " merges), " << c.seqLen << " positions, " << (c.sharedClassifier ? "tied" : "separate")
-            << " output embedding\n";
+            << " kv), hidden " << c.dim << ", ffn " << c.hiddenDim << ", vocab " << c.vocab << " ("
+            << c.merges << " merges), " << c.seqLen << " positions, "
+            << (c.sharedClassifier ? "tied" : "separate") << " output embedding\n";
   for (const auto& f : c.files) std::cout << "  " << a.get("out") << "/" << f << "\n";
   return 0;
 }
@@ -1000,7 +1087,8 @@ int cmdConvertLlama2c(const Args& a) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc < 2 || std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h" || std::string(argv[1]) == "help") {
+  if (argc < 2 || std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h" ||
+      std::string(argv[1]) == "help") {
     std::cout << kUsage;
     return argc < 2 ? 2 : 0;
   }
@@ -1012,76 +1100,81 @@ int main(int argc, char** argv) {
     }
     if (cmd == "run") {
       if (wantsHelp(argc, argv)) return std::cout << kRunHelp, 0;
-      return cmdRun(parseArgs(argc, argv, 2,
-                              {"model", "text", "text-pair", "target", "inputs", "image", "audio", "offset", "device",
-                               "dtype", "layers", "heads", "out", "logits", "variant", "store", "memory-budget"},
-                              {}));
+      return cmdRun(
+          parseArgs(argc, argv, 2,
+                    {"model", "text", "text-pair", "target", "inputs", "image", "audio", "offset", "device",
+                     "dtype", "layers", "heads", "out", "logits", "variant", "store", "memory-budget"},
+                    {}));
     }
     if (cmd == "head") {
       if (wantsHelp(argc, argv)) return std::cout << kHeadHelp, 0;
-      return cmdHead(parseArgs(argc, argv, 2, {"capture", "layer", "head", "stack", "rows", "cols", "out"}, {}));
+      return cmdHead(
+          parseArgs(argc, argv, 2, {"capture", "layer", "head", "stack", "rows", "cols", "out"}, {}));
     }
     if (cmd == "lens") {
       if (wantsHelp(argc, argv)) return std::cout << kLensHelp, 0;
-      return cmdLens(parseArgs(argc, argv, 2,
-                               {"model", "text", "text-pair", "inputs", "target", "top", "device", "dtype", "out"}, {}));
+      return cmdLens(
+          parseArgs(argc, argv, 2,
+                    {"model", "text", "text-pair", "inputs", "target", "top", "device", "dtype", "out"}, {}));
     }
     if (cmd == "deletion") {
       if (wantsHelp(argc, argv)) return std::cout << kDeletionHelp, 0;
       return cmdDeletion(parseArgs(argc, argv, 2,
-                                   {"model", "text", "inputs", "methods", "target", "steps", "seed", "device", "dtype",
-                                    "out", "figure", "dpi"},
+                                   {"model", "text", "inputs", "methods", "target", "steps", "seed", "device",
+                                    "dtype", "out", "figure", "dpi"},
                                    {}));
     }
     if (cmd == "flow-graph") {
       if (wantsHelp(argc, argv)) return std::cout << kFlowGraphHelp, 0;
-      return cmdFlowGraph(parseArgs(argc, argv, 2,
-                                    {"model", "text", "inputs", "token", "threshold", "device", "dtype", "out", "figure",
-                                     "dpi"},
-                                    {}));
+      return cmdFlowGraph(parseArgs(
+          argc, argv, 2,
+          {"model", "text", "inputs", "token", "threshold", "device", "dtype", "out", "figure", "dpi"}, {}));
     }
     if (cmd == "attribute") {
       if (wantsHelp(argc, argv)) return std::cout << kAttributeHelp, 0;
-      return cmdAttribute(parseArgs(argc, argv, 2,
-                                    {"model", "text", "text-pair", "inputs", "image", "audio", "offset", "method",
-                                     "position", "target", "variant", "device", "dtype", "out", "figure", "dpi"},
-                                    {}));
+      return cmdAttribute(
+          parseArgs(argc, argv, 2,
+                    {"model", "text", "text-pair", "inputs", "image", "audio", "offset", "method", "position",
+                     "target", "variant", "device", "dtype", "out", "figure", "dpi"},
+                    {}));
     }
     if (cmd == "generate") {
       if (wantsHelp(argc, argv)) return std::cout << kGenerateHelp, 0;
-      return cmdGenerate(
-          parseArgs(argc, argv, 2,
-                    {"model", "text", "target", "inputs", "audio", "offset", "max-new-tokens", "device", "dtype", "layers",
-                     "heads", "out", "variant"},
-                    {}));
+      return cmdGenerate(parseArgs(argc, argv, 2,
+                                   {"model", "text", "target", "inputs", "audio", "offset", "max-new-tokens",
+                                    "device", "dtype", "layers", "heads", "out", "variant"},
+                                   {}));
     }
     if (cmd == "compare") {
       if (wantsHelp(argc, argv)) {
         std::cout << kCompareHelp;
-        for (const auto& [name, kind] : variantKinds()) std::cout << "  " << std::left << std::setw(10) << name << kind.summary << "\n";
+        for (const auto& [name, kind] : variantKinds())
+          std::cout << "  " << std::left << std::setw(10) << name << kind.summary << "\n";
         return 0;
       }
       return cmdCompare(parseArgs(argc, argv, 2,
-                                  {"model", "text", "text-pair", "target", "inputs", "image", "audio", "offset", "device",
-                                   "dtype", "variant", "repeats", "out", "captures"},
+                                  {"model", "text", "text-pair", "target", "inputs", "image", "audio",
+                                   "offset", "device", "dtype", "variant", "repeats", "out", "captures"},
                                   {}));
     }
     if (cmd == "prune-sweep") {
       if (wantsHelp(argc, argv)) return std::cout << kPruneSweepHelp, 0;
-      return cmdPruneSweep(parseArgs(argc, argv, 2,
-                                     {"model", "text", "text-pair", "target", "inputs", "image", "audio", "offset",
-                                      "device", "dtype", "ratios", "order", "seed", "repeats", "out", "figure", "dpi"},
-                                     {}));
+      return cmdPruneSweep(
+          parseArgs(argc, argv, 2,
+                    {"model", "text", "text-pair", "target", "inputs", "image", "audio", "offset", "device",
+                     "dtype", "ratios", "order", "seed", "repeats", "out", "figure", "dpi"},
+                    {}));
     }
     if (cmd == "figure") {
       if (wantsHelp(argc, argv)) return std::cout << kFigureHelp, 0;
-      return cmdFigure(parseArgs(argc, argv, 2,
-                                 {"capture", "layer", "head", "compare", "stack", "colormap", "format", "dpi", "out"},
-                                 {"grid"}));
+      return cmdFigure(parseArgs(
+          argc, argv, 2, {"capture", "layer", "head", "compare", "stack", "colormap", "format", "dpi", "out"},
+          {"grid"}));
     }
     if (cmd == "overlay") {
       if (wantsHelp(argc, argv)) return std::cout << kOverlayHelp, 0;
-      return cmdOverlay(parseArgs(argc, argv, 2, {"capture", "layer", "head", "query", "stack", "alpha", "colormap", "out"},
+      return cmdOverlay(parseArgs(argc, argv, 2,
+                                  {"capture", "layer", "head", "query", "stack", "alpha", "colormap", "out"},
                                   {"rollout"}));
     }
     if (cmd == "convert-llama2c") {
@@ -1095,7 +1188,8 @@ int main(int argc, char** argv) {
     return 2;
   } catch (const std::exception& e) {
     if (isAllocationFailure(e)) {
-      std::cerr << "attnscope-cli " << cmd << ": error: out of memory: the machine could not give what this command "
+      std::cerr << "attnscope-cli " << cmd
+                << ": error: out of memory: the machine could not give what this command "
                 << "needed (use a shorter input, fewer layers or heads, or --store qk)\n";
       return 2;
     }

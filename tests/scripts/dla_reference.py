@@ -212,6 +212,16 @@ def forward_neox(cfg, W, ids, tr):
     return h, ("ln", W[p + "final_layer_norm.weight"], W[p + "final_layer_norm.bias"], eps), W["embed_out.weight"]
 
 
+def run_forward(cfg, W, ids, tr):
+    """The forward of config.json's model_type: (final residual, final norm, unembedding)."""
+    mt = cfg["model_type"]
+    if mt == "gpt2":
+        return forward_gpt2(cfg, W, ids, tr)
+    if mt == "gpt_neox":
+        return forward_neox(cfg, W, ids, tr)
+    return forward_rotary(cfg, W, ids, tr, mt)
+
+
 def attribute(tr, h, norm, unembed, pos):
     r = h[pos]
     kind, w, b, eps = norm
@@ -254,13 +264,7 @@ def main():
         expected = read_safetensors(f"{d}/expected.safetensors")
         ids = expected["input_ids"].reshape(-1)
         tr = Trace()
-        mt = cfg["model_type"]
-        if mt == "gpt2":
-            h, norm, unembed = forward_gpt2(cfg, W, ids, tr)
-        elif mt == "gpt_neox":
-            h, norm, unembed = forward_neox(cfg, W, ids, tr)
-        else:
-            h, norm, unembed = forward_rotary(cfg, W, ids, tr, mt)
+        h, norm, unembed = run_forward(cfg, W, ids, tr)
         T = len(ids)
         results = []
         for pos in (T - 1, T // 3):

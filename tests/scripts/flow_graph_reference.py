@@ -125,13 +125,7 @@ def main():
             W = ref.read_safetensors(f"{d}/model.safetensors")
             ids = ref.read_safetensors(f"{d}/expected.safetensors")["input_ids"].reshape(-1)
             tr = ref.Trace()
-            mt = cfg["model_type"]
-            if mt == "gpt2":
-                ref.forward_gpt2(cfg, W, ids, tr)
-            elif mt == "gpt_neox":
-                ref.forward_neox(cfg, W, ids, tr)
-            else:
-                ref.forward_rotary(cfg, W, ids, tr, mt)
+            ref.run_forward(cfg, W, ids, tr)
             r = alti(tr, W, cfg)
             out[case] = [{"position": p, "scores": r[p].tolist()} for p in (len(ids) - 1, len(ids) // 2)]
         json.dump(out, sys.stdout)
@@ -145,13 +139,7 @@ def main():
         W = ref.read_safetensors(f"{d}/model.safetensors")
         ids = ref.read_safetensors(f"{d}/expected.safetensors")["input_ids"].reshape(-1)
         tr = ref.Trace()
-        mt = cfg["model_type"]
-        if mt == "gpt2":
-            ref.forward_gpt2(cfg, W, ids, tr)
-        elif mt == "gpt_neox":
-            ref.forward_neox(cfg, W, ids, tr)
-        else:
-            ref.forward_rotary(cfg, W, ids, tr, mt)
+        ref.run_forward(cfg, W, ids, tr)
         results = []
         for position in (len(ids) - 1, len(ids) // 2):
             tau = 0.04

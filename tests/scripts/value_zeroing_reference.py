@@ -23,13 +23,7 @@ CASES = ["gpt2-tiny-random", "llama-gqa-random", "gpt_neox-tiny-random"]
 def layer_outputs(cfg, W, ids, zero=None):
     tr = ref.Trace()
     tr.zero = zero
-    mt = cfg["model_type"]
-    if mt == "gpt2":
-        h, _, _ = ref.forward_gpt2(cfg, W, ids, tr)
-    elif mt == "gpt_neox":
-        h, _, _ = ref.forward_neox(cfg, W, ids, tr)
-    else:
-        h, _, _ = ref.forward_rotary(cfg, W, ids, tr, mt)
+    h, _, _ = ref.run_forward(cfg, W, ids, tr)
     return tr.resid_in[1:] + [h]
 
 
