@@ -32,6 +32,7 @@
 #include "attnscope/PruneSweep.h"
 #include "attnscope/SafetensorsFile.h"
 #include "attnscope/ValueZeroing.h"
+#include "attnscope/WordGroups.h"
 #ifdef ATTNSCOPE_CLI_FIGURES
 #include "DeletionFigure.h"
 #include "DlaFigure.h"
@@ -166,7 +167,7 @@ const char* const kLensHelp =
 
 const char* const kAttributeHelp =
     "usage: attnscope-cli attribute --model DIR (--text STR | --image PATH | --audio PATH | --inputs FILE)\n"
-    "                               --method dla|flow|rollout|alti|value-zeroing [--position P]\n"
+    "                               --method dla|flow|rollout|alti|value-zeroing [--position P] [--words]\n"
     "                               [--target TOKEN|#ID] [--variant SPEC] [--device D] [--dtype D] --out "
     "FILE.json\n"
     "                               [--figure FILE.pdf|svg|png] [--dpi N]\n"
@@ -207,7 +208,11 @@ const char* const kAttributeHelp =
     "output\n"
     "when one position's values are zeroed in every head of that layer, rows normalised, the layers' "
     "matrices\n"
-    "multiplied; layers x positions forwards. Every model with a self-attention stack; the same JSON.\n";
+    "multiplied; layers x positions forwards. Every model with a self-attention stack; the same JSON.\n"
+    "\n"
+    "--words (text) merges sub-word pieces into words: a word's value is the sum of its pieces' values (scores:\n"
+    "[{word, token, first, value}], and \"word\" is the scored position's word). A piece continues a word unless it\n"
+    "starts with a space, is punctuation or a special token (WordPiece: unless it does not start with ##).\n";
 
 const char* const kFlowGraphHelp =
     "usage: attnscope-cli flow-graph --model DIR (--text STR | --inputs FILE) [--token P] [--threshold X]\n"
@@ -741,6 +746,27 @@ nlohmann::json tokenAttribution(LoadedModel& m, const PreparedInput& in, const s
       {"scores", list}};
 }
 
+/// Token scores of \p doc merged into words (--words): each word's value is the sum of its pieces' (attribution over
+/// sources); "word" is the word of the scored position.
+nlohmann::json scoresByWord(nlohmann::json doc) {
+  std::vector<std::string> labels;
+  std::vector<double> values;
+  for (const auto& s : doc.at("scores")) {
+    labels.push_back(s.at("token").get<std::string>());
+    values.push_back(s.at("value").get<double>());
+  }
+  const WordGroups words = wordGroups(labels);
+  const std::vector<double> sums = sumByWord(words, values);
+  nlohmann::json list = nlohmann::json::array();
+  for (size_t k = 0; k < sums.size(); ++k)
+    list.push_back({{"word", k}, {"token", words.labels[k]}, {"first", words.first[k]}, {"value", sums[k]}});
+  doc["scores"] = list;
+  doc["words"] = true;
+  doc["rule"] = "a word's value is the sum of its pieces' values";
+  doc["word"] = words.wordOf.at(doc.at("position").get<size_t>());
+  return doc;
+}
+
 int cmdAttribute(const Args& a) {
   const std::string out = a.require("out");
   const std::string method = a.require("method");
@@ -749,6 +775,8 @@ int cmdAttribute(const Args& a) {
     throw InputError("--method '" + method +
                      "': expected dla (direct logit attribution), flow (attention flow), "
                      "rollout (attention rollout), alti or value-zeroing");
+  if (method == "dla" && a.flag("words"))
+    throw InputError("--words merges token scores (flow, rollout, alti, value-zeroing); dla's parts are heads");
   const int64_t position = signedArg(a, "position", -1);
   const std::string figure = figureArg(a);
   const int dpi = dpiArg(a);
@@ -763,7 +791,8 @@ int cmdAttribute(const Args& a) {
       throw InputError("--figure draws the dla grid; for " + method + " use the JSON scores");
     if (a.has("target") || a.has("variant"))
       throw InputError("--target and --variant belong to --method dla");
-    const nlohmann::json doc = tokenAttribution(*m, in, method, position, a.has("position"));
+    nlohmann::json doc = tokenAttribution(*m, in, method, position, a.has("position"));
+    if (a.flag("words")) doc = scoresByWord(std::move(doc));
     writeFileAtomically(out, doc.dump(1) + "\n");
     std::cerr << "wrote " << out << ": " << method << " of position " << doc["position"] << " over "
               << doc["scores"].size() << " positions\n";
@@ -1136,7 +1165,7 @@ int main(int argc, char** argv) {
           parseArgs(argc, argv, 2,
                     {"model", "text", "text-pair", "inputs", "image", "audio", "offset", "method", "position",
                      "target", "variant", "device", "dtype", "out", "figure", "dpi"},
-                    {}));
+                    {"words"}));
     }
     if (cmd == "generate") {
       if (wantsHelp(argc, argv)) return std::cout << kGenerateHelp, 0;
