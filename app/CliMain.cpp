@@ -39,6 +39,7 @@
 #include "FigureExport.h"
 #include "FlowGraphFigure.h"
 #include "SweepFigure.h"
+#include "TokenScoresFigure.h"
 #endif
 
 using namespace attnscope;
@@ -186,7 +187,7 @@ const char* const kAttributeHelp =
     "target,\n"
     "predicted, logit, p, layers, heads, parts: {embed, L0H0, ..., L0.mlp, ..., bias}, sum}. --figure draws "
     "the\n"
-    "layers x heads grid with the MLP column.\n"
+    "layers x heads grid with the MLP column; for the token methods below it draws the scores as bars.\n"
     "\n"
     "Attention flow (flow; Abnar & Zuidema 2020: the maximum flow through the layered graph of "
     "head-averaged\n"
@@ -787,15 +788,26 @@ int cmdAttribute(const Args& a) {
   input.values.erase("target");  // here the target is a token of the output, not a seq2seq target text
   PreparedInput in = inputFrom(*m, input);
   if (method != "dla") {
-    if (a.has("figure"))
-      throw InputError("--figure draws the dla grid; for " + method + " use the JSON scores");
     if (a.has("target") || a.has("variant"))
       throw InputError("--target and --variant belong to --method dla");
     nlohmann::json doc = tokenAttribution(*m, in, method, position, a.has("position"));
     if (a.flag("words")) doc = scoresByWord(std::move(doc));
+#ifdef ATTNSCOPE_CLI_FIGURES
+    TokenScores bars;
+    for (const auto& s : doc["scores"]) {
+      bars.labels.push_back(s["token"].get<std::string>());
+      bars.values.push_back(s["value"].get<double>());
+    }
+    bars.highlight = doc.contains("word") ? doc["word"].get<int>() : doc["position"].get<int>();
+    bars.title = method + " of position " + std::to_string(doc["position"].get<int64_t>()) + " '" +
+                 doc["token"].get<std::string>() + "'" + (a.flag("words") ? " (words)" : "");
+#endif
     writeFileAtomically(out, doc.dump(1) + "\n");
     std::cerr << "wrote " << out << ": " << method << " of position " << doc["position"] << " over "
-              << doc["scores"].size() << " positions\n";
+              << doc["scores"].size() << (a.flag("words") ? " words\n" : " positions\n");
+#ifdef ATTNSCOPE_CLI_FIGURES
+    drawFigure(figure, [&] { renderTokenScoresFigureHeadless(bars, figure, dpi); });
+#endif
     return 0;
   }
   std::unique_ptr<AttentionVariant> variant;
