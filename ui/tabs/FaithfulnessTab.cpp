@@ -10,7 +10,12 @@ namespace attnscope {
 
 FaithfulnessTab::FaithfulnessTab(QWidget* parent) : AnalysisTab(parent) {
   auto* v = new QVBoxLayout(this);
+  // Two rows, so the tab fits a 1024-pixel window: the token rankings, then the head rankings and the
+  // options.
+  auto* tokens = new QHBoxLayout;
+  tokens->addWidget(new QLabel(tr("remove tokens by:"), this));
   auto* row = new QHBoxLayout;
+  row->addWidget(new QLabel(tr("prune heads by:"), this));
   const std::vector<std::pair<QString, QString>> methods = {{"rollout", tr("rollout")},
                                                             {"flow", tr("attention flow")},
                                                             {"attention", tr("last-layer attention")},
@@ -24,8 +29,10 @@ FaithfulnessTab::FaithfulnessTab(QWidget* parent) : AnalysisTab(parent) {
     box->setChecked(name == "rollout" || name == "flow" || name == "attention" || name == "alti" ||
                     name == "random");
     m_methods[name] = box;
-    row->addWidget(box);
+    (name == "dla" || name == "random-heads" ? row : tokens)->addWidget(box);
   }
+  tokens->addStretch(1);
+  v->addLayout(tokens);
   row->addWidget(new QLabel(tr("steps:"), this));
   m_steps = new QSpinBox(this);
   m_steps->setRange(1, 100);
