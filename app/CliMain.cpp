@@ -790,7 +790,8 @@ int cmdAttribute(const Args& a) {
   if (method != "dla") {
     if (a.has("target") || a.has("variant"))
       throw InputError("--target and --variant belong to --method dla");
-    nlohmann::json doc = tokenAttribution(*m, in, method, position, a.has("position"));
+    nlohmann::json doc = guardAllocations(
+        [&] { return tokenAttribution(*m, in, method, position, a.has("position")); }, "the " + method + " scores");
     if (a.flag("words")) doc = scoresByWord(std::move(doc));
 #ifdef ATTNSCOPE_CLI_FIGURES
     TokenScores bars;
