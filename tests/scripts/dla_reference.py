@@ -212,6 +212,14 @@ def forward_neox(cfg, W, ids, tr):
     return h, ("ln", W[p + "final_layer_norm.weight"], W[p + "final_layer_norm.bias"], eps), W["embed_out.weight"]
 
 
+def load_case(root, case):
+    """A golden case's config, weights (float64), expected tensors and input ids."""
+    d = f"{root}/{case}"
+    cfg = json.load(open(f"{d}/config.json"))
+    expected = read_safetensors(f"{d}/expected.safetensors")
+    return cfg, read_safetensors(f"{d}/model.safetensors"), expected, expected["input_ids"].reshape(-1)
+
+
 def run_forward(cfg, W, ids, tr):
     """The forward of config.json's model_type: (final residual, final norm, unembedding)."""
     mt = cfg["model_type"]
@@ -258,11 +266,7 @@ def main():
     root = sys.argv[1]
     out = {}
     for case in CASES:
-        d = f"{root}/{case}"
-        cfg = json.load(open(f"{d}/config.json"))
-        W = read_safetensors(f"{d}/model.safetensors")
-        expected = read_safetensors(f"{d}/expected.safetensors")
-        ids = expected["input_ids"].reshape(-1)
+        cfg, W, expected, ids = load_case(root, case)
         tr = Trace()
         h, norm, unembed = run_forward(cfg, W, ids, tr)
         T = len(ids)

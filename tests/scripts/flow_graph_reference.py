@@ -120,10 +120,7 @@ def main():
         sys.argv.remove("--alti")
         root, out = sys.argv[1], {}
         for case in CASES:
-            d = f"{root}/{case}"
-            cfg = json.load(open(f"{d}/config.json"))
-            W = ref.read_safetensors(f"{d}/model.safetensors")
-            ids = ref.read_safetensors(f"{d}/expected.safetensors")["input_ids"].reshape(-1)
+            cfg, W, _, ids = ref.load_case(root, case)
             tr = ref.Trace()
             ref.run_forward(cfg, W, ids, tr)
             r = alti(tr, W, cfg)
@@ -134,10 +131,7 @@ def main():
     root = sys.argv[1]
     out = {}
     for case in CASES:
-        d = f"{root}/{case}"
-        cfg = json.load(open(f"{d}/config.json"))
-        W = ref.read_safetensors(f"{d}/model.safetensors")
-        ids = ref.read_safetensors(f"{d}/expected.safetensors")["input_ids"].reshape(-1)
+        cfg, W, _, ids = ref.load_case(root, case)
         tr = ref.Trace()
         ref.run_forward(cfg, W, ids, tr)
         results = []

@@ -31,10 +31,7 @@ def main():
     root = sys.argv[1]
     out = {}
     for case in CASES:
-        d = f"{root}/{case}"
-        cfg = json.load(open(f"{d}/config.json"))
-        W = ref.read_safetensors(f"{d}/model.safetensors")
-        ids = ref.read_safetensors(f"{d}/expected.safetensors")["input_ids"].reshape(-1)
+        cfg, W, _, ids = ref.load_case(root, case)
         T = len(ids)
         base = layer_outputs(cfg, W, ids)
         rollout = torch.eye(T, dtype=torch.float64)
