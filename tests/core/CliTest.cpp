@@ -251,6 +251,14 @@ TEST(Cli, FigureWritesPngSvgAndPdf) {
   Result r = cli({"figure", "--capture", full, "--layer", "0", "--head", "0", "--out", tmp.file("f.png")});
   EXPECT_EQ(r.code, 2);
   EXPECT_NE(r.output.find("without Qt"), std::string::npos) << r.output;
+  // The analyses refuse --figure before they run, so no half of the request is written.
+  for (const std::string command : {"attribute", "deletion", "flow-graph"}) {
+    Result a = cli({command, "--model", model, "--text", "Once upon a time", "--out", tmp.file(command + ".json"),
+                    "--figure", tmp.file(command + ".svg")});
+    EXPECT_EQ(a.code, 2) << command;
+    EXPECT_NE(a.output.find("without Qt"), std::string::npos) << a.output;
+    EXPECT_FALSE(std::filesystem::exists(tmp.file(command + ".json"))) << command;
+  }
 #else
   auto read = [](const std::string& p) {
     std::ifstream f(p, std::ios::binary);

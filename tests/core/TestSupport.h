@@ -95,6 +95,14 @@ inline std::string slurp(const std::string& path) {
   return std::string(std::istreambuf_iterator<char>(f), {});
 }
 
+#ifdef ATTNSCOPE_TEST_FIGURES
+inline constexpr bool kCliDrawsFigures = true;  ///< attnscope-cli is the Qt build: --figure draws
+#else
+inline constexpr bool kCliDrawsFigures = false;  ///< engine-only build: --figure is refused (CliTest checks how)
+#endif
+/// " --figure PATH" where attnscope-cli draws figures, "" in the engine-only build.
+inline std::string figureOption(const std::string& path) { return kCliDrawsFigures ? " --figure " + path : ""; }
+
 /// Runs \p command in the shell (stderr merged into stdout); returns its exit status and output.
 struct CommandResult {
   int status = -1;
