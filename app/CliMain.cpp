@@ -1,5 +1,8 @@
 // attnscope-cli: batch access to the engine (info, run, generate).
 // Errors go to stderr with exit code 2; --help on every command.
+#include <ATen/ops/tensor.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
@@ -23,6 +26,7 @@
 #include "attnscope/Engine.h"
 #include "attnscope/EngineSession.h"
 #include "attnscope/Errors.h"
+#include "attnscope/GradientAttention.h"
 #include "attnscope/InformationFlowGraph.h"
 #include "attnscope/Llama2cConverter.h"
 #include "attnscope/LogitLens.h"
@@ -168,7 +172,8 @@ const char* const kLensHelp =
 
 const char* const kAttributeHelp =
     "usage: attnscope-cli attribute --model DIR (--text STR | --image PATH | --audio PATH | --inputs FILE)\n"
-    "                               --method dla|flow|rollout|alti|value-zeroing [--position P] [--words]\n"
+    "                               --method dla|flow|rollout|alti|value-zeroing|grad-attn [--position P]\n"
+    "                               [--words] [--overlay FILE.png]\n"
     "                               [--target TOKEN|#ID] [--variant SPEC] [--device D] [--dtype D] --out "
     "FILE.json\n"
     "                               [--figure FILE.pdf|svg|png] [--dpi N]\n"
@@ -211,6 +216,15 @@ const char* const kAttributeHelp =
     "matrices\n"
     "multiplied; layers x positions forwards. Every model with a self-attention stack; the same JSON.\n"
     "\n"
+    "Gradient x attention (grad-attn; Chefer et al. 2021): R = I, then per self-attention layer, first first,\n"
+    "R += mean over heads of (dA * A)+ . R, with dA the gradient of TARGET's logit (default: the prediction; for\n"
+    "classifiers a label name or #INDEX, the class logit) with respect to that layer's attention (autograd through\n"
+    "the whole forward); row P of R. The same JSON plus target_id, target, logit; the values do not sum to 1 (the\n"
+    "identity's 1 sits at P itself). --variant applies a dense-path variant first. Text, image and audio models.\n"
+    "\n"
+    "--overlay FILE.png (image and audio models, token methods) draws the scores over the picture's patches or\n"
+    "along the spectrogram's time axis.\n"
+    "\n"
     "--words (text) merges sub-word pieces into words: a word's value is the sum of its pieces' values (scores:\n"
     "[{word, token, first, value}], and \"word\" is the scored position's word). A piece continues a word unless it\n"
     "starts with a space, is punctuation or a special token (WordPiece: unless it does not start with ##).\n";
@@ -250,7 +264,7 @@ const char* const kDeletionHelp =
     "Token\n"
     "methods: rollout, flow (attention flow), attention (the last layer's mean attention of the last "
     "position),\n"
-    "alti, value-zeroing, random (seeded by S); head methods, which prune heads with the prune variant: dla "
+    "alti, value-zeroing, grad-attn (gradient x attention), random (seeded by S); head methods, which prune heads with the prune variant: dla "
     "(the heads with the largest\n"
     "direct logit attribution first), random-heads. A faithful ranking falls fastest: a smaller area under "
     "the curve.\n"
@@ -689,7 +703,23 @@ void drawFigure(const std::string& figure, Render render) {
 /// Rollout or attention flow of one query position: {method, model, stack, position, token, scores:
 /// [{position, token, value}]}, the values summing to 1.
 nlohmann::json tokenAttribution(LoadedModel& m, const PreparedInput& in, const std::string& method,
-                                int64_t position, bool positionGiven) {
+                                int64_t position, bool positionGiven, const std::string& target,
+                                const AttentionVariant* variant) {
+  if (method == "grad-attn") {
+    const GradientAttention g = gradientAttention(m, in, positionGiven ? position : -1, target, variant);
+    const std::vector<std::string> labels = stackLabels(in, "self").first;
+    auto label = [&](int64_t j) {
+      return j < static_cast<int64_t>(labels.size()) ? labels[static_cast<size_t>(j)] : std::to_string(j);
+    };
+    nlohmann::json list = nlohmann::json::array();
+    for (size_t j = 0; j < g.scores.size(); ++j)
+      list.push_back({{"position", j}, {"token", label(static_cast<int64_t>(j))}, {"value", g.scores[j]}});
+    return {{"method", method},          {"model", g.model},         {"stack", "self"},
+            {"position", g.position},    {"token", label(g.position)}, {"target_id", g.targetId},
+            {"target", g.targetLabel},   {"predicted", g.predicted}, {"logit", g.logit},
+            {"layers", g.layers},        {"variant", variant ? variant->spec() : "full"},
+            {"scores", list}};
+  }
   if (method == "alti" || method == "value-zeroing") {
     if (!positionGiven) position = -1;
     const std::vector<double> scores =
@@ -768,30 +798,75 @@ nlohmann::json scoresByWord(nlohmann::json doc) {
   return doc;
 }
 
+/// Draws the token scores of \p doc over the input picture's patches or along the spectrogram (--overlay): the
+/// overlay reads the input's layout from a capture file, written to a temporary folder and removed after.
+void drawScoresOverlay(LoadedModel& m, const PreparedInput& in, const nlohmann::json& doc, const std::string& png) {
+  std::vector<double> values;
+  for (const auto& s : doc.at("scores")) values.push_back(s.at("value").get<double>());
+  const at::Tensor weights = at::tensor(values, at::TensorOptions().dtype(at::kDouble));  // [T]
+  CaptureSelection first;
+  first.layers = {0};
+  const RunResult r = guardAllocations([&] { return runModel(m, in, first); }, "the forward pass");
+  std::error_code ec;
+  const std::filesystem::path dir = std::filesystem::temp_directory_path(ec) /
+                                    ("attnscope-overlay-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir, ec);
+  const std::string capture = (dir / "input.safetensors").string();
+  struct Cleanup {
+    std::filesystem::path dir;
+    ~Cleanup() {
+      std::error_code e;
+      std::filesystem::remove_all(dir, e);
+    }
+  } cleanup{dir};
+  saveCapture(capture, m, in, r, LogitsMode::None);
+  const std::string title = doc.at("method").get<std::string>() + " of position " +
+                            std::to_string(doc.at("position").get<int64_t>()) + " '" +
+                            doc.at("token").get<std::string>() + "'" +
+                            (doc.contains("target") ? " for " + doc.at("target").get<std::string>() : "");
+  renderOverlay(capture, weights, title, png);
+  std::cerr << "wrote " << png << "\n";
+}
+
 int cmdAttribute(const Args& a) {
   const std::string out = a.require("out");
   const std::string method = a.require("method");
   if (method != "dla" && method != "flow" && method != "rollout" && method != "alti" &&
-      method != "value-zeroing")
+      method != "value-zeroing" && method != "grad-attn")
     throw InputError("--method '" + method +
                      "': expected dla (direct logit attribution), flow (attention flow), "
-                     "rollout (attention rollout), alti or value-zeroing");
+                     "rollout (attention rollout), alti, value-zeroing or grad-attn (gradient x attention)");
   if (method == "dla" && a.flag("words"))
     throw InputError("--words merges token scores (flow, rollout, alti, value-zeroing); dla's parts are heads");
+  if (method != "dla" && method != "grad-attn" && (a.has("target") || a.has("variant")))
+    throw InputError("--target and --variant belong to --method dla and grad-attn");
+  const std::string overlay = a.get("overlay", "");
+  if (a.has("overlay") && (method == "dla" || a.flag("words")))
+    throw InputError("--overlay draws token scores over an image or a spectrogram; not with dla or --words");
+  if (a.has("overlay") && (overlay.size() < 4 || overlay.substr(overlay.size() - 4) != ".png"))
+    throw InputError("--overlay must end in .png (got '" + overlay + "')");
   const int64_t position = signedArg(a, "position", -1);
   const std::string figure = figureArg(a);
   const int dpi = dpiArg(a);
   auto m = guardAllocations(
       [&] { return loadModel(a.require("model"), a.get("device", "auto"), a.get("dtype", "auto")); },
       "loading the model");
+  if (a.has("overlay") && m->model->info().modality == "text")
+    throw InputError("--overlay is for image and audio models; this one reads text (use --figure)");
   Args input = a;
   input.values.erase("target");  // here the target is a token of the output, not a seq2seq target text
   PreparedInput in = inputFrom(*m, input);
+  std::unique_ptr<AttentionVariant> variant;
+  if (a.has("variant") && a.get("variant") != "full") {
+    variant = makeVariant(a.get("variant"));
+    variant->prepare(*m, in);
+  }
   if (method != "dla") {
-    if (a.has("target") || a.has("variant"))
-      throw InputError("--target and --variant belong to --method dla");
     nlohmann::json doc = guardAllocations(
-        [&] { return tokenAttribution(*m, in, method, position, a.has("position")); }, "the " + method + " scores");
+        [&] {
+          return tokenAttribution(*m, in, method, position, a.has("position"), a.get("target", ""), variant.get());
+        },
+        "the " + method + " scores");
     if (a.flag("words")) doc = scoresByWord(std::move(doc));
 #ifdef ATTNSCOPE_CLI_FIGURES
     TokenScores bars;
@@ -809,12 +884,8 @@ int cmdAttribute(const Args& a) {
 #ifdef ATTNSCOPE_CLI_FIGURES
     drawFigure(figure, [&] { renderTokenScoresFigureHeadless(bars, figure, dpi); });
 #endif
+    if (!overlay.empty()) drawScoresOverlay(*m, in, doc, overlay);
     return 0;
-  }
-  std::unique_ptr<AttentionVariant> variant;
-  if (a.has("variant") && a.get("variant") != "full") {
-    variant = makeVariant(a.get("variant"));
-    variant->prepare(*m, in);
   }
   const DirectLogitAttribution dla = guardAllocations(
       [&] { return directLogitAttribution(*m, in, position, a.get("target", ""), variant.get()); },
@@ -877,7 +948,7 @@ int cmdDeletion(const Args& a) {
   for (const std::string& method : methods)
     if (std::find(known.begin(), known.end(), method) == known.end())
       throw InputError("--methods: unknown method '" + method +
-                       "' (known: rollout, flow, attention, alti, value-zeroing, random, dla, random-heads)");
+                       "' (known: rollout, flow, attention, alti, value-zeroing, grad-attn, random, dla, random-heads)");
   auto m = guardAllocations(
       [&] { return loadModel(a.require("model"), a.get("device", "auto"), a.get("dtype", "auto")); },
       "loading the model");
@@ -1177,7 +1248,7 @@ int main(int argc, char** argv) {
       return cmdAttribute(
           parseArgs(argc, argv, 2,
                     {"model", "text", "text-pair", "inputs", "image", "audio", "offset", "method", "position",
-                     "target", "variant", "device", "dtype", "out", "figure", "dpi"},
+                     "target", "variant", "device", "dtype", "out", "figure", "dpi", "overlay"},
                     {"words"}));
     }
     if (cmd == "generate") {

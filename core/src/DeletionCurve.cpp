@@ -17,6 +17,7 @@
 #include "attnscope/Engine.h"
 #include "attnscope/Errors.h"
 #include "attnscope/InformationFlowGraph.h"
+#include "attnscope/GradientAttention.h"
 #include "attnscope/LogitLens.h"
 #include "attnscope/Tokenizer.h"
 #include "attnscope/ValueZeroing.h"
@@ -27,7 +28,7 @@ namespace attnscope {
 namespace {
 bool isTokenMethod(const std::string& m) {
   return m == "rollout" || m == "flow" || m == "attention" || m == "alti" || m == "value-zeroing" ||
-         m == "random";
+         m == "grad-attn" || m == "random";
 }
 
 /// The target's probability at the last position of \p ids under \p variant.
@@ -51,7 +52,7 @@ double area(const std::vector<double>& x, const std::vector<double>& y) {
 }  // namespace
 
 std::vector<std::string> deletionMethods() {
-  return {"rollout", "flow", "attention", "alti", "value-zeroing", "random", "dla", "random-heads"};
+  return {"rollout", "flow", "attention", "alti", "value-zeroing", "grad-attn", "random", "dla", "random-heads"};
 }
 
 DeletionResult deletionCurves(LoadedModel& m, const PreparedInput& input,
@@ -67,7 +68,7 @@ DeletionResult deletionCurves(LoadedModel& m, const PreparedInput& input,
   for (const std::string& method : methods)
     if (std::find(known.begin(), known.end(), method) == known.end())
       throw InputError("unknown deletion method '" + method +
-                       "' (known: rollout, flow, attention, alti, value-zeroing, random, dla, random-heads)");
+                       "' (known: rollout, flow, attention, alti, value-zeroing, grad-attn, random, dla, random-heads)");
   if (methods.empty()) throw InputError("no deletion method given");
   const at::Tensor idsTensor =
       input.tensors.at("input_ids").reshape({-1}).to(at::kCPU, at::kLong).contiguous();
@@ -122,6 +123,9 @@ DeletionResult deletionCurves(LoadedModel& m, const PreparedInput& input,
         at::Tensor scores;  // [T]: how much the last position draws on each position
         if (method == "alti")
           scores = at::tensor(altiAttribution(m, input, T - 1), at::kDouble);
+        else if (method == "grad-attn")
+          scores = at::tensor(gradientAttention(m, input, T - 1, "#" + std::to_string(r.targetId)).scores,
+                              at::kDouble);
         else if (method == "value-zeroing")
           scores = at::tensor(valueZeroingAttribution(m, input, T - 1), at::kDouble);
         else if (method == "rollout")

@@ -253,8 +253,11 @@ TEST(Cli, FigureWritesPngSvgAndPdf) {
   EXPECT_NE(r.output.find("without Qt"), std::string::npos) << r.output;
   // The analyses refuse --figure before they run, so no half of the request is written.
   for (const std::string command : {"attribute", "deletion", "flow-graph"}) {
-    Result a = cli({command, "--model", model, "--text", "Once upon a time", "--out", tmp.file(command + ".json"),
-                    "--figure", tmp.file(command + ".svg")});
+    std::vector<std::string> args = {command, "--model", model, "--text", "Once upon a time", "--out",
+                                     tmp.file(command + ".json"), "--figure", tmp.file(command + ".svg")};
+    if (command == "attribute") args.insert(args.end(), {"--method", "rollout"});
+    if (command == "deletion") args.insert(args.end(), {"--methods", "rollout"});
+    Result a = cli(args);
     EXPECT_EQ(a.code, 2) << command;
     EXPECT_NE(a.output.find("without Qt"), std::string::npos) << a.output;
     EXPECT_FALSE(std::filesystem::exists(tmp.file(command + ".json"))) << command;

@@ -1287,7 +1287,9 @@ class GuiTest : public QObject {
     QVERIFY(w.showTab("deletion"));
     QVERIFY(shown.wait(60000));
     const DeletionResult& result = tab->plot()->result();
-    QCOMPARE(static_cast<int>(result.curves.size()), 5);  // rollout, flow, attention, ALTI, random by default
+    QCOMPARE(static_cast<int>(result.curves.size()), 6);  // rollout, flow, attention, ALTI, grad × attn, random
+    QVERIFY(std::any_of(result.curves.begin(), result.curves.end(),
+                        [](const DeletionCurve& c) { return c.method == "grad-attn"; }));
     const QJsonObject prediction =
         QJsonDocument::fromJson(QByteArray::fromStdString(w.document()->capture()->predictionJson)).object();
     const QJsonObject next = prediction["next_tokens"].toArray().at(0).toObject();

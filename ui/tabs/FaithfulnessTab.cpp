@@ -21,13 +21,14 @@ FaithfulnessTab::FaithfulnessTab(QWidget* parent) : AnalysisTab(parent) {
                                                             {"attention", tr("last-layer attention")},
                                                             {"alti", tr("ALTI")},
                                                             {"value-zeroing", tr("value zeroing")},
-                                                            {"random", tr("random tokens")},
+                                                            {"grad-attn", tr("grad × attn")},
+                                                            {"random", tr("random")},
                                                             {"dla", tr("heads by DLA")},
                                                             {"random-heads", tr("random heads")}};
   for (const auto& [name, text] : methods) {
     auto* box = new QCheckBox(text, this);
     box->setChecked(name == "rollout" || name == "flow" || name == "attention" || name == "alti" ||
-                    name == "random");
+                    name == "grad-attn" || name == "random");
     m_methods[name] = box;
     (name == "dla" || name == "random-heads" ? row : tokens)->addWidget(box);
   }

@@ -34,7 +34,7 @@ class FaithfulnessTab : public AnalysisTab {
   /// Shows \p result (what the run controller answers; tests hand in their own).
   void showResult(std::shared_ptr<const DeletionResult> result);
   DeletionPlot* plot() const { return m_plot; }
-  /// The box of method \p name ("rollout", "flow", "attention", "alti", "value-zeroing", "random", "dla", "random-heads").
+  /// The box of method \p name ("rollout", "flow", "attention", "alti", "value-zeroing", "grad-attn", "random", "dla", "random-heads").
   QCheckBox* methodBox(const QString& name) const { return m_methods.at(name); }
   QSpinBox* stepsBox() const { return m_steps; }
   QLineEdit* targetEdit() const { return m_target; }

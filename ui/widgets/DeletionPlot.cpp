@@ -5,8 +5,10 @@
 namespace attnscope {
 
 namespace {
-const QColor kColours[] = {QColor(33, 102, 172),  QColor(178, 24, 43),  QColor(27, 120, 55),
-                           QColor(120, 120, 120), QColor(230, 120, 20), QColor(118, 42, 131)};
+// The rankings' colours; the random baselines are always grey and dashed.
+const QColor kColours[] = {QColor(33, 102, 172), QColor(178, 24, 43),  QColor(27, 120, 55), QColor(230, 120, 20),
+                           QColor(118, 42, 131), QColor(1, 133, 113), QColor(140, 81, 10)};
+const QColor kRandomColour(120, 120, 120);
 }
 
 DeletionPlot::DeletionPlot(QWidget* parent) : QCustomPlot(parent) {
@@ -26,14 +28,15 @@ void DeletionPlot::setResult(const DeletionResult& r) {
   m_result = r;
   clearGraphs();
   double top = r.probability;
+  size_t ranked = 0;
   for (size_t i = 0; i < r.curves.size(); ++i) {
     const DeletionCurve& c = r.curves[i];
     QCPGraph* g = addGraph();
     QVector<double> x(c.fractions.begin(), c.fractions.end()),
         y(c.probabilities.begin(), c.probabilities.end());
     g->setData(x, y);
-    const QColor colour = kColours[i % (sizeof(kColours) / sizeof(kColours[0]))];
     const bool random = c.method.rfind("random", 0) == 0;
+    const QColor colour = random ? kRandomColour : kColours[ranked++ % (sizeof(kColours) / sizeof(kColours[0]))];
     g->setPen(QPen(colour, 2, random ? Qt::DashLine : Qt::SolidLine));
     g->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssCircle, colour, Qt::white, 5));
     g->setName(tr("%1 (%2) — AUC %3")

@@ -37,7 +37,8 @@ struct DeletionResult {
 };
 
 /// The methods deletionCurves() takes: token rankings "rollout", "flow" (attention flow), "attention" (the
-/// last layer's mean attention of the last position), "alti" (pre-norm models), "value-zeroing", "random"; head rankings "dla" (direct logit
+/// last layer's mean attention of the last position), "alti" (pre-norm models), "value-zeroing", "grad-attn" (gradient × attention of the target),
+/// "random"; head rankings "dla" (direct logit
 /// attribution, the most positive heads first, removed with the prune variant) and "random-heads".
 std::vector<std::string> deletionMethods();
 
