@@ -281,7 +281,10 @@ const char* const kGenerateHelp =
     "\n"
     "Greedy decoding with a key/value cache; prints the prompt and continuation.\n"
     "With --out, saves attentions.<layer> [heads, T, T] where row t is the attention of\n"
-    "step t (prompt rows and every generated token), plus input_ids and generated_ids.\n";
+    "step t (prompt rows and every generated token), plus input_ids and generated_ids.\n"
+    "With --variant (other than full) the full model runs beside the variant on the variant's tokens: each step's\n"
+    "KL(full || variant) of the next-token distributions and the full model's top token are printed and stored in\n"
+    "the capture's metadata as variant_kl: [{step, token, kl, full_top1, agree}].\n";
 
 const char* const kCompareHelp =
     "usage: attnscope-cli compare --model DIR (--text STR [--text-pair STR] | --image P | --audio P | "
@@ -1021,6 +1024,15 @@ int cmdGenerate(const Args& a) {
   std::cout << g.text << "\n";
   std::cerr << "generated " << (g.ids.size() - g.promptLength) << " tokens in " << std::fixed
             << std::setprecision(1) << g.seconds * 1000 << " ms\n";
+  if (!g.stepKl.empty()) {
+    // The variant against the full model, step by step (the full model follows the variant's tokens).
+    std::cerr << "step  token                KL(full||" << g.variant << ")  full's top token\n";
+    for (const auto& s : stepKlJson(*m, g))
+      std::cerr << std::setw(4) << s["step"].get<int>() << "  " << std::left << std::setw(20)
+                << ("'" + s["token"].get<std::string>() + "'") << std::right << std::setw(10) << std::setprecision(4)
+                << s["kl"].get<double>() << "   " << (s["agree"].get<bool>() ? "same" : "'" + s["full_top1"].get<std::string>() + "'")
+                << "\n";
+  }
   if (a.has("out")) {
     saveGeneration(a.get("out"), *m, in, g);
     std::cerr << "wrote " << a.get("out") << "\n";

@@ -1,5 +1,7 @@
 #include "attnscope/Engine.h"
 
+#include <ATen/TensorOperators.h>
+#include <ATen/ops/log_softmax.h>
 #include <ATen/ops/ones.h>
 #include <ATen/ops/softmax.h>
 #include <ATen/ops/tensor.h>
@@ -436,6 +438,14 @@ GenerateResult generate(LoadedModel& m, const PreparedInput& prompt, int maxNewT
   options.state = &state;
   options.variant = variant;
   if (variant) g.variant = variant->spec();
+  // The full model beside a variant: its own cache and state, no capture, the variant's tokens.
+  const bool beside = variant && !variant->isIdentity();
+  std::vector<LayerKvCache> fullCache(beside ? info.layers : 0);
+  TensorMap fullState;
+  ForwardOptions full;
+  full.cache = &fullCache;
+  full.state = &fullState;
+  full.lastLogitsOnly = true;
   const auto start = std::chrono::steady_clock::now();
   TensorMap step = prompt.tensors;
   for (int i = 0; i <= budget; ++i) {
@@ -443,6 +453,16 @@ GenerateResult generate(LoadedModel& m, const PreparedInput& prompt, int maxNewT
     if (i == budget) break;  // the last forward only records the attention of the last token
     const at::Tensor& logits = out.at("logits");  // [T, V]
     const int64_t next = logits[logits.size(0) - 1].argmax().item<int64_t>();
+    if (beside) {
+      const at::Tensor fullLogits = m.model->forward(step, full).at("logits");  // [1 or T, V]
+      const at::Tensor p = at::log_softmax(fullLogits[fullLogits.size(0) - 1].to(at::kDouble), -1);  // [V]
+      const at::Tensor q = at::log_softmax(logits[logits.size(0) - 1].to(at::kDouble), -1);          // [V]
+      const at::Tensor P = p.exp();                                // [V]
+      const at::Tensor terms = (P * (p - q)).masked_fill(P == 0, 0.0);  // [V], 0 · log 0 = 0
+      g.stepKl.push_back(terms.sum().item<double>());
+      g.fullTop1.push_back(p.argmax().item<int64_t>());
+      full.positionOffset = static_cast<int64_t>(g.ids.size());
+    }
     options.positionOffset = static_cast<int64_t>(g.ids.size());
     g.ids.push_back(next);
     if (std::find(eos.begin(), eos.end(), next) != eos.end()) {
@@ -551,6 +571,19 @@ void saveCapture(const std::string& path, const LoadedModel& m, const PreparedIn
   w.write(path);
 }
 
+nlohmann::json stepKlJson(const LoadedModel& m, const GenerateResult& gen) {
+  nlohmann::json steps = nlohmann::json::array();
+  for (size_t s = 0; s < gen.stepKl.size(); ++s) {
+    const int64_t chosen = gen.ids[static_cast<size_t>(gen.promptLength) + s];
+    steps.push_back({{"step", s + 1},
+                     {"token", labelOf(m, chosen)},
+                     {"kl", gen.stepKl[s]},
+                     {"full_top1", labelOf(m, gen.fullTop1[s])},
+                     {"agree", gen.fullTop1[s] == chosen}});
+  }
+  return steps;
+}
+
 void saveGeneration(const std::string& path, const LoadedModel& m, const PreparedInput& prompt,
                     const GenerateResult& gen) {
   SafetensorsWriter w;
@@ -565,6 +598,7 @@ void saveGeneration(const std::string& path, const LoadedModel& m, const Prepare
   if (grown.sequenceLabels.count("decoder")) grown.sequenceLabels["decoder"] = gen.labels;
   nlohmann::json meta = baseMetadata(m, grown, *gen.capture, gen.labels);
   if (!gen.variant.empty()) meta["variant"] = gen.variant;
+  if (!gen.stepKl.empty()) meta["variant_kl"] = stepKlJson(m, gen);
   meta["prompt_length"] = gen.promptLength;
   meta["generated_text"] = gen.continuation;
   meta["seconds"] = gen.seconds;

@@ -29,6 +29,7 @@
 #include "OverviewTab.h"
 #include "PruneTab.h"
 #include "StartArguments.h"
+#include "StepKlTimeline.h"
 #include <QCommandLineParser>
 #include <QTextDocument>
 #include <QTreeWidget>
@@ -1692,6 +1693,47 @@ class GuiTest : public QObject {
     w.shutdown();
   }
 
+
+  void generationUnderAVariantShowsTheKlTimeline() {
+    MainWindow w;
+    w.resize(1024, 700);
+    QSignalSpy idle(&w, &MainWindow::idle);
+    w.input()->setText("Once upon a time, there was a little girl named Lily");
+    loadAndRun(w, shared() + "/models/stories260K");
+    w.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&w));
+    StepKlTimeline* timeline = w.klTimeline();
+    QVERIFY(!timeline->isVisible());  // a run, not a generation
+    w.input()->setVariant("window:w=3");
+    w.generateNow(8);
+    QVERIFY(idle.wait(30000));
+    QVERIFY(timeline->isVisible());
+    const auto capture = w.document()->capture();
+    QCOMPARE(timeline->steps(), 8);
+    QCOMPARE(static_cast<int>(capture->stepKl.size()), 8);
+    int disagreements = 0;
+    for (int s = 1; s <= 8; ++s) {
+      QCOMPARE(timeline->barValue(s), capture->stepKl[s - 1].kl);
+      QCOMPARE(timeline->barDisagrees(s), !capture->stepKl[s - 1].agree);
+      disagreements += capture->stepKl[s - 1].agree ? 0 : 1;
+    }
+    QVERIFY(disagreements > 0);  // window:w=3 changes " her" into " his" at step 8 on this prompt
+    // The window still fits 1024 x 700 with the timeline shown.
+    QVERIFY2(w.minimumSizeHint().height() <= 700, qPrintable(QString::number(w.minimumSizeHint().height())));
+    // Clicking a bar opens that step: the step box follows and the head view pins its row.
+    timeline->replot();
+    const int x = static_cast<int>(timeline->xAxis->coordToPixel(3));
+    const int y = static_cast<int>(timeline->yAxis->coordToPixel(0)) - 2;
+    QTest::mouseClick(timeline, Qt::LeftButton, {}, QPoint(x, y));
+    QCOMPARE(w.controls()->stepBox()->value(), 3);
+    QCOMPARE(w.tab<HeadTab>()->view()->pinnedQuery(), w.document()->promptLength() + 2);
+    // A generation with the full model has no timeline.
+    w.input()->setVariant("full");
+    w.generateNow(3);
+    QVERIFY(idle.wait(30000));
+    QVERIFY(!timeline->isVisible());
+    w.shutdown();
+  }
 
   void pruningToggleRunMarksAndTheSweep() {
     MainWindow w;

@@ -28,6 +28,7 @@
 #include "OverlayTab.h"
 #include "OverviewTab.h"
 #include "PruneTab.h"
+#include "StepKlTimeline.h"
 #include "Vocabulary.h"
 
 namespace attnscope {
@@ -52,6 +53,8 @@ MainWindow::MainWindow(QWidget* parent)
   layout->addWidget(m_input);
   layout->addWidget(m_controls);
   layout->addWidget(m_tabs, 1);
+  m_klTimeline = new StepKlTimeline(m_doc, m_view, central);  // shows itself under a generation with a variant
+  layout->addWidget(m_klTimeline);
   setCentralWidget(central);
   auto* prune = new PruneTab(m_tabs);
   for (AnalysisTab* t : std::initializer_list<AnalysisTab*>{new HeadTab(m_tabs), new OverviewTab(m_tabs),

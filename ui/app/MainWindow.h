@@ -17,6 +17,8 @@
 
 namespace attnscope {
 
+class StepKlTimeline;
+
 /// The window: menus, the model dock, the status bar, drops and the list of tabs. Everything else lives in the
 /// parts it assembles: the document (results), the view state, the run controller (the engine's thread), the
 /// input panel and view controls, the tabs, the exports and the sessions.
@@ -56,6 +58,7 @@ class MainWindow : public QMainWindow {
   ExportController* exports() const { return m_exports; }
   SessionController* sessions() const { return m_sessions; }
   QTabWidget* tabs() const { return m_tabs; }
+  StepKlTimeline* klTimeline() const { return m_klTimeline; }
   /// The tab of type \p T.
   template <class T>
   T* tab() const {
@@ -94,6 +97,7 @@ class MainWindow : public QMainWindow {
   InputPanel* m_input = nullptr;
   ViewControls* m_controls = nullptr;
   QTabWidget* m_tabs = nullptr;
+  StepKlTimeline* m_klTimeline = nullptr;
   ExportController* m_exports = nullptr;
   SessionController* m_sessions = nullptr;
   QProgressBar* m_progress = nullptr;

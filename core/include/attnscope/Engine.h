@@ -100,9 +100,14 @@ struct GenerateResult {
   std::shared_ptr<AttentionCapture> capture;  ///< rows = every position, including each generated step
   double seconds = 0;
   std::string variant;               ///< spec of the attention variant ("" = none)
+  /// With a variant: per generated step, KL(full ‖ variant) in nats between the full model's and the variant's
+  /// next-token distributions on the same prefix (the full model follows the variant's tokens with its own cache).
+  std::vector<double> stepKl;
+  std::vector<int64_t> fullTop1;     ///< per generated step: the full model's top token on that prefix
 };
 
-/// Greedy decoding of up to \p maxNewTokens with a key/value cache, stopping at EOS.
+/// Greedy decoding of up to \p maxNewTokens with a key/value cache, stopping at EOS. With a \p variant (not
+/// `full`) the full model runs beside it on the same tokens, for the per-step KL (GenerateResult::stepKl).
 /// Throws InputError when the model cannot generate.
 GenerateResult generate(LoadedModel& m, const PreparedInput& prompt, int maxNewTokens,
                         const CaptureSelection& selection = {}, RunControl* control = nullptr,
@@ -118,6 +123,11 @@ enum class LogitsMode { All, Last, None };
 /// scale, causal flag, sliding window, query offset and head count).
 void saveCapture(const std::string& path, const LoadedModel& m, const PreparedInput& input, const RunResult& run,
                  LogitsMode logits = LogitsMode::All);
+
+/// The per-step KL of a generation beside the full model (GenerateResult::stepKl) as JSON: [{"step" (1 = the first
+/// generated token), "token" (the variant's choice), "kl" (nats), "full_top1" (the full model's top token on the same
+/// prefix), "agree"}]; saveGeneration() stores it as the metadata's "variant_kl".
+nlohmann::json stepKlJson(const LoadedModel& m, const GenerateResult& gen);
 
 /// Writes the capture of a generation (attentions of every step, generated_ids).
 void saveGeneration(const std::string& path, const LoadedModel& m, const PreparedInput& prompt,

@@ -724,6 +724,9 @@ CaptureResult EngineSession::generate(const RunRequest& request, int maxNewToken
   run.prediction = {{"task", "generation"}, {"continuation", gen.continuation}};
   CaptureResult out = toCaptureResult(*m->model, grown, run, m->summary.heads);
   out.predictionText = "generated: " + gen.continuation;
+  for (const auto& step : stepKlJson(*m->model, gen))
+    out.stepKl.push_back({step["kl"].get<double>(), step["token"].get<std::string>(),
+                          step["full_top1"].get<std::string>(), step["agree"].get<bool>()});
   m->lastInput = std::move(input);
   m->lastGeneration = std::move(gen);
   m->lastRun.reset();  // the overlay and saved capture now describe the generation, not an older run

@@ -106,6 +106,14 @@ struct CaptureResult {
   std::string predictionJson;           ///< the engine's prediction as JSON
   std::string predictionText;           ///< one line for the status bar
   double seconds = 0;
+  /// A generation under a variant: per generated step, the KL(full ‖ variant) of the next-token distributions on
+  /// the same prefix, the variant's token and the full model's top one (empty otherwise).
+  struct StepKl {
+    double kl = 0;
+    std::string token, fullTop1;
+    bool agree = true;
+  };
+  std::vector<StepKl> stepKl;
   /// A run still in progress: the layers recorded so far (EngineSession::run's partial callback).
   bool partial = false;
   /// Where the cells of onDemand layers come from (null when every layer holds its probabilities).
