@@ -1,7 +1,7 @@
 // attnscope: the desktop application.
 //   attnscope [MODEL_DIR] [--text TEXT | --input IMAGE_OR_AUDIO] [--variant SPEC] [--overlay]
 //             [--compare "SPEC;SPEC;SPEC"] [--generate N] [--overview [--frame METRIC]] [--metrics] [--lines]
-//             [--scale linear|log|power] [--sweep FRACTIONS] [--tab NAME]
+//             [--scale linear|log|power] [--words] [--sweep FRACTIONS] [--tab NAME]
 //   attnscope --session FILE.attnscope
 // With a model folder and an input it loads the model and runs at once.
 #include <QApplication>

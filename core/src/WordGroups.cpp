@@ -54,4 +54,26 @@ std::vector<double> sumByWord(const WordGroups& words, const std::vector<double>
   return out;
 }
 
+std::vector<float> attentionByWords(const float* probs, int q, int k, const WordGroups& queries,
+                                    const WordGroups& keys) {
+  if (static_cast<int>(queries.wordOf.size()) != q || static_cast<int>(keys.wordOf.size()) != k)
+    throw InputError("word-level attention: " + std::to_string(queries.wordOf.size()) + " query and " +
+                     std::to_string(keys.wordOf.size()) + " key positions grouped for a " + std::to_string(q) +
+                     " x " + std::to_string(k) + " matrix");
+  const size_t rows = queries.labels.size(), cols = keys.labels.size();
+  std::vector<double> sum(rows * cols, 0.0);
+  std::vector<int> pieces(rows, 0);
+  for (int i = 0; i < q; ++i) {
+    const size_t w = static_cast<size_t>(queries.wordOf[static_cast<size_t>(i)]);
+    ++pieces[w];
+    const float* row = probs + static_cast<size_t>(i) * k;
+    for (int j = 0; j < k; ++j) sum[w * cols + static_cast<size_t>(keys.wordOf[static_cast<size_t>(j)])] += row[j];
+  }
+  std::vector<float> out(rows * cols, 0.0f);
+  for (size_t w = 0; w < rows; ++w)
+    for (size_t c = 0; c < cols; ++c)
+      out[w * cols + c] = pieces[w] ? static_cast<float>(sum[w * cols + c] / pieces[w]) : 0.0f;
+  return out;
+}
+
 }  // namespace attnscope

@@ -31,6 +31,30 @@ TEST(WordGroups, WordPiece) {
   EXPECT_EQ(g.wordOf, (std::vector<int>{0, 1, 1, 2, 3, 3, 4}));
 }
 
+TEST(WordGroups, AttentionSumsOverKeyPiecesAndAveragesOverQueryPieces) {
+  // Positions: "<s>" " g" "ir" "l" " ran" -> words <s>, " girl", " ran".
+  const WordGroups g = wordGroups({"<s>", " g", "ir", "l", " ran"});
+  ASSERT_EQ(g.labels.size(), 3u);
+  // A causal 5 x 5 attention, rows summing to 1, worked by hand below.
+  const std::vector<float> a = {1.0f, 0,    0,    0,    0,     //
+                                0.5f, 0.5f, 0,    0,    0,     //
+                                0.2f, 0.3f, 0.5f, 0,    0,     //
+                                0.1f, 0.2f, 0.3f, 0.4f, 0,     //
+                                0.4f, 0.1f, 0.1f, 0.1f, 0.3f};
+  const std::vector<float> w = attentionByWords(a.data(), 5, 5, g, g);
+  ASSERT_EQ(w.size(), 9u);
+  // Row " girl" = mean of rows 1-3; its " girl" column = their sums over keys 1-3: (0.5 + 0.8 + 0.9) / 3.
+  EXPECT_NEAR(w[3 + 0], (0.5 + 0.2 + 0.1) / 3, 1e-6);
+  EXPECT_NEAR(w[3 + 1], (0.5 + 0.8 + 0.9) / 3, 1e-6);
+  EXPECT_NEAR(w[3 + 2], 0.0, 1e-6);
+  // Row " ran" (one piece): keys summed per word.
+  EXPECT_NEAR(w[6 + 0], 0.4, 1e-6);
+  EXPECT_NEAR(w[6 + 1], 0.3, 1e-6);
+  EXPECT_NEAR(w[6 + 2], 0.3, 1e-6);
+  for (int r = 0; r < 3; ++r) EXPECT_NEAR(w[r * 3] + w[r * 3 + 1] + w[r * 3 + 2], 1.0, 1e-6) << r;
+  EXPECT_THROW(attentionByWords(a.data(), 4, 5, g, g), InputError);
+}
+
 TEST(WordGroups, CliAttributeWordsSumsTheTokenScores) {
   TempDir tmp;
   const std::string base = std::string(ATTNSCOPE_CLI_PATH) + " attribute --method rollout --model " +

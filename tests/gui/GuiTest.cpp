@@ -1694,6 +1694,55 @@ class GuiTest : public QObject {
   }
 
 
+  void wordLevelMergesTheTextViews() {
+    MainWindow w;
+    w.input()->setText("Once upon a time, there was a little girl named Lily.");
+    loadAndRun(w, shared() + "/models/stories260K");
+    const auto capture = w.document()->capture();
+    const auto& labels = capture->queryLabels;  // ... " little" " g" "ir" "l" " named" ...
+    const int g = static_cast<int>(std::find(labels.begin(), labels.end(), " g") - labels.begin());
+    QVERIFY(g + 2 < static_cast<int>(labels.size()) && labels[g + 1] == "ir" && labels[g + 2] == "l");
+    const int T = static_cast<int>(labels.size());
+    QVERIFY(w.controls()->wordsBox()->isVisibleTo(&w));
+    w.controls()->layerBox()->setValue(2);
+    w.controls()->headBox()->setValue(3);
+    w.viewState()->setPin(g + 4, -1);  // a position after the word: " Lily"'s row stays pinned through the toggle
+    w.controls()->wordsBox()->setChecked(true);
+    QVERIFY(w.viewState()->words());
+    HeatmapView* head = w.tab<HeadTab>()->view();
+    QCOMPARE(head->queries(), T - 2);  // " g" "ir" "l" became " girl"
+    QVERIFY(head->title().contains("words"));
+    // The merged cells: " girl"'s row is the mean of its pieces' rows; each column the sum of its pieces' columns.
+    const AttentionMatrix* a = capture->find("self", 2);
+    double girlOnGirl = 0;
+    for (int i = g; i < g + 3; ++i)
+      for (int j = g; j < g + 3; ++j) girlOnGirl += a->at(3, i, j) / 3.0;
+    QVERIFY(std::abs(head->valueAt(g, g) - girlOnGirl) < 1e-6);
+    const double lilyOnGirl = a->at(3, g + 4, g) + a->at(3, g + 4, g + 1) + a->at(3, g + 4, g + 2);
+    QVERIFY(std::abs(head->valueAt(g + 2, g) - lilyOnGirl) < 1e-6);
+    QCOMPARE(head->pinnedQuery(), g + 2);  // position g + 4 is word g + 2
+    // The token lines join words too.
+    QVERIFY(std::abs(w.tab<LinesTab>()->view()->weight(0, g + 2, g) - lilyOnGirl) < 1e-6);
+    // The Aggregates tab's matrix is merged by the same rule, rows still summing to 1.
+    QSignalSpy shown(w.tab<AggregateTab>(), &AnalysisTab::shown);
+    w.tabs()->setCurrentWidget(w.tab<AggregateTab>());
+    QVERIFY(shown.wait(30000));
+    HeatmapView* aggregate = w.tab<AggregateTab>()->view();
+    QCOMPARE(aggregate->queries(), T - 2);
+    QCOMPARE(aggregate->keys(), T - 2);
+    double row = 0;
+    for (int j = 0; j < aggregate->keys(); ++j) row += aggregate->valueAt(g, j);
+    QVERIFY(std::abs(row - 1.0) < 1e-5);
+    QVERIFY(aggregate->title().contains("words"));
+    // Clicking a word pins its first position: word g + 1 (" named") is position g + 3.
+    emit head->pinChanged(g + 1, -1);
+    QCOMPARE(w.viewState()->pinQuery(), g + 3);
+    w.controls()->wordsBox()->setChecked(false);
+    QCOMPARE(head->queries(), T);
+    QCOMPARE(head->pinnedQuery(), g + 3);
+    w.shutdown();
+  }
+
   void generationUnderAVariantShowsTheKlTimeline() {
     MainWindow w;
     w.resize(1024, 700);

@@ -46,6 +46,7 @@ shot gui-logit-attribution-stories260k 14 "$shared/models/stories260K" --text "$
 shot gui-information-flow-stories260k 14 "$shared/models/stories260K" --text "$story" --tab flow
 shot gui-faithfulness-stories260k 14 "$shared/models/stories260K" --text "$story" --tab deletion
 shot gui-generation-kl-stories260k 14 "$shared/models/stories260K" --text "Once upon a time, there was a little girl named Lily" --variant window:w=3 --generate 16
+shot gui-words-stories260k 12 "$shared/models/stories260K" --text "$story" --words --tab lines
 shot gui-generate-stories260k 12 "$shared/models/stories260K" --text "Once upon a time" --generate 24 --tab lines
 shot gui-compare-stories260k 20 "$shared/models/stories260K" --text "$story" --compare "window:w=8;topk:k=4;linear"
 shot gui-prune-compare-stories260k 18 "$shared/models/stories260K" --text "$story" --compare "prune:ratio=0.3;window:w=8"

@@ -42,6 +42,7 @@ void addStartOptions(QCommandLineParser& parser) {
                                       "name"));
   parser.addOption(QCommandLineOption("sweep", "Run the pruning sweep over these fractions (e.g. 0,0.1,0.2,0.5)", "fractions"));
   parser.addOption(QCommandLineOption("scale", "Colour scale of the head view: linear, log or power", "scale"));
+  parser.addOption(QCommandLineOption("words", "Text views merge sub-word pieces into words"));
 }
 
 void applyStartOptions(attnscope::MainWindow& window, const QCommandLineParser& parser, const QString& demoModel,
@@ -52,6 +53,7 @@ void applyStartOptions(attnscope::MainWindow& window, const QCommandLineParser& 
     window.openSession(value("session"));
     return;
   }
+  if (isSet("words")) window.viewState()->setWords(true);
   if (isSet("scale")) {
     const int i = window.controls()->scaleBox()->findText(value("scale"));
     if (i >= 0) window.controls()->scaleBox()->setCurrentIndex(i);

@@ -44,6 +44,11 @@ ViewControls::ViewControls(AnalysisDocument* document, ViewState* view, QWidget*
     b->setRange(0.0, 1.0);
     b->setSingleStep(0.05);
   }
+  m_words = new QCheckBox(tr("words"), this);
+  m_words->setToolTip(tr("Merge sub-word pieces into words in the text views: a query's weight on a word is the sum "
+                         "over the word's key pieces, a word's row the mean over its query pieces (rows still sum "
+                         "to 1)"));
+  m_words->setVisible(false);
   m_prediction = new QLabel(this);
   m_prediction->setMinimumWidth(40);
   m_prediction->setSizePolicy(QSizePolicy::Ignored, QSizePolicy::Preferred);
@@ -57,6 +62,7 @@ ViewControls::ViewControls(AnalysisDocument* document, ViewState* view, QWidget*
   row->addWidget(m_autoRange);
   row->addWidget(m_rangeLo);
   row->addWidget(m_rangeHi);
+  row->addWidget(m_words);
   row->addWidget(m_prediction, 1);
   showState();
 
@@ -73,6 +79,8 @@ ViewControls::ViewControls(AnalysisDocument* document, ViewState* view, QWidget*
   connect(m_autoRange, &QCheckBox::toggled, this, &ViewControls::pushAppearance);
   connect(m_rangeLo, qOverload<double>(&QDoubleSpinBox::valueChanged), this, &ViewControls::pushAppearance);
   connect(m_rangeHi, qOverload<double>(&QDoubleSpinBox::valueChanged), this, &ViewControls::pushAppearance);
+  connect(m_words, &QCheckBox::toggled, m_view, &ViewState::setWords);
+  connect(m_view, &ViewState::wordsChanged, this, &ViewControls::showState);
   connect(m_view, &ViewState::headChanged, this, &ViewControls::showState);
   connect(m_view, &ViewState::appearanceChanged, this, &ViewControls::showState);
   connect(m_view, &ViewState::stepChanged, this, [this] {
@@ -90,7 +98,8 @@ void ViewControls::pushAppearance() {
 
 void ViewControls::showState() {
   const QSignalBlocker b0(m_stack), b1(m_layer), b2(m_head), b3(m_step), b4(m_colormap), b5(m_scale), b6(m_gamma),
-      b7(m_autoRange), b8(m_rangeLo), b9(m_rangeHi);
+      b7(m_autoRange), b8(m_rangeLo), b9(m_rangeHi), b10(m_words);
+  m_words->setChecked(m_view->words());
   if (m_stack->findText(m_view->stack()) >= 0) m_stack->setCurrentText(m_view->stack());
   m_layer->setValue(m_view->layer());
   m_head->setValue(m_view->head());
@@ -121,6 +130,7 @@ void ViewControls::onCapture() {
       for (const auto& st : capture->stacks) m_stack->addItem(QString::fromStdString(st));
     m_stack->setVisible(capture && capture->stacks.size() > 1);
   }
+  m_words->setVisible(m_doc->hasModel() && m_doc->summary().modality == "text");
   const int layers = m_doc->layerCount(), heads = m_doc->headCount();
   {
     const QSignalBlocker b1(m_layer), b2(m_head);

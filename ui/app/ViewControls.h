@@ -26,6 +26,7 @@ class ViewControls : public QWidget {
   QComboBox* scaleBox() const { return m_scale; }
   QDoubleSpinBox* gammaBox() const { return m_gamma; }
   QCheckBox* autoRangeBox() const { return m_autoRange; }
+  QCheckBox* wordsBox() const { return m_words; }
   QDoubleSpinBox* rangeLoBox() const { return m_rangeLo; }
   QDoubleSpinBox* rangeHiBox() const { return m_rangeHi; }
 
@@ -48,6 +49,7 @@ class ViewControls : public QWidget {
   QComboBox* m_scale;
   QDoubleSpinBox* m_gamma;
   QCheckBox* m_autoRange;
+  QCheckBox* m_words;
   QDoubleSpinBox* m_rangeLo;
   QDoubleSpinBox* m_rangeHi;
   QLabel* m_prediction;

@@ -60,12 +60,18 @@ void ViewState::setRange(bool automatic, double lo, double hi) {
   emit appearanceChanged();
 }
 
+void ViewState::setWords(bool on) {
+  if (on == m_words) return;
+  m_words = on;
+  emit wordsChanged(on);
+}
+
 QJsonObject ViewState::toJson() const {
   return QJsonObject{{"stack", m_stack},         {"layer", m_layer},         {"head", m_head},
                      {"pin_query", m_pinQuery},  {"pin_key", m_pinKey},      {"step", m_step},
                      {"colormap", m_colormap},   {"scale", static_cast<int>(m_scale)},
                      {"gamma", m_gamma},         {"auto_range", m_autoRange}, {"range_lo", m_rangeLo},
-                     {"range_hi", m_rangeHi}};
+                     {"range_hi", m_rangeHi},    {"words", m_words}};
 }
 
 void ViewState::fromJson(const QJsonObject& v) {
@@ -77,6 +83,7 @@ void ViewState::fromJson(const QJsonObject& v) {
   setStack(v.value("stack").toString(m_stack));
   setLayerHead(v.value("layer").toInt(m_layer), v.value("head").toInt(m_head));
   setStep(v.value("step").toInt(m_step));
+  setWords(v.value("words").toBool(m_words));
   setPin(v.value("pin_query").toInt(m_pinQuery), v.value("pin_key").toInt(m_pinKey));
 }
 

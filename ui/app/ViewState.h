@@ -28,6 +28,8 @@ class ViewState : public QObject {
   bool autoRange() const { return m_autoRange; }
   double rangeLo() const { return m_rangeLo; }
   double rangeHi() const { return m_rangeHi; }
+  /// Text views merge sub-word pieces into words (keys summed, queries averaged); pins stay positions.
+  bool words() const { return m_words; }
 
   void setStack(const QString& stack);
   void setLayer(int layer);
@@ -39,6 +41,7 @@ class ViewState : public QObject {
   void setColorMap(const QString& name);
   void setScale(Scale scale, double gamma);
   void setRange(bool automatic, double lo, double hi);
+  void setWords(bool on);
 
   QJsonObject toJson() const;
   /// Restores what \p json names; missing keys keep today's values.
@@ -51,6 +54,7 @@ class ViewState : public QObject {
   void stepChanged(int step);
   /// Colour map, scale or range changed.
   void appearanceChanged();
+  void wordsChanged(bool on);
 
  private:
   QString m_stack;
@@ -62,6 +66,7 @@ class ViewState : public QObject {
   double m_gamma = 0.5;
   bool m_autoRange = true;
   double m_rangeLo = 0.0, m_rangeHi = 1.0;
+  bool m_words = false;
 };
 
 }  // namespace attnscope

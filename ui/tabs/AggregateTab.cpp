@@ -7,6 +7,7 @@
 #include <stdexcept>
 
 #include "ViewFigure.h"
+#include "WordLevel.h"
 
 namespace attnscope {
 
@@ -47,21 +48,35 @@ void AggregateTab::connectSignals() {
   connect(m_kind, &QComboBox::currentIndexChanged, this, [this] {
     if (m_active) refresh();
   });
+  connect(m_view, &ViewState::wordsChanged, this, [this] {
+    if (m_active) refresh();
+  });
   connect(m_query, &QSpinBox::valueChanged, this, [this] {
     if (m_active) refresh();
   });
   if (!m_runner) return;
   connect(m_runner, &RunController::aggregated, this,
-          [this](quint64 id, const std::vector<float>& v, int rows, int cols) {
+          [this](quint64 id, std::vector<float> v, int rows, int cols) {
             const auto capture = m_doc->capture();
             if (id != m_pending || !capture) return;
+            const auto& keys = capture->stackKeyLabels[m_pendingStack];
+            std::vector<std::string> keyLabels = keys;
+            const WordLevel words(m_view->words() && rows == static_cast<int>(capture->stackQueryLabels[m_pendingStack].size()),
+                                  m_doc->summary(), capture->stackQueryLabels[m_pendingStack], keys);
+            if (words.active() && cols == static_cast<int>(keys.size())) {
+              v = words.merge(v, rows, cols);
+              rows = static_cast<int>(words.queryLabels().size());
+              cols = static_cast<int>(words.keyLabels().size());
+              keyLabels = words.keyLabels();
+            }
             double top = 0;
             for (float x : v) top = std::max(top, static_cast<double>(x));
             const QString kind = m_kind->currentData().toString();
             const bool rollout = kind == "rollout" || kind == "flow";
             const auto& queries = capture->stackQueryLabels[m_pendingStack];
             QString title = tr("%1 — %2 — layer %3").arg(modelName(), m_kind->currentText()).arg(m_pendingLayer);
-            std::vector<std::string> rowLabels = queries;
+            std::vector<std::string> rowLabels = keyLabels.size() == keys.size() ? queries : words.queryLabels();
+            if (keyLabels.size() != keys.size()) title += WordLevel::rule();
             if (m_pendingQuery >= 0 && rows == 1) {
               const std::string label = m_pendingQuery < static_cast<int>(queries.size())
                                             ? queries[static_cast<size_t>(m_pendingQuery)]
@@ -70,7 +85,7 @@ void AggregateTab::connectSignals() {
               title += tr(" — query row %1 (%2)").arg(m_pendingQuery).arg(QString::fromStdString(label));
             }
             // A rollout or flow, or one row of a long input (weights of ~1/k each), is drawn up to its largest value.
-            m_matrix->setMatrix(v, rows, cols, rowLabels, capture->stackKeyLabels[m_pendingStack], title, 0.0,
+            m_matrix->setMatrix(v, rows, cols, rowLabels, keyLabels, title, 0.0,
                                 rollout || rows == 1 ? top : 1.0);
             emit shown();
           });

@@ -20,8 +20,12 @@ void HeadTab::connectSignals() {
   connect(m_doc, &AnalysisDocument::captureChanged, this, &HeadTab::refresh);
   connect(m_view, &ViewState::headChanged, this, &HeadTab::refresh);
   connect(m_view, &ViewState::appearanceChanged, this, &HeadTab::applyAppearance);
-  connect(m_view, &ViewState::pinChanged, m_heatmap, &HeatmapView::setPin);
-  connect(m_heatmap, &HeatmapView::pinChanged, m_view, &ViewState::setPin);
+  connect(m_view, &ViewState::wordsChanged, this, &HeadTab::refresh);
+  // The view state pins positions; at word level the heatmap pins words.
+  connect(m_view, &ViewState::pinChanged, this,
+          [this](int q, int k) { m_heatmap->setPin(m_words.queryWord(q), m_words.keyWord(k)); });
+  connect(m_heatmap, &HeatmapView::pinChanged, this,
+          [this](int q, int k) { m_view->setPin(m_words.queryPosition(q), m_words.keyPosition(k)); });
   connect(m_heatmap, &HeatmapView::hovered, this, &AnalysisTab::statusMessage);
   // A long input's head: each window the view shows is computed on the engine's thread at screen resolution.
   connect(m_heatmap, &HeatmapView::tileWanted, this, [this](int x0, int x1, int y0, int y1, int bx, int by) {
@@ -73,10 +77,16 @@ void HeadTab::refresh() {
                          title + tr(" (computed on demand)"), [source, stack, layer, head](int r0, int r1, int c0, int c1) {
                            return source->cells(stack, layer, head, r0, r1, c0, c1);
                          });
+    m_words = WordLevel();
   } else {
-    m_heatmap->setAttention(*a, m_view->head(), capture->stackQueryLabels[si], capture->stackKeyLabels[si], title);
+    m_words = WordLevel(m_view->words(), m_doc->summary(), capture->stackQueryLabels[si], capture->stackKeyLabels[si]);
+    if (m_words.active())
+      m_heatmap->setAttention(m_words.merge(*a), m_view->head(), m_words.queryLabels(), m_words.keyLabels(),
+                              title + WordLevel::rule());
+    else
+      m_heatmap->setAttention(*a, m_view->head(), capture->stackQueryLabels[si], capture->stackKeyLabels[si], title);
   }
-  m_heatmap->setPin(m_view->pinQuery(), m_view->pinKey());
+  m_heatmap->setPin(m_words.queryWord(m_view->pinQuery()), m_words.keyWord(m_view->pinKey()));
 }
 
 void HeadTab::writeFigure(const QString& path, int dpi) const {

@@ -1,6 +1,7 @@
 #pragma once
 #include "AnalysisTab.h"
 #include "HeatmapView.h"
+#include "WordLevel.h"
 
 namespace attnscope {
 
@@ -21,7 +22,8 @@ class HeadTab : public AnalysisTab {
  private:
   void applyAppearance();
   HeatmapView* m_heatmap;
-  quint64 m_pendingTile = 0;  ///< the request of the window on screen (a long input's head)
+  quint64 m_pendingTile = 0;
+  WordLevel m_words;  ///< the word groups drawn (inactive: positions)  ///< the request of the window on screen (a long input's head)
 };
 
 }  // namespace attnscope

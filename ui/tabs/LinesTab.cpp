@@ -15,6 +15,8 @@ LinesTab::LinesTab(QWidget* parent) : AnalysisTab(parent) {
   m_heads->addItem(tr("this head"));
   m_heads->addItem(tr("every head of the layer (one colour each)"));
   row->addWidget(m_heads);
+  m_rule = new QLabel(this);  // the word-level rule, when words are shown
+  row->addWidget(m_rule);
   row->addStretch(1);
   v->addLayout(row);
   m_lines = new TokenLineView(this);
@@ -24,8 +26,11 @@ LinesTab::LinesTab(QWidget* parent) : AnalysisTab(parent) {
 void LinesTab::connectSignals() {
   connect(m_doc, &AnalysisDocument::captureChanged, this, &LinesTab::refresh);
   connect(m_view, &ViewState::headChanged, this, &LinesTab::refresh);
-  connect(m_view, &ViewState::pinChanged, this, [this](int q, int) { m_lines->setSelectedQuery(q); });
-  connect(m_lines, &TokenLineView::querySelected, this, [this](int q) { m_view->setPin(q, m_view->pinKey()); });
+  connect(m_view, &ViewState::wordsChanged, this, &LinesTab::refresh);
+  // The view state pins positions; at word level the lines join words.
+  connect(m_view, &ViewState::pinChanged, this, [this](int q, int) { m_lines->setSelectedQuery(m_words.queryWord(q)); });
+  connect(m_lines, &TokenLineView::querySelected, this,
+          [this](int q) { m_view->setPin(m_words.queryPosition(q), m_view->pinKey()); });
   connect(m_heads, &QComboBox::currentIndexChanged, this, &LinesTab::refresh);
 }
 
@@ -49,9 +54,14 @@ void LinesTab::refresh() {
     for (int h = 0; h < a->heads; ++h) heads.push_back(h);
   else
     heads.push_back(m_view->head());
-  m_lines->setAttention(*a, heads, capture->stackQueryLabels[si], capture->stackKeyLabels[si]);
+  m_words = WordLevel(m_view->words(), m_doc->summary(), capture->stackQueryLabels[si], capture->stackKeyLabels[si]);
+  m_rule->setText(m_words.active() ? WordLevel::rule().mid(3) : QString());
+  if (m_words.active())
+    m_lines->setAttention(m_words.merge(*a), heads, m_words.queryLabels(), m_words.keyLabels());
+  else
+    m_lines->setAttention(*a, heads, capture->stackQueryLabels[si], capture->stackKeyLabels[si]);
   const int keep = m_view->pinQuery();
-  m_lines->setSelectedQuery(keep >= 0 && keep < a->q ? keep : -1);
+  m_lines->setSelectedQuery(keep >= 0 && keep < a->q ? m_words.queryWord(keep) : -1);
 }
 
 void LinesTab::writeFigure(const QString& path, int dpi) const {

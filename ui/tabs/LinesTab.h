@@ -1,8 +1,10 @@
 #pragma once
 #include <QComboBox>
+#include <QLabel>
 
 #include "AnalysisTab.h"
 #include "TokenLineView.h"
+#include "WordLevel.h"
 
 namespace attnscope {
 
@@ -27,6 +29,8 @@ class LinesTab : public AnalysisTab {
  private:
   TokenLineView* m_lines;
   QComboBox* m_heads;
+  QLabel* m_rule;
+  WordLevel m_words;  ///< the word groups drawn (inactive: positions)
 };
 
 }  // namespace attnscope

@@ -24,4 +24,11 @@ WordGroups wordGroups(const std::vector<std::string>& labels);
 /// get).
 std::vector<double> sumByWord(const WordGroups& words, const std::vector<double>& scores);
 
+/// One head's attention [q, k] (row-major) at word level, [query words, key words]: a query's weight on a word is
+/// the sum of its weights on the word's pieces, and a query word's row is the mean of its pieces' rows (so rows
+/// that summed to 1 still do). \p queries and \p keys group the q query and k key positions. Throws InputError
+/// when they do not.
+std::vector<float> attentionByWords(const float* probs, int q, int k, const WordGroups& queries,
+                                    const WordGroups& keys);
+
 }  // namespace attnscope
