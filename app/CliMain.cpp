@@ -154,13 +154,13 @@ const char* const kHeadHelp =
     "more memory than one block). .safetensors files hold the tensor \"attention\".\n";
 
 const char* const kLensHelp =
-    "usage: attnscope-cli lens --model DIR (--text STR [--text-pair STR] | --inputs FILE) [--target "
-    "TOKEN|#ID]\n"
-    "                          [--top K] [--device D] [--dtype D] --out lens.json\n"
+    "usage: attnscope-cli lens --model DIR (--text STR [--text-pair STR | --decoder-text STR] | --audio PATH |\n"
+    "                          --inputs FILE) [--target TOKEN|#ID] [--top K] [--device D] [--dtype D] --out lens.json\n"
     "\n"
     "The logit lens: the residual stream after every layer read through the model's own final norm and token "
     "output\n"
-    "head (decoder language models; encoders through their masked-LM head). For every layer and position: "
+    "head (decoder language models; encoders through their masked-LM head; encoder-decoder models (T5, BART,\n"
+    "Whisper) through their decoder, whose tokens --decoder-text gives). For every layer and position: "
     "the top K\n"
     "tokens (default 10) with their probabilities, and the probability and rank of the target — TOKEN (one "
     "token of\n"
@@ -644,6 +644,11 @@ int cmdLens(const Args& a) {
       "loading the model");
   Args input = a;
   input.values.erase("target");  // here the target is a token of the output, not a seq2seq target text
+  if (a.has("decoder-text")) {   // encoder–decoder models: the decoder's text, whose positions the lens reads
+    if (!m->model->info().encoderDecoder)
+      throw InputError("--decoder-text is for encoder-decoder models (T5, BART); this one has one stack");
+    input.values["target"] = a.get("decoder-text");
+  }
   PreparedInput in = inputFrom(*m, input);
   const nlohmann::json lens = guardAllocations(
       [&] { return logitLens(*m, in, a.get("target", ""), static_cast<int>(top)); }, "the logit lens");
@@ -1240,7 +1245,9 @@ int main(int argc, char** argv) {
       if (wantsHelp(argc, argv)) return std::cout << kLensHelp, 0;
       return cmdLens(
           parseArgs(argc, argv, 2,
-                    {"model", "text", "text-pair", "inputs", "target", "top", "device", "dtype", "out"}, {}));
+                    {"model", "text", "text-pair", "inputs", "audio", "offset", "decoder-text", "target", "top",
+                     "device", "dtype", "out"},
+                    {}));
     }
     if (cmd == "deletion") {
       if (wantsHelp(argc, argv)) return std::cout << kDeletionHelp, 0;

@@ -9,6 +9,7 @@
 
 #include "attnscope/AttentionCapture.h"
 #include "attnscope/Attention.h"
+#include "attnscope/Engine.h"
 #include "attnscope/Errors.h"
 #include "attnscope/Tokenizer.h"
 
@@ -76,8 +77,10 @@ nlohmann::json logitLens(LoadedModel& m, const PreparedInput& input, const std::
   const std::vector<at::Tensor> layers = lensLogits(m, input, &finalLogits);
   const at::Tensor predicted = finalLogits.argmax(-1).contiguous();  // [T]
   const int64_t T = finalLogits.size(0);
+  // The positions of the stack the lens reads: the decoder's tokens for encoder–decoder models.
+  const std::vector<std::string> labels = stackLabels(input, m.model->lensStack()).first;
   nlohmann::json doc = {{"model", m.model->info().modelType}, {"stack", m.model->lensStack()},
-                        {"positions", input.labels}};
+                        {"positions", labels}};
   doc["target"] = fixed < 0 ? nlohmann::json(nullptr) : nlohmann::json{{"id", fixed}, {"token", tokenLabel(m, fixed)}};
   nlohmann::json out = nlohmann::json::array();
   for (size_t l = 0; l < layers.size(); ++l) {
@@ -89,7 +92,7 @@ nlohmann::json logitLens(LoadedModel& m, const PreparedInput& input, const std::
     for (int64_t t = 0; t < T; ++t) {
       nlohmann::json cell;
       cell["position"] = t;
-      cell["token"] = t < static_cast<int64_t>(input.labels.size()) ? input.labels[static_cast<size_t>(t)] : std::to_string(t);
+      cell["token"] = t < static_cast<int64_t>(labels.size()) ? labels[static_cast<size_t>(t)] : std::to_string(t);
       nlohmann::json list = nlohmann::json::array();
       for (int64_t i = 0; i < values.size(1); ++i) {
         const int64_t id = ids[t][i].item<int64_t>();

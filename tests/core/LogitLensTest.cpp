@@ -66,6 +66,41 @@ TEST(LogitLens, IntermediateLayerEqualsTheTruncatedModel) {
   }
 }
 
+// Encoder–decoder models: the lens reads the decoder. Its last layer is the model's own (and the golden) logits, and
+// its first layer equals the logits of the checkpoint with a one-layer decoder — an independent forward.
+TEST(LogitLens, EncoderDecoderModelsReadTheDecoder) {
+  for (const auto& [name, key] : std::vector<std::pair<std::string, std::string>>{
+           {"t5-tiny-random", "num_decoder_layers"}, {"bart-tiny-random", "decoder_layers"},
+           {"whisper-tiny-random", "decoder_layers"}}) {
+    const std::string src = golden(name);
+    auto model = loadModel(src, "cpu");
+    EXPECT_EQ(model->model->lensStack(), "decoder");
+    PreparedInput in = prepareInputsFile(*model, src + "/expected.safetensors");
+    at::Tensor own;
+    const std::vector<at::Tensor> lens = lensLogits(*model, in, &own);
+    std::ifstream cf(src + "/config.json");
+    nlohmann::json config = nlohmann::json::parse(cf);
+    ASSERT_EQ(static_cast<int>(lens.size()), config.at(key).get<int>()) << name;
+    EXPECT_LT(maxAbsDiff(lens.back(), own), 1e-5) << name;
+    EXPECT_LT(maxAbsDiff(lens.back(), readAll(src + "/expected.safetensors").at("logits").to(at::kFloat)), 1e-4)
+        << name;
+    EXPECT_GT(maxAbsDiff(lens.front(), lens.back()), 1e-3) << name;
+    TempDir tmp;
+    for (const auto& entry : std::filesystem::directory_iterator(src))
+      if (entry.path().filename() != "config.json")
+        std::filesystem::copy(entry.path(), tmp.file(entry.path().filename().string()));
+    config[key] = 1;
+    std::ofstream(tmp.file("config.json")) << config.dump();
+    auto cut = loadModel(tmp.path(), "cpu");
+    const RunResult r = runModel(*cut, prepareInputsFile(*cut, src + "/expected.safetensors"));
+    EXPECT_LT(maxAbsDiff(lens.front(), r.outputs.at("logits")), 1e-5) << name << ": layer 0 of the decoder";
+    // lens.json lists the decoder's positions.
+    const nlohmann::json doc = logitLens(*model, in, "", 3);
+    EXPECT_EQ(doc["stack"], "decoder");
+    EXPECT_EQ(doc["positions"].size(), static_cast<size_t>(own.size(0))) << name;
+  }
+}
+
 TEST(LogitLens, JsonTargetsAndRefusals) {
   const std::string dir = realModel("stories260K");
   auto model = loadModel(dir, "cpu");
@@ -124,6 +159,26 @@ TEST(LogitLens, CliWritesLensJson) {
   EXPECT_EQ(bad.status, 2) << bad.output;
   EXPECT_NE(bad.output.find("tokens"), std::string::npos) << bad.output;
   EXPECT_FALSE(std::filesystem::exists(tmp.file("x.json")));
+  // Encoder-decoder models: the decoder's text gives the positions; the last layer's top token is the model's.
+  const std::string bart = golden("bart-tiny-random");
+  const CommandResult dec = runCommand(std::string(ATTNSCOPE_CLI_PATH) + " lens --model " + bart +
+                                       " --text 'AttnScope shows attention.' --decoder-text 'AttnScope shows' --top 1"
+                                       " --out " + tmp.file("bart.json"));
+  ASSERT_EQ(dec.status, 0) << dec.output;
+  const nlohmann::json b = nlohmann::json::parse(slurp(tmp.file("bart.json")));
+  EXPECT_EQ(b["stack"], "decoder");
+  EXPECT_EQ(b["positions"].back(), " shows");
+  auto model = loadModel(bart, "cpu");
+  const RunResult run = runModel(*model, prepareSeq2Seq(*model, "AttnScope shows attention.", "AttnScope shows"));
+  const at::Tensor logits = run.outputs.at("logits");  // [T, V]
+  const auto& last = b["layers"].back()["positions"];
+  ASSERT_EQ(last.size(), static_cast<size_t>(logits.size(0)));
+  for (int64_t t = 0; t < logits.size(0); ++t)
+    EXPECT_EQ(last[static_cast<size_t>(t)]["top"][0]["id"].get<int64_t>(), logits[t].argmax().item<int64_t>()) << t;
+  const CommandResult one = runCommand(std::string(ATTNSCOPE_CLI_PATH) + " lens --model " + realModel("stories260K") +
+                                       " --text 'Once' --decoder-text 'x' --out " + tmp.file("y.json"));
+  EXPECT_EQ(one.status, 2) << one.output;
+  EXPECT_NE(one.output.find("encoder-decoder"), std::string::npos) << one.output;
 }
 
 }  // namespace

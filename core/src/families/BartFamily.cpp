@@ -90,6 +90,12 @@ class BartFamily : public Model {
   }
 
   std::vector<std::string> inputNames() const override { return {"input_ids", "attention_mask", "decoder_input_ids"}; }
+  /// The logit lens reads the decoder (post-norm layers: no final norm): the LM head and final_logits_bias.
+  std::string lensStack() const override { return "decoder"; }
+  at::Tensor outputHead(const at::Tensor& hidden) const override {
+    at::Tensor logits = at::linear(hidden, m_lmHead);                 // [T, V]
+    return m_logitsBias.defined() ? logits + m_logitsBias : logits;  // [T, V]
+  }
 
   TensorMap forward(const TensorMap& inputs, const ForwardOptions& options) override {
     TensorMap out;
@@ -136,9 +142,7 @@ class BartFamily : public Model {
       layerDone(options, "decoder", li, h);
     }
     out["last_hidden_state"] = h;  // [T, D]
-    at::Tensor logits = at::linear(h, m_lmHead);              // [T, V]
-    if (m_logitsBias.defined()) logits = logits + m_logitsBias;  // [T, V]
-    out["logits"] = logits;
+    out["logits"] = outputHead(h);  // [T, V]
     return out;
   }
 

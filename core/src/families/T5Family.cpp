@@ -106,6 +106,11 @@ class T5Family : public Model {
   }
 
   std::vector<std::string> inputNames() const override { return {"input_ids", "attention_mask", "decoder_input_ids"}; }
+  /// The logit lens reads the decoder: its final norm, the tied head's d_model^-0.5, the LM head.
+  std::string lensStack() const override { return "decoder"; }
+  at::Tensor outputHead(const at::Tensor& hidden) const override {
+    return at::linear(rms(hidden, m_decNorm) * m_outScale, m_lmHead);  // [T, V]
+  }
 
   TensorMap forward(const TensorMap& inputs, const ForwardOptions& options) override {
     TensorMap out;
@@ -155,9 +160,8 @@ class T5Family : public Model {
       h = h + feedForward(L, rms(h, L.ffnNorm));  // [T, D]
       layerDone(options, "decoder", li, h);
     }
-    h = rms(h, m_decNorm);  // [T, D]
-    out["last_hidden_state"] = h;                              // [T, D]
-    out["logits"] = at::linear(h * m_outScale, m_lmHead);      // [T, V]
+    out["last_hidden_state"] = rms(h, m_decNorm);  // [T, D]
+    out["logits"] = outputHead(h);                   // [T, V]
     return out;
   }
 

@@ -99,6 +99,11 @@ class WhisperFamily : public Model {
   }
 
   std::vector<std::string> inputNames() const override { return {"input_features", "decoder_input_ids"}; }
+  /// The logit lens reads the decoder: its final layer_norm, then proj_out (tied to the token embeddings).
+  std::string lensStack() const override { return "decoder"; }
+  at::Tensor outputHead(const at::Tensor& hidden) const override {
+    return at::linear(m_decNorm(hidden), m_projOut);  // [T, V]
+  }
 
   TensorMap forward(const TensorMap& inputs, const ForwardOptions& options) override {
     TensorMap out;
@@ -134,9 +139,8 @@ class WhisperFamily : public Model {
       h = h + L.fc2(applyActivation(m_act, L.fc1(L.ffnNorm(h))));  // [T, D]
       layerDone(options, "decoder", li, h);
     }
-    h = m_decNorm(h);  // [T, D]
-    out["last_hidden_state"] = h;                  // [T, D]
-    out["logits"] = at::linear(h, m_projOut);      // [T, V]
+    out["last_hidden_state"] = m_decNorm(h);  // [T, D]
+    out["logits"] = outputHead(h);              // [T, V]
     return out;
   }
 
