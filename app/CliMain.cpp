@@ -26,7 +26,6 @@
 #include "attnscope/Engine.h"
 #include "attnscope/EngineSession.h"
 #include "attnscope/Errors.h"
-#include "attnscope/GradientAttention.h"
 #include "attnscope/InformationFlowGraph.h"
 #include "attnscope/Llama2cConverter.h"
 #include "attnscope/LogitLens.h"
@@ -35,6 +34,7 @@
 #include "attnscope/OverlayRenderer.h"
 #include "attnscope/PruneSweep.h"
 #include "attnscope/SafetensorsFile.h"
+#include "attnscope/TokenAttribution.h"
 #include "attnscope/ValueZeroing.h"
 #include "attnscope/WordGroups.h"
 #ifdef ATTNSCOPE_CLI_FIGURES
@@ -708,83 +708,6 @@ void drawFigure(const std::string& figure, Render render) {
   std::cerr << "wrote " << figure << "\n";
 }
 
-/// Rollout or attention flow of one query position: {method, model, stack, position, token, scores:
-/// [{position, token, value}]}, the values summing to 1.
-nlohmann::json tokenAttribution(LoadedModel& m, const PreparedInput& in, const std::string& method,
-                                int64_t position, bool positionGiven, const std::string& target,
-                                const AttentionVariant* variant) {
-  if (method == "grad-attn") {
-    const GradientAttention g = gradientAttention(m, in, positionGiven ? position : -1, target, variant);
-    const std::vector<std::string> labels = stackLabels(in, "self").first;
-    auto label = [&](int64_t j) {
-      return j < static_cast<int64_t>(labels.size()) ? labels[static_cast<size_t>(j)] : std::to_string(j);
-    };
-    nlohmann::json list = nlohmann::json::array();
-    for (size_t j = 0; j < g.scores.size(); ++j)
-      list.push_back({{"position", j}, {"token", label(static_cast<int64_t>(j))}, {"value", g.scores[j]}});
-    return {{"method", method},          {"model", g.model},         {"stack", "self"},
-            {"position", g.position},    {"token", label(g.position)}, {"target_id", g.targetId},
-            {"target", g.targetLabel},   {"predicted", g.predicted}, {"logit", g.logit},
-            {"layers", g.layers},        {"variant", variant ? variant->spec() : "full"},
-            {"scores", list}};
-  }
-  if (method == "alti" || method == "value-zeroing") {
-    if (!positionGiven) position = -1;
-    const std::vector<double> scores =
-        method == "alti" ? altiAttribution(m, in, position) : valueZeroingAttribution(m, in, position);
-    const int64_t T = static_cast<int64_t>(scores.size());
-    if (position == -1 && method == "value-zeroing" && !m.model->info().causal) position = 0;
-    if (position < 0) position += T;
-    nlohmann::json list = nlohmann::json::array();
-    for (int64_t j = 0; j < T; ++j)
-      list.push_back({{"position", j},
-                      {"token", in.labels[static_cast<size_t>(j)]},
-                      {"value", scores[static_cast<size_t>(j)]}});
-    return {{"method", method},
-            {"model", m.model->info().modelType},
-            {"stack", "self"},
-            {"position", position},
-            {"token", in.labels[static_cast<size_t>(position)]},
-            {"scores", list}};
-  }
-  const RunResult r = guardAllocations([&] { return runModel(m, in); }, "the forward pass");
-  std::string stack;
-  std::vector<at::Tensor> layers;
-  for (const std::string candidate : {"self", "encoder"}) {
-    for (const auto& [key, probs] : r.capture->records())
-      if (key.first == candidate) layers.push_back(probs);  // [heads, T, T], layers in order (std::map)
-    if (!layers.empty()) {
-      stack = candidate;
-      break;
-    }
-  }
-  if (layers.empty()) throw InputError("--method " + method + " needs self-attention; the capture has none");
-  const int64_t T = layers.front().size(-1);
-  // Default query: the last position of a causal model (its next-token prediction), else the first ([CLS]).
-  if (!positionGiven) position = m.model->info().causal ? -1 : 0;
-  if (position < 0) position += T;
-  if (position < 0 || position >= T)
-    throw InputError("--position " + std::to_string(position) + " is outside the input (0.." +
-                     std::to_string(T - 1) + ")");
-  const at::Tensor scores = method == "flow"
-                                ? attentionFlow(layers, position)
-                                : attentionRollout(layers)[position].to(at::kDouble).contiguous();  // [T]
-  const std::vector<std::string> labels = stackLabels(in, stack).first;
-  nlohmann::json list = nlohmann::json::array();
-  for (int64_t j = 0; j < T; ++j)
-    list.push_back({{"position", j},
-                    {"token", j < static_cast<int64_t>(labels.size()) ? labels[static_cast<size_t>(j)]
-                                                                      : std::to_string(j)},
-                    {"value", scores[j].item<double>()}});
-  return {
-      {"method", method},
-      {"model", m.model->info().modelType},
-      {"stack", stack},
-      {"position", position},
-      {"token", position < static_cast<int64_t>(labels.size()) ? labels[static_cast<size_t>(position)] : ""},
-      {"scores", list}};
-}
-
 /// Token scores of \p doc merged into words (--words): each word's value is the sum of its pieces' (attribution over
 /// sources); "word" is the word of the scored position.
 nlohmann::json scoresByWord(nlohmann::json doc) {
@@ -872,7 +795,9 @@ int cmdAttribute(const Args& a) {
   if (method != "dla") {
     nlohmann::json doc = guardAllocations(
         [&] {
-          return tokenAttribution(*m, in, method, position, a.has("position"), a.get("target", ""), variant.get());
+          return toJson(tokenAttribution(*m, in, method, a.has("position") ? std::optional<int64_t>(position)
+                                                                           : std::nullopt,
+                                         a.get("target", ""), variant.get()));
         },
         "the " + method + " scores");
     if (a.flag("words")) doc = scoresByWord(std::move(doc));
@@ -883,6 +808,7 @@ int cmdAttribute(const Args& a) {
       bars.values.push_back(s["value"].get<double>());
     }
     bars.highlight = doc.contains("word") ? doc["word"].get<int>() : doc["position"].get<int>();
+    if (method == "grad-attn") bars.valueLabel = "relevance";
     bars.title = method + " of position " + std::to_string(doc["position"].get<int64_t>()) + " '" +
                  doc["token"].get<std::string>() + "'" + (a.flag("words") ? " (words)" : "");
 #endif

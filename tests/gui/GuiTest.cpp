@@ -16,6 +16,7 @@
 #include "CompareView.h"
 #include "HubCacheDialog.h"
 #include "AggregateTab.h"
+#include "AttributionTab.h"
 #include "CompareTab.h"
 #include "HeadTab.h"
 #include "DlaTab.h"
@@ -1741,6 +1742,86 @@ class GuiTest : public QObject {
     QCOMPARE(head->queries(), T);
     QCOMPARE(head->pinnedQuery(), g + 3);
     w.shutdown();
+  }
+
+  void attributionTabFromAHandMadeResultAndOnTextAndImageModels() {
+    {
+      TabBench b;
+      AttributionTab tab;
+      tab.attach(&b.doc, &b.view, &b.runner);
+      tab.resize(900, 500);
+      tab.show();
+      QVERIFY(QTest::qWaitForWindowExposed(&tab));
+      auto r = std::make_shared<TokenAttribution>();
+      r->method = "rollout";
+      r->position = 3;
+      r->labels = {"<s>", " g", "ir", "l"};
+      r->scores = {0.4, 0.1, 0.2, 0.3};
+      tab.showResult(r);
+      QCOMPARE(tab.plot()->barValue(2), 0.2);
+      QVERIFY(tab.plot()->barHighlighted(3));
+      QVERIFY(!tab.plot()->barHighlighted(0));
+      QTemporaryDir dir;
+      tab.writeFigure(dir.filePath("a.svg"), 72);
+      QVERIFY(QFileInfo(dir.filePath("a.svg")).size() > 1000);
+      tab.methodBox()->setCurrentIndex(2);
+      tab.positionBox()->setValue(5);
+      AttributionTab again;
+      again.restoreState(tab.saveState());
+      QCOMPARE(again.methodBox()->currentData().toString(), QString("alti"));
+      QCOMPARE(again.positionBox()->value(), 5);
+    }
+    MainWindow w;
+    w.input()->setText("Once upon a time, there was a little girl named Lily.");
+    loadAndRun(w, shared() + "/models/stories260K");
+    AttributionTab* tab = w.tab<AttributionTab>();
+    QVERIFY(w.tabs()->isTabEnabled(w.tabs()->indexOf(tab)));
+    QSignalSpy shown(tab, &AnalysisTab::shown);
+    QVERIFY(w.showTab("attribution"));
+    QVERIFY(shown.wait(30000));
+    // The default: gradient × attention of the last position for the model's prediction, as the CLI computes it.
+    const int T = static_cast<int>(w.document()->capture()->queryLabels.size());
+    QCOMPARE(tab->plot()->scores().values.size(), static_cast<size_t>(T));
+    QVERIFY(tab->plot()->barHighlighted(T - 1));
+    QVERIFY(tab->plot()->barValue(T - 1) >= 1.0);  // the identity's 1 plus what attention adds
+    QVERIFY(tab->plot()->highlightClipped());       // cut at the top so the other positions stay readable
+    QVERIFY(tab->plot()->yAxis->range().upper < 0.5);
+    QVERIFY(tab->overlay().isNull());
+    // Words: " g" "ir" "l" become " girl", which gets the sum of its pieces.
+    const auto labels = tab->plot()->scores().labels;
+    const int g = static_cast<int>(std::find(labels.begin(), labels.end(), " g") - labels.begin());
+    const double girl = tab->plot()->barValue(g) + tab->plot()->barValue(g + 1) + tab->plot()->barValue(g + 2);
+    w.controls()->wordsBox()->setChecked(true);
+    QCOMPARE(tab->plot()->scores().values.size(), static_cast<size_t>(T - 2));
+    QVERIFY(std::abs(tab->plot()->barValue(g) - girl) < 1e-12);
+    w.controls()->wordsBox()->setChecked(false);
+    // Rollout of position 4 sums to 1; ALTI refuses nothing here.
+    shown.clear();
+    tab->methodBox()->setCurrentIndex(0);
+    QVERIFY(shown.wait(30000));
+    shown.clear();
+    tab->positionBox()->setValue(4);
+    QVERIFY(shown.wait(30000));
+    double sum = 0;
+    for (double v : tab->plot()->scores().values) sum += v;
+    QVERIFY(std::abs(sum - 1.0) < 1e-6);
+    QVERIFY(tab->plot()->barHighlighted(4));
+    w.shutdown();
+
+    // An image classifier: the scores over the picture too.
+    MainWindow iw;
+    const QString vit = shared() + "/golden/vit-tiny-random";
+    iw.input()->setFile(vit + "/input.png");
+    loadAndRun(iw, vit);
+    AttributionTab* itab = iw.tab<AttributionTab>();
+    QSignalSpy ishown(itab, &AnalysisTab::shown);
+    QVERIFY(iw.showTab("attribution"));
+    QVERIFY(ishown.wait(30000));
+    QVERIFY(!itab->overlay().isNull());
+    QVERIFY(itab->overlay().width() > 100);
+    QCOMPARE(itab->plot()->scores().values.size(), size_t(17));  // [CLS] + 4 x 4 patches
+    QVERIFY(itab->plot()->barHighlighted(0));
+    iw.shutdown();
   }
 
   void generationUnderAVariantShowsTheKlTimeline() {

@@ -47,6 +47,8 @@ shot gui-information-flow-stories260k 14 "$shared/models/stories260K" --text "$s
 shot gui-faithfulness-stories260k 14 "$shared/models/stories260K" --text "$story" --tab deletion
 shot gui-generation-kl-stories260k 14 "$shared/models/stories260K" --text "Once upon a time, there was a little girl named Lily" --variant window:w=3 --generate 16
 shot gui-words-stories260k 12 "$shared/models/stories260K" --text "$story" --words --tab lines
+shot gui-attribution-stories260k 14 "$shared/models/stories260K" --text "$story" --tab attribution
+shot gui-attribution-kwt1 16 "$shared/models/kwt1" --input "$shared/golden/whisper-tiny-random/jfk_2s.wav" --tab attribution
 shot gui-generate-stories260k 12 "$shared/models/stories260K" --text "Once upon a time" --generate 24 --tab lines
 shot gui-compare-stories260k 20 "$shared/models/stories260K" --text "$story" --compare "window:w=8;topk:k=4;linear"
 shot gui-prune-compare-stories260k 18 "$shared/models/stories260K" --text "$story" --compare "prune:ratio=0.3;window:w=8"

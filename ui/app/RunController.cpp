@@ -60,6 +60,7 @@ RunController::RunController(QObject* parent, bool threaded)
   connect(m_worker, &RunWorker::dlaReady, this, &RunController::dlaReady);
   connect(m_worker, &RunWorker::flowGraphReady, this, &RunController::flowGraphReady);
   connect(m_worker, &RunWorker::deletionReady, this, &RunController::deletionReady);
+  connect(m_worker, &RunWorker::attributionReady, this, &RunController::attributionReady);
   connect(m_worker, &RunWorker::headMetricReady, this, &RunController::headMetricReady);
   connect(m_worker, &RunWorker::overlayReady, this, &RunController::overlayReady);
   connect(m_worker, &RunWorker::previewReady, this, &RunController::previewReady);
@@ -191,6 +192,15 @@ quint64 RunController::flowGraph(qint64 position, double threshold) {
 quint64 RunController::deletion(const QStringList& methods, const QString& target, int steps) {
   const quint64 id = m_nextId++;
   post([w = m_worker, id, methods, target, steps] { w->deletion(id, methods, target, steps); });
+  return id;
+}
+
+quint64 RunController::attribution(const QString& method, qint64 position, const QString& target, double alpha,
+                                   const QString& colormap) {
+  const quint64 id = m_nextId++;
+  post([w = m_worker, id, method, position, target, alpha, colormap] {
+    w->attribution(id, method, position, target, alpha, colormap);
+  });
   return id;
 }
 

@@ -58,6 +58,9 @@ class RunController : public QObject {
   quint64 flowGraph(qint64 position, double threshold);
   /// Deletion curves of the last run's input (answers deletionReady()).
   quint64 deletion(const QStringList& methods, const QString& target, int steps);
+  /// A token attribution of the last run's input (answers attributionReady()).
+  quint64 attribution(const QString& method, qint64 position, const QString& target, double alpha,
+                      const QString& colormap);
   quint64 overlay(const QString& stack, int layer, int head, int query, bool rollout, double alpha,
                   const QString& colormap);
   quint64 preview(const QString& path, double offsetSeconds, double seconds, int width, int height);
@@ -91,6 +94,7 @@ class RunController : public QObject {
   void dlaReady(quint64 id, std::shared_ptr<const attnscope::DirectLogitAttribution> dla);
   void flowGraphReady(quint64 id, std::shared_ptr<const attnscope::InformationFlowGraph> graph);
   void deletionReady(quint64 id, std::shared_ptr<const attnscope::DeletionResult> result);
+  void attributionReady(quint64 id, std::shared_ptr<const attnscope::TokenAttribution> result, const QImage& overlay);
   void headMetricReady(quint64 id, const std::vector<float>& values, int layers, int heads);
   void overlayReady(quint64 id, const QImage& image, const QString& title);
   void previewReady(quint64 id, const QImage& image, double fileSeconds);

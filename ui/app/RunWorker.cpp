@@ -20,6 +20,7 @@ RunWorker::RunWorker() {
   qRegisterMetaType<std::shared_ptr<const attnscope::DirectLogitAttribution>>();
   qRegisterMetaType<std::shared_ptr<const attnscope::InformationFlowGraph>>();
   qRegisterMetaType<std::shared_ptr<const attnscope::DeletionResult>>();
+  qRegisterMetaType<std::shared_ptr<const attnscope::TokenAttribution>>();
   qRegisterMetaType<std::shared_ptr<const attnscope::ComparisonResult>>();
   qRegisterMetaType<std::shared_ptr<const attnscope::PruneSweepResult>>();
 }
@@ -164,6 +165,23 @@ void RunWorker::deletion(quint64 id, const QStringList& methods, const QString& 
     for (const QString& m : methods) names.push_back(m.toStdString());
     emit deletionReady(id, std::make_shared<const DeletionResult>(
                                m_session->deletionCurves(names, target.toStdString(), steps)));
+  } catch (const std::exception& e) {
+    emit viewFailed(id, QString::fromStdString(e.what()));
+  }
+}
+
+void RunWorker::attribution(quint64 id, const QString& method, qint64 position, const QString& target, double alpha,
+                            const QString& colormap) {
+  try {
+    if (!m_session) throw InputError("the attribution needs the model: open it and run");
+    auto result = std::make_shared<const TokenAttribution>(
+        m_session->tokenAttribution(method.toStdString(), position, target.toStdString()));
+    QImage overlay;
+    if (m_session->summary().modality != "text") {
+      EngineSession::Picture p = m_session->attributionOverlay(*result, alpha, colormap.toStdString());
+      overlay = QImage(p.rgb.data(), p.width, p.height, p.width * 3, QImage::Format_RGB888).copy();
+    }
+    emit attributionReady(id, std::move(result), overlay);
   } catch (const std::exception& e) {
     emit viewFailed(id, QString::fromStdString(e.what()));
   }

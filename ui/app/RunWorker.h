@@ -29,6 +29,7 @@ Q_DECLARE_METATYPE(std::shared_ptr<const attnscope::LensResult>)
 Q_DECLARE_METATYPE(std::shared_ptr<const attnscope::DirectLogitAttribution>)
 Q_DECLARE_METATYPE(std::shared_ptr<const attnscope::InformationFlowGraph>)
 Q_DECLARE_METATYPE(std::shared_ptr<const attnscope::DeletionResult>)
+Q_DECLARE_METATYPE(std::shared_ptr<const attnscope::TokenAttribution>)
 
 namespace attnscope {
 
@@ -67,6 +68,10 @@ class RunWorker : public QObject {
   void flowGraph(quint64 id, qint64 position, double threshold);
   /// Deletion curves of the last run's input; emits deletionReady().
   void deletion(quint64 id, const QStringList& methods, const QString& target, int steps);
+  /// A token attribution of the last run's input (position −1 = the method's default); emits attributionReady(),
+  /// with the scores drawn over the picture or spectrogram for image and audio models (else a null image).
+  void attribution(quint64 id, const QString& method, qint64 position, const QString& target, double alpha,
+                   const QString& colormap);
   /// Thumbnails of a long input's heads from evenly spaced query rows; emits thumbnailsReady().
   void thumbnails(quint64 id, std::shared_ptr<const attnscope::CaptureResult> capture, const QString& stack);
   /// A [layers × heads] head metric of \p capture ("importance" runs the model's autograd); emits headMetricReady()
@@ -113,6 +118,7 @@ class RunWorker : public QObject {
   void dlaReady(quint64 id, std::shared_ptr<const attnscope::DirectLogitAttribution> dla);
   void flowGraphReady(quint64 id, std::shared_ptr<const attnscope::InformationFlowGraph> graph);
   void deletionReady(quint64 id, std::shared_ptr<const attnscope::DeletionResult> result);
+  void attributionReady(quint64 id, std::shared_ptr<const attnscope::TokenAttribution> result, const QImage& overlay);
   void previewReady(quint64 id, const QImage& image, double fileSeconds);
 
  private:

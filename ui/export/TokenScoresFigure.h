@@ -13,6 +13,7 @@ struct TokenScores {
   std::vector<std::string> labels;
   std::vector<double> values;
   int highlight = -1;  ///< the scored position's bar, drawn in another colour (-1 = none)
+  std::string valueLabel = "share";  ///< the value axis
 };
 
 /// Writes \p scores to \p out (.pdf, .svg, .png at \p dpi) atomically; throws std::runtime_error with the

@@ -346,17 +346,41 @@ CaptureResult EngineSession::run(const RunRequest& request, const std::function<
   return out;
 }
 
+void EngineSession::writeOverlayCapture() const {
+  if (!m->lastRun) throw InputError("nothing to draw: run the model first");
+  if (!m->overlayCapture.empty()) return;
+  // The overlay renderer reads the run contract's capture file; write the last run once, privately.
+  const auto path = std::filesystem::temp_directory_path() /
+                    ("attnscope-overlay-" + std::to_string(::getpid()) + "-" +
+                     std::to_string(reinterpret_cast<uintptr_t>(this)) + ".safetensors");
+  saveCapture(path.string(), *m->model, *m->lastInput, *m->lastRun);
+  m->overlayCapture = path.string();
+}
+
+TokenAttribution EngineSession::tokenAttribution(const std::string& method, int64_t position,
+                                                 const std::string& target) {
+  if (!m->lastInput) throw InputError("the attribution needs an input: run the model first");
+  return attnscope::tokenAttribution(*m->model, *m->lastInput, method,
+                                     position < 0 ? std::nullopt : std::optional<int64_t>(position), target);
+}
+
+EngineSession::Picture EngineSession::attributionOverlay(const TokenAttribution& a, double alpha,
+                                                         const std::string& colormap) const {
+  writeOverlayCapture();
+  std::string title = a.method + " of position " + std::to_string(a.position) + " '" + a.token() + "'";
+  if (a.hasTarget) title += " for " + a.target;
+  OverlayPicture p = renderScoresOverlay(m->overlayCapture, a.scores, title, alpha, colormap);
+  Picture out;
+  out.width = p.width;
+  out.height = p.height;
+  out.rgb = std::move(p.rgb);
+  out.title = p.title;
+  return out;
+}
+
 EngineSession::Picture EngineSession::overlay(const std::string& stack, int layer, int head, int query, bool rollout,
                                               double alpha, const std::string& colormap) const {
-  if (!m->lastRun) throw InputError("nothing to draw: run the model first");
-  if (m->overlayCapture.empty()) {
-    // The overlay renderer reads the run contract's capture file; write the last run once, privately.
-    const auto path = std::filesystem::temp_directory_path() /
-                      ("attnscope-overlay-" + std::to_string(::getpid()) + "-" +
-                       std::to_string(reinterpret_cast<uintptr_t>(this)) + ".safetensors");
-    saveCapture(path.string(), *m->model, *m->lastInput, *m->lastRun);
-    m->overlayCapture = path.string();
-  }
+  writeOverlayCapture();
   OverlayRequest r;
   r.stack = stack;
   r.layer = layer;

@@ -1,5 +1,6 @@
 #include <ATen/TensorOperators.h>
 #include <ATen/ops/from_blob.h>
+#include <ATen/ops/tensor.h>
 
 #include <algorithm>
 #include <array>
@@ -277,6 +278,27 @@ OverlayPicture renderCaptureOverlay(const std::string& capturePath, const Overla
   o.alpha = request.alpha;
   o.colormap = request.colormap;
   cv::Mat bgr = overlayMat(capturePath, row, title, o), rgb;
+  cv::cvtColor(bgr, rgb, cv::COLOR_BGR2RGB);
+  OverlayPicture pic;
+  pic.width = rgb.cols;
+  pic.height = rgb.rows;
+  pic.title = title;
+  pic.rgb.assign(rgb.data, rgb.data + static_cast<size_t>(rgb.total()) * 3);
+  return pic;
+#endif
+}
+
+OverlayPicture renderScoresOverlay(const std::string& capturePath, const std::vector<double>& scores,
+                                   const std::string& title, double alpha, const std::string& colormap) {
+#ifndef ATTNSCOPE_HAVE_OPENCV
+  throw InputError("this build of AttnScope has no OpenCV: overlays are unavailable (install libopencv-dev and rebuild)");
+#else
+  if (!(alpha >= 0 && alpha <= 1)) throw InputError("overlay opacity must be between 0 and 1");
+  OverlayOptions o;
+  o.alpha = alpha;
+  o.colormap = colormap;
+  const at::Tensor weights = at::tensor(scores, at::TensorOptions().dtype(at::kDouble));  // [positions]
+  cv::Mat bgr = overlayMat(capturePath, weights, title, o), rgb;
   cv::cvtColor(bgr, rgb, cv::COLOR_BGR2RGB);
   OverlayPicture pic;
   pic.width = rgb.cols;

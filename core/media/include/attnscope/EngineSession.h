@@ -15,6 +15,7 @@
 #include "attnscope/DirectLogitAttribution.h"
 #include "attnscope/InformationFlowGraph.h"
 #include "attnscope/PruneSweepResult.h"
+#include "attnscope/TokenAttribution.h"
 
 namespace attnscope {
 
@@ -261,9 +262,16 @@ class EngineSession {
   };
   Picture overlay(const std::string& stack, int layer, int head, int query, bool rollout, double alpha,
                   const std::string& colormap) const;
+  /// The last run's input attributed from \p position (−1 = the method's default) by a token method
+  /// (TokenAttribution.h); \p target applies to grad-attn.
+  TokenAttribution tokenAttribution(const std::string& method, int64_t position, const std::string& target);
+  /// \p a's scores drawn over the last run's picture or spectrogram (image and audio models).
+  Picture attributionOverlay(const TokenAttribution& a, double alpha, const std::string& colormap) const;
 
  private:
   EngineSession();
+  /// Writes the last run's capture file for the overlay renderer, once per run.
+  void writeOverlayCapture() const;
   struct Impl;
   std::unique_ptr<Impl> m;
 };

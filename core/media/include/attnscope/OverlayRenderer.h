@@ -30,7 +30,14 @@ struct OverlayPicture {
 /// audio: over the spectrogram, time-aligned). Throws InputError naming what is missing.
 OverlayPicture renderCaptureOverlay(const std::string& capturePath, const OverlayRequest& request);
 
-/// Same, written as a PNG (atomically: temp file + rename).
+/// Renders \p scores — one per position of the capture's first stack ([prefix tokens] + patches or frames), e.g. a
+/// token attribution — over the input recorded in the capture file, titled \p title. Throws InputError naming what
+/// is missing.
+OverlayPicture renderScoresOverlay(const std::string& capturePath, const std::vector<double>& scores,
+                                   const std::string& title, double alpha = 0.55,
+                                   const std::string& colormap = "viridis");
+
+/// Same as renderCaptureOverlay, written as a PNG (atomically: temp file + rename).
 void writeCaptureOverlay(const std::string& capturePath, const OverlayRequest& request, const std::string& pngPath);
 
 }  // namespace attnscope
