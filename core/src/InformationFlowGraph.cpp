@@ -18,6 +18,7 @@
 #include "attnscope/Attention.h"
 #include "attnscope/Engine.h"
 #include "attnscope/Errors.h"
+#include "attnscope/MemoryBudget.h"
 
 namespace attnscope {
 
@@ -56,7 +57,24 @@ at::Tensor proximity(const at::Tensor& y, const at::Tensor& parts) {
 }  // namespace
 
 namespace {
-/// Checks the model and position, runs the forward with a FlowRecorder, and checks that everything was
+/// Refuses, before the forward, an analysis whose recorded parts and float64 working tensors would not fit in
+/// what this process can still allocate: every layer's probabilities [heads, T, T] and values, its residual writes
+/// [T, H] (float32), then one layer at a time in float64 its probabilities, its per-head source writes
+/// [heads, T, H] and one row's parts.
+void checkFlowFits(const ModelInfo& info, int64_t T, const std::string& what) {
+  const int64_t heads = info.heads, H = info.hidden, L = info.layers;
+  const int64_t d = heads > 0 ? H / heads : 0;
+  const int64_t recorded = L * (heads * T * T + 4 * T * H + std::max<int64_t>(info.kvHeads, 1) * T * d) * 4;
+  const int64_t working = (heads * T * T + 3 * heads * T * H + 2 * T * T) * 8;
+  const int64_t need = recorded + working, room = availableMemory();
+  if (need > room)
+    throw OutOfMemoryError(what + " of " + std::to_string(T) + " positions needs about " + formatGigabytes(need) +
+                           " (every layer's [" + std::to_string(heads) + ", " + std::to_string(T) + ", " +
+                           std::to_string(T) + "] attention and its source writes); this machine can give " +
+                           formatGigabytes(room) + " now — use a shorter input");
+}
+
+/// Checks the model, position and memory, runs the forward with a FlowRecorder, and checks that everything was
 /// reported.
 std::unique_ptr<FlowRecorder> recordFlow(LoadedModel& m, const PreparedInput& input, int64_t* position,
                                          const std::string& what) {
@@ -70,6 +88,7 @@ std::unique_ptr<FlowRecorder> recordFlow(LoadedModel& m, const PreparedInput& in
   if (*position < 0 || *position >= T)
     throw InputError("position " + std::to_string(*position) + " is outside the input (0.." +
                      std::to_string(T - 1) + ")");
+  checkFlowFits(model.info(), T, what);
   auto rec = std::make_unique<FlowRecorder>(model.lensStack());
   c10::InferenceMode guard;
   ForwardOptions options;

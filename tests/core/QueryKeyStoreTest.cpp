@@ -374,6 +374,16 @@ TEST(MemoryBudget, UnderUlimitAutoChoosesQueriesAndKeysAndForcedProbabilitiesExi
   EXPECT_NE(r.output.find(" GB"), std::string::npos) << r.output;
   EXPECT_EQ(r.output.find("internal error"), std::string::npos) << r.output;
   EXPECT_FALSE(fs::exists(tmp.file("p.safetensors")));
+  // The analyses that keep every layer's attention (about 2 GB here) are refused before the forward, with the numbers.
+  const std::string inputs = " --model " + dir + " --inputs " + dir + "/inputs.safetensors ";
+  for (const std::string& analysis : {"flow-graph" + inputs, "attribute --method alti" + inputs}) {
+    r = runCommand("ulimit -v " + std::to_string(limitKb) + "; " + kCli + " " + analysis + "--out " +
+                   tmp.file("a.json"));
+    EXPECT_EQ(r.status, 2) << analysis << ": " << r.output;
+    EXPECT_NE(r.output.find("4096 positions needs about"), std::string::npos) << r.output;
+    EXPECT_EQ(r.output.find("internal error"), std::string::npos) << r.output;
+    EXPECT_FALSE(fs::exists(tmp.file("a.json")));
+  }
 }
 
 TEST(MemoryBudget, SizesParseAndEstimatesScale) {
