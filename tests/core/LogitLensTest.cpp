@@ -13,6 +13,7 @@
 #include "attnscope/Engine.h"
 #include "attnscope/Errors.h"
 #include "attnscope/LogitLens.h"
+#include "attnscope/SafetensorsFile.h"
 
 using namespace attnscope;
 using namespace attnscope::test;
@@ -98,6 +99,49 @@ TEST(LogitLens, EncoderDecoderModelsReadTheDecoder) {
     const nlohmann::json doc = logitLens(*model, in, "", 3);
     EXPECT_EQ(doc["stack"], "decoder");
     EXPECT_EQ(doc["positions"].size(), static_cast<size_t>(own.size(0))) << name;
+  }
+}
+
+// The masked-LM head: the golden BERT weights with the seeded MLM head of tests/scripts/mlm_lens_reference.py (the
+// classifier and pooler left out); every layer's lens equals that script's independent float64 forward through the
+// head — the top five tokens and their logits, and the logit of each position's own input token.
+TEST(LogitLens, MaskedLmHeadEqualsTheIndependentReference) {
+  const std::string src = golden("bert-tiny-random"), data = std::string(ATTNSCOPE_SOURCE_DIR) + "/tests/core/data";
+  TempDir tmp;
+  SafetensorsWriter w;
+  for (const auto& [name, t] : readAll(src + "/model.safetensors"))
+    if (name.rfind("classifier.", 0) != 0 && name.rfind("bert.pooler.", 0) != 0) w.add(name, t);
+  for (const auto& [name, t] : readAll(data + "/bert_mlm_head.safetensors")) w.add(name, t);
+  w.write(tmp.file("model.safetensors"));
+  std::ifstream cf(src + "/config.json");
+  nlohmann::json config = nlohmann::json::parse(cf);
+  config["architectures"] = {"BertForMaskedLM"};
+  config.erase("id2label");
+  config.erase("label2id");
+  std::ofstream(tmp.file("config.json")) << config.dump();
+  auto model = loadModel(tmp.path(), "cpu");
+  ASSERT_EQ(model->model->info().head, "mlm");
+  const PreparedInput in = prepareInputsFile(*model, src + "/expected.safetensors");
+  at::Tensor own;
+  const std::vector<at::Tensor> lens = lensLogits(*model, in, &own);
+  std::ifstream rf(data + "/mlm_lens_reference.json");
+  const nlohmann::json expected = nlohmann::json::parse(rf).at("layers");
+  ASSERT_EQ(lens.size(), expected.size());
+  EXPECT_LT(maxAbsDiff(lens.back(), own), 1e-5);
+  const at::Tensor ids = in.tensors.at("input_ids").reshape({-1});
+  for (size_t l = 0; l < lens.size(); ++l) {
+    ASSERT_EQ(static_cast<size_t>(lens[l].size(0)), expected[l].size());
+    for (int64_t t = 0; t < lens[l].size(0); ++t) {
+      const auto& cell = expected[l][static_cast<size_t>(t)];
+      const at::Tensor row = lens[l][t];  // [V]
+      const auto ourTop = at::topk(row, 5);
+      const auto topIds = cell["top_ids"].get<std::vector<int64_t>>();
+      const auto topLogits = cell["top_logits"].get<std::vector<double>>();
+      EXPECT_EQ(std::get<1>(ourTop)[0].item<int64_t>(), topIds[0]) << "layer " << l << " position " << t;
+      for (size_t i = 0; i < topIds.size(); ++i)
+        EXPECT_NEAR(row[topIds[i]].item<double>(), topLogits[i], 1e-4) << "layer " << l << " position " << t;
+      EXPECT_NEAR(row[ids[t].item<int64_t>()].item<double>(), cell["input_logit"].get<double>(), 1e-4);
+    }
   }
 }
 
