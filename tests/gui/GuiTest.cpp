@@ -1738,9 +1738,22 @@ class GuiTest : public QObject {
     // Clicking a word pins its first position: word g + 1 (" named") is position g + 3.
     emit head->pinChanged(g + 1, -1);
     QCOMPARE(w.viewState()->pinQuery(), g + 3);
+    // The Compare tab's panels and difference map too: the difference of merged panels is the merged difference.
+    QSignalSpy idle(&w, &MainWindow::idle);
+    w.compareNow({"window:w=2"});
+    QVERIFY(idle.wait(60000));
+    w.showTab("compare");
+    CompareView* compare = w.tab<CompareTab>()->view();
+    QCOMPARE(compare->panel(0)->queries(), T - 2);
+    QCOMPARE(compare->difference()->keys(), T - 2);
+    QVERIFY(std::abs(compare->panel(0)->valueAt(g + 2, g) - lilyOnGirl) < 1e-6);
+    QVERIFY(std::abs(compare->difference()->valueAt(g + 2, g) -
+                     (compare->panel(1)->valueAt(g + 2, g) - compare->panel(0)->valueAt(g + 2, g))) < 1e-6);
+    QCOMPARE(compare->panel(0)->pinnedQuery(), g + 1);  // position g + 3 is word g + 1
     w.controls()->wordsBox()->setChecked(false);
     QCOMPARE(head->queries(), T);
     QCOMPARE(head->pinnedQuery(), g + 3);
+    QCOMPARE(compare->panel(0)->queries(), T);
     w.shutdown();
   }
 

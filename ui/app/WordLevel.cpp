@@ -4,9 +4,8 @@
 
 namespace attnscope {
 
-WordLevel::WordLevel(bool on, const ModelSummary& summary, const std::vector<std::string>& queryLabels,
-                     const std::vector<std::string>& keyLabels)
-    : m_active(on && summary.modality == "text" && !queryLabels.empty() && !keyLabels.empty()) {
+WordLevel::WordLevel(bool on, const std::vector<std::string>& queryLabels, const std::vector<std::string>& keyLabels)
+    : m_active(on && !queryLabels.empty() && !keyLabels.empty()) {
   if (!m_active) return;
   m_queries = wordGroups(queryLabels);
   m_keys = wordGroups(keyLabels);

@@ -16,7 +16,10 @@ class WordLevel {
   WordLevel() = default;
   /// Active when \p on and the model reads text; else every call passes positions through.
   WordLevel(bool on, const ModelSummary& summary, const std::vector<std::string>& queryLabels,
-            const std::vector<std::string>& keyLabels);
+            const std::vector<std::string>& keyLabels)
+      : WordLevel(on && summary.modality == "text", queryLabels, keyLabels) {}
+  /// Active when \p on (the caller knows the labels are text).
+  WordLevel(bool on, const std::vector<std::string>& queryLabels, const std::vector<std::string>& keyLabels);
   bool active() const { return m_active; }
   const std::vector<std::string>& queryLabels() const { return m_queries.labels; }
   const std::vector<std::string>& keyLabels() const { return m_keys.labels; }

@@ -54,6 +54,9 @@ void CompareTab::connectSignals() {
   });
   connect(m_view, &ViewState::headChanged, this, &CompareTab::refresh);
   connect(m_view, &ViewState::pinChanged, m_compare, &CompareView::setPin);
+  const auto words = [this] { m_compare->setWords(m_view->words() && m_doc->summary().modality == "text"); };
+  connect(m_view, &ViewState::wordsChanged, this, words);
+  connect(m_doc, &AnalysisDocument::modelChanged, this, words);
   connect(m_compare, &CompareView::pinChanged, m_view, &ViewState::setPin);
   connect(m_compare, &CompareView::headChosen, this, [this](int layer, int head) { m_view->setLayerHead(layer, head); });
   connect(m_view, &ViewState::appearanceChanged, this, [this] {

@@ -100,15 +100,13 @@ CompareView::CompareView(QWidget* parent) : QWidget(parent) {
   vertical->setChildrenCollapsible(false);
   layout->addWidget(vertical, 1);
 
-  for (HeatmapView* h : m_panels)
-    connect(h, &HeatmapView::pinChanged, this, [this](int q, int k) {
-      setPin(q, k);
-      emit pinChanged(q, k);
-    });
-  connect(m_diff, &HeatmapView::pinChanged, this, [this](int q, int k) {
-    setPin(q, k);
-    emit pinChanged(q, k);
-  });
+  // The panels pin words at word level; the view state (pinChanged) keeps positions.
+  auto pinned = [this](int q, int k) {
+    setPin(m_words.queryPosition(q), m_words.keyPosition(k));
+    emit pinChanged(m_pinQuery, m_pinKey);
+  };
+  for (HeatmapView* h : m_panels) connect(h, &HeatmapView::pinChanged, this, pinned);
+  connect(m_diff, &HeatmapView::pinChanged, this, pinned);
   connect(m_go, &QPushButton::clicked, this, [this] { emit compareRequested(specs()); });
   connect(m_diffOf, &QComboBox::currentIndexChanged, this, [this] { refresh(); });
   connect(m_table, &QTableWidget::currentCellChanged, this, [this](int r) {
@@ -238,8 +236,14 @@ void CompareView::showHead(const std::string& stack, int layer, int head) {
 void CompareView::setPin(int query, int key) {
   m_pinQuery = query;
   m_pinKey = key;
-  for (HeatmapView* h : m_panels) h->setPin(query, key);
-  m_diff->setPin(query, key);
+  for (HeatmapView* h : m_panels) h->setPin(m_words.queryWord(query), m_words.keyWord(key));
+  m_diff->setPin(m_words.queryWord(query), m_words.keyWord(key));
+}
+
+void CompareView::setWords(bool on) {
+  if (on == m_wordsWanted) return;
+  m_wordsWanted = on;
+  refresh();
 }
 
 void CompareView::setScale(HeatmapView::Scale scale, double gamma) {
@@ -263,21 +267,41 @@ void CompareView::refresh() {
   size_t si = 0;
   while (si < c0.stacks.size() && c0.stacks[si] != m_stack) ++si;
   if (si == c0.stacks.size()) si = 0;
-  for (size_t i = 0; i < m_result->panels.size() && i < m_panels.size(); ++i) {
+  m_words = WordLevel(m_wordsWanted, c0.stackQueryLabels[si], c0.stackKeyLabels[si]);
+  const auto& queries = m_words.active() ? m_words.queryLabels() : c0.stackQueryLabels[si];
+  const auto& keys = m_words.active() ? m_words.keyLabels() : c0.stackKeyLabels[si];
+  const QString rule = m_words.active() ? WordLevel::rule() : QString();
+  // At word level a matrix is merged (linear: the difference of merged panels is the merged difference).
+  auto shown = [&](std::vector<float> v, int q, int k) { return m_words.merge(v, q, k); };
+  const int rows = static_cast<int>(queries.size()), cols = static_cast<int>(keys.size());
+  std::vector<std::vector<float>> values(mats.size());
+  for (size_t i = 0; i < mats.size(); ++i) {
     const AttentionMatrix* a = mats[i];
     if (!a || m_head >= a->heads) continue;
     std::vector<float> v(static_cast<size_t>(a->q) * a->k);
     for (int q = 0; q < a->q; ++q)
       for (int k = 0; k < a->k; ++k) v[static_cast<size_t>(q) * a->k + k] = a->at(m_head, q, k);
+    values[i] = shown(std::move(v), a->q, a->k);
+  }
+  if (m_words.active()) {  // one scale for the merged panels
+    top = 0;
+    for (const auto& v : values)
+      for (float x : v) top = std::max(top, static_cast<double>(x));
+    if (top <= 0) top = 1;
+  }
+  for (size_t i = 0; i < m_result->panels.size() && i < m_panels.size(); ++i) {
+    const AttentionMatrix* a = mats[i];
+    if (!a || m_head >= a->heads) continue;
     const auto& prunedList = m_result->panels[i].prunedHeads;
     const bool pruned = std::find(prunedList.begin(), prunedList.end(),
                                   "L" + std::to_string(m_layer) + "H" + std::to_string(m_head)) != prunedList.end();
-    m_panels[i]->setMatrix(v, a->q, a->k, c0.stackQueryLabels[si], c0.stackKeyLabels[si],
-                           QString("%1 — L%2 H%3%4")
+    m_panels[i]->setMatrix(values[i], rows, cols, queries, keys,
+                           QString("%1 — L%2 H%3%4%5")
                                .arg(QString::fromStdString(m_result->panels[i].spec).left(40))
                                .arg(m_layer)
                                .arg(m_head)
-                               .arg(pruned ? tr(" (pruned)") : QString()),
+                               .arg(pruned ? tr(" (pruned)") : QString())
+                               .arg(rule),
                            0.0, top);
   }
   // Difference of the chosen variant.
@@ -296,7 +320,16 @@ void CompareView::refresh() {
       }
     if (span <= 0) span = 1e-6;
     // The title names both extremes: the largest rise and the largest drop (the colour range is symmetric).
-    m_diff->setMatrix(d, f->q, f->k, c0.stackQueryLabels[si], c0.stackKeyLabels[si],
+    if (m_words.active()) {  // the range of the merged difference
+      d = shown(std::move(d), f->q, f->k);
+      span = 1e-6, rise = 0, drop = 0;
+      for (float x : d) {
+        span = std::max(span, std::abs(static_cast<double>(x)));
+        rise = std::max(rise, static_cast<double>(x));
+        drop = std::min(drop, static_cast<double>(x));
+      }
+    }
+    m_diff->setMatrix(d, rows, cols, queries, keys,
                       QString("%1 − full (max +%2, min %3)")
                           .arg(QString::fromStdString(m_result->panels[vi].spec).left(30))
                           .arg(rise, 0, 'f', 3)
@@ -320,8 +353,7 @@ void CompareView::refresh() {
     m_diff->clear();
     m_js->clear();
   }
-  for (HeatmapView* h : m_panels) h->setPin(m_pinQuery, m_pinKey);
-  m_diff->setPin(m_pinQuery, m_pinKey);
+  setPin(m_pinQuery, m_pinKey);  // positions, drawn as words at word level
 }
 
 }  // namespace attnscope

@@ -8,6 +8,7 @@
 #include <memory>
 
 #include "HeatmapView.h"
+#include "WordLevel.h"
 #include "attnscope/EngineSession.h"
 
 namespace attnscope {
@@ -33,7 +34,11 @@ class CompareView : public QWidget {
   void setColorMap(const QString& name);
   void setBusy(bool busy);
   /// Pins query row \p query / key column \p key (-1 = none) in every panel and the difference map.
+  /// Pins query / key position \p query, \p key (words at word level).
   void setPin(int query, int key);
+  /// Sub-word pieces merged into words in every panel and the difference (keys summed, queries averaged); \p on
+  /// only for text models.
+  void setWords(bool on);
   /// Colour scale of the attention panels (the difference map stays linear).
   void setScale(HeatmapView::Scale scale, double gamma);
 
@@ -69,6 +74,8 @@ class CompareView : public QWidget {
   std::string m_stack = "self";
   int m_layer = 0, m_head = 0;
   int m_pinQuery = -1, m_pinKey = -1;
+  bool m_wordsWanted = false;
+  WordLevel m_words;  ///< the word groups drawn (inactive: positions)
 };
 
 }  // namespace attnscope
