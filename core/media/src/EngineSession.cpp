@@ -346,6 +346,17 @@ CaptureResult EngineSession::run(const RunRequest& request, const std::function<
   return out;
 }
 
+namespace {
+EngineSession::Picture pictureOf(OverlayPicture p) {
+  EngineSession::Picture out;
+  out.width = p.width;
+  out.height = p.height;
+  out.rgb = std::move(p.rgb);
+  out.title = std::move(p.title);
+  return out;
+}
+}  // namespace
+
 void EngineSession::writeOverlayCapture() const {
   if (!m->lastRun) throw InputError("nothing to draw: run the model first");
   if (!m->overlayCapture.empty()) return;
@@ -369,13 +380,7 @@ EngineSession::Picture EngineSession::attributionOverlay(const TokenAttribution&
   writeOverlayCapture();
   std::string title = a.method + " of position " + std::to_string(a.position) + " '" + a.token() + "'";
   if (a.hasTarget) title += " for " + a.target;
-  OverlayPicture p = renderScoresOverlay(m->overlayCapture, a.scores, title, alpha, colormap);
-  Picture out;
-  out.width = p.width;
-  out.height = p.height;
-  out.rgb = std::move(p.rgb);
-  out.title = p.title;
-  return out;
+  return pictureOf(renderScoresOverlay(m->overlayCapture, a.scores, title, alpha, colormap));
 }
 
 EngineSession::Picture EngineSession::overlay(const std::string& stack, int layer, int head, int query, bool rollout,
@@ -389,13 +394,7 @@ EngineSession::Picture EngineSession::overlay(const std::string& stack, int laye
   r.rollout = rollout;
   r.alpha = alpha;
   r.colormap = colormap;
-  OverlayPicture p = renderCaptureOverlay(m->overlayCapture, r);
-  Picture out;
-  out.width = p.width;
-  out.height = p.height;
-  out.rgb = std::move(p.rgb);
-  out.title = p.title;
-  return out;
+  return pictureOf(renderCaptureOverlay(m->overlayCapture, r));
 }
 
 CaptureResult loadCaptureFile(const std::string& path, std::string* name) {

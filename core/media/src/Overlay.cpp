@@ -268,36 +268,15 @@ std::pair<at::Tensor, std::string> selectRow(const std::string& capture, const O
 }
 }  // namespace
 
-OverlayPicture renderCaptureOverlay(const std::string& capturePath, const OverlayRequest& request) {
-#ifndef ATTNSCOPE_HAVE_OPENCV
-  throw InputError("this build of AttnScope has no OpenCV: overlays are unavailable (install libopencv-dev and rebuild)");
-#else
-  if (!(request.alpha >= 0 && request.alpha <= 1)) throw InputError("overlay opacity must be between 0 and 1");
-  auto [row, title] = selectRow(capturePath, request);
-  OverlayOptions o;
-  o.alpha = request.alpha;
-  o.colormap = request.colormap;
-  cv::Mat bgr = overlayMat(capturePath, row, title, o), rgb;
-  cv::cvtColor(bgr, rgb, cv::COLOR_BGR2RGB);
-  OverlayPicture pic;
-  pic.width = rgb.cols;
-  pic.height = rgb.rows;
-  pic.title = title;
-  pic.rgb.assign(rgb.data, rgb.data + static_cast<size_t>(rgb.total()) * 3);
-  return pic;
-#endif
-}
-
-OverlayPicture renderScoresOverlay(const std::string& capturePath, const std::vector<double>& scores,
-                                   const std::string& title, double alpha, const std::string& colormap) {
-#ifndef ATTNSCOPE_HAVE_OPENCV
-  throw InputError("this build of AttnScope has no OpenCV: overlays are unavailable (install libopencv-dev and rebuild)");
-#else
+#ifdef ATTNSCOPE_HAVE_OPENCV
+namespace {
+/// \p weights over the capture's input as an RGB picture.
+OverlayPicture overlayPicture(const std::string& capturePath, const at::Tensor& weights, const std::string& title,
+                              double alpha, const std::string& colormap) {
   if (!(alpha >= 0 && alpha <= 1)) throw InputError("overlay opacity must be between 0 and 1");
   OverlayOptions o;
   o.alpha = alpha;
   o.colormap = colormap;
-  const at::Tensor weights = at::tensor(scores, at::TensorOptions().dtype(at::kDouble));  // [positions]
   cv::Mat bgr = overlayMat(capturePath, weights, title, o), rgb;
   cv::cvtColor(bgr, rgb, cv::COLOR_BGR2RGB);
   OverlayPicture pic;
@@ -306,6 +285,27 @@ OverlayPicture renderScoresOverlay(const std::string& capturePath, const std::ve
   pic.title = title;
   pic.rgb.assign(rgb.data, rgb.data + static_cast<size_t>(rgb.total()) * 3);
   return pic;
+}
+}  // namespace
+#endif
+
+OverlayPicture renderCaptureOverlay(const std::string& capturePath, const OverlayRequest& request) {
+#ifndef ATTNSCOPE_HAVE_OPENCV
+  throw InputError("this build of AttnScope has no OpenCV: overlays are unavailable (install libopencv-dev and rebuild)");
+#else
+  if (!(request.alpha >= 0 && request.alpha <= 1)) throw InputError("overlay opacity must be between 0 and 1");
+  auto [row, title] = selectRow(capturePath, request);
+  return overlayPicture(capturePath, row, title, request.alpha, request.colormap);
+#endif
+}
+
+OverlayPicture renderScoresOverlay(const std::string& capturePath, const std::vector<double>& scores,
+                                   const std::string& title, double alpha, const std::string& colormap) {
+#ifndef ATTNSCOPE_HAVE_OPENCV
+  throw InputError("this build of AttnScope has no OpenCV: overlays are unavailable (install libopencv-dev and rebuild)");
+#else
+  const at::Tensor weights = at::tensor(scores, at::TensorOptions().dtype(at::kDouble));  // [positions]
+  return overlayPicture(capturePath, weights, title, alpha, colormap);
 #endif
 }
 
