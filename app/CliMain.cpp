@@ -208,7 +208,9 @@ const char* const kAttributeHelp =
     "per source\n"
     "position (the residual joining its own), scored by proximity (max(0, |y|1 - |y - z|1), normalised), the "
     "layers'\n"
-    "matrices multiplied; the same JSON. Pre-norm models with a token output head.\n"
+    "matrices multiplied; the same JSON. Every model that reports its residual writes: decoders, encoders, image\n"
+    "and audio models (not encoder-decoder ones); in post-norm models (BERT, KWT) each step's LayerNorm is\n"
+    "linearised at the row's sum, as the paper does for BERT.\n"
     "\n"
     "Value zeroing (value-zeroing; Mohebbi et al. 2023): per layer, the cosine distance of each position's "
     "output\n"
@@ -230,19 +232,19 @@ const char* const kAttributeHelp =
     "starts with a space, is punctuation or a special token (WordPiece: unless it does not start with ##).\n";
 
 const char* const kFlowGraphHelp =
-    "usage: attnscope-cli flow-graph --model DIR (--text STR | --inputs FILE) [--token P] [--threshold X]\n"
+    "usage: attnscope-cli flow-graph --model DIR (--text STR | --image PATH | --audio PATH | --inputs FILE)\n"
+    "                                [--token P] [--threshold X]\n"
     "                                [--device D] [--dtype D] --out graph.json [--figure FILE.pdf|svg|png] "
     "[--dpi N]\n"
     "\n"
     "The information-flow graph (Ferrando & Voita 2024, as in LLM Transparency Tool) into position P "
     "(default: the\n"
-    "last; negative counts from the end): each layer's attention step (the residual plus, per source "
+    "last for decoders, the first ([CLS]) otherwise; negative counts from the end): each layer's attention step (the residual plus, per source "
     "position, the\n"
     "heads' A·v·W_O) and MLP step, every component scored by its proximity to the sum it enters "
     "(normalised), edges\n"
-    "kept from the top down while their importance is at least X (default 0.02). Pre-norm models with a "
-    "token output\n"
-    "head. graph.json: {method, model, position, token, positions, layers, threshold, edges: [{kind "
+    "kept from the top down while their importance is at least X (default 0.02). Decoders, encoders, image and\n"
+    "audio models (post-norm ones through each step's LayerNorm linearised at the row's sum). graph.json: {method, model, position, token, positions, layers, threshold, edges: [{kind "
     "(attention |\n"
     "residual | mlp), layer, from_level, from, to_level, to, weight, heads: [{head, weight}]}]}; level 2l is "
     "the\n"
@@ -251,26 +253,25 @@ const char* const kFlowGraphHelp =
     "levels upwards).\n";
 
 const char* const kDeletionHelp =
-    "usage: attnscope-cli deletion --model DIR (--text STR | --inputs FILE) --methods a,b,c [--target "
-    "TOKEN|#ID]\n"
-    "                              [--steps N] [--seed S] [--device D] [--dtype D] --out curve.json\n"
-    "                              [--figure FILE.pdf|svg|png] [--dpi N]\n"
+    "usage: attnscope-cli deletion --model DIR (--text STR | --image PATH | --audio PATH [--offset S] | --inputs FILE)\n"
+    "                              --methods a,b,c [--target TOKEN|#ID|LABEL|#INDEX] [--steps N] [--seed S]\n"
+    "                              [--device D] [--dtype D] --out curve.json [--figure FILE.pdf|svg|png] [--dpi N]\n"
     "\n"
-    "Deletion curves (causal language models): remove the input tokens in the order a method ranks them, "
-    "most\n"
-    "important first, at N + 1 evenly spaced fractions (default N = 10), and follow the probability of "
-    "TARGET (default:\n"
-    "the predicted token) at the last position; the last position and special tokens are never removed. "
-    "Token\n"
-    "methods: rollout, flow (attention flow), attention (the last layer's mean attention of the last "
-    "position),\n"
-    "alti, value-zeroing, grad-attn (gradient x attention), random (seeded by S); head methods, which prune heads with the prune variant: dla "
-    "(the heads with the largest\n"
-    "direct logit attribution first), random-heads. A faithful ranking falls fastest: a smaller area under "
-    "the curve.\n"
-    "curve.json: {method: \"deletion\", model, position, target_id, target, p, removable, curves: [{method, "
-    "unit,\n"
-    "fractions, probabilities, auc, order}]}. --figure draws every curve on one plot.\n";
+    "Deletion curves: remove the input's positions in the order a method ranks them, most important first, at\n"
+    "N + 1 evenly spaced fractions (default N = 10), and follow the probability of TARGET. Causal language\n"
+    "models: tokens are dropped from the sequence (never the last position or special tokens) and TARGET is a\n"
+    "token at the last position (default: the predicted one). Classifiers (text, image, audio): tokens are\n"
+    "dropped (not the special ones), an image's patches blanked to 0 (the normalised mean colour), an audio\n"
+    "model's frames silenced; TARGET is a class (label or #INDEX; default: the predicted one) and the rankings\n"
+    "score the first position ([CLS]). Token methods: rollout, flow (attention flow), attention (the last\n"
+    "layer's mean attention of the scored position), alti, value-zeroing, grad-attn (gradient x attention),\n"
+    "random (seeded by S); head methods, which prune heads with the prune variant: dla (language models: the\n"
+    "heads with the largest direct logit attribution first), random-heads. A faithful ranking falls fastest: a\n"
+    "smaller area under the curve.\n"
+    "curve.json: {method: \"deletion\", model, position, target_id, target, target_kind (token | class), p,\n"
+    "unit (tokens | patches | frames),\n"
+    "removable, curves: [{method, unit, fractions, probabilities, auc, order}]}. --figure draws every curve on\n"
+    "one plot.\n";
 
 const char* const kGenerateHelp =
     "usage: attnscope-cli generate --model DIR (--text STR [--target PREFIX] | --audio PATH [--offset S] | "
@@ -1178,15 +1179,17 @@ int main(int argc, char** argv) {
     if (cmd == "deletion") {
       if (wantsHelp(argc, argv)) return std::cout << kDeletionHelp, 0;
       return cmdDeletion(parseArgs(argc, argv, 2,
-                                   {"model", "text", "inputs", "methods", "target", "steps", "seed", "device",
-                                    "dtype", "out", "figure", "dpi"},
+                                   {"model", "text", "inputs", "image", "audio", "offset", "methods", "target",
+                                    "steps", "seed", "device", "dtype", "out", "figure", "dpi"},
                                    {}));
     }
     if (cmd == "flow-graph") {
       if (wantsHelp(argc, argv)) return std::cout << kFlowGraphHelp, 0;
       return cmdFlowGraph(parseArgs(
           argc, argv, 2,
-          {"model", "text", "inputs", "token", "threshold", "device", "dtype", "out", "figure", "dpi"}, {}));
+          {"model", "text", "text-pair", "inputs", "image", "audio", "offset", "token", "threshold", "device", "dtype",
+           "out", "figure", "dpi"},
+          {}));
     }
     if (cmd == "attribute") {
       if (wantsHelp(argc, argv)) return std::cout << kAttributeHelp, 0;

@@ -61,8 +61,19 @@ at::Tensor BertEncoder::embed(const at::Tensor& ids, const at::Tensor& positions
   return m_embNorm(h);                                                               // [T, H]
 }
 
+at::Tensor BertEncoder::headWrites(int layer, const at::Tensor& headOutputs) const {
+  return headWritesThrough(m_layers.at(static_cast<size_t>(layer)).out.wt, headOutputs);  // [heads, T, H]
+}
+
+NormParameters BertEncoder::postNorm(int layer, ResidualPart part) const {
+  const Layer& L = m_layers.at(static_cast<size_t>(layer));
+  const LayerNorm& n = part == ResidualPart::Mlp ? L.ffnNorm : L.attnNorm;
+  return {n.w, n.b, n.eps};
+}
+
 at::Tensor BertEncoder::layers(at::Tensor h, const at::Tensor& padding, const ForwardOptions& options) const {
   const int64_t heads = m_sizes.heads;
+  residualWrite(options, "self", 0, ResidualPart::Embeddings, h);
   for (size_t l = 0; l < m_layers.size(); ++l) {
     const Layer& L = m_layers[l];
     AttentionCall call = attentionCall(options, "self", static_cast<int>(l));
@@ -70,8 +81,12 @@ at::Tensor BertEncoder::layers(at::Tensor h, const at::Tensor& padding, const Fo
     call.keyPaddingMask = padding;
     const at::Tensor ctx = computeAttention(call, splitHeads(L.q(h), heads), splitHeads(L.k(h), heads),
                                             splitHeads(L.v(h), heads));  // [heads, T, d]
-    h = L.attnNorm(L.out(mergeHeads(ctx)) + h);                       // [T, H]
-    h = L.ffnNorm(L.down(applyActivation(m_sizes.activation, L.up(h))) + h);  // [T, H]
+    const at::Tensor attn = L.out(mergeHeads(ctx));  // [T, H]
+    residualWrite(options, "self", static_cast<int>(l), ResidualPart::Attention, attn);
+    h = L.attnNorm(attn + h);                                                        // [T, H]
+    const at::Tensor mlp = L.down(applyActivation(m_sizes.activation, L.up(h)));     // [T, H]
+    residualWrite(options, "self", static_cast<int>(l), ResidualPart::Mlp, mlp);
+    h = L.ffnNorm(mlp + h);                                                          // [T, H]
     layerDone(options, "self", static_cast<int>(l), h);
   }
   return h;

@@ -44,6 +44,10 @@ class BertEncoder {
   /// Runs every layer over \p h [T, H] with the "self" stack's attention calls. [T, H]
   at::Tensor layers(at::Tensor h, const at::Tensor& padding, const ForwardOptions& options) const;
   const at::Tensor& wordEmbeddings() const { return m_word; }
+  /// Model::headWrites() of layer \p layer: each head's output through its rows of the output projection.
+  at::Tensor headWrites(int layer, const at::Tensor& headOutputs) const;  // [heads, T, H]
+  /// Model::postNorm(): the attention block's or the feed-forward block's LayerNorm of \p layer.
+  NormParameters postNorm(int layer, ResidualPart part) const;
   const BertEncoderSizes& sizes() const { return m_sizes; }
 
  private:
@@ -56,6 +60,20 @@ class BertEncoder {
   at::Tensor m_word, m_position, m_tokenType;
   LayerNorm m_embNorm;
   std::vector<Layer> m_layers;
+};
+
+/// The model side every family built on the encoder shares: its post-norm residual stream, reported for ALTI and
+/// the information-flow graph.
+class BertEncoderModel : public Model {
+ public:
+  ResidualForm residualForm() const override { return ResidualForm::PostNorm; }
+  NormParameters postNorm(int layer, ResidualPart part) const override { return m_encoder.postNorm(layer, part); }
+  at::Tensor headWrites(int layer, const at::Tensor& headOutputs) const override {
+    return m_encoder.headWrites(layer, headOutputs);  // [heads, T, H]
+  }
+
+ protected:
+  BertEncoder m_encoder;
 };
 
 }  // namespace attnscope

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <numeric>
 #include <random>
@@ -31,17 +32,116 @@ bool isTokenMethod(const std::string& m) {
          m == "grad-attn" || m == "random";
 }
 
-/// The target's probability at the last position of \p ids under \p variant.
-double targetProbability(LoadedModel& m, const std::vector<int64_t>& ids, int64_t target,
+/// What deletion removes and measures for one kind of model.
+struct Subject {
+  int64_t position = 0;            ///< the scored position
+  std::vector<int64_t> removable;  ///< positions that can be removed
+  std::string unit;                ///< "tokens", "patches" or "frames"
+  bool classifier = false;         ///< the target is a class (else a token at the last position)
+  /// The model's inputs with the positions marked in gone removed: tokens dropped from the sequence, patches
+  /// blanked to 0 (the normalised mean colour), frames silenced.
+  std::function<TensorMap(const std::vector<bool>& gone)> without;
+};
+
+/// Drops the positions marked in \p gone from every [1, T] tensor of \p inputs (ids, types, mask).
+TensorMap dropTokens(const TensorMap& inputs, int64_t T, const std::vector<bool>& gone) {
+  std::vector<int64_t> kept;
+  for (int64_t j = 0; j < T; ++j)
+    if (!gone[static_cast<size_t>(j)]) kept.push_back(j);
+  const at::Tensor index = at::tensor(kept, at::kLong);  // [T']
+  TensorMap out;
+  for (const auto& [name, t] : inputs)
+    out[name] = t.dim() == 2 && t.size(0) == 1 && t.size(1) == T ? t.index_select(1, index.to(t.device())) : t;  // [1, T']
+  return out;
+}
+
+Subject subjectOf(const LoadedModel& m, const PreparedInput& input) {
+  const ModelInfo& info = m.model->info();
+  const bool classifier = info.head == "classifier" && !info.encoderDecoder;
+  const int64_t T = static_cast<int64_t>(input.labels.size());
+  const auto refuse = [&](const std::string& why) {
+    return InputError("deletion curves need a causal language model or a classifier (text, image or audio); this " +
+                      info.modelType + " model (" + info.modality + ", " + info.head + " head) " + why);
+  };
+  Subject s;
+  s.classifier = classifier;
+  const auto ids = input.tensors.find("input_ids");
+  if (ids != input.tensors.end()) {
+    if (!info.causal && !classifier) throw refuse("is neither");
+    const at::Tensor flat = ids->second.reshape({-1}).to(at::kCPU, at::kLong).contiguous();  // [T]
+    if (flat.numel() != T) throw refuse("gave " + std::to_string(flat.numel()) + " ids for " + std::to_string(T) + " labels");
+    s.position = classifier ? 0 : T - 1;
+    s.unit = "tokens";
+    for (int64_t j = 0; j < T; ++j)
+      if ((classifier || j + 1 < T) && !(m.tokenizer && m.tokenizer->isSpecial(flat[j].item<int64_t>())))
+        s.removable.push_back(j);
+    const TensorMap inputs = input.tensors;
+    s.without = [inputs, T](const std::vector<bool>& gone) { return dropTokens(inputs, T, gone); };
+    return s;
+  }
+  if (!classifier) throw refuse("is neither");
+  const int64_t prefix = static_cast<int64_t>(info.prefixTokens.size());
+  for (int64_t j = prefix; j < T; ++j) s.removable.push_back(j);
+  const auto pixels = input.tensors.find("pixel_values");
+  if (pixels != input.tensors.end() && info.patchSize > 0) {
+    s.unit = "patches";
+    const at::Tensor px = pixels->second;  // [1, C, H, W]
+    const int64_t p = info.patchSize, columns = px.size(-1) / p;
+    s.without = [px, p, columns, prefix](const std::vector<bool>& gone) {
+      at::Tensor blank = px.clone();  // [1, C, H, W]
+      for (size_t j = static_cast<size_t>(prefix); j < gone.size(); ++j)
+        if (gone[j]) {
+          const int64_t n = static_cast<int64_t>(j) - prefix, r = n / columns, c = n % columns;
+          blank.narrow(-2, r * p, p).narrow(-1, c * p, p).zero_();
+        }
+      return TensorMap{{"pixel_values", blank}};
+    };
+    return s;
+  }
+  const auto features = input.tensors.find("input_features");
+  const auto wave = input.tensors.find("input_values");
+  if (features != input.tensors.end() && features->second.dim() == 2 && features->second.size(0) == T - prefix) {
+    s.unit = "frames";
+    const at::Tensor f = features->second;  // [frames, dims]
+    s.without = [f, prefix](const std::vector<bool>& gone) {
+      at::Tensor blank = f.clone();  // [frames, dims]
+      for (size_t j = static_cast<size_t>(prefix); j < gone.size(); ++j)
+        if (gone[j]) blank[static_cast<int64_t>(j) - prefix].zero_();
+      return TensorMap{{"input_features", blank}};
+    };
+    return s;
+  }
+  if (wave != input.tensors.end() && info.secondsPerPosition > 0 && info.sampleRate > 0) {
+    s.unit = "frames";
+    const at::Tensor w = wave->second;  // [1, samples]
+    const double perFrame = info.secondsPerPosition * info.sampleRate;
+    s.without = [w, prefix, perFrame](const std::vector<bool>& gone) {
+      at::Tensor blank = w.clone();  // [1, samples]
+      const int64_t n = blank.size(-1);
+      for (size_t j = static_cast<size_t>(prefix); j < gone.size(); ++j)
+        if (gone[j]) {  // silence the frame's own stretch (its hop)
+          const int64_t f = static_cast<int64_t>(j) - prefix;
+          const int64_t a = std::min(n, static_cast<int64_t>(std::llround(f * perFrame)));
+          const int64_t b = std::min(n, static_cast<int64_t>(std::llround((f + 1) * perFrame)));
+          if (b > a) blank.narrow(-1, a, b - a).zero_();
+        }
+      return TensorMap{{"input_values", blank}};
+    };
+    return s;
+  }
+  throw refuse("has inputs deletion cannot remove positions from");
+}
+
+/// The target's probability under \p variant: the class's (classifiers) or the token's at the last position.
+double targetProbability(LoadedModel& m, const TensorMap& inputs, const Subject& s, int64_t target,
                          const AttentionVariant* variant) {
   c10::InferenceMode guard;
-  TensorMap inputs;
-  inputs["input_ids"] = at::tensor(ids, at::kLong).view({1, static_cast<int64_t>(ids.size())});  // [1, T']
   ForwardOptions options;
   options.variant = variant;
-  options.lastLogitsOnly = true;
-  const at::Tensor logits = m.model->forward(inputs, options).at("logits");  // [1 or T', V]
-  return at::softmax(logits[logits.size(0) - 1].to(at::kCPU, at::kDouble), 0)[target].item<double>();
+  options.lastLogitsOnly = !s.classifier;
+  const at::Tensor logits = m.model->forward(inputs, options).at("logits");  // [labels] or [1 or T', V]
+  const at::Tensor row = s.classifier ? logits.flatten() : logits[logits.size(0) - 1];  // [labels] or [V]
+  return at::softmax(row.to(at::kCPU, at::kDouble), 0)[target].item<double>();
 }
 
 double area(const std::vector<double>& x, const std::vector<double>& y) {
@@ -59,9 +159,6 @@ DeletionResult deletionCurves(LoadedModel& m, const PreparedInput& input,
                               const std::vector<std::string>& methods, const std::string& target, int steps,
                               uint64_t seed) {
   const ModelInfo& info = m.model->info();
-  if (!info.causal || !input.tensors.count("input_ids"))
-    throw InputError("deletion curves remove input tokens of a causal language model; this " +
-                     info.modelType + " model (" + info.modality + ") is not one");
   if (steps < 1 || steps > 100)
     throw InputError("steps must be in 1..100 (got " + std::to_string(steps) + ")");
   const std::vector<std::string> known = deletionMethods();
@@ -70,36 +167,41 @@ DeletionResult deletionCurves(LoadedModel& m, const PreparedInput& input,
       throw InputError("unknown deletion method '" + method +
                        "' (known: rollout, flow, attention, alti, value-zeroing, grad-attn, random, dla, random-heads)");
   if (methods.empty()) throw InputError("no deletion method given");
-  const at::Tensor idsTensor =
-      input.tensors.at("input_ids").reshape({-1}).to(at::kCPU, at::kLong).contiguous();
-  const std::vector<int64_t> ids(idsTensor.data_ptr<int64_t>(),
-                                 idsTensor.data_ptr<int64_t>() + idsTensor.numel());
-  const int64_t T = static_cast<int64_t>(ids.size());
-  const auto label = [&](int64_t j) {
-    return std::to_string(j) + ": '" +
-           (j < static_cast<int64_t>(input.labels.size()) ? input.labels[static_cast<size_t>(j)]
-                                                          : std::string()) +
-           "'";
-  };
+  const Subject subject = subjectOf(m, input);
+  if (subject.classifier && std::find(methods.begin(), methods.end(), "dla") != methods.end())
+    throw InputError("dla ranks heads by direct logit attribution, which needs a language model's token head; "
+                     "this " + info.modelType + " model is a classifier (use random-heads)");
+  const int64_t T = static_cast<int64_t>(input.labels.size());
+  const int64_t P = subject.position;
+  const auto label = [&](int64_t j) { return std::to_string(j) + ": '" + input.labels[static_cast<size_t>(j)] + "'"; };
 
   DeletionResult r;
   r.model = info.modelType;
-  r.position = T - 1;
-  if (!target.empty()) {
-    r.targetId = lensTargetId(m, target);
-  } else {
+  r.position = P;
+  r.unit = subject.unit;
+  r.classTarget = subject.classifier;
+  if (subject.classifier) {
     c10::InferenceMode guard;
-    ForwardOptions options;
-    options.lastLogitsOnly = true;
-    const at::Tensor logits = m.model->forward(input.tensors, options).at("logits");  // [1, V]
-    r.targetId = logits[logits.size(0) - 1].argmax().item<int64_t>();
+    const at::Tensor logits = m.model->forward(input.tensors, ForwardOptions()).at("logits").flatten();  // [labels]
+    r.targetId = classTargetId(info, logits.size(0), target);
+    if (r.targetId < 0) r.targetId = logits.argmax().item<int64_t>();
+    r.target = r.targetId < static_cast<int64_t>(info.labels.size()) ? info.labels[static_cast<size_t>(r.targetId)]
+                                                                      : std::to_string(r.targetId);
+  } else {
+    if (!target.empty()) {
+      r.targetId = lensTargetId(m, target);
+    } else {
+      c10::InferenceMode guard;
+      ForwardOptions options;
+      options.lastLogitsOnly = true;
+      const at::Tensor logits = m.model->forward(input.tensors, options).at("logits");  // [1, V]
+      r.targetId = logits[logits.size(0) - 1].argmax().item<int64_t>();
+    }
+    r.target = m.tokenizer ? m.tokenizer->displayLabel(r.targetId) : std::to_string(r.targetId);
   }
-  r.target = m.tokenizer ? m.tokenizer->displayLabel(r.targetId) : std::to_string(r.targetId);
-  r.probability = targetProbability(m, ids, r.targetId, nullptr);
-  std::vector<int64_t> removable;
-  for (int64_t j = 0; j + 1 < T; ++j)
-    if (!(m.tokenizer && m.tokenizer->isSpecial(ids[static_cast<size_t>(j)]))) removable.push_back(j);
-  r.removable = static_cast<int>(removable.size());
+  r.probability = targetProbability(m, input.tensors, subject, r.targetId, nullptr);
+  r.removable = static_cast<int>(subject.removable.size());
+  const std::string targetSpec = "#" + std::to_string(r.targetId);
 
   // Attention of every layer, for the rankings that read it.
   std::vector<at::Tensor> layers;
@@ -114,26 +216,25 @@ DeletionResult deletionCurves(LoadedModel& m, const PreparedInput& input,
   for (const std::string& method : methods) {
     DeletionCurve c;
     c.method = method;
-    c.unit = isTokenMethod(method) ? "tokens" : "heads";
+    c.unit = isTokenMethod(method) ? subject.unit : "heads";
     if (isTokenMethod(method)) {
-      std::vector<int64_t> order = removable;
+      std::vector<int64_t> order = subject.removable;
       if (method == "random") {
         std::shuffle(order.begin(), order.end(), random);
       } else {
-        at::Tensor scores;  // [T]: how much the last position draws on each position
+        at::Tensor scores;  // [T]: how much the scored position draws on each position
         if (method == "alti")
-          scores = at::tensor(altiAttribution(m, input, T - 1), at::kDouble);
+          scores = at::tensor(altiAttribution(m, input, P), at::kDouble);
         else if (method == "grad-attn")
-          scores = at::tensor(gradientAttention(m, input, T - 1, "#" + std::to_string(r.targetId)).scores,
-                              at::kDouble);
+          scores = at::tensor(gradientAttention(m, input, P, targetSpec).scores, at::kDouble);
         else if (method == "value-zeroing")
-          scores = at::tensor(valueZeroingAttribution(m, input, T - 1), at::kDouble);
+          scores = at::tensor(valueZeroingAttribution(m, input, P), at::kDouble);
         else if (method == "rollout")
-          scores = attentionRollout(layers)[T - 1].to(at::kDouble);
+          scores = attentionRollout(layers)[P].to(at::kDouble);
         else if (method == "flow")
-          scores = attentionFlow(layers, T - 1);
+          scores = attentionFlow(layers, P);
         else
-          scores = layers.back().to(at::kDouble).mean(0)[T - 1];
+          scores = layers.back().to(at::kDouble).mean(0)[P];
         scores = scores.contiguous();
         const double* s = scores.data_ptr<double>();
         std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return s[a] > s[b]; });
@@ -144,17 +245,15 @@ DeletionResult deletionCurves(LoadedModel& m, const PreparedInput& input,
             std::lround(static_cast<double>(k) / steps * static_cast<double>(order.size())));
         std::vector<bool> gone(static_cast<size_t>(T), false);
         for (size_t i = 0; i < n; ++i) gone[static_cast<size_t>(order[i])] = true;
-        std::vector<int64_t> kept;
-        for (int64_t j = 0; j < T; ++j)
-          if (!gone[static_cast<size_t>(j)]) kept.push_back(ids[static_cast<size_t>(j)]);
         c.fractions.push_back(static_cast<double>(k) / steps);
-        c.probabilities.push_back(n == 0 ? r.probability : targetProbability(m, kept, r.targetId, nullptr));
+        c.probabilities.push_back(
+            n == 0 ? r.probability : targetProbability(m, subject.without(gone), subject, r.targetId, nullptr));
       }
     } else {
       std::vector<std::string> heads;
       if (method == "dla") {
         const DirectLogitAttribution dla =
-            directLogitAttribution(m, input, -1, "#" + std::to_string(r.targetId));
+            directLogitAttribution(m, input, -1, targetSpec);
         std::vector<std::pair<double, std::string>> parts;
         for (size_t l = 0; l < dla.heads.size(); ++l)
           for (size_t h = 0; h < dla.heads[l].size(); ++h)
@@ -181,7 +280,7 @@ DeletionResult deletionCurves(LoadedModel& m, const PreparedInput& input,
         for (size_t i = 0; i < n; ++i) spec += (i ? "," : "") + heads[i];
         auto variant = makeVariant(spec);
         variant->prepare(m, input);
-        c.probabilities.push_back(targetProbability(m, ids, r.targetId, variant.get()));
+        c.probabilities.push_back(targetProbability(m, input.tensors, subject, r.targetId, variant.get()));
       }
     }
     c.auc = area(c.fractions, c.probabilities);
@@ -200,7 +299,9 @@ nlohmann::json toJson(const DeletionResult& r) {
                       {"auc", c.auc},
                       {"order", c.order}});
   return {{"method", "deletion"}, {"model", r.model},   {"position", r.position},   {"target_id", r.targetId},
-          {"target", r.target},   {"p", r.probability}, {"removable", r.removable}, {"curves", curves}};
+          {"target", r.target},   {"target_kind", r.classTarget ? "class" : "token"},
+          {"p", r.probability}, {"unit", r.unit},           {"removable", r.removable},
+          {"curves", curves}};
 }
 
 }  // namespace attnscope

@@ -74,21 +74,6 @@ class ProbabilityProbe : public AttentionVariant {
   mutable std::map<int, at::Tensor> m_probs;   ///< [heads, q, k] by layer, the probabilities used
 };
 
-/// The class index \p target names for a classifier: "" = none, #INDEX, or one of its labels.
-int64_t classTarget(const ModelInfo& info, int64_t classes, const std::string& target) {
-  if (target.empty()) return -1;
-  if (target[0] == '#') {
-    int64_t id = 0;
-    if (!parseNonNegativeInt(target.substr(1), &id) || id >= classes)
-      throw InputError("target '" + target + "': expected #INDEX with INDEX in 0.." + std::to_string(classes - 1));
-    return id;
-  }
-  const auto it = std::find(info.labels.begin(), info.labels.end(), target);
-  if (it == info.labels.end())
-    throw InputError("target '" + target + "' is not one of this classifier's " + std::to_string(classes) +
-                     " labels; give a label name or #INDEX");
-  return it - info.labels.begin();
-}
 }  // namespace
 
 GradientAttention gradientAttention(LoadedModel& m, const PreparedInput& input, int64_t position,
@@ -128,7 +113,7 @@ GradientAttention gradientAttention(LoadedModel& m, const PreparedInput& input, 
   g.model = info.modelType;
   g.position = position;
   const int64_t predicted = logits.detach().argmax().item<int64_t>();
-  g.targetId = classifier ? classTarget(info, logits.size(0), target) : fixed;
+  g.targetId = classifier ? classTargetId(info, logits.size(0), target) : fixed;
   if (g.targetId < 0) g.targetId = predicted;
   g.predicted = g.targetId == predicted;
   if (classifier)

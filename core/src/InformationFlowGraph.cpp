@@ -54,6 +54,38 @@ struct FlowRecorder : AttentionHook {
 at::Tensor proximity(const at::Tensor& y, const at::Tensor& parts) {
   return at::clamp_min(y.abs().sum() - (y.unsqueeze(0) - parts).abs().sum(-1), 0.0);  // [N]
 }
+
+/// What follows one residual sum (a layer's attention step or MLP step): nothing in pre-norm models; in post-norm
+/// ones the LayerNorm, which is linear once its σ is frozen at the row's actual sum (Ferrando et al. 2022, §3): each
+/// part z becomes (z − mean z) / σ ⊙ γ, the sum becomes LN(sum), and β is in the sum but nobody's part.
+struct StepNorm {
+  bool post = false;
+  at::Tensor weight, bias;  ///< float64 [H]
+  double eps = 0;
+  StepNorm(const Model& model, int layer, ResidualPart part) {
+    if (model.residualForm() != ResidualForm::PostNorm) return;
+    const NormParameters n = model.postNorm(layer, part);
+    post = true;
+    weight = n.weight.to(at::kCPU, at::kDouble);
+    bias = n.bias.to(at::kCPU, at::kDouble);
+    eps = n.eps;
+  }
+  /// The step's output for the pre-norm sum \p sum ([H]).
+  at::Tensor output(const at::Tensor& sum) const {
+    if (!post) return sum;
+    return (sum - sum.mean()) / sigma(sum) * weight + bias;  // [H]
+  }
+  /// The parts \p parts ([N, H]) of \p sum as they reach the output.
+  at::Tensor parts(const at::Tensor& parts, const at::Tensor& sum) const {
+    if (!post) return parts;
+    return (parts - parts.mean(-1, true)) / sigma(sum) * weight;  // [N, H]
+  }
+
+ private:
+  at::Tensor sigma(const at::Tensor& sum) const {
+    return (sum.var(/*unbiased=*/false) + eps).sqrt();  // []
+  }
+};
 }  // namespace
 
 namespace {
@@ -79,17 +111,21 @@ void checkFlowFits(const ModelInfo& info, int64_t T, const std::string& what) {
 std::unique_ptr<FlowRecorder> recordFlow(LoadedModel& m, const PreparedInput& input, int64_t* position,
                                          const std::string& what) {
   const Model& model = *m.model;
-  if (!model.hasDirectAttribution())
-    throw InputError(
-        what + " needs a pre-norm model whose residual stream is a sum of what each layer writes; this " +
-        model.info().modelType + " model (" + model.info().head + " head) is not one");
+  if (model.residualForm() == ResidualForm::None)
+    throw InputError(what + " needs a model that reports what each layer writes to its residual stream; the " +
+                     model.info().modelType + " family does not (" +
+                     (model.info().encoderDecoder || model.info().stacks.size() > 1
+                          ? "encoder-decoder models are not decomposed"
+                          : "its layers are not decomposed") +
+                     ")");
   const int64_t T = static_cast<int64_t>(input.labels.size());
+  if (*position == -1 && !model.info().causal) *position = 0;  // an encoder's summary position ([CLS])
   if (*position < 0) *position += T;
   if (*position < 0 || *position >= T)
     throw InputError("position " + std::to_string(*position) + " is outside the input (0.." +
                      std::to_string(T - 1) + ")");
   checkFlowFits(model.info(), T, what);
-  auto rec = std::make_unique<FlowRecorder>(model.lensStack());
+  auto rec = std::make_unique<FlowRecorder>("self");
   c10::InferenceMode guard;
   ForwardOptions options;
   options.hook = rec.get();
@@ -124,11 +160,13 @@ std::vector<double> altiAttribution(LoadedModel& m, const PreparedInput& input, 
     const at::Tensor attn = rec->attn.at(l).to(at::kDouble);                           // [T, H]
     const at::Tensor probs = rec->probs.at(l).to(at::kDouble);                         // [heads, T, T]
     const at::Tensor vo = sourceWrites(model, *rec, l);                                // [heads, T, H]
-    at::Tensor mix = at::zeros({T, T}, at::TensorOptions().dtype(at::kDouble));        // [T, T]
+    const StepNorm norm(model, l, ResidualPart::Attention);
+    at::Tensor mix = at::zeros({T, T}, at::TensorOptions().dtype(at::kDouble));  // [T, T]
     for (int64_t i = 0; i < T; ++i) {
       at::Tensor parts = (probs.select(1, i).unsqueeze(-1) * vo).sum(0);  // [T, H]
       parts[i] += in[i];
-      const at::Tensor imp = proximity(in[i] + attn[i], parts);  // [T]
+      const at::Tensor sum = in[i] + attn[i];                                         // [H]
+      const at::Tensor imp = proximity(norm.output(sum), norm.parts(parts, sum));  // [T]
       const double total = imp.sum().item<double>();
       if (total > 0)
         mix[i] = imp / total;
@@ -163,12 +201,14 @@ InformationFlowGraph informationFlowGraph(LoadedModel& m, const PreparedInput& i
     const at::Tensor in = (l == 0 ? rec.embed : rec.out.at(l - 1)).to(at::kDouble);  // [T, H]
     const at::Tensor attn = rec.attn.at(l).to(at::kDouble);                          // [T, H]
     const at::Tensor mlp = rec.mlp.at(l).to(at::kDouble);                            // [T, H]
-    // The MLP step: out_i = mid_i + mlp_i.
+    // The MLP step: out_i = mid_i + mlp_i (post-norm: both through the layer's second norm; mid_i through its first).
+    const StepNorm attnNorm(model, l, ResidualPart::Attention), mlpNorm(model, l, ResidualPart::Mlp);
     std::set<int64_t> mid;
     for (int64_t i : above) {
-      const at::Tensor midRow = in[i] + attn[i];                 // [H]
-      const at::Tensor parts = at::stack({midRow, mlp[i]});      // [2, H]
-      const at::Tensor imp = proximity(midRow + mlp[i], parts);  // [2]
+      const at::Tensor midRow = attnNorm.output(in[i] + attn[i]);                     // [H]
+      const at::Tensor sum = midRow + mlp[i];                                         // [H]
+      const at::Tensor parts = at::stack({midRow, mlp[i]});                           // [2, H]
+      const at::Tensor imp = proximity(mlpNorm.output(sum), mlpNorm.parts(parts, sum));  // [2]
       const double total = imp.sum().item<double>();
       if (!(total > 0)) continue;
       const double wResidual = imp[0].item<double>() / total, wMlp = imp[1].item<double>() / total;
@@ -198,9 +238,10 @@ InformationFlowGraph informationFlowGraph(LoadedModel& m, const PreparedInput& i
                              " model's per-head writes miss its attention "
                              "output by " +
                              std::to_string(drift) + " at layer " + std::to_string(l));
-      const at::Tensor y = in[i] + attn[i];                                                  // [H]
+      const at::Tensor sum = in[i] + attn[i];                                                // [H]
+      const at::Tensor y = attnNorm.output(sum);                                             // [H]
       const at::Tensor parts = at::cat({in[i].unsqueeze(0), perSource, bias.unsqueeze(0)});  // [T + 2, H]
-      const at::Tensor imp = proximity(y, parts);                                            // [T + 2]
+      const at::Tensor imp = proximity(y, attnNorm.parts(parts, sum));                       // [T + 2]
       const double total = imp.sum().item<double>();
       if (!(total > 0)) continue;
       const double wResidual = imp[0].item<double>() / total;
@@ -209,7 +250,7 @@ InformationFlowGraph informationFlowGraph(LoadedModel& m, const PreparedInput& i
         below.insert(i);
       }
       const at::Tensor headImp =
-          proximity(y, perHead.reshape({-1, y.size(0)})).view({heads, T}) / total;  // [heads, T]
+          proximity(y, attnNorm.parts(perHead.reshape({-1, y.size(0)}), sum)).view({heads, T}) / total;  // [heads, T]
       for (int64_t j = 0; j < T; ++j) {
         const double w = imp[1 + j].item<double>() / total;
         if (w < threshold) continue;

@@ -5,6 +5,7 @@
 #include <ATen/ops/topk.h>
 #include <c10/core/InferenceMode.h>
 
+#include <algorithm>
 #include <map>
 
 #include "attnscope/AttentionCapture.h"
@@ -68,6 +69,21 @@ int64_t lensTargetId(const LoadedModel& m, const std::string& target) {
                      "); give one token, or its id as #ID");
   }
   return e.ids[0];
+}
+
+int64_t classTargetId(const ModelInfo& info, int64_t classes, const std::string& target) {
+  if (target.empty()) return -1;
+  if (target[0] == '#') {
+    int64_t id = 0;
+    if (!parseNonNegativeInt(target.substr(1), &id) || id >= classes)
+      throw InputError("target '" + target + "': expected #INDEX with INDEX in 0.." + std::to_string(classes - 1));
+    return id;
+  }
+  const auto it = std::find(info.labels.begin(), info.labels.end(), target);
+  if (it == info.labels.end())
+    throw InputError("target '" + target + "' is not one of this classifier's " + std::to_string(classes) +
+                     " labels; give a label name or #INDEX");
+  return it - info.labels.begin();
 }
 
 nlohmann::json logitLens(LoadedModel& m, const PreparedInput& input, const std::string& target, int topK) {

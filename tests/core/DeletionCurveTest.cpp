@@ -1,7 +1,8 @@
 // Deletion curves: the endpoints (nothing removed = the model's own probability of the target; everything
 // removable removed = the model on what is left, the same for every token method; every head pruned = the
 // same for every head method), the orders (the method's ranking, most important first; seeded random orders
-// repeat), the area under the curve, refusals, and the CLI.
+// repeat), the area under the curve, refusals, and the CLI; for a language model, and for text, image and audio
+// classifiers (tokens dropped, patches blanked, frames silenced — each checked against the model run by hand).
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
@@ -13,6 +14,7 @@
 #include "attnscope/DeletionCurve.h"
 #include "attnscope/Engine.h"
 #include "attnscope/Errors.h"
+#include "attnscope/Media.h"
 #include "attnscope/Tokenizer.h"
 
 using namespace attnscope;
@@ -82,12 +84,109 @@ TEST(Deletion, EndpointsOrdersAndArea) {
   EXPECT_NE(other.curves[0].order, r.curves[3].order);
 }
 
+/// p(class) of a classifier on \p inputs, through the engine's ordinary run.
+double classProbability(LoadedModel& m, const TensorMap& inputs, int64_t target) {
+  PreparedInput in;
+  in.tensors = inputs;
+  labelPositions(m, in);
+  const at::Tensor logits = runModel(m, in).outputs.at("logits").flatten();  // [labels]
+  return at::softmax(logits.to(at::kDouble), 0)[target].item<double>();
+}
+
+/// Every curve starts at the model's own probability, and each token method's ends at \p end.
+void expectEndpoints(const DeletionResult& r, double p0, double end) {
+  for (const DeletionCurve& c : r.curves) {
+    EXPECT_NEAR(c.probabilities.front(), p0, 1e-6) << c.method;
+    if (c.unit != "heads") EXPECT_NEAR(c.probabilities.back(), end, 1e-5) << c.method;
+  }
+}
+
+/// An image classifier: patches are blanked (set to 0 in the normalised pixels), ranked at [CLS]; each point of a
+/// curve equals the model run on the picture with the curve's first patches blanked by hand.
+TEST(Deletion, ImageClassifierBlanksPatches) {
+  const std::string dir = golden("vit-tiny-random");
+  auto model = loadModel(dir, "cpu");
+  const PreparedInput in = prepareInputsFile(*model, dir + "/expected.safetensors");
+  const DeletionResult r =
+      deletionCurves(*model, in, {"rollout", "alti", "grad-attn", "random", "random-heads"}, "", 4, 3);
+  EXPECT_EQ(r.unit, "patches");
+  EXPECT_TRUE(r.classTarget);
+  EXPECT_EQ(r.position, 0);
+  EXPECT_EQ(r.removable, 16);  // every patch, not [CLS]
+  const at::Tensor pixels = in.tensors.at("pixel_values");  // [1, 3, 32, 32]
+  const double p0 = classProbability(*model, {{"pixel_values", pixels}}, r.targetId);
+  EXPECT_NEAR(r.probability, p0, 1e-6);
+  const double blank = classProbability(*model, {{"pixel_values", at::zeros_like(pixels)}}, r.targetId);
+  expectEndpoints(r, p0, blank);
+  const int patch = model->model->info().patchSize;
+  for (const DeletionCurve& c : r.curves) {
+    if (c.unit == "heads") continue;
+    EXPECT_EQ(c.unit, "patches");
+    ASSERT_EQ(c.order.size(), 16u);
+    // The second point (fraction 0.25: 4 of the 16 patches): blank the first four named patches by hand.
+    at::Tensor manual = pixels.clone();
+    for (size_t i = 0; i < 4; ++i) {
+      const std::string& name = c.order[i];  // "5: '(1,0)'"
+      const size_t open = name.find('('), comma = name.find(',', open), close = name.find(')', comma);
+      const int row = std::stoi(name.substr(open + 1, comma - open - 1));
+      const int col = std::stoi(name.substr(comma + 1, close - comma - 1));
+      manual.narrow(2, row * patch, patch).narrow(3, col * patch, patch).zero_();
+    }
+    EXPECT_NEAR(c.probabilities[1], classProbability(*model, {{"pixel_values", manual}}, r.targetId), 1e-6)
+        << c.method;
+  }
+  EXPECT_THROW(deletionCurves(*model, in, {"dla"}), InputError);  // no token head to attribute
+}
+
+/// A text classifier (BERT, post-LN): tokens are dropped but [CLS] and the two [SEP]s; dropping all leaves those.
+TEST(Deletion, TextClassifierDropsTokens) {
+  const std::string dir = golden("bert-tiny-random");
+  auto model = loadModel(dir, "cpu");
+  const PreparedInput in = prepareInputsFile(*model, dir + "/expected.safetensors");
+  const DeletionResult r = deletionCurves(*model, in, {"rollout", "alti", "value-zeroing", "random"}, "#1", 3);
+  EXPECT_EQ(r.unit, "tokens");
+  EXPECT_EQ(r.targetId, 1);
+  EXPECT_EQ(r.target, "positive");
+  const int64_t T = in.tensors.at("input_ids").size(1);
+  EXPECT_EQ(r.removable, T - 3);  // [CLS] A [SEP] B [SEP]
+  const double p0 = classProbability(*model, in.tensors, 1);
+  const at::Tensor specials = at::tensor(std::vector<int64_t>{0, 11, T - 1}, at::kLong);  // [3]
+  TensorMap left;
+  for (const auto& [name, t] : in.tensors) left[name] = t.index_select(1, specials);  // [1, 3]
+  expectEndpoints(r, p0, classProbability(*model, left, 1));
+  EXPECT_EQ(deletionCurves(*model, in, {"random"}, "positive").targetId, 1);
+  EXPECT_THROW(deletionCurves(*model, in, {"random"}, "neutral"), InputError);
+}
+
+/// An audio classifier (KWT): frames are silenced — their feature rows zeroed when the input is features, their
+/// 10 ms of samples when it is a waveform; everything silenced = the model on silence.
+TEST(Deletion, AudioClassifierSilencesFrames) {
+  const std::string dir = golden("kwt1-audio");
+  auto model = loadModel(dir, "cpu");
+  const PreparedInput features = prepareInputsFile(*model, dir + "/expected.safetensors");
+  ASSERT_TRUE(features.tensors.count("input_features"));
+  const DeletionResult r = deletionCurves(*model, features, {"rollout", "alti", "random"}, "", 2);
+  EXPECT_EQ(r.unit, "frames");
+  EXPECT_EQ(r.removable, 98);
+  const at::Tensor f = features.tensors.at("input_features");
+  expectEndpoints(r, classProbability(*model, {{"input_features", f}}, r.targetId),
+                  classProbability(*model, {{"input_features", at::zeros_like(f)}}, r.targetId));
+  const PreparedInput wave = prepareAudio(*model, dir + "/jfk_0.5s_to_1.5s.wav");
+  const DeletionResult w = deletionCurves(*model, wave, {"random"}, "", 2);
+  EXPECT_EQ(w.unit, "frames");
+  const at::Tensor v = wave.tensors.at("input_values");  // [1, 16000]
+  at::Tensor silent = v.clone();
+  silent.narrow(-1, 0, 98 * 160).zero_();  // 98 frames of 160 samples (10 ms at 16 kHz); the tail past them stays
+  expectEndpoints(w, classProbability(*model, {{"input_values", v}}, w.targetId),
+                  classProbability(*model, {{"input_values", silent}}, w.targetId));
+}
+
 TEST(Deletion, Refusals) {
-  auto bert = loadModel(golden("bert-tiny-random"), "cpu");
-  EXPECT_THROW(
-      deletionCurves(*bert, prepareInputsFile(*bert, golden("bert-tiny-random") + "/expected.safetensors"),
-                     {"rollout"}),
-      InputError);
+  auto clip = loadModel(golden("clip-vision-tiny-random"), "cpu");  // no classifier head: nothing to score
+  EXPECT_THROW(deletionCurves(*clip,
+                              prepareInputsFile(*clip, golden("clip-vision-tiny-random") + "/expected.safetensors"),
+                              {"rollout"}),
+               InputError);
   auto model = loadModel(realModel("stories260K"), "cpu");
   const PreparedInput in = prepareText(*model, kText);
   EXPECT_THROW(deletionCurves(*model, in, {"saliency"}), InputError);

@@ -332,7 +332,30 @@ class GuiTest : public QObject {
     QVERIFY(w.tabs()->isTabEnabled(w.tabs()->indexOf(w.tab<OverlayTab>())));
     QVERIFY(!w.tabs()->isTabEnabled(w.tabs()->indexOf(w.tab<LensTab>())));  // a classifier: no token output head
     QVERIFY(!w.tabs()->isTabEnabled(w.tabs()->indexOf(w.tab<DlaTab>())));   // nor direct logit attribution
-    QVERIFY(!w.tabs()->isTabEnabled(w.tabs()->indexOf(w.tab<FlowGraphTab>())));  // nor the information flow
+    // The information flow needs no token head: it traces the [CLS] position by default.
+    FlowGraphTab* flow = w.tab<FlowGraphTab>();
+    QVERIFY(w.tabs()->isTabEnabled(w.tabs()->indexOf(flow)));
+    QCOMPARE(flow->positionBox()->specialValueText(), QString("first"));
+    QSignalSpy flowShown(flow, &AnalysisTab::shown);
+    QVERIFY(w.showTab("flow"));
+    QVERIFY(flowShown.wait(30000));
+    QCOMPARE(flow->plot()->graph().position, int64_t(0));
+    QCOMPARE(flow->plot()->graph().positions.at(5), std::string("(1,0)"));
+    QVERIFY(!flow->plot()->graph().edges.empty());
+    // Faithfulness: a classifier's patches are blanked in each ranking's order; the class's curve starts at its p.
+    FaithfulnessTab* faith = w.tab<FaithfulnessTab>();
+    QVERIFY(w.tabs()->isTabEnabled(w.tabs()->indexOf(faith)));
+    QCOMPARE(faith->removeLabel(), QString("blank patches by:"));
+    QVERIFY(!faith->methodBox("dla")->isEnabled());
+    QSignalSpy faithShown(faith, &AnalysisTab::shown);
+    QVERIFY(w.showTab("deletion"));
+    QVERIFY(faithShown.wait(60000));
+    const DeletionResult& deletion = faith->plot()->result();
+    QVERIFY(deletion.classTarget);
+    QCOMPARE(deletion.unit, std::string("patches"));
+    QCOMPARE(deletion.removable, 16);
+    QVERIFY(!deletion.curves.empty());
+    for (const DeletionCurve& c : deletion.curves) QCOMPARE(c.probabilities.front(), deletion.probability);
     QSignalSpy shown(w.tab<OverlayTab>(), &AnalysisTab::shown);
     w.tabs()->setCurrentWidget(w.tab<OverlayTab>());  // the overlay is drawn on the worker thread
     QVERIFY(shown.wait(30000));
@@ -1735,6 +1758,16 @@ class GuiTest : public QObject {
     for (int j = 0; j < aggregate->keys(); ++j) row += aggregate->valueAt(g, j);
     QVERIFY(std::abs(row - 1.0) < 1e-5);
     QVERIFY(aggregate->title().contains("words"));
+    // The Overview's thumbnails are drawn from the merged heads, with the rule written above them.
+    w.showTab("overview");
+    OverviewTab* overview = w.tab<OverviewTab>();
+    QVERIFY(overview->wordsNote()->isVisibleTo(overview));
+    const AttentionMatrix* thumb = overview->view()->capture()->find("self", 2);
+    QVERIFY(thumb);
+    QCOMPARE(thumb->q, T - 2);
+    QCOMPARE(thumb->k, T - 2);
+    QVERIFY(std::abs(thumb->at(3, g + 2, g) - lilyOnGirl) < 1e-6);
+    QVERIFY(std::abs(thumb->at(3, g, g) - girlOnGirl) < 1e-6);
     // Clicking a word pins its first position: word g + 1 (" named") is position g + 3.
     emit head->pinChanged(g + 1, -1);
     QCOMPARE(w.viewState()->pinQuery(), g + 3);
@@ -1754,6 +1787,8 @@ class GuiTest : public QObject {
     QCOMPARE(head->queries(), T);
     QCOMPARE(head->pinnedQuery(), g + 3);
     QCOMPARE(compare->panel(0)->queries(), T);
+    QCOMPARE(overview->view()->capture()->find("self", 2)->q, T);
+    QVERIFY(!overview->wordsNote()->isVisibleTo(overview));
     w.shutdown();
   }
 

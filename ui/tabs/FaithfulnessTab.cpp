@@ -13,7 +13,8 @@ FaithfulnessTab::FaithfulnessTab(QWidget* parent) : AnalysisTab(parent) {
   // Two rows, so the tab fits a 1024-pixel window: the token rankings, then the head rankings and the
   // options.
   auto* tokens = new QHBoxLayout;
-  tokens->addWidget(new QLabel(tr("remove tokens by:"), this));
+  m_removeLabel = new QLabel(tr("remove tokens by:"), this);
+  tokens->addWidget(m_removeLabel);
   auto* row = new QHBoxLayout;
   row->addWidget(new QLabel(tr("prune heads by:"), this));
   const std::vector<std::pair<QString, QString>> methods = {{"rollout", tr("rollout")},
@@ -42,6 +43,7 @@ FaithfulnessTab::FaithfulnessTab(QWidget* parent) : AnalysisTab(parent) {
   row->addWidget(new QLabel(tr("target:"), this));
   m_target = new QLineEdit(this);
   m_target->setPlaceholderText(tr("the model's prediction (or a token, or #id)"));
+  m_target->setToolTip(tr("Language models: a token at the last position or #id; classifiers: a label or #index"));
   m_target->setMinimumWidth(200);
   row->addWidget(m_target);
   m_note = new QLabel(this);
@@ -52,6 +54,18 @@ FaithfulnessTab::FaithfulnessTab(QWidget* parent) : AnalysisTab(parent) {
 }
 
 void FaithfulnessTab::connectSignals() {
+  connect(m_doc, &AnalysisDocument::modelChanged, this, [this] {
+    // What a token ranking removes, and what the target is, follow the model; heads by DLA need a token head.
+    const ModelSummary& s = m_doc->summary();
+    const bool classifier = !s.labels.empty() && !s.causal;
+    m_removeLabel->setText(s.modality == "image"   ? tr("blank patches by:")
+                           : s.modality == "audio" ? tr("silence frames by:")
+                                                   : tr("remove tokens by:"));
+    m_target->setPlaceholderText(classifier ? tr("the model's prediction (or a label, or #index)")
+                                            : tr("the model's prediction (or a token, or #id)"));
+    m_methods.at("dla")->setEnabled(s.hasDirectAttribution);
+    if (!s.hasDirectAttribution) m_methods.at("dla")->setChecked(false);
+  });
   connect(m_doc, &AnalysisDocument::captureChanged, this, [this] {
     if (!m_doc->capture()) showResult(nullptr);
     if (m_active) refresh();

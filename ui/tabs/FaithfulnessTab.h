@@ -23,7 +23,8 @@ class FaithfulnessTab : public AnalysisTab {
   QString title() const override { return tr("Faithfulness"); }
   QString key() const override { return "deletion"; }
   bool availableFor(const ModelSummary& summary) const override {
-    return summary.causal && !summary.encoderDecoder && summary.modality == "text";
+    // Causal language models (a token at the last position) and classifiers of any modality (a class).
+    return !summary.encoderDecoder && ((summary.causal && summary.modality == "text") || !summary.labels.empty());
   }
   void writeFigure(const QString& path, int dpi) const override;
   bool hasFigure() const override { return m_result != nullptr; }
@@ -39,6 +40,8 @@ class FaithfulnessTab : public AnalysisTab {
   QSpinBox* stepsBox() const { return m_steps; }
   QLineEdit* targetEdit() const { return m_target; }
   QString note() const { return m_note->text(); }
+  /// "remove tokens by:", "blank patches by:" or "silence frames by:" (the model's modality).
+  QString removeLabel() const { return m_removeLabel->text(); }
 
  protected:
   void refresh() override;
@@ -51,6 +54,7 @@ class FaithfulnessTab : public AnalysisTab {
   QSpinBox* m_steps;
   QLineEdit* m_target;
   QLabel* m_note;
+  QLabel* m_removeLabel;
   std::shared_ptr<const DeletionResult> m_result;
   quint64 m_pending = 0;
 };

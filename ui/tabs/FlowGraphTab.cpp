@@ -48,6 +48,8 @@ void FlowGraphTab::connectSignals() {
     m_computed.reset();
     const int T = capture ? static_cast<int>(capture->queryLabels.size()) : 0;
     m_position->setMaximum(std::max(0, T - 1));
+    // The default node: a language model's next-token prediction, an encoder's summary position ([CLS]).
+    m_position->setSpecialValueText(m_doc->summary().causal ? tr("last") : tr("first"));
     if (m_active) refresh();
   });
   connect(m_position, &QSpinBox::valueChanged, this, [this] {
@@ -76,7 +78,7 @@ void FlowGraphTab::connectSignals() {
 
 void FlowGraphTab::refresh() {
   const auto capture = m_doc->capture();
-  if (!capture || capture->partial || !m_runner || !m_doc->summary().hasDirectAttribution) return;
+  if (!capture || capture->partial || !m_runner || !availableFor(m_doc->summary())) return;
   if (m_computed && m_computed->threshold <= m_threshold->value()) return;  // what is shown is current
   m_note->setText(tr("computing…"));
   m_pending = m_runner->flowGraph(m_position->value(), std::min(kComputedThreshold, m_threshold->value()));
@@ -98,7 +100,14 @@ void FlowGraphTab::filter() {
   m_plot->setGraph(shown);
   int attention = 0;
   for (const FlowEdge& e : shown.edges) attention += e.kind == "attention";
-  m_note->setText(tr("%1 edges (%2 through attention)").arg(shown.edges.size()).arg(attention));
+  if (m_computed->edges.empty())
+    m_note->setText(tr("no edges: none of the parts entering position %1 at the top is nearer its sum than zero "
+                       "(they cancel out), so no route can be traced")
+                        .arg(shown.position));
+  else if (shown.edges.empty())
+    m_note->setText(tr("no edge reaches this threshold"));
+  else
+    m_note->setText(tr("%1 edges (%2 through attention)").arg(shown.edges.size()).arg(attention));
 }
 
 void FlowGraphTab::chooseEdge(int index) {

@@ -24,7 +24,7 @@ class FlowGraphTab : public AnalysisTab {
   explicit FlowGraphTab(QWidget* parent = nullptr);
   QString title() const override { return tr("Information flow"); }
   QString key() const override { return "flow"; }
-  bool availableFor(const ModelSummary& summary) const override { return summary.hasDirectAttribution; }
+  bool availableFor(const ModelSummary& summary) const override { return summary.hasResidualDecomposition; }
   void writeFigure(const QString& path, int dpi) const override;
   bool hasFigure() const override { return m_computed != nullptr; }
   QString figureName() const override { return modelName() + "-information-flow"; }

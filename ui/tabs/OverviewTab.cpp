@@ -9,6 +9,7 @@
 #include <stdexcept>
 
 #include "FigureExport.h"
+#include "WordLevel.h"
 
 namespace attnscope {
 
@@ -53,6 +54,9 @@ OverviewTab::OverviewTab(QWidget* parent) : AnalysisTab(parent) {
   m_sampledNote->setWordWrap(true);
   m_sampledNote->setVisible(false);
   v->addWidget(m_sampledNote);
+  m_wordsNote = new QLabel(tr("Words: each thumbnail merges sub-word pieces (keys summed, queries averaged)."), this);
+  m_wordsNote->setVisible(false);
+  v->addWidget(m_wordsNote);
   auto* scroll = new QScrollArea(this);
   m_overview = new OverviewView(scroll);
   scroll->setWidget(m_overview);
@@ -63,6 +67,7 @@ OverviewTab::OverviewTab(QWidget* parent) : AnalysisTab(parent) {
 void OverviewTab::connectSignals() {
   connect(m_doc, &AnalysisDocument::captureChanged, this, &OverviewTab::refresh);
   connect(m_view, &ViewState::headChanged, this, &OverviewTab::refresh);
+  connect(m_view, &ViewState::wordsChanged, this, &OverviewTab::refresh);
   connect(m_view, &ViewState::appearanceChanged, this, [this] { m_overview->setColorMap(m_view->colorMap()); });
   connect(m_overview, &OverviewView::headChosen, this, [this](int layer, int head) {
     if (m_pruneMode->isChecked()) {
@@ -140,11 +145,27 @@ void OverviewTab::refresh() {
     m_overview->setSelected(m_view->layer(), m_view->head());
     return;
   }
-  if (m_shownStack != stack || m_shownCapture != capture.get()) {
-    m_overview->setCapture(capture, stack);
+  const int si = currentStackIndex();
+  const WordLevel words(m_view->words(), m_doc->summary(), capture->stackQueryLabels[si], capture->stackKeyLabels[si]);
+  m_wordsNote->setVisible(words.active());
+  if (m_shownStack != stack || m_shownCapture != capture.get() || m_shownWords != words.active()) {
+    if (words.active()) {  // the shown stack's heads at word level (frame metrics stay per head of the capture)
+      auto merged = std::make_shared<CaptureResult>();
+      merged->stacks = {stack};
+      merged->stackQueryLabels = {words.queryLabels()};
+      merged->stackKeyLabels = {words.keyLabels()};
+      merged->queryLabels = words.queryLabels();
+      merged->keyLabels = words.keyLabels();
+      for (const AttentionMatrix& a : capture->layers)
+        if (a.stack == stack) merged->layers.push_back(words.merge(a));
+      m_overview->setCapture(merged, stack);
+    } else {
+      m_overview->setCapture(capture, stack);
+    }
+    if (m_shownCapture != capture.get() || m_shownStack != stack) requestFrame();
     m_shownStack = stack;
     m_shownCapture = capture.get();
-    requestFrame();
+    m_shownWords = words.active();
   }
   m_overview->setSelected(m_view->layer(), m_view->head());
 }

@@ -23,6 +23,8 @@ class OverviewTab : public AnalysisTab {
   OverviewView* view() const { return m_overview; }
   /// The legend shown for a long input's thumbnails (sampled query rows).
   QLabel* sampledNote() const { return m_sampledNote; }
+  /// The rule shown while the thumbnails are at word level (ViewState::words(), text models).
+  QLabel* wordsNote() const { return m_wordsNote; }
   /// Frame metric: "" (none), entropy, distance, sink or importance.
   QComboBox* frameBox() const { return m_frame; }
   /// Checked: a click on a thumbnail toggles that head's pruning instead of opening it.
@@ -42,9 +44,11 @@ class OverviewTab : public AnalysisTab {
   QComboBox* m_frame;
   std::string m_shownStack;
   const CaptureResult* m_shownCapture = nullptr;
+  bool m_shownWords = false;
   quint64 m_pending = 0;
   quint64 m_thumbnails = 0;  ///< pending sampled-row thumbnails of a long input
   QLabel* m_sampledNote;
+  QLabel* m_wordsNote;
   quint64 m_importance = 0;  ///< pending importance request of "prune the N least important"
   int m_pruneCount = 0;
   QPushButton* m_pruneMode;

@@ -30,6 +30,8 @@ class OverviewView : public QWidget {
   /// Tile geometry, for tests: the widget-space rectangle of (layer, head).
   QRect tileRect(int layer, int head) const;
   int rows() const { return static_cast<int>(m_layers.size()); }
+  /// What the thumbnails are drawn from (a word-level copy of the document's capture while words are on).
+  const CaptureResult* capture() const { return m_capture.get(); }
   int columns() const { return m_heads; }
   /// Milliseconds the last full redraw of the grid image took.
   double lastRenderMs() const { return m_renderMs; }

@@ -48,8 +48,9 @@ class AttentionHook {
   /// The hidden state [T, hidden] a layer of \p site.stack hands to the next layer.
   virtual void onLayerOutput(const AttentionSite& site, const at::Tensor& hidden) {}
   /// What \p part of layer \p site.layer adds to the residual stream of \p site.stack ([T, hidden]); the embeddings
-  /// are reported as layer 0's. Only families whose residual stream is such a sum (pre-norm) report it; the parts
-  /// add up to the hidden state the last layer hands on.
+  /// are reported as layer 0's. Only families whose Model::residualForm() is not None report it. Pre-norm: the parts
+  /// add up to the hidden state the last layer hands on; post-norm: each write is reported before the LayerNorm that
+  /// follows its residual sum.
   virtual void onResidualWrite(const AttentionSite& site, ResidualPart part, const at::Tensor& write) {}
   /// Analytic cost of the attention computed at \p site (only when wantsCost()).
   virtual void onCost(const AttentionSite& site, const AttentionCost& cost) {}

@@ -1,9 +1,9 @@
 #pragma once
 /// \file DeletionCurve.h
-/// Faithfulness by deletion: remove the input tokens (or the attention heads) in the order an attribution
-/// ranks them, most important first, and follow the probability of the target token at the last position; a
-/// method whose curve falls fastest (smallest area under it) ranks what the prediction really depends on. For
-/// causal language models. Plain types only (no torch header).
+/// Faithfulness by deletion: remove the input tokens, patches or frames (or the attention heads) in the order an
+/// attribution ranks them, most important first, and follow the probability of the target — the token predicted
+/// at the last position of a causal language model, or a classifier's class; a method whose curve falls fastest
+/// (smallest area under it) ranks what the prediction really depends on. Plain types only (no torch header).
 
 #include <cstdint>
 #include <nlohmann/json_fwd.hpp>
@@ -18,7 +18,7 @@ struct PreparedInput;
 /// One method's curve.
 struct DeletionCurve {
   std::string method;
-  std::string unit;                   ///< "tokens" or "heads"
+  std::string unit;                   ///< "tokens", "patches", "frames" or "heads"
   std::vector<double> fractions;      ///< of the removable tokens / of all heads, from 0 to 1
   std::vector<double> probabilities;  ///< the target's probability after removing that fraction
   double auc = 0;                     ///< area under the curve (trapezoids over the fractions)
@@ -28,31 +28,38 @@ struct DeletionCurve {
 /// Every method's curve for one input.
 struct DeletionResult {
   std::string model;
-  int64_t position = 0;  ///< the scored position: the last
+  int64_t position = 0;  ///< the scored position: the last (language models) or the first ([CLS], classifiers)
+  std::string unit;      ///< what the token methods remove: "tokens", "patches" or "frames"
+  bool classTarget = false;  ///< the target is a classifier's class (else a token at the last position)
   int64_t targetId = 0;
   std::string target;
   double probability = 0;  ///< the target's probability with nothing removed
-  int removable = 0;       ///< tokens that can be removed: all but the last position and the special tokens
+  /// Positions that can be removed: tokens but the special ones (and a language model's last), every patch or
+  /// frame (not the prefix tokens).
+  int removable = 0;
   std::vector<DeletionCurve> curves;
 };
 
 /// The methods deletionCurves() takes: token rankings "rollout", "flow" (attention flow), "attention" (the
-/// last layer's mean attention of the last position), "alti" (pre-norm models), "value-zeroing", "grad-attn" (gradient × attention of the target),
-/// "random"; head rankings "dla" (direct logit
-/// attribution, the most positive heads first, removed with the prune variant) and "random-heads".
+/// last layer's mean attention of the last position), "alti", "value-zeroing", "grad-attn" (gradient × attention of the target),
+/// "random"; head rankings "dla" (direct logit attribution, the most positive heads first, removed with the prune
+/// variant; language models) and "random-heads".
 std::vector<std::string> deletionMethods();
 
 /// Deletion curves of \p input for \p methods at \p steps + 1 evenly spaced fractions. \p target: a token or
-/// #ID
-/// ("" = the token the model predicts at the last position). Tokens are removed from the sequence (the rest
-/// keep their order); the last position and special tokens (BOS) are never removed. \p seed fixes the random
-/// orders. Throws InputError for an unknown method, a model that is not a causal language model with token
-/// inputs, or steps outside 1..100.
+/// #ID for a language model ("" = the token it predicts at the last position), a label or #INDEX for a classifier
+/// ("" = its prediction). Tokens are removed from the sequence (the rest keep their order; special tokens and a
+/// language model's last position never are); an image's patches are blanked to 0 (the normalised mean colour);
+/// an audio classifier's frames are silenced (their feature rows zeroed, or the waveform's samples of their
+/// hop). Token rankings score the last position of a language model, a classifier's first. \p seed fixes the
+/// random orders. Throws InputError for an unknown method, a model that is neither a causal language model nor a
+/// classifier, dla on a classifier, or steps outside 1..100.
 DeletionResult deletionCurves(LoadedModel& m, const PreparedInput& input,
                               const std::vector<std::string>& methods, const std::string& target = "",
                               int steps = 10, uint64_t seed = 0);
 
-/// The CLI's curve.json: {"method": "deletion", "model", "position", "target_id", "target", "p", "removable",
+/// The CLI's curve.json: {"method": "deletion", "model", "position", "target_id", "target", "target_kind" ("token" or
+/// "class"), "p", "unit", "removable",
 /// "curves": [{"method", "unit", "fractions", "probabilities", "auc", "order"}]}.
 nlohmann::json toJson(const DeletionResult& result);
 

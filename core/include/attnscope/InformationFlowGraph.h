@@ -43,18 +43,22 @@ struct InformationFlowGraph {
   std::vector<FlowEdge> edges;  ///< every edge at or above the threshold that is reached from the top node
 };
 
-/// The information-flow graph of \p position (−1 = the last) of \p input, keeping edges whose importance is
-/// at least \p threshold (0..1). For pre-norm models whose residual stream is a sum of writes
-/// (Model::hasDirectAttribution()); throws InputError otherwise, or for a position outside the input or a
-/// threshold outside (0, 1].
+/// The information-flow graph of \p position (−1 = the last for causal models, else the first) of \p input,
+/// keeping edges whose importance is at least \p threshold (0..1). For models that report their residual writes
+/// (Model::residualForm() not None): in post-norm models (BERT, KWT) each step's LayerNorm is linearised at the
+/// row's actual sum, as ALTI does, so the parts are compared with the normalised output. Throws InputError for other
+/// models, a position outside the input or a threshold outside (0, 1].
 InformationFlowGraph informationFlowGraph(LoadedModel& m, const PreparedInput& input, int64_t position = -1,
                                           double threshold = 0.02);
 
 /// ALTI (Ferrando et al. 2022, "Measuring the mixing of contextual information in the transformer") over the same
 /// decomposition: in every layer, each position's attention-step sum y_i = x_i + Σ_j c_ij + b split into one
 /// component per source position j (c_ij, with the residual x_i added to c_ii), each scored by its proximity
-/// max(0, ‖y_i‖₁ − ‖y_i − z‖₁) and normalised per row (the bias is in y but is nobody's component); the layers'
-/// matrices rolled out (the first layer applied first). Returns row \p position (−1 = the last) of the product:
+/// max(0, ‖y_i‖₁ − ‖y_i − z‖₁) and normalised per row (the bias is in y but is nobody's component); in post-norm
+/// models y_i is the LayerNorm's output and each component goes through the norm linearised at the row's sum
+/// ((z − mean z) / σ(sum) ⊙ γ; β is nobody's), as the paper does for BERT. The layers' matrices rolled out (the
+/// first layer applied first). Returns row \p position (−1 = the last for causal models, else the first) of the
+/// product:
 /// how much that position's final representation draws on each input position, summing to 1. Same models as
 /// informationFlowGraph().
 std::vector<double> altiAttribution(LoadedModel& m, const PreparedInput& input, int64_t position = -1);

@@ -23,6 +23,11 @@ std::vector<at::Tensor> lensLogits(LoadedModel& m, const PreparedInput& input, a
 /// the pieces otherwise, or an id outside the vocabulary).
 int64_t lensTargetId(const LoadedModel& m, const std::string& target);
 
+struct ModelInfo;
+/// The class a classifier's \p target names: "" = none (−1), "#INDEX" (INDEX < \p classes), or one of the
+/// model's labels. Throws InputError otherwise.
+int64_t classTargetId(const ModelInfo& info, int64_t classes, const std::string& target);
+
 /// The logit lens as the CLI's lens.json:
 /// {"model", "stack", "positions": [labels], "target": {"id", "token"} or null,
 ///  "layers": [{"layer", "positions": [{"position", "token", "top": [{"token", "id", "p"}], "target_id",

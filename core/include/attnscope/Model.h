@@ -57,6 +57,21 @@ struct ModelInfo {
   int decoderPositions = 0;         ///< decoder positions of an encoder–decoder model
 };
 
+/// How the residual stream of a model's "self" stack is built, for the analyses that split it into what each part
+/// writes (ALTI, the information-flow graph).
+enum class ResidualForm {
+  None,     ///< the family does not report its residual writes
+  PreNorm,  ///< h ← h + write (the norms sit inside the blocks): the stream is the sum of the embeddings and every write
+  PostNorm  ///< h ← LN(h + write) after each block (BERT, KWT): Model::postNorm() gives each LN
+};
+
+/// A LayerNorm's parameters: (x − mean x) / sqrt(var x + eps) ⊙ weight + bias.
+struct NormParameters {
+  at::Tensor weight;  ///< [hidden]
+  at::Tensor bias;    ///< [hidden]
+  double eps = 0;
+};
+
 /// Options of one forward pass.
 struct ForwardOptions {
   AttentionHook* hook = nullptr;               ///< capture / variants
@@ -92,6 +107,13 @@ class Model {
   /// frozenHeadLogits() are implemented. False for post-norm models, whose residual stream is renormalised in every
   /// layer.
   virtual bool hasDirectAttribution() const { return false; }
+  /// How the "self" stack's residual stream is built. Other than None, the family reports every write
+  /// (AttentionHook::onResidualWrite: the embeddings as they enter layer 0, each attention and MLP block's write before
+  /// any norm that follows it) and implements headWrites(); PostNorm families also postNorm(). Default: PreNorm when
+  /// hasDirectAttribution(), else None.
+  virtual ResidualForm residualForm() const { return hasDirectAttribution() ? ResidualForm::PreNorm : ResidualForm::None; }
+  /// PostNorm models: the LayerNorm applied to the residual sum after \p part (Attention or Mlp) of layer \p layer.
+  virtual NormParameters postNorm(int layer, ResidualPart part) const { return {}; }
   /// What each attention head of layer \p layer writes to the residual stream: the output projection applied to each
   /// head's slice of \p headOutputs ([heads, T, d], as AttentionHook::onHeadOutputs gives them), without the
   /// projection's bias: [heads, T, hidden]. Summed over heads plus the bias it is the layer's attention write.

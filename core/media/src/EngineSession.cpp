@@ -88,6 +88,7 @@ std::unique_ptr<EngineSession> EngineSession::open(const std::string& dir, const
   o.canGenerate = (i.causal && i.modality == "text") || i.encoderDecoder;
   o.hasLens = !s->m->model->model->lensStack().empty();
   o.hasDirectAttribution = s->m->model->model->hasDirectAttribution();
+  o.hasResidualDecomposition = s->m->model->model->residualForm() != ResidualForm::None;
   o.labels = i.labels;
   o.note = s->m->model->config.optString("attnscope_note", "");
   if (!s->m->model->tokenizerError.empty())

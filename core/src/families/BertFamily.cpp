@@ -12,7 +12,7 @@
 namespace attnscope {
 namespace {
 
-class BertFamily : public Model {
+class BertFamily : public BertEncoderModel {
  public:
   BertFamily(const ModelConfig& cfg, WeightStore& ws, const at::TensorOptions& o) : m_device(o.device()) {
     const BertEncoderSizes s = bertSizes(cfg);
@@ -80,7 +80,6 @@ class BertFamily : public Model {
 
  private:
   at::Device m_device;
-  BertEncoder m_encoder;
   Linear m_pooler, m_classifier, m_mlmDense;
   LayerNorm m_mlmNorm;
   at::Tensor m_mlmDecoder, m_mlmBias;

@@ -78,12 +78,17 @@ class ClipVisionFamily : public Model {
   }
 
   std::vector<std::string> inputNames() const override { return {"pixel_values"}; }
+  ResidualForm residualForm() const override { return ResidualForm::PreNorm; }
+  at::Tensor headWrites(int layer, const at::Tensor& headOutputs) const override {
+    return headWritesThrough(m_layers.at(static_cast<size_t>(layer)).out.wt, headOutputs);  // [heads, T, H]
+  }
 
   TensorMap forward(const TensorMap& inputs, const ForwardOptions& options) override {
     const at::Tensor pixels =
         floatInput(inputs, "pixel_values", {m_channels, m_image, m_image}, m_options).unsqueeze(0);  // [1, C, S, S]
     const at::Tensor patches = at::conv2d(pixels, m_patchW, {}, {m_patch, m_patch})[0].flatten(1).t();  // [N, H]
     at::Tensor h = m_preNorm(at::cat({m_cls, patches}, 0) + m_pos);  // [T, H]
+    residualWrite(options, "self", 0, ResidualPart::Embeddings, h);
     for (size_t l = 0; l < m_layers.size(); ++l) {
       const Layer& L = m_layers[l];
       const at::Tensor x = L.norm1(h);  // [T, H]
@@ -91,8 +96,12 @@ class ClipVisionFamily : public Model {
       call.scale = m_scale;
       const at::Tensor ctx = computeAttention(call, splitHeads(L.q(x), m_heads), splitHeads(L.k(x), m_heads),
                                               splitHeads(L.v(x), m_heads));  // [heads, T, d]
-      h = h + L.out(mergeHeads(ctx));                                        // [T, H]
-      h = h + L.fc2(applyActivation(m_act, L.fc1(L.norm2(h))));             // [T, H]
+      const at::Tensor attn = L.out(mergeHeads(ctx));  // [T, H]
+      residualWrite(options, "self", static_cast<int>(l), ResidualPart::Attention, attn);
+      h = h + attn;                                                          // [T, H]
+      const at::Tensor mlp = L.fc2(applyActivation(m_act, L.fc1(L.norm2(h))));  // [T, H]
+      residualWrite(options, "self", static_cast<int>(l), ResidualPart::Mlp, mlp);
+      h = h + mlp;  // [T, H]
       layerDone(options, "self", static_cast<int>(l), h);
     }
     TensorMap out;

@@ -91,6 +91,11 @@ class Dinov2Family : public Model {
   }
 
   std::vector<std::string> inputNames() const override { return {"pixel_values"}; }
+  ResidualForm residualForm() const override { return ResidualForm::PreNorm; }
+  at::Tensor headWrites(int layer, const at::Tensor& headOutputs) const override {  // layer scale included
+    const Layer& L = m_layers.at(static_cast<size_t>(layer));
+    return headWritesThrough(L.out.wt, headOutputs) * L.scale1;  // [heads, T, H]
+  }
 
   TensorMap forward(const TensorMap& inputs, const ForwardOptions& options) override {
     const at::Tensor pixels = floatInput(inputs, "pixel_values", {m_channels, -1, -1}, m_options).unsqueeze(0);  // [1, C, Hp, Wp]
@@ -104,6 +109,7 @@ class Dinov2Family : public Model {
     const at::Tensor pos = positions(height / m_patch, width / m_patch, height == width);  // [N + 1, H]
     out["position_embeddings_interpolated"] = pos;
     at::Tensor h = at::cat({m_cls, patches}, 0) + pos;  // [T, H]
+    residualWrite(options, "self", 0, ResidualPart::Embeddings, h);
     for (size_t l = 0; l < m_layers.size(); ++l) {
       const Layer& L = m_layers[l];
       const at::Tensor x = L.norm1(h);  // [T, H]
@@ -111,8 +117,12 @@ class Dinov2Family : public Model {
       call.scale = m_scale;
       const at::Tensor ctx = computeAttention(call, splitHeads(L.q(x), m_heads), splitHeads(L.k(x), m_heads),
                                               splitHeads(L.v(x), m_heads));  // [heads, T, d]
-      h = h + L.out(mergeHeads(ctx)) * L.scale1;                             // [T, H]
-      h = h + feedForward(L, L.norm2(h)) * L.scale2;                         // [T, H]
+      const at::Tensor attn = L.out(mergeHeads(ctx)) * L.scale1;  // [T, H]
+      residualWrite(options, "self", static_cast<int>(l), ResidualPart::Attention, attn);
+      h = h + attn;                                                     // [T, H]
+      const at::Tensor mlp = feedForward(L, L.norm2(h)) * L.scale2;     // [T, H]
+      residualWrite(options, "self", static_cast<int>(l), ResidualPart::Mlp, mlp);
+      h = h + mlp;  // [T, H]
       layerDone(options, "self", static_cast<int>(l), h);
     }
     h = m_norm(h);  // [T, H]

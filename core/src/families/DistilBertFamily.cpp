@@ -14,7 +14,7 @@
 namespace attnscope {
 namespace {
 
-class DistilBertFamily : public Model {
+class DistilBertFamily : public BertEncoderModel {
  public:
   DistilBertFamily(const ModelConfig& cfg, WeightStore& ws, const at::TensorOptions& o) : m_device(o.device()) {
     BertEncoderSizes s;
@@ -94,7 +94,6 @@ class DistilBertFamily : public Model {
 
  private:
   at::Device m_device;
-  BertEncoder m_encoder;
   Linear m_preClassifier, m_classifier, m_transform;
   LayerNorm m_vocabNorm;
   at::Tensor m_projector, m_projectorBias;

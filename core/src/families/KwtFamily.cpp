@@ -78,6 +78,15 @@ class KwtFamily : public Model {
   }
 
   std::vector<std::string> inputNames() const override { return {"input_values", "input_features"}; }
+  ResidualForm residualForm() const override { return ResidualForm::PostNorm; }
+  NormParameters postNorm(int layer, ResidualPart part) const override {
+    const Layer& L = m_layers.at(static_cast<size_t>(layer));
+    const LayerNorm& n = part == ResidualPart::Mlp ? L.ln2 : L.ln1;
+    return {n.w, n.b, n.eps};
+  }
+  at::Tensor headWrites(int layer, const at::Tensor& headOutputs) const override {
+    return headWritesThrough(m_layers.at(static_cast<size_t>(layer)).out.wt, headOutputs);  // [heads, T, H]
+  }
 
   /// MFCC features [frames, mfcc] of a waveform [samples].
   at::Tensor features(const at::Tensor& wave) const {
@@ -97,14 +106,19 @@ class KwtFamily : public Model {
       feats = features(floatInput(inputs, "input_values", {samples}, m_options));  // [frames, mfcc]
     }
     at::Tensor h = at::cat({m_cls, m_proj(feats)}, 0) + m_pos;  // [T, H]
+    residualWrite(options, "self", 0, ResidualPart::Embeddings, h);
     for (size_t l = 0; l < m_layers.size(); ++l) {
       const Layer& L = m_layers[l];
       AttentionCall call = attentionCall(options, "self", static_cast<int>(l));
       call.scale = m_scale;
       const at::Tensor ctx = computeAttention(call, splitHeads(L.q(h), m_heads), splitHeads(L.k(h), m_heads),
                                               splitHeads(L.v(h), m_heads));  // [heads, T, d]
-      h = L.ln1(h + L.out(mergeHeads(ctx)));                                // [T, H]
-      h = L.ln2(h + L.fc2(applyActivation("gelu_new", L.fc1(h))));         // [T, H]
+      const at::Tensor attn = L.out(mergeHeads(ctx));  // [T, H]
+      residualWrite(options, "self", static_cast<int>(l), ResidualPart::Attention, attn);
+      h = L.ln1(h + attn);                                                     // [T, H]
+      const at::Tensor mlp = L.fc2(applyActivation("gelu_new", L.fc1(h)));     // [T, H]
+      residualWrite(options, "self", static_cast<int>(l), ResidualPart::Mlp, mlp);
+      h = L.ln2(h + mlp);  // [T, H]
       layerDone(options, "self", static_cast<int>(l), h);
     }
     TensorMap out;

@@ -80,6 +80,12 @@ class OptFamily : public Model {
   }
   /// Post-LN OPT (do_layer_norm_before false) renormalises its residual stream in every layer: not a sum of writes.
   bool hasDirectAttribution() const override { return m_preNorm; }
+  ResidualForm residualForm() const override { return m_preNorm ? ResidualForm::PreNorm : ResidualForm::PostNorm; }
+  NormParameters postNorm(int layer, ResidualPart part) const override {
+    const Layer& L = m_layers.at(static_cast<size_t>(layer));
+    const LayerNorm& n = part == ResidualPart::Mlp ? L.ffnNorm : L.attnNorm;
+    return {n.w, n.b, n.eps};
+  }
   at::Tensor headWrites(int layer, const at::Tensor& headOutputs) const override {
     return headWritesThrough(m_layers.at(static_cast<size_t>(layer)).out.wt, headOutputs);  // [heads, T, H]
   }
@@ -105,7 +111,7 @@ class OptFamily : public Model {
     at::Tensor h = at::embedding(m_embed, ids);              // [T, E]
     if (m_projectIn.wt.defined()) h = m_projectIn(h);          // [T, H]
     h = h + at::embedding(m_positions, pos + kPositionOffset);  // [T, H]
-    if (m_preNorm) residualWrite(options, "self", 0, ResidualPart::Embeddings, h);
+    residualWrite(options, "self", 0, ResidualPart::Embeddings, h);
     for (size_t l = 0; l < m_layers.size(); ++l) {
       const Layer& L = m_layers[l];
       const at::Tensor x = m_preNorm ? L.attnNorm(h) : h;  // [T, H]
@@ -117,12 +123,12 @@ class OptFamily : public Model {
       const at::Tensor ctx = computeAttention(call, splitHeads(L.q(x), m_heads), splitHeads(L.k(x), m_heads),
                                               splitHeads(L.v(x), m_heads));  // [heads, T, d]
       const at::Tensor attn = L.out(mergeHeads(ctx));                         // [T, H]
-      if (m_preNorm) residualWrite(options, "self", static_cast<int>(l), ResidualPart::Attention, attn);
+      residualWrite(options, "self", static_cast<int>(l), ResidualPart::Attention, attn);
       h = h + attn;                                                           // [T, H]
       if (!m_preNorm) h = L.attnNorm(h);                                      // [T, H]
       const at::Tensor y = m_preNorm ? L.ffnNorm(h) : h;                      // [T, H]
       const at::Tensor mlp = L.fc2(applyActivation(m_act, L.fc1(y)));         // [T, H]
-      if (m_preNorm) residualWrite(options, "self", static_cast<int>(l), ResidualPart::Mlp, mlp);
+      residualWrite(options, "self", static_cast<int>(l), ResidualPart::Mlp, mlp);
       h = h + mlp;                                                            // [T, H]
       if (!m_preNorm) h = L.ffnNorm(h);                                       // [T, H]
       layerDone(options, "self", static_cast<int>(l), h);

@@ -15,7 +15,7 @@
 namespace attnscope {
 namespace {
 
-class RobertaFamily : public Model {
+class RobertaFamily : public BertEncoderModel {
  public:
   RobertaFamily(const std::string& type, const ModelConfig& cfg, WeightStore& ws, const at::TensorOptions& o)
       : m_device(o.device()) {
@@ -83,7 +83,6 @@ class RobertaFamily : public Model {
  private:
   at::Device m_device;
   int64_t m_pad = 1;
-  BertEncoder m_encoder;
   Linear m_dense, m_outProj, m_mlmDense;
   LayerNorm m_mlmNorm;
   at::Tensor m_mlmDecoder, m_mlmBias;

@@ -85,6 +85,10 @@ class VitFamily : public Model {
   }
 
   std::vector<std::string> inputNames() const override { return {"pixel_values"}; }
+  ResidualForm residualForm() const override { return ResidualForm::PreNorm; }
+  at::Tensor headWrites(int layer, const at::Tensor& headOutputs) const override {
+    return headWritesThrough(m_layers.at(static_cast<size_t>(layer)).out.wt, headOutputs);  // [heads, T, H]
+  }
 
   TensorMap forward(const TensorMap& inputs, const ForwardOptions& options) override {
     const at::Tensor pixels =
@@ -95,6 +99,7 @@ class VitFamily : public Model {
     if (m_dist.defined()) parts.push_back(m_dist);
     parts.push_back(patches);
     at::Tensor h = at::cat(parts, 0) + m_pos;  // [T, H]
+    residualWrite(options, "self", 0, ResidualPart::Embeddings, h);
     for (size_t l = 0; l < m_layers.size(); ++l) {
       const Layer& L = m_layers[l];
       const at::Tensor x = L.before(h);  // [T, H]
@@ -102,8 +107,12 @@ class VitFamily : public Model {
       call.scale = m_scale;
       const at::Tensor ctx = computeAttention(call, splitHeads(L.q(x), m_heads), splitHeads(L.k(x), m_heads),
                                               splitHeads(L.v(x), m_heads));  // [heads, T, d]
-      h = h + L.out(mergeHeads(ctx));                                        // [T, H]
-      h = h + L.down(applyActivation(m_act, L.up(L.after(h))));             // [T, H]
+      const at::Tensor attn = L.out(mergeHeads(ctx));  // [T, H]
+      residualWrite(options, "self", static_cast<int>(l), ResidualPart::Attention, attn);
+      h = h + attn;                                                          // [T, H]
+      const at::Tensor mlp = L.down(applyActivation(m_act, L.up(L.after(h))));  // [T, H]
+      residualWrite(options, "self", static_cast<int>(l), ResidualPart::Mlp, mlp);
+      h = h + mlp;  // [T, H]
       layerDone(options, "self", static_cast<int>(l), h);
     }
     h = m_norm(h);  // [T, H]

@@ -128,6 +128,16 @@ class Wav2Vec2Family : public Model {
   }
 
   std::vector<std::string> inputNames() const override { return {"input_values"}; }
+  /// Base checkpoints normalise after each block; "stable layer norm" ones (large) inside them.
+  ResidualForm residualForm() const override { return m_stable ? ResidualForm::PreNorm : ResidualForm::PostNorm; }
+  NormParameters postNorm(int layer, ResidualPart part) const override {
+    const Layer& L = m_layers.at(static_cast<size_t>(layer));
+    const LayerNorm& n = part == ResidualPart::Mlp ? L.finalNorm : L.norm;
+    return {n.w, n.b, n.eps};
+  }
+  at::Tensor headWrites(int layer, const at::Tensor& headOutputs) const override {
+    return headWritesThrough(m_layers.at(static_cast<size_t>(layer)).out.wt, headOutputs);  // [heads, T, H]
+  }
 
   TensorMap forward(const TensorMap& inputs, const ForwardOptions& options) override {
     at::Tensor x = floatInput(inputs, "input_values", {-1}, m_options).view({1, 1, -1});  // [1, 1, N]
@@ -156,6 +166,7 @@ class Wav2Vec2Family : public Model {
     pos = applyActivation(m_convAct, pos)[0].t();                    // [F, H]
     h = h + pos;                                                      // [F, H]
     if (!m_stable) h = m_encNorm(h);                                  // [F, H]
+    residualWrite(options, "self", 0, ResidualPart::Embeddings, h);
     for (size_t l = 0; l < m_layers.size(); ++l) {
       const Layer& L = m_layers[l];
       AttentionCall call = attentionCall(options, "self", static_cast<int>(l));
@@ -163,13 +174,13 @@ class Wav2Vec2Family : public Model {
       const at::Tensor a = m_stable ? L.norm(h) : h;  // [F, H]
       const at::Tensor ctx = computeAttention(call, splitHeads(L.q(a), m_heads), splitHeads(L.k(a), m_heads),
                                               splitHeads(L.v(a), m_heads));  // [heads, F, d]
-      h = h + L.out(mergeHeads(ctx));                                        // [F, H]
-      if (m_stable) {
-        h = h + L.down(applyActivation(m_act, L.up(L.finalNorm(h))));  // [F, H]
-      } else {
-        h = L.norm(h);                                                  // [F, H]
-        h = L.finalNorm(h + L.down(applyActivation(m_act, L.up(h))));   // [F, H]
-      }
+      const at::Tensor attn = L.out(mergeHeads(ctx));  // [F, H]
+      residualWrite(options, "self", static_cast<int>(l), ResidualPart::Attention, attn);
+      h = h + attn;  // [F, H]
+      if (!m_stable) h = L.norm(h);  // [F, H]
+      const at::Tensor mlp = L.down(applyActivation(m_act, L.up(m_stable ? L.finalNorm(h) : h)));  // [F, H]
+      residualWrite(options, "self", static_cast<int>(l), ResidualPart::Mlp, mlp);
+      h = m_stable ? h + mlp : L.finalNorm(h + mlp);  // [F, H]
       layerDone(options, "self", static_cast<int>(l), h);
     }
     if (m_stable) h = m_encNorm(h);  // [F, H]

@@ -31,6 +31,9 @@ struct ModelSummary {
   bool canGenerate = false;     ///< greedy generation works (decoder language models, encoder–decoder models)
   bool hasLens = false;         ///< a token output head reads the residual stream: the logit lens works
   bool hasDirectAttribution = false;  ///< the residual stream is a sum of writes: direct logit attribution works
+  /// The family reports what each layer writes to its residual stream (pre- or post-norm): ALTI and the
+  /// information-flow graph work.
+  bool hasResidualDecomposition = false;
   std::vector<std::string> labels;
   std::string note;  ///< config.json "attnscope_note" (e.g. "Locally trained demo …"), shown on the model card
 };
