@@ -592,7 +592,8 @@ int cmdRun(const Args& a) {
   qk.kind = CaptureKind::QueryKey;
   const MemoryEstimate probsEstimate = estimateRun(*m, in, probs, lastLogits, !plainAttention),
                        qkEstimate = estimateRun(*m, in, qk, lastLogits, !plainAttention);
-  if (store == "qk" || (store == "auto" && plainAttention && probsEstimate.total() > budget))
+  if (store == "qk" || (store == "auto" && autoStoreKind(probsEstimate, budget, plainAttention) ==
+                                               CaptureKind::QueryKey))
     sel = qk;
   else
     sel = probs;

@@ -24,9 +24,9 @@ namespace attnscope {
 
 namespace {
 
-/// The dense path: softmax(q·kᵀ·scale + masks)·v, with the variant's score/probability edits. Its scores,
-/// probabilities and head outputs use the chunked path's per-head arithmetic (HeadScores.h), so a variant that edits
-/// nothing gives exactly what a run without it gives.
+/// The dense path: softmax(q·kᵀ·scale + masks)·v, with the variant's score/probability edits. Its scores use the
+/// chunked path's per-head arithmetic (HeadScores.h) and the same fused softmax, so a variant that edits nothing
+/// gives what a run without it gives (up to the order of the softmax's sums over masked keys).
 at::Tensor denseAttention(const AttentionCall& call, const VariantCall& vc, const at::Tensor& q32,
                           const at::Tensor& k32, const at::Tensor& v, at::Tensor& probs) {
   const AttentionVariant* variant = call.variant;
@@ -44,12 +44,7 @@ at::Tensor denseAttention(const AttentionCall& call, const VariantCall& vc, cons
   }
   at::Tensor scores = at::stack(perHead);  // [heads, q, k]
   if (variant) variant->editScores(vc, scores, q32, k32);
-  if (scores.requires_grad()) {
-    probs = at::softmax(scores, -1);  // [heads, q, k]
-  } else {
-    const at::Tensor lse = detail::rowLogSumExp(scores);   // [heads, q]
-    probs = detail::probabilitiesInPlace(scores, lse);     // [heads, q, k]
-  }
+  probs = at::softmax(scores, -1);  // [heads, q, k]
   if (variant) {
     // A row with no allowed key attends to nothing (out of place when autograd needs the softmax output).
     if (variant->mayEmptyRows()) {
@@ -68,10 +63,10 @@ at::Tensor denseAttention(const AttentionCall& call, const VariantCall& vc, cons
 
 /// The chunked path: the same softmax(q·kᵀ·scale + masks)·v, computed one head and a few query rows at a time
 /// against only the keys those rows can see (no [heads, q, k] tensor; grouped-query heads read their key head
-/// without copies). When \p lse or \p probs is given (a capture), the probabilities are exp(s − lse) with the
-/// arithmetic the tiles of a queries/keys capture use (HeadScores.h), so both capture kinds of the same layers hold
-/// the same numbers (a layer nobody captures uses the plain softmax, which rounds differently);
-/// \p lse receives [heads, q] float64 and \p probs [heads, q, k] float32.
+/// without copies). The probabilities are always the fused softmax, so a capture of either kind changes nothing in
+/// the forward; \p lse (a queries/keys capture) receives each row's log-sum-exp [heads, q] float64, from which the
+/// tiles recompute exp(s − lse) (equal to the softmax within float32 rounding, ~1e-7), and \p probs (a
+/// probabilities capture) [heads, q, k] float32.
 at::Tensor chunkedAttention(const AttentionCall& call, int64_t past, const at::Tensor& q32, const at::Tensor& k32,
                             const at::Tensor& v, at::Tensor* lse, at::Tensor* probs) {
   const int64_t heads = q32.size(0), tq = q32.size(1), kvHeads = k32.size(0), tk = k32.size(1), dv = v.size(2);
@@ -83,7 +78,6 @@ at::Tensor chunkedAttention(const AttentionCall& call, int64_t past, const at::T
   masks.keyPadding = call.keyPaddingMask;
   const int64_t chunk = detail::chunkRows(tk);
   const bool grad = at::GradMode::is_enabled() && (q32.requires_grad() || k32.requires_grad() || v.requires_grad());
-  const bool exact = !grad && (lse || probs);
   at::Tensor out;
   if (!grad) out = at::empty({heads, tq, dv}, v.options());  // [heads, q, dv]
   if (lse) *lse = at::empty({heads, tq}, q32.options().dtype(at::kDouble));  // [heads, q]
@@ -101,15 +95,9 @@ at::Tensor chunkedAttention(const AttentionCall& call, int64_t past, const at::T
       if (call.bias.defined()) bias = call.bias[h].narrow(0, a, n).narrow(1, lo, w).to(at::kFloat);  // [n, w]
       at::Tensor s = detail::headScores(q32[h].narrow(0, a, n), k32[kv].narrow(0, lo, w), call.scale, bias, masks, a,
                                         lo);  // [n, w]
-      at::Tensor p;
-      if (exact) {
-        const at::Tensor l = detail::rowLogSumExp(s);  // [n]
-        p = detail::probabilitiesInPlace(s, l);        // [n, w]
-        if (lse) (*lse)[h].narrow(0, a, n).copy_(l);
-        if (probs) (*probs)[h].narrow(0, a, n).narrow(1, lo, w).copy_(p);
-      } else {
-        p = at::softmax(s, -1);  // [n, w]
-      }
+      at::Tensor p = at::softmax(s, -1);  // [n, w]
+      if (lse) (*lse)[h].narrow(0, a, n).copy_(detail::rowLogSumExpFromSoftmax(s, p));  // [n]
+      if (probs) (*probs)[h].narrow(0, a, n).narrow(1, lo, w).copy_(p);
       if (p.scalar_type() != v.scalar_type()) p = p.to(v.scalar_type());
       const at::Tensor o = at::matmul(p, v[kv].narrow(0, lo, w));  // [n, dv]
       if (grad) headBlocks.push_back(o);

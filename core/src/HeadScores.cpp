@@ -51,6 +51,12 @@ at::Tensor rowLogSumExp(const at::Tensor& scores) {
   return m.squeeze(-1).to(at::kDouble).add_(sum.to(at::kDouble).log_());  // [n]
 }
 
+at::Tensor rowLogSumExpFromSoftmax(const at::Tensor& scores, const at::Tensor& probs) {
+  const auto [m, where] = scores.max(-1, true);                 // [n, 1] each
+  const at::Tensor top = probs.gather(-1, where).to(at::kDouble);  // [n, 1]
+  return m.to(at::kDouble).sub_(top.log_()).squeeze(-1);          // [n]
+}
+
 at::Tensor probabilitiesInPlace(at::Tensor& scores, const at::Tensor& lse) {
   const at::Tensor l = lse.to(at::kDouble).unsqueeze(-1);                 // [n, 1]
   const at::Tensor hiPart = l.to(at::kFloat);                              // [n, 1]

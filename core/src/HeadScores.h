@@ -32,6 +32,11 @@ at::Tensor headScores(const at::Tensor& qRows, const at::Tensor& kCols, double s
 /// Each row's log Σ exp(s) in float64 [n] (max + log Σ exp(s − max)); any leading dimensions are kept.
 at::Tensor rowLogSumExp(const at::Tensor& scores);
 
+/// The same log Σ exp(s) read off a row's softmax \p probs of \p scores ([…, n, w]): max s − log p at the max, in
+/// float64 [n] — one read-only pass instead of another exponential; within ~1e-7 of rowLogSumExp (the float32
+/// rounding of the largest probability, which is at least 1/w).
+at::Tensor rowLogSumExpFromSoftmax(const at::Tensor& scores, const at::Tensor& probs);
+
 /// exp(s − lse) computed in place in \p scores ([…, n, w]), \p lse float64 [… , n] split into two float32 parts.
 at::Tensor probabilitiesInPlace(at::Tensor& scores, const at::Tensor& lse);
 

@@ -191,6 +191,12 @@ MemoryEstimate estimateRun(const LoadedModel& m, const PreparedInput& input, con
   return e;
 }
 
+CaptureKind autoStoreKind(const MemoryEstimate& probabilities, int64_t budget, bool plainAttention, int keptCopies) {
+  if (!plainAttention) return CaptureKind::Probabilities;
+  const int64_t need = probabilities.total() + static_cast<int64_t>(keptCopies) * probabilities.store;
+  return need <= budget ? CaptureKind::Probabilities : CaptureKind::QueryKey;
+}
+
 void checkFits(const MemoryEstimate& estimate, CaptureKind kind, int64_t budget, const std::string& budgetSource) {
   if (estimate.total() <= budget) return;
   std::string hint;

@@ -406,6 +406,13 @@ TEST(MemoryBudget, SizesParseAndEstimatesScale) {
   EXPECT_EQ(ep.weights, model->model->info().parameters * 4);
   EXPECT_THROW(checkFits(ep, CaptureKind::Probabilities, ep.total() - 1, "test"), OutOfMemoryError);
   EXPECT_NO_THROW(checkFits(ep, CaptureKind::Probabilities, ep.total(), "test"));
+  // "auto": probabilities exactly while the run with them fits (with the copies the caller keeps), else queries and
+  // keys; a variant keeps probabilities whatever the budget.
+  EXPECT_EQ(autoStoreKind(ep, ep.total(), true), CaptureKind::Probabilities);
+  EXPECT_EQ(autoStoreKind(ep, ep.total() - 1, true), CaptureKind::QueryKey);
+  EXPECT_EQ(autoStoreKind(ep, ep.total() + ep.store, true, 1), CaptureKind::Probabilities);
+  EXPECT_EQ(autoStoreKind(ep, ep.total() + ep.store - 1, true, 1), CaptureKind::QueryKey);
+  EXPECT_EQ(autoStoreKind(ep, 0, false), CaptureKind::Probabilities);
 }
 
 /// Aggregates of one query row (what long inputs get instead of [q, k] matrices): row q of mean / max over heads and

@@ -56,6 +56,8 @@ shot gui-pruning-sweep-stories260k 18 "$shared/models/stories260K" --text "$stor
 shot gui-qwen2-tokenizer 12 "$shared/golden/qwen2-tiny-random" --text "Qwen2 reads 12,345 cafés: don't you think THEY'LL notice?"
 shot gui-image-overlay-vit 12 "$shared/golden/vit-tiny-random" --input "$shared/golden/vit-tiny-random/input.png" --tab overlay
 shot gui-audio-overlay-kwt1 14 "$shared/models/kwt1" --input "$shared/golden/whisper-tiny-random/jfk_2s.wav" --tab overlay
+shot gui-faithfulness-kwt1 75 "$shared/models/kwt1" --input "$shared/golden/whisper-tiny-random/jfk_2s.wav" --tab deletion
+shot gui-overview-words-stories260k 12 "$shared/models/stories260K" --text "$story" --tab overview --words
 shot gui-whisper-cross 14 "$shared/golden/whisper-tiny-random" --input "$shared/golden/whisper-tiny-random/jfk_2s.wav" --generate 8
 # A long input: the golden GQA Llama (RoPE: any length) with 8,192 positions and a ~4,000-token text, kept as queries
 # and keys; the head view computes each window on demand, the overview samples 48 query rows per head.

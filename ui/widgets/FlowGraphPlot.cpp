@@ -114,7 +114,7 @@ void FlowGraphPlot::setGraph(const InformationFlowGraph& graph) {
       m_nodes->addData(static_cast<double>(position), level);
   m_top->addData(static_cast<double>(graph.position), levels);
   QSharedPointer<QCPAxisTickerText> xt(new QCPAxisTickerText), yt(new QCPAxisTickerText);
-  const int step = std::max(1, T / 60);
+  const int step = std::max(1, (T + 39) / 40);  // at most 40 position labels (audio and image inputs are long)
   for (int p = 0; p < T; p += step)
     xt->addTick(p, QString::fromStdString(graph.positions[static_cast<size_t>(p)]));
   const int lstep = levels > 48 ? 4 : levels > 24 ? 2 : 1;

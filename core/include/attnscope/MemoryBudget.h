@@ -45,6 +45,13 @@ MemoryEstimate estimateRun(const LoadedModel& m, const PreparedInput& input, con
 /// Bytes of the logits of every position of \p input (0 for models without a language-model head).
 int64_t allLogitsBytes(const LoadedModel& m, const PreparedInput& input);
 
+/// The capture kind a "store auto" run takes — the one rule of the CLI and the GUI: probabilities when the run with
+/// them (\p probabilities, estimated with CaptureKind::Probabilities) fits \p budget together with \p keptCopies
+/// more copies of its probabilities that the caller holds afterwards (the GUI's document keeps one), else queries
+/// and keys. A variant whose attention is not exp(q·k·scale + bias − lse) (\p plainAttention false) always keeps
+/// probabilities.
+CaptureKind autoStoreKind(const MemoryEstimate& probabilities, int64_t budget, bool plainAttention, int keptCopies = 0);
+
 /// Throws OutOfMemoryError when \p estimate exceeds \p budget, naming both in GB and what would fit instead.
 void checkFits(const MemoryEstimate& estimate, CaptureKind kind, int64_t budget, const std::string& budgetSource);
 

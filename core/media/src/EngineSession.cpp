@@ -333,11 +333,15 @@ CaptureResult EngineSession::run(const RunRequest& request, const std::function<
   if (request.store == "qk" && !plain)
     throw InputError("the variant '" + variant->spec() + "' cannot be kept as queries and keys; store probabilities");
   const bool lastLogits = allLogitsBytes(*m->model, input) > (int64_t(1) << 30);
+  // The budget: what this machine can give now, plus the loaded weights the estimate counts again. "auto" is the
+  // CLI's rule, counting the copy of the probabilities the document keeps beside the engine's.
+  const MemoryEstimate probsEstimate = estimateRun(*m->model, input, selection, lastLogits, !plain);
+  const int64_t budget = availableMemory() + probsEstimate.weights;
   if (request.store == "qk" ||
-      (request.store == "auto" && plain && estimateRun(*m->model, input, selection, lastLogits).store > availableMemory() / 3))
+      (request.store == "auto" && autoStoreKind(probsEstimate, budget, plain, 1) == CaptureKind::QueryKey))
     selection.kind = CaptureKind::QueryKey;
   const MemoryEstimate estimate = estimateRun(*m->model, input, selection, lastLogits, !plain);
-  checkFits(estimate, selection.kind, availableMemory() + estimate.weights, "what this machine can give now");
+  checkFits(estimate, selection.kind, budget, "what this machine can give now");
   RunResult run = runModel(*m->model, input, selection, &control, variant.get(), lastLogits);
   CaptureResult out = toCaptureResult(*m->model, input, run, m->summary.heads);
   m->lastInput = std::move(input);
