@@ -29,6 +29,8 @@ namespace {
 struct FlowRecorder : AttentionHook {
   explicit FlowRecorder(std::string stack) : stack(std::move(stack)) {}
   std::string stack;
+  int layers = 0;                                           ///< of the stack, once recorded
+  std::vector<std::string> labels;                          ///< of the stack's positions
   at::Tensor embed;                                         ///< [T, H]
   std::map<int, at::Tensor> probs, values, attn, mlp, out;  ///< [heads, T, T], [kv, T, d], [T, H] ×3
   bool wantsProbabilities(const AttentionSite& site) const override { return site.stack == stack; }
@@ -113,25 +115,24 @@ std::unique_ptr<FlowRecorder> recordFlow(LoadedModel& m, const PreparedInput& in
   const Model& model = *m.model;
   if (model.residualForm() == ResidualForm::None)
     throw InputError(what + " needs a model that reports what each layer writes to its residual stream; the " +
-                     model.info().modelType + " family does not (" +
-                     (model.info().encoderDecoder || model.info().stacks.size() > 1
-                          ? "encoder-decoder models are not decomposed"
-                          : "its layers are not decomposed") +
-                     ")");
-  const int64_t T = static_cast<int64_t>(input.labels.size());
+                     model.info().modelType + " family does not");
+  const std::string stack = model.inputStack();
+  std::vector<std::string> labels = stackLabels(input, stack).first;
+  const int64_t T = static_cast<int64_t>(labels.size());
   if (*position == -1 && !model.info().causal) *position = 0;  // an encoder's summary position ([CLS])
   if (*position < 0) *position += T;
   if (*position < 0 || *position >= T)
     throw InputError("position " + std::to_string(*position) + " is outside the input (0.." +
                      std::to_string(T - 1) + ")");
   checkFlowFits(model.info(), T, what);
-  auto rec = std::make_unique<FlowRecorder>("self");
+  auto rec = std::make_unique<FlowRecorder>(stack);
+  rec->labels = std::move(labels);
   c10::InferenceMode guard;
   ForwardOptions options;
   options.hook = rec.get();
   m.model->forward(input.tensors, options);
-  const int L = model.info().layers;
-  if (!rec->embed.defined() || static_cast<int>(rec->out.size()) != L ||
+  const int L = rec->layers = static_cast<int>(rec->out.size());
+  if (!rec->embed.defined() || L == 0 || rec->out.rbegin()->first != L - 1 ||
       static_cast<int>(rec->probs.size()) != L || static_cast<int>(rec->values.size()) != L ||
       static_cast<int>(rec->mlp.size()) != L)
     throw AttnScopeError("internal: the " + model.info().modelType + " model did not report every part of " +
@@ -152,7 +153,7 @@ std::vector<double> altiAttribution(LoadedModel& m, const PreparedInput& input, 
   const auto rec = recordFlow(m, input, &position, "ALTI");
   c10::InferenceMode guard;
   const Model& model = *m.model;
-  const int L = model.info().layers;
+  const int L = rec->layers;
   const int64_t T = rec->probs.at(0).size(-1);
   at::Tensor rollout = at::eye(T, at::TensorOptions().dtype(at::kDouble));  // [T, T]
   for (int l = 0; l < L; ++l) {
@@ -187,12 +188,12 @@ InformationFlowGraph informationFlowGraph(LoadedModel& m, const PreparedInput& i
   const FlowRecorder& rec = *recorded;
   c10::InferenceMode guard;
   const Model& model = *m.model;
-  const int L = model.info().layers;
-  const int64_t T = static_cast<int64_t>(input.labels.size());
+  const int L = rec.layers;
+  const int64_t T = static_cast<int64_t>(rec.labels.size());
   InformationFlowGraph g;
   g.model = model.info().modelType;
   g.position = position;
-  g.positions = input.labels;
+  g.positions = rec.labels;
   g.layers = L;
   g.threshold = threshold;
   std::set<int64_t> above = {position};  // nodes reached at level 2l + 2

@@ -51,6 +51,7 @@ TokenAttribution tokenAttribution(LoadedModel& m, const PreparedInput& input, co
     a.layers = g.layers;
     if (variant) a.variant = variant->spec();
   } else if (method == "alti" || method == "value-zeroing") {
+    a.stack = m.model->inputStack();
     const int64_t asked = position.value_or(-1);
     a.scores = method == "alti" ? altiAttribution(m, input, asked) : valueZeroingAttribution(m, input, asked);
     const int64_t T = static_cast<int64_t>(a.scores.size());

@@ -65,10 +65,11 @@ struct OutputRecorder : AttentionHook {
 
 std::vector<double> valueZeroingAttribution(LoadedModel& m, const PreparedInput& input, int64_t position) {
   const ModelInfo& info = m.model->info();
-  if (std::find(info.stacks.begin(), info.stacks.end(), "self") == info.stacks.end())
-    throw InputError("value zeroing needs a self-attention stack; this " + info.modelType + " model has " +
-                     std::to_string(info.stacks.size()) + " stacks (encoder–decoder models are not covered)");
-  const int64_t T = static_cast<int64_t>(input.labels.size());
+  const std::string stack = m.model->inputStack();  // "self", or an encoder–decoder model's "encoder"
+  if (stack.empty())
+    throw InputError("value zeroing needs a self-attention stack over the input; this " + info.modelType +
+                     " model has none");
+  const int64_t T = static_cast<int64_t>(stackLabels(input, stack).first.size());
   if (T > 1024)
     throw InputError("value zeroing runs layers × positions forwards; " + std::to_string(T) +
                      " positions is more than the 1,024 it takes");
@@ -79,23 +80,24 @@ std::vector<double> valueZeroingAttribution(LoadedModel& m, const PreparedInput&
                      std::to_string(T - 1) + ")");
   c10::InferenceMode guard;
   const auto run = [&](const AttentionVariant* variant) {
-    OutputRecorder rec("self");
+    OutputRecorder rec(stack);
     ForwardOptions options;
     options.hook = &rec;
     options.variant = variant;
     m.model->forward(input.tensors, options);
-    if (static_cast<int>(rec.out.size()) != info.layers)
+    if (rec.out.empty() || rec.out.rbegin()->first + 1 != static_cast<int>(rec.out.size()) ||
+        rec.out.begin()->second.size(0) != T)
       throw AttnScopeError("internal: the " + info.modelType + " model did not report every layer output");
     return rec.out;
   };
-  const ZeroValueVariant none("self", -1,
-                              0);  // zeroes nothing: the same (dense) attention path as the others
+  const ZeroValueVariant none(stack, -1, 0);  // zeroes nothing: the same (dense) attention path as the others
   const std::map<int, at::Tensor> base = run(&none);
+  const int layers = static_cast<int>(base.size());
   at::Tensor rollout = at::eye(T, at::TensorOptions().dtype(at::kDouble));  // [T, T]
-  for (int l = 0; l < info.layers; ++l) {
+  for (int l = 0; l < layers; ++l) {
     at::Tensor mix = at::zeros({T, T}, at::TensorOptions().dtype(at::kDouble));  // [T, T]: row i, column j
     for (int64_t j = 0; j < T; ++j) {
-      ZeroValueVariant zero("self", l, j);
+      ZeroValueVariant zero(stack, l, j);
       const at::Tensor changed = run(&zero).at(l);                                         // [T, H]
       mix.select(1, j).copy_(1.0 - at::cosine_similarity(base.at(l), changed, 1, 1e-12));  // [T]
     }

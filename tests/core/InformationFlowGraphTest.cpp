@@ -89,8 +89,10 @@ TEST_P(FlowGraphGolden, AltiEqualsTheIndependentConstruction) {
 }
 
 /// Encoders and image/audio models (tests/scripts/alti_encoder_reference.py): BERT and KWT are post-LN, so every
-/// step's LayerNorm is linearised at the row's sum; ViT is pre-LN without a token head. ALTI rows and graphs equal
-/// the independent float64 construction; the default position of an encoder is its first ([CLS]).
+/// step's LayerNorm is linearised at the row's sum; ViT is pre-LN without a token head; the encoder–decoder models
+/// are decomposed over their encoder stack (T5 pre-RMSNorm with its relative bias, BART post-LN, Whisper pre-LN
+/// after its convolutions). ALTI rows and graphs equal the independent float64 construction; the default position of
+/// an encoder is its first ([CLS]).
 class FlowGraphEncoder : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(FlowGraphEncoder, AltiAndGraphEqualTheIndependentConstruction) {
@@ -109,7 +111,8 @@ TEST_P(FlowGraphEncoder, AltiAndGraphEqualTheIndependentConstruction) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Encoders, FlowGraphEncoder,
-                         ::testing::Values("bert-tiny-random", "vit-tiny-random", "kwt1-audio"));
+                         ::testing::Values("bert-tiny-random", "vit-tiny-random", "kwt1-audio", "t5-tiny-random",
+                                           "bart-tiny-random", "whisper-tiny-random"));
 
 /// Value zeroing (Mohebbi et al. 2023): each row equals the independent float64 reruns with zeroed values.
 TEST(ValueZeroing, EqualsTheIndependentReruns) {
@@ -138,10 +141,14 @@ TEST(ValueZeroing, EqualsTheIndependentReruns) {
   double sum = 0;
   for (double v : cls) sum += v;
   EXPECT_NEAR(sum, 1.0, 1e-9);
+  // An encoder–decoder model: the encoder stack's rows (20 source tokens, not the 12 decoder positions).
   auto t5 = loadModel(golden("t5-tiny-random"), "cpu");
-  EXPECT_THROW(valueZeroingAttribution(
-                   *t5, prepareInputsFile(*t5, golden("t5-tiny-random") + "/expected.safetensors")),
-               InputError);
+  const std::vector<double> source =
+      valueZeroingAttribution(*t5, prepareInputsFile(*t5, golden("t5-tiny-random") + "/expected.safetensors"));
+  ASSERT_EQ(source.size(), 20u);
+  sum = 0;
+  for (double v : source) sum += v;
+  EXPECT_NEAR(sum, 1.0, 1e-9);
 }
 
 TEST(FlowGraph, EdgesAreCausalReachableAndAboveTheThreshold) {
@@ -182,10 +189,13 @@ TEST(FlowGraph, EdgesAreCausalReachableAndAboveTheThreshold) {
   }
   EXPECT_THROW(informationFlowGraph(*model, in, 99), InputError);
   EXPECT_THROW(informationFlowGraph(*model, in, -1, 0.0), InputError);
-  auto t5 = loadModel(golden("t5-tiny-random"), "cpu");  // encoder-decoder: not decomposed
+  // An encoder–decoder model is traced through its encoder: the positions are the source tokens.
+  auto t5 = loadModel(golden("t5-tiny-random"), "cpu");
   const PreparedInput tin = prepareInputsFile(*t5, golden("t5-tiny-random") + "/expected.safetensors");
-  EXPECT_THROW(informationFlowGraph(*t5, tin), InputError);
-  EXPECT_THROW(altiAttribution(*t5, tin), InputError);
+  const InformationFlowGraph tg = informationFlowGraph(*t5, tin);
+  EXPECT_EQ(tg.positions, tin.sequenceLabels.at("encoder"));
+  EXPECT_EQ(tg.layers, 2);
+  EXPECT_THROW(informationFlowGraph(*t5, tin, 20), InputError);  // 20 source tokens: 0..19
 }
 
 TEST(FlowGraph, CliWritesTheGraphAndAFigure) {

@@ -386,6 +386,20 @@ class GuiTest : public QObject {
     QCOMPARE(w.tab<HeadTab>()->view()->keys(), 100);  // encoder frames
     QCOMPARE(w.tab<HeadTab>()->view()->queries(), 1);  // the decoder start token
     QCOMPARE(w.document()->capture()->stackKeyLabels.at(2).at(1), std::string("0.02s"));
+    // An encoder–decoder model is attributed over its encoder: the tab starts on ALTI (gradient × attention follows
+    // one self-attention stack), one bar per encoder frame summing to 1; the information flow is offered too.
+    AttributionTab* attribution = w.tab<AttributionTab>();
+    QVERIFY(w.tabs()->isTabEnabled(w.tabs()->indexOf(attribution)));
+    QVERIFY(w.tabs()->isTabEnabled(w.tabs()->indexOf(w.tab<FlowGraphTab>())));
+    QCOMPARE(attribution->methodBox()->currentData().toString(), QString("alti"));
+    QSignalSpy attributed(attribution, &AnalysisTab::shown);
+    QVERIFY(w.showTab("attribution"));
+    QVERIFY(attributed.wait(30000));
+    const auto& frames = attribution->plot()->scores().values;
+    QCOMPARE(frames.size(), size_t(100));
+    double share = 0;
+    for (double v : frames) share += v;
+    QVERIFY(std::abs(share - 1.0) < 1e-6);
     // The input panel previews the audio (waveform over spectrogram), drawn on the worker thread.
     QSignalSpy preview(w.input(), &InputPanel::previewShown);
     w.input()->setFile(wh + "/jfk_2s.wav");

@@ -7,7 +7,9 @@ Float64 forwards written here from each model's published semantics, sharing no 
   x = LN1(x + O·Attn(x)), x = LN2(x + FFN(x)), exact GELU), checked against the golden last hidden state;
 - vit-tiny-random: ViTForImageClassification (pre-LN blocks), checked against the golden logits;
 - kwt1-audio: KWT-1 (post-LN, approximate GELU, one head, no q/k/v bias) from the golden MFCC features, checked
-  against the golden logits.
+  against the golden logits;
+- the encoder stacks of t5-tiny-random (pre-RMSNorm, the golden relative position bias), bart-tiny-random (post-LN)
+  and whisper-tiny-random (pre-LN after the convolutions), checked against the golden encoder outputs.
 ALTI (Ferrando et al. 2022, "Measuring the mixing of contextual information in the transformer"): in each layer,
 position i's attention-step sum x_i + sum_j sum_h A^h_ij v^h_j W_O^h + b_O is split into one component per source j
 (the residual x_i added to j = i; the bias belongs to nobody). Pre-LN models score each component z by its
@@ -42,20 +44,23 @@ class Layer:
         self.norm1, self.norm2 = norm1, norm2  # (gamma, beta, eps) of a post-LN model, else None
 
 
-def attention_layer(x, W, b, names, heads, scale, qkv_bias=True):
-    """Self-attention of x [T, E]: probabilities [heads, T, T], per-source per-head writes [heads, T, E], bias [E]."""
+def attention_layer(x, W, b, names, heads, scale, score_bias=None, d=None):
+    """Self-attention of x [T, E]: probabilities [heads, T, T], per-source per-head writes [heads, T, E], bias [E].
+    Each projection adds its bias where the checkpoint has one; score_bias [heads, T, T] is added to the scores."""
     T, E = x.shape
-    d = E // heads
+    d = d or E // heads
 
     def lin(name):
         y = x @ W[b + name + ".weight"].T
-        return y + W[b + name + ".bias"] if qkv_bias else y
+        return y + W[b + name + ".bias"] if b + name + ".bias" in W else y
 
     q, k, v = [lin(names[n]).reshape(T, heads, d).transpose(0, 1) for n in ("q", "k", "v")]
-    a = torch.softmax(q @ k.transpose(1, 2) * scale, -1)
+    s = q @ k.transpose(1, 2) * scale
+    a = torch.softmax(s + score_bias if score_bias is not None else s, -1)
     w_o = W[b + names["o"] + ".weight"]  # [E, heads*d]
     vo = torch.stack([v[h] @ w_o[:, h * d:(h + 1) * d].T for h in range(heads)])  # [heads, T, E]
-    return a, vo, W[b + names["o"] + ".bias"]
+    o_bias = b + names["o"] + ".bias"
+    return a, vo, W[o_bias] if o_bias in W else torch.zeros(E, dtype=torch.float64)
 
 
 def post_ln(sum_, norm):
@@ -146,7 +151,7 @@ def kwt(root):
     layers = []
     for l in range(cfg["num_hidden_layers"]):
         b = f"kwt.layers.{l}."
-        a, vo, bias = attention_layer(x, W, b, names, H, cfg["attention_scale"], qkv_bias=False)
+        a, vo, bias = attention_layer(x, W, b, names, H, cfg["attention_scale"])
         n1 = (W[b + "ln1.weight"], W[b + "ln1.bias"], eps)
         n2 = (W[b + "ln2.weight"], W[b + "ln2.bias"], eps)
         mid = layer_norm(x + torch.einsum("hij,hjd->id", a, vo) + bias, *n1)
@@ -157,6 +162,96 @@ def kwt(root):
     logits = x[0] @ W["classifier.weight"].T + W["classifier.bias"]
     err = float((logits - E["logits"]).abs().max())
     assert err < 1e-3, f"kwt: this reference's logits differ from the golden ones by {err}"
+    return layers
+
+
+def t5_encoder(root):
+    """T5's encoder stack: pre-RMSNorm layers without biases, no score scaling, the relative position bias that
+    Hugging Face computed (the golden encoder_position_bias), ReLU feed-forward; checked against the golden
+    encoder_last_hidden_state."""
+    d = f"{root}/t5-tiny-random"
+    cfg = json.load(open(f"{d}/config.json"))
+    W, E = read_safetensors(f"{d}/model.safetensors"), read_safetensors(f"{d}/expected.safetensors")
+    heads, eps = cfg["num_heads"], cfg["layer_norm_epsilon"]
+
+    def rms(x, w):
+        return x / torch.sqrt((x * x).mean(-1, keepdim=True) + eps) * w
+
+    x = W["shared.weight"][E["input_ids"].reshape(-1)]
+    names = {"q": "layer.0.SelfAttention.q", "k": "layer.0.SelfAttention.k", "v": "layer.0.SelfAttention.v",
+             "o": "layer.0.SelfAttention.o"}
+    layers = []
+    for l in range(cfg["num_layers"]):
+        b = f"encoder.block.{l}."
+        y = rms(x, W[b + "layer.0.layer_norm.weight"])
+        a, vo, bias = attention_layer(y, W, b, names, heads, 1.0, E["encoder_position_bias"], cfg["d_kv"])
+        mid = x + torch.einsum("hij,hjd->id", a, vo) + bias
+        z = rms(mid, W[b + "layer.1.layer_norm.weight"])
+        mlp = torch.relu(z @ W[b + "layer.1.DenseReluDense.wi.weight"].T) @ W[b + "layer.1.DenseReluDense.wo.weight"].T
+        layers.append(Layer(x, a, vo, bias, mlp, None, None))
+        x = mid + mlp
+    out = rms(x, W["encoder.final_layer_norm.weight"])
+    err = float((out - E["encoder_last_hidden_state"]).abs().max())
+    assert err < 1e-4, f"t5: this reference's encoder output differs from the golden one by {err}"
+    return layers
+
+
+def bart_encoder(root):
+    """BART's encoder stack: token embeddings scaled by sqrt(d_model) + learned positions offset by 2, then
+    layernorm_embedding; post-LN layers, exact GELU; checked against the golden encoder_last_hidden_state."""
+    d = f"{root}/bart-tiny-random"
+    cfg = json.load(open(f"{d}/config.json"))
+    W, E = read_safetensors(f"{d}/model.safetensors"), read_safetensors(f"{d}/expected.safetensors")
+    heads, D = cfg["encoder_attention_heads"], cfg["d_model"]
+    ids = E["input_ids"].reshape(-1)
+    T = len(ids)
+    p = "model.encoder."
+    x = W["model.shared.weight"][ids] * (math.sqrt(D) if cfg["scale_embedding"] else 1.0) + \
+        W[p + "embed_positions.weight"][2:T + 2]
+    x = layer_norm(x, W[p + "layernorm_embedding.weight"], W[p + "layernorm_embedding.bias"], 1e-5)
+    names = {"q": "self_attn.q_proj", "k": "self_attn.k_proj", "v": "self_attn.v_proj", "o": "self_attn.out_proj"}
+    layers = []
+    for l in range(cfg["encoder_layers"]):
+        b = f"{p}layers.{l}."
+        a, vo, bias = attention_layer(x, W, b, names, heads, 1 / math.sqrt(D // heads))
+        n1 = (W[b + "self_attn_layer_norm.weight"], W[b + "self_attn_layer_norm.bias"], 1e-5)
+        n2 = (W[b + "final_layer_norm.weight"], W[b + "final_layer_norm.bias"], 1e-5)
+        mid = layer_norm(x + torch.einsum("hij,hjd->id", a, vo) + bias, *n1)
+        mlp = gelu_erf(mid @ W[b + "fc1.weight"].T + W[b + "fc1.bias"]) @ W[b + "fc2.weight"].T + W[b + "fc2.bias"]
+        layers.append(Layer(x, a, vo, bias, mlp, n1, n2))
+        x = layer_norm(mid + mlp, *n2)
+    err = float((x - E["encoder_last_hidden_state"]).abs().max())
+    assert err < 1e-4, f"bart: this reference's encoder output differs from the golden one by {err}"
+    return layers
+
+
+def whisper_encoder(root):
+    """Whisper's encoder stack: two GELU convolutions over the log-mel features (the second with stride 2) plus the
+    position table; pre-LN layers (no key bias), exact GELU; checked against the golden encoder_last_hidden_state."""
+    d = f"{root}/whisper-tiny-random"
+    cfg = json.load(open(f"{d}/config.json"))
+    W, E = read_safetensors(f"{d}/model.safetensors"), read_safetensors(f"{d}/expected.safetensors")
+    heads, D = cfg["encoder_attention_heads"], cfg["d_model"]
+    p = "model.encoder."
+    x = torch.nn.functional.gelu(torch.nn.functional.conv1d(E["input_features"], W[p + "conv1.weight"],
+                                                            W[p + "conv1.bias"], padding=1))
+    x = torch.nn.functional.gelu(torch.nn.functional.conv1d(x, W[p + "conv2.weight"], W[p + "conv2.bias"], stride=2,
+                                                            padding=1))
+    x = x[0].T + W[p + "embed_positions.weight"][:x.shape[-1]]
+    names = {"q": "self_attn.q_proj", "k": "self_attn.k_proj", "v": "self_attn.v_proj", "o": "self_attn.out_proj"}
+    layers = []
+    for l in range(cfg["encoder_layers"]):
+        b = f"{p}layers.{l}."
+        y = layer_norm(x, W[b + "self_attn_layer_norm.weight"], W[b + "self_attn_layer_norm.bias"], 1e-5)
+        a, vo, bias = attention_layer(y, W, b, names, heads, 1 / math.sqrt(D // heads))
+        mid = x + torch.einsum("hij,hjd->id", a, vo) + bias
+        z = layer_norm(mid, W[b + "final_layer_norm.weight"], W[b + "final_layer_norm.bias"], 1e-5)
+        mlp = gelu_erf(z @ W[b + "fc1.weight"].T + W[b + "fc1.bias"]) @ W[b + "fc2.weight"].T + W[b + "fc2.bias"]
+        layers.append(Layer(x, a, vo, bias, mlp, None, None))
+        x = mid + mlp
+    out = layer_norm(x, W[p + "layer_norm.weight"], W[p + "layer_norm.bias"], 1e-5)
+    err = float((out - E["encoder_last_hidden_state"]).abs().max())
+    assert err < 1e-4, f"whisper: this reference's encoder output differs from the golden one by {err}"
     return layers
 
 
@@ -228,7 +323,9 @@ def graph(layers, position, tau):
 def main():
     root = sys.argv[1]
     out = {}
-    for case, build in (("bert-tiny-random", bert), ("vit-tiny-random", vit), ("kwt1-audio", kwt)):
+    for case, build in (("bert-tiny-random", bert), ("vit-tiny-random", vit), ("kwt1-audio", kwt),
+                        ("t5-tiny-random", t5_encoder), ("bart-tiny-random", bart_encoder),
+                        ("whisper-tiny-random", whisper_encoder)):
         layers = build(root)
         T = layers[0].x_in.shape[0]
         r = alti(layers)

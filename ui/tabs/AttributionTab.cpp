@@ -54,6 +54,11 @@ void AttributionTab::connectSignals() {
     if (m_active) refresh();
   });
   connect(m_view, &ViewState::wordsChanged, this, &AttributionTab::redraw);
+  connect(m_doc, &AnalysisDocument::modelChanged, this, [this] {
+    // Gradient × attention follows one self-attention stack: an encoder–decoder model starts on ALTI instead.
+    if (m_doc->summary().encoderDecoder && m_method->currentData().toString() == "grad-attn")
+      m_method->setCurrentIndex(m_method->findData("alti"));
+  });
   connect(m_method, &QComboBox::currentIndexChanged, this, [this] {
     m_target->setEnabled(m_method->currentData().toString() == "grad-attn");
     if (m_active) refresh();

@@ -22,7 +22,8 @@ class AttributionTab : public AnalysisTab {
   explicit AttributionTab(QWidget* parent = nullptr);
   QString title() const override { return tr("Attribution"); }
   QString key() const override { return "attribution"; }
-  bool availableFor(const ModelSummary& summary) const override { return !summary.encoderDecoder; }
+  /// Every model: encoder–decoder ones are scored over their encoder (gradient × attention excepted).
+  bool availableFor(const ModelSummary&) const override { return true; }
   void writeFigure(const QString& path, int dpi) const override;
   bool hasFigure() const override { return m_result != nullptr; }
   QString figureName() const override;

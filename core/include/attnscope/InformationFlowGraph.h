@@ -45,8 +45,9 @@ struct InformationFlowGraph {
 
 /// The information-flow graph of \p position (−1 = the last for causal models, else the first) of \p input,
 /// keeping edges whose importance is at least \p threshold (0..1). For models that report their residual writes
-/// (Model::residualForm() not None): in post-norm models (BERT, KWT) each step's LayerNorm is linearised at the
-/// row's actual sum, as ALTI does, so the parts are compared with the normalised output. Throws InputError for other
+/// (Model::residualForm() not None), over their input stack (Model::inputStack(): an encoder–decoder model's
+/// encoder); in post-norm models (BERT, KWT, BART) each step's LayerNorm is linearised at the row's actual sum, as
+/// ALTI does, so the parts are compared with the normalised output. Throws InputError for other
 /// models, a position outside the input or a threshold outside (0, 1].
 InformationFlowGraph informationFlowGraph(LoadedModel& m, const PreparedInput& input, int64_t position = -1,
                                           double threshold = 0.02);

@@ -57,8 +57,8 @@ struct ModelInfo {
   int decoderPositions = 0;         ///< decoder positions of an encoder–decoder model
 };
 
-/// How the residual stream of a model's "self" stack is built, for the analyses that split it into what each part
-/// writes (ALTI, the information-flow graph).
+/// How the residual stream of a model's input stack (Model::inputStack()) is built, for the analyses that split it
+/// into what each part writes (ALTI, the information-flow graph).
 enum class ResidualForm {
   None,     ///< the family does not report its residual writes
   PreNorm,  ///< h ← h + write (the norms sit inside the blocks): the stream is the sum of the embeddings and every write
@@ -107,7 +107,15 @@ class Model {
   /// frozenHeadLogits() are implemented. False for post-norm models, whose residual stream is renormalised in every
   /// layer.
   virtual bool hasDirectAttribution() const { return false; }
-  /// How the "self" stack's residual stream is built. Other than None, the family reports every write
+  /// The self-attention stack over the input's positions: "self", or "encoder" for encoder–decoder models ("" when
+  /// there is none). residualForm(), postNorm() and headWrites() describe its layers.
+  std::string inputStack() const {
+    for (const char* s : {"self", "encoder"})
+      for (const std::string& have : m_info.stacks)
+        if (have == s) return have;
+    return "";
+  }
+  /// How the input stack's residual stream is built. Other than None, the family reports every write
   /// (AttentionHook::onResidualWrite: the embeddings as they enter layer 0, each attention and MLP block's write before
   /// any norm that follows it) and implements headWrites(); PostNorm families also postNorm(). Default: PreNorm when
   /// hasDirectAttribution(), else None.

@@ -14,9 +14,9 @@ struct LoadedModel;
 struct PreparedInput;
 
 /// Row \p position (−1 = the last for causal models, else the first) of the rolled-out value-zeroing matrices
-/// of the model's self-attention stack: how much that position draws on each input position, summing to 1.
-/// Throws InputError for models without a self-attention stack (encoder–decoder models), a position outside
-/// the input, or inputs over 1,024 positions.
+/// of the model's input stack (Model::inputStack(): "self", an encoder–decoder model's "encoder"): how much that
+/// position draws on each input position, summing to 1. Throws InputError for a position outside the input or
+/// inputs over 1,024 positions.
 std::vector<double> valueZeroingAttribution(LoadedModel& m, const PreparedInput& input,
                                             int64_t position = -1);
 

@@ -92,6 +92,16 @@ class BartFamily : public Model {
   std::vector<std::string> inputNames() const override { return {"input_ids", "attention_mask", "decoder_input_ids"}; }
   /// The logit lens reads the decoder (post-norm layers: no final norm): the LM head and final_logits_bias.
   std::string lensStack() const override { return "decoder"; }
+  /// The encoder's residual stream (post-LN) is reported for ALTI and the information-flow graph.
+  ResidualForm residualForm() const override { return ResidualForm::PostNorm; }
+  NormParameters postNorm(int layer, ResidualPart part) const override {
+    const Layer& L = m_encoder.at(static_cast<size_t>(layer));
+    const LayerNorm& n = part == ResidualPart::Mlp ? L.ffnNorm : L.selfNorm;
+    return {n.w, n.b, n.eps};
+  }
+  at::Tensor headWrites(int layer, const at::Tensor& headOutputs) const override {
+    return headWritesThrough(m_encoder.at(static_cast<size_t>(layer)).self.out.wt, headOutputs);  // [heads, S, D]
+  }
   at::Tensor outputHead(const at::Tensor& hidden) const override {
     at::Tensor logits = at::linear(hidden, m_lmHead);                 // [T, V]
     return m_logitsBias.defined() ? logits + m_logitsBias : logits;  // [T, V]
@@ -165,15 +175,20 @@ class BartFamily : public Model {
 
   at::Tensor encode(const at::Tensor& ids, const at::Tensor& padding, const ForwardOptions& options) const {
     at::Tensor h = embed(ids, m_encPos, 0, m_encEmbNorm);  // [S, D]
+    residualWrite(options, "encoder", 0, ResidualPart::Embeddings, h);
     for (size_t l = 0; l < m_encoder.size(); ++l) {
       const Layer& L = m_encoder[l];
       AttentionCall call = attentionCall(options, "encoder", static_cast<int>(l));
       call.scale = 1.0 / std::sqrt(static_cast<double>(h.size(1) / m_encHeads));
       call.keyPaddingMask = padding;
-      h = L.selfNorm(h + L.self.out(mergeHeads(computeAttention(call, splitHeads(L.self.q(h), m_encHeads),
-                                                                splitHeads(L.self.k(h), m_encHeads),
-                                                                splitHeads(L.self.v(h), m_encHeads)))));  // [S, D]
-      h = L.ffnNorm(h + L.fc2(applyActivation(m_act, L.fc1(h))));                                          // [S, D]
+      const at::Tensor attn = L.self.out(mergeHeads(computeAttention(call, splitHeads(L.self.q(h), m_encHeads),
+                                                                     splitHeads(L.self.k(h), m_encHeads),
+                                                                     splitHeads(L.self.v(h), m_encHeads))));  // [S, D]
+      residualWrite(options, "encoder", static_cast<int>(l), ResidualPart::Attention, attn);
+      h = L.selfNorm(h + attn);                                          // [S, D]
+      const at::Tensor mlp = L.fc2(applyActivation(m_act, L.fc1(h)));    // [S, D]
+      residualWrite(options, "encoder", static_cast<int>(l), ResidualPart::Mlp, mlp);
+      h = L.ffnNorm(h + mlp);  // [S, D]
       layerDone(options, "encoder", static_cast<int>(l), h);
     }
     return h;  // [S, D]

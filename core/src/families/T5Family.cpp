@@ -108,6 +108,11 @@ class T5Family : public Model {
   std::vector<std::string> inputNames() const override { return {"input_ids", "attention_mask", "decoder_input_ids"}; }
   /// The logit lens reads the decoder: its final norm, the tied head's d_model^-0.5, the LM head.
   std::string lensStack() const override { return "decoder"; }
+  /// The encoder's residual stream (pre-RMSNorm) is reported for ALTI and the information-flow graph.
+  ResidualForm residualForm() const override { return ResidualForm::PreNorm; }
+  at::Tensor headWrites(int layer, const at::Tensor& headOutputs) const override {
+    return headWritesThrough(m_encoder.at(static_cast<size_t>(layer)).self.o.wt, headOutputs);  // [heads, S, D]
+  }
   at::Tensor outputHead(const at::Tensor& hidden) const override {
     return at::linear(rms(hidden, m_decNorm) * m_outScale, m_lmHead);  // [T, V]
   }
@@ -225,6 +230,7 @@ class T5Family : public Model {
     const at::Tensor bias = positionBias(m_encBias, 0, S, S, true);  // [heads, S, S]
     out["encoder_position_bias"] = bias;
     at::Tensor h = at::embedding(m_shared, ids);  // [S, D]
+    residualWrite(options, "encoder", 0, ResidualPart::Embeddings, h);
     for (size_t l = 0; l < m_encoder.size(); ++l) {
       const Layer& L = m_encoder[l];
       AttentionCall call = attentionCall(options, "encoder", static_cast<int>(l));
@@ -232,10 +238,14 @@ class T5Family : public Model {
       call.bias = bias;
       call.keyPaddingMask = padding;
       const at::Tensor x = rms(h, L.selfNorm);  // [S, D]
-      h = h + L.self.o(mergeHeads(computeAttention(call, splitHeads(L.self.q(x), m_heads),
-                                                   splitHeads(L.self.k(x), m_heads),
-                                                   splitHeads(L.self.v(x), m_heads))));  // [S, D]
-      h = h + feedForward(L, rms(h, L.ffnNorm));  // [S, D]
+      const at::Tensor attn = L.self.o(mergeHeads(computeAttention(call, splitHeads(L.self.q(x), m_heads),
+                                                                   splitHeads(L.self.k(x), m_heads),
+                                                                   splitHeads(L.self.v(x), m_heads))));  // [S, D]
+      residualWrite(options, "encoder", static_cast<int>(l), ResidualPart::Attention, attn);
+      h = h + attn;                                               // [S, D]
+      const at::Tensor mlp = feedForward(L, rms(h, L.ffnNorm));  // [S, D]
+      residualWrite(options, "encoder", static_cast<int>(l), ResidualPart::Mlp, mlp);
+      h = h + mlp;  // [S, D]
       layerDone(options, "encoder", static_cast<int>(l), h);
     }
     return rms(h, m_encNorm);  // [S, D]

@@ -101,6 +101,11 @@ class WhisperFamily : public Model {
   std::vector<std::string> inputNames() const override { return {"input_features", "decoder_input_ids"}; }
   /// The logit lens reads the decoder: its final layer_norm, then proj_out (tied to the token embeddings).
   std::string lensStack() const override { return "decoder"; }
+  /// The encoder's residual stream (pre-LN) is reported for ALTI and the information-flow graph.
+  ResidualForm residualForm() const override { return ResidualForm::PreNorm; }
+  at::Tensor headWrites(int layer, const at::Tensor& headOutputs) const override {
+    return headWritesThrough(m_encoder.at(static_cast<size_t>(layer)).self.out.wt, headOutputs);  // [heads, S, D]
+  }
   at::Tensor outputHead(const at::Tensor& hidden) const override {
     return at::linear(m_decNorm(hidden), m_projOut);  // [T, V]
   }
@@ -159,15 +164,20 @@ class WhisperFamily : public Model {
         floatInput(inputs, "input_features", {m_mels, 2 * m_sourcePositions}, m_options).unsqueeze(0);  // [1, mels, 2S]
     at::Tensor x = at::gelu(at::conv1d(feats, m_conv1W, m_conv1B, {1}, {1}));     // [1, D, 2S]
     x = at::gelu(at::conv1d(x, m_conv2W, m_conv2B, {2}, {1}))[0].t() + m_encPos;  // [S, D]
+    residualWrite(options, "encoder", 0, ResidualPart::Embeddings, x);
     for (size_t l = 0; l < m_encoder.size(); ++l) {
       const Layer& L = m_encoder[l];
       AttentionCall call = attentionCall(options, "encoder", static_cast<int>(l));
       call.scale = 1.0 / std::sqrt(static_cast<double>(x.size(1) / m_encHeads));
       const at::Tensor y = L.selfNorm(x);  // [S, D]
-      x = x + L.self.out(mergeHeads(computeAttention(call, splitHeads(L.self.q(y), m_encHeads),
-                                                     splitHeads(L.self.k(y), m_encHeads),
-                                                     splitHeads(L.self.v(y), m_encHeads))));  // [S, D]
-      x = x + L.fc2(applyActivation(m_act, L.fc1(L.ffnNorm(x))));  // [S, D]
+      const at::Tensor attn = L.self.out(mergeHeads(computeAttention(call, splitHeads(L.self.q(y), m_encHeads),
+                                                                     splitHeads(L.self.k(y), m_encHeads),
+                                                                     splitHeads(L.self.v(y), m_encHeads))));  // [S, D]
+      residualWrite(options, "encoder", static_cast<int>(l), ResidualPart::Attention, attn);
+      x = x + attn;                                                                  // [S, D]
+      const at::Tensor mlp = L.fc2(applyActivation(m_act, L.fc1(L.ffnNorm(x))));    // [S, D]
+      residualWrite(options, "encoder", static_cast<int>(l), ResidualPart::Mlp, mlp);
+      x = x + mlp;  // [S, D]
       layerDone(options, "encoder", static_cast<int>(l), x);
     }
     return m_encNorm(x);  // [S, D]
