@@ -67,8 +67,7 @@ at::Tensor BertEncoder::headWrites(int layer, const at::Tensor& headOutputs) con
 
 NormParameters BertEncoder::postNorm(int layer, ResidualPart part) const {
   const Layer& L = m_layers.at(static_cast<size_t>(layer));
-  const LayerNorm& n = part == ResidualPart::Mlp ? L.ffnNorm : L.attnNorm;
-  return {n.w, n.b, n.eps};
+  return postNormOf(part, L.attnNorm, L.ffnNorm);
 }
 
 at::Tensor BertEncoder::layers(at::Tensor h, const at::Tensor& padding, const ForwardOptions& options) const {

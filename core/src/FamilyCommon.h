@@ -99,6 +99,12 @@ struct LayerNorm {
   }
 };
 
+/// Model::postNorm() of a post-norm layer: \p attention follows the attention step's sum, \p mlp the MLP step's.
+inline NormParameters postNormOf(ResidualPart part, const LayerNorm& attention, const LayerNorm& mlp) {
+  const LayerNorm& n = part == ResidualPart::Mlp ? mlp : attention;
+  return {n.w, n.b, n.eps};
+}
+
 inline Linear takeLinear(WeightStore& ws, const std::string& name, int64_t out, int64_t in, bool bias,
                          const at::TensorOptions& o) {
   Linear l;

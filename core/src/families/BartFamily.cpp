@@ -96,8 +96,7 @@ class BartFamily : public Model {
   ResidualForm residualForm() const override { return ResidualForm::PostNorm; }
   NormParameters postNorm(int layer, ResidualPart part) const override {
     const Layer& L = m_encoder.at(static_cast<size_t>(layer));
-    const LayerNorm& n = part == ResidualPart::Mlp ? L.ffnNorm : L.selfNorm;
-    return {n.w, n.b, n.eps};
+    return postNormOf(part, L.selfNorm, L.ffnNorm);
   }
   at::Tensor headWrites(int layer, const at::Tensor& headOutputs) const override {
     return headWritesThrough(m_encoder.at(static_cast<size_t>(layer)).self.out.wt, headOutputs);  // [heads, S, D]

@@ -81,8 +81,7 @@ class KwtFamily : public Model {
   ResidualForm residualForm() const override { return ResidualForm::PostNorm; }
   NormParameters postNorm(int layer, ResidualPart part) const override {
     const Layer& L = m_layers.at(static_cast<size_t>(layer));
-    const LayerNorm& n = part == ResidualPart::Mlp ? L.ln2 : L.ln1;
-    return {n.w, n.b, n.eps};
+    return postNormOf(part, L.ln1, L.ln2);
   }
   at::Tensor headWrites(int layer, const at::Tensor& headOutputs) const override {
     return headWritesThrough(m_layers.at(static_cast<size_t>(layer)).out.wt, headOutputs);  // [heads, T, H]

@@ -83,8 +83,7 @@ class OptFamily : public Model {
   ResidualForm residualForm() const override { return m_preNorm ? ResidualForm::PreNorm : ResidualForm::PostNorm; }
   NormParameters postNorm(int layer, ResidualPart part) const override {
     const Layer& L = m_layers.at(static_cast<size_t>(layer));
-    const LayerNorm& n = part == ResidualPart::Mlp ? L.ffnNorm : L.attnNorm;
-    return {n.w, n.b, n.eps};
+    return postNormOf(part, L.attnNorm, L.ffnNorm);
   }
   at::Tensor headWrites(int layer, const at::Tensor& headOutputs) const override {
     return headWritesThrough(m_layers.at(static_cast<size_t>(layer)).out.wt, headOutputs);  // [heads, T, H]

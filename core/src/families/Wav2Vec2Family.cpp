@@ -132,8 +132,7 @@ class Wav2Vec2Family : public Model {
   ResidualForm residualForm() const override { return m_stable ? ResidualForm::PreNorm : ResidualForm::PostNorm; }
   NormParameters postNorm(int layer, ResidualPart part) const override {
     const Layer& L = m_layers.at(static_cast<size_t>(layer));
-    const LayerNorm& n = part == ResidualPart::Mlp ? L.finalNorm : L.norm;
-    return {n.w, n.b, n.eps};
+    return postNormOf(part, L.norm, L.finalNorm);
   }
   at::Tensor headWrites(int layer, const at::Tensor& headOutputs) const override {
     return headWritesThrough(m_layers.at(static_cast<size_t>(layer)).out.wt, headOutputs);  // [heads, T, H]
