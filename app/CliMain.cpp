@@ -209,7 +209,8 @@ const char* const kAttributeHelp =
     "position (the residual joining its own), scored by proximity (max(0, |y|1 - |y - z|1), normalised), the "
     "layers'\n"
     "matrices multiplied; the same JSON. Every model that reports its residual writes: decoders, encoders, image\n"
-    "and audio models (not encoder-decoder ones); in post-norm models (BERT, KWT) each step's LayerNorm is\n"
+    "and audio models, encoder-decoder ones over their encoder; in post-norm models (BERT, KWT, BART) each step's\n"
+    "LayerNorm is\n"
     "linearised at the row's sum, as the paper does for BERT.\n"
     "\n"
     "Value zeroing (value-zeroing; Mohebbi et al. 2023): per layer, the cosine distance of each position's "
@@ -223,6 +224,9 @@ const char* const kAttributeHelp =
     "classifiers a label name or #INDEX, the class logit) with respect to that layer's attention (autograd through\n"
     "the whole forward); row P of R. The same JSON plus target_id, target, logit; the values do not sum to 1 (the\n"
     "identity's 1 sits at P itself). --variant applies a dense-path variant first. Text, image and audio models.\n"
+    "Encoder-decoder models (T5, BART, Whisper): the paper's encoder-decoder rules; P is a decoder position\n"
+    "(default: its last), scores cover the encoder's positions (stack \"encoder\", position_stack \"decoder\"),\n"
+    "decoder_scores the decoder's own.\n"
     "\n"
     "--overlay FILE.png (image and audio models, token methods) draws the scores over the picture's patches or\n"
     "along the spectrogram's time axis.\n"
@@ -263,12 +267,17 @@ const char* const kDeletionHelp =
     "token at the last position (default: the predicted one). Classifiers (text, image, audio): tokens are\n"
     "dropped (not the special ones), an image's patches blanked to 0 (the normalised mean colour), an audio\n"
     "model's frames silenced; TARGET is a class (label or #INDEX; default: the predicted one) and the rankings\n"
-    "score the first position ([CLS]). Token methods: rollout, flow (attention flow), attention (the last\n"
+    "score the first position ([CLS]). Encoder-decoder models (T5, BART, Whisper): TARGET is the decoder's\n"
+    "token at its last position (the decoder starts from its start token; --inputs gives exact ids); the\n"
+    "encoder's source tokens are dropped or its frames silenced (log-mel columns set to the features' floor);\n"
+    "the rankings that apply are attention (the last layer's cross-attention), grad-attn, random and\n"
+    "random-heads. Token methods: rollout, flow (attention flow), attention (the last\n"
     "layer's mean attention of the scored position), alti, value-zeroing, grad-attn (gradient x attention),\n"
     "random (seeded by S); head methods, which prune heads with the prune variant: dla (language models: the\n"
     "heads with the largest direct logit attribution first), random-heads. A faithful ranking falls fastest: a\n"
     "smaller area under the curve.\n"
-    "curve.json: {method: \"deletion\", model, position, target_id, target, target_kind (token | class), p,\n"
+    "curve.json: {method: \"deletion\", model, position, position_stack (self | decoder), target_id, target,\n"
+    "target_kind (token | class), p,\n"
     "unit (tokens | patches | frames),\n"
     "removable, curves: [{method, unit, fractions, probabilities, auc, order}]}. --figure draws every curve on\n"
     "one plot.\n";
@@ -727,8 +736,17 @@ nlohmann::json scoresByWord(nlohmann::json doc) {
   doc["scores"] = list;
   doc["words"] = true;
   doc["rule"] = "a word's value is the sum of its pieces' values";
-  doc["word"] = words.wordOf.at(doc.at("position").get<size_t>());
+  if (doc.value("position_stack", "") == doc.value("stack", ""))  // the scored position is among the scores
+    doc["word"] = words.wordOf.at(doc.at("position").get<size_t>());
   return doc;
+}
+
+/// "grad-attn of position 12 ' named'" — or "… of decoder position 0 '</s>'" when the scored position is not among
+/// the scores (an encoder–decoder model's decoder).
+std::string scoresTitle(const nlohmann::json& doc) {
+  const std::string sequence = doc.at("position_stack") == doc.at("stack") ? "" : doc.at("position_stack").get<std::string>() + " ";
+  return doc.at("method").get<std::string>() + " of " + sequence + "position " +
+         std::to_string(doc.at("position").get<int64_t>()) + " '" + doc.at("token").get<std::string>() + "'";
 }
 
 /// Draws the token scores of \p doc over the input picture's patches or along the spectrogram (--overlay): the
@@ -753,10 +771,8 @@ void drawScoresOverlay(LoadedModel& m, const PreparedInput& in, const nlohmann::
     }
   } cleanup{dir};
   saveCapture(capture, m, in, r, LogitsMode::None);
-  const std::string title = doc.at("method").get<std::string>() + " of position " +
-                            std::to_string(doc.at("position").get<int64_t>()) + " '" +
-                            doc.at("token").get<std::string>() + "'" +
-                            (doc.contains("target") ? " for " + doc.at("target").get<std::string>() : "");
+  const std::string title =
+      scoresTitle(doc) + (doc.contains("target") ? " for " + doc.at("target").get<std::string>() : "");
   renderOverlay(capture, weights, title, png);
   std::cerr << "wrote " << png << "\n";
 }
@@ -809,14 +825,15 @@ int cmdAttribute(const Args& a) {
       bars.labels.push_back(s["token"].get<std::string>());
       bars.values.push_back(s["value"].get<double>());
     }
-    bars.highlight = doc.contains("word") ? doc["word"].get<int>() : doc["position"].get<int>();
+    const bool ownSequence = doc["position_stack"] == doc["stack"];
+    bars.highlight = doc.contains("word") ? doc["word"].get<int>() : ownSequence ? doc["position"].get<int>() : -1;
     if (method == "grad-attn") bars.valueLabel = "relevance";
-    bars.title = method + " of position " + std::to_string(doc["position"].get<int64_t>()) + " '" +
-                 doc["token"].get<std::string>() + "'" + (a.flag("words") ? " (words)" : "");
+    bars.title = scoresTitle(doc) + (a.flag("words") ? " (words)" : "");
 #endif
     writeFileAtomically(out, doc.dump(1) + "\n");
-    std::cerr << "wrote " << out << ": " << method << " of position " << doc["position"] << " over "
-              << doc["scores"].size() << (a.flag("words") ? " words\n" : " positions\n");
+    std::cerr << "wrote " << out << ": " << method << " of " << doc["position_stack"].get<std::string>()
+              << " position " << doc["position"] << " over " << doc["scores"].size() << " "
+              << doc["stack"].get<std::string>() << (a.flag("words") ? " words\n" : " positions\n");
 #ifdef ATTNSCOPE_CLI_FIGURES
     drawFigure(figure, [&] { renderTokenScoresFigureHeadless(bars, figure, dpi); });
 #endif

@@ -34,7 +34,9 @@ bool isTokenMethod(const std::string& m) {
 
 /// What deletion removes and measures for one kind of model.
 struct Subject {
-  int64_t position = 0;            ///< the scored position
+  int64_t position = 0;            ///< the scored position (the decoder's last for encoder–decoder models)
+  bool seq2seq = false;            ///< an encoder–decoder model: positions are removed from its encoder's input
+  std::vector<std::string> labels;  ///< labels of the sequence positions are removed from
   std::vector<int64_t> removable;  ///< positions that can be removed
   std::string unit;                ///< "tokens", "patches" or "frames"
   bool classifier = false;         ///< the target is a class (else a token at the last position)
@@ -43,7 +45,7 @@ struct Subject {
   std::function<TensorMap(const std::vector<bool>& gone)> without;
 };
 
-/// Drops the positions marked in \p gone from every [1, T] tensor of \p inputs (ids, types, mask).
+/// Drops the positions marked in \p gone from every [1, T] tensor of \p inputs (ids, types, mask) but the decoder's.
 TensorMap dropTokens(const TensorMap& inputs, int64_t T, const std::vector<bool>& gone) {
   std::vector<int64_t> kept;
   for (int64_t j = 0; j < T; ++j)
@@ -51,20 +53,67 @@ TensorMap dropTokens(const TensorMap& inputs, int64_t T, const std::vector<bool>
   const at::Tensor index = at::tensor(kept, at::kLong);  // [T']
   TensorMap out;
   for (const auto& [name, t] : inputs)
-    out[name] = t.dim() == 2 && t.size(0) == 1 && t.size(1) == T ? t.index_select(1, index.to(t.device())) : t;  // [1, T']
+    out[name] = name.rfind("decoder_", 0) != 0 && t.dim() == 2 && t.size(0) == 1 && t.size(1) == T
+                    ? t.index_select(1, index.to(t.device()))  // [1, T']
+                    : t;
   return out;
+}
+
+/// Encoder–decoder models: the target is the decoder's prediction at its last position; the encoder's source
+/// tokens are dropped (special ones never are), or its audio frames silenced — their log-mel columns set to the
+/// features' floor, which is what the model's feature extractor makes of silence.
+Subject seq2seqSubject(const LoadedModel& m, const PreparedInput& input,
+                       const std::function<InputError(const std::string&)>& refuse) {
+  Subject s;
+  s.seq2seq = true;
+  s.position = static_cast<int64_t>(input.labels.size()) - 1;
+  s.labels = stackLabels(input, "encoder").first;
+  const int64_t S = static_cast<int64_t>(s.labels.size());
+  if (S == 0 || s.position < 0) throw refuse("has no encoder or decoder positions");
+  const auto ids = input.tensors.find("input_ids");
+  if (ids != input.tensors.end()) {
+    const at::Tensor flat = ids->second.reshape({-1}).to(at::kCPU, at::kLong).contiguous();  // [S]
+    if (flat.numel() != S) throw refuse("gave " + std::to_string(flat.numel()) + " ids for " + std::to_string(S) + " labels");
+    s.unit = "tokens";
+    for (int64_t j = 0; j < S; ++j)
+      if (!(m.tokenizer && m.tokenizer->isSpecial(flat[j].item<int64_t>()))) s.removable.push_back(j);
+    const TensorMap inputs = input.tensors;
+    s.without = [inputs, S](const std::vector<bool>& gone) { return dropTokens(inputs, S, gone); };
+    return s;
+  }
+  const auto features = input.tensors.find("input_features");
+  if (features == input.tensors.end() || features->second.dim() != 3 || features->second.size(-1) % S != 0)
+    throw refuse("has inputs deletion cannot remove positions from");
+  s.unit = "frames";
+  for (int64_t j = 0; j < S; ++j) s.removable.push_back(j);
+  const TensorMap inputs = input.tensors;
+  const at::Tensor f = features->second;                 // [1, mels, frames]
+  const int64_t columns = f.size(-1) / S;                 // feature frames per encoder position
+  const double floor = f.min().item<double>();
+  s.without = [inputs, f, columns, floor](const std::vector<bool>& gone) {
+    at::Tensor quiet = f.clone();  // [1, mels, frames]
+    for (size_t j = 0; j < gone.size(); ++j)
+      if (gone[j]) quiet.narrow(-1, static_cast<int64_t>(j) * columns, columns).fill_(floor);
+    TensorMap out = inputs;
+    out["input_features"] = quiet;
+    return out;
+  };
+  return s;
 }
 
 Subject subjectOf(const LoadedModel& m, const PreparedInput& input) {
   const ModelInfo& info = m.model->info();
   const bool classifier = info.head == "classifier" && !info.encoderDecoder;
   const int64_t T = static_cast<int64_t>(input.labels.size());
-  const auto refuse = [&](const std::string& why) {
-    return InputError("deletion curves need a causal language model or a classifier (text, image or audio); this " +
-                      info.modelType + " model (" + info.modality + ", " + info.head + " head) " + why);
+  const std::function<InputError(const std::string&)> refuse = [&](const std::string& why) {
+    return InputError("deletion curves need a causal language model, an encoder–decoder model or a classifier "
+                      "(text, image or audio); this " + info.modelType + " model (" + info.modality + ", " +
+                      info.head + " head) " + why);
   };
+  if (info.encoderDecoder) return seq2seqSubject(m, input, refuse);
   Subject s;
   s.classifier = classifier;
+  s.labels = input.labels;
   const auto ids = input.tensors.find("input_ids");
   if (ids != input.tensors.end()) {
     if (!info.causal && !classifier) throw refuse("is neither");
@@ -138,9 +187,11 @@ double targetProbability(LoadedModel& m, const TensorMap& inputs, const Subject&
   c10::InferenceMode guard;
   ForwardOptions options;
   options.variant = variant;
-  options.lastLogitsOnly = !s.classifier;
+  options.lastLogitsOnly = !s.classifier && !s.seq2seq;
   const at::Tensor logits = m.model->forward(inputs, options).at("logits");  // [labels] or [1 or T', V]
-  const at::Tensor row = s.classifier ? logits.flatten() : logits[logits.size(0) - 1];  // [labels] or [V]
+  const at::Tensor row = s.classifier ? logits.flatten()
+                         : s.seq2seq  ? logits[s.position]
+                                      : logits[logits.size(0) - 1];  // [labels] or [V]
   return at::softmax(row.to(at::kCPU, at::kDouble), 0)[target].item<double>();
 }
 
@@ -153,6 +204,23 @@ double area(const std::vector<double>& x, const std::vector<double>& y) {
 
 std::vector<std::string> deletionMethods() {
   return {"rollout", "flow", "attention", "alti", "value-zeroing", "grad-attn", "random", "dla", "random-heads"};
+}
+
+std::vector<std::string> deletionMethods(const LoadedModel& m) {
+  const ModelInfo& info = m.model->info();
+  const bool classifier = info.head == "classifier" && !info.encoderDecoder;
+  const bool languageModel = info.causal;
+  if (!classifier && !languageModel && !(info.encoderDecoder && info.head != "none")) return {};
+  std::vector<std::string> out;
+  for (const std::string& method : deletionMethods()) {
+    if (info.encoderDecoder && method != "attention" && method != "grad-attn" && method != "random" &&
+        method != "random-heads")
+      continue;
+    if (method == "dla" && (classifier || !m.model->hasDirectAttribution())) continue;
+    if ((method == "alti" || method == "value-zeroing") && m.model->residualForm() == ResidualForm::None) continue;
+    out.push_back(method);
+  }
+  return out;
 }
 
 DeletionResult deletionCurves(LoadedModel& m, const PreparedInput& input,
@@ -168,18 +236,30 @@ DeletionResult deletionCurves(LoadedModel& m, const PreparedInput& input,
                        "' (known: rollout, flow, attention, alti, value-zeroing, grad-attn, random, dla, random-heads)");
   if (methods.empty()) throw InputError("no deletion method given");
   const Subject subject = subjectOf(m, input);
-  if (subject.classifier && std::find(methods.begin(), methods.end(), "dla") != methods.end())
+  const auto asked = [&](const char* method) { return std::find(methods.begin(), methods.end(), method) != methods.end(); };
+  if (subject.classifier && asked("dla"))
     throw InputError("dla ranks heads by direct logit attribution, which needs a language model's token head; "
                      "this " + info.modelType + " model is a classifier (use random-heads)");
-  const int64_t T = static_cast<int64_t>(input.labels.size());
+  if (subject.seq2seq)
+    for (const char* method : {"rollout", "flow", "alti", "value-zeroing", "dla"})
+      if (asked(method))
+        throw InputError(std::string(method) +
+                         (std::string(method) == "dla" ? " splits a decoder-only model's residual stream"
+                                                       : " follows the encoder's self-attention from an encoder position") +
+                         "; the target of this encoder–decoder " + info.modelType +
+                         " model is the decoder's token: rank its encoder's " + subject.unit +
+                         " by attention (the last layer's cross-attention), grad-attn or random, or heads by "
+                         "random-heads");
+  const int64_t T = static_cast<int64_t>(subject.labels.size());
   const int64_t P = subject.position;
-  const auto label = [&](int64_t j) { return std::to_string(j) + ": '" + input.labels[static_cast<size_t>(j)] + "'"; };
+  const auto label = [&](int64_t j) { return std::to_string(j) + ": '" + subject.labels[static_cast<size_t>(j)] + "'"; };
 
   DeletionResult r;
   r.model = info.modelType;
   r.position = P;
   r.unit = subject.unit;
   r.classTarget = subject.classifier;
+  r.positionStack = subject.seq2seq ? "decoder" : "self";
   if (subject.classifier) {
     c10::InferenceMode guard;
     const at::Tensor logits = m.model->forward(input.tensors, ForwardOptions()).at("logits").flatten();  // [labels]
@@ -208,9 +288,10 @@ DeletionResult deletionCurves(LoadedModel& m, const PreparedInput& input,
   if (std::any_of(methods.begin(), methods.end(),
                   [](const std::string& x) { return x == "rollout" || x == "flow" || x == "attention"; })) {
     const RunResult run = runModel(m, input);
+    const std::string stack = subject.seq2seq ? "cross" : "self";
     for (const auto& [key, probs] : run.capture->records())
-      if (key.first == "self") layers.push_back(probs);  // [heads, T, T], in layer order
-    if (layers.empty()) throw InputError("the model recorded no self-attention to rank tokens by");
+      if (key.first == stack) layers.push_back(probs);  // [heads, T, T] ([heads, decoder, encoder]), in layer order
+    if (layers.empty()) throw InputError("the model recorded no " + stack + "-attention to rank tokens by");
   }
   std::mt19937_64 random(seed);
   for (const std::string& method : methods) {
@@ -298,7 +379,8 @@ nlohmann::json toJson(const DeletionResult& r) {
                       {"probabilities", c.probabilities},
                       {"auc", c.auc},
                       {"order", c.order}});
-  return {{"method", "deletion"}, {"model", r.model},   {"position", r.position},   {"target_id", r.targetId},
+  return {{"method", "deletion"}, {"model", r.model},   {"position", r.position},
+          {"position_stack", r.positionStack},       {"target_id", r.targetId},
           {"target", r.target},   {"target_kind", r.classTarget ? "class" : "token"},
           {"p", r.probability}, {"unit", r.unit},           {"removable", r.removable},
           {"curves", curves}};

@@ -5,6 +5,9 @@
 #include <ATen/ops/clamp_min.h>
 #include <ATen/ops/eye.h>
 #include <ATen/ops/matmul.h>
+#include <ATen/ops/ones_like.h>
+#include <ATen/ops/where.h>
+#include <ATen/ops/zeros.h>
 #include <ATen/ops/zeros_like.h>
 
 #include <algorithm>
@@ -20,12 +23,14 @@
 namespace attnscope {
 
 namespace {
-/// The dense attention path with a zero, gradient-requiring tensor added to one stack's probabilities after the
-/// softmax (and after the wrapped variant's edits): its gradient is the target's gradient with respect to those
+/// The dense attention path with a zero, gradient-requiring tensor added to the probabilities of the followed stacks
+/// after the softmax (and after the wrapped variant's edits): its gradient is the target's gradient with respect to those
 /// probabilities, every path through later layers included. Everything else is the wrapped variant's.
 class ProbabilityProbe : public AttentionVariant {
  public:
-  ProbabilityProbe(std::string stack, const AttentionVariant* inner) : m_stack(std::move(stack)), m_inner(inner) {
+  using Key = std::pair<std::string, int>;  ///< (stack, layer)
+  ProbabilityProbe(std::vector<std::string> stacks, const AttentionVariant* inner)
+      : m_stacks(std::move(stacks)), m_inner(inner) {
     m_spec = inner ? inner->spec() : "full";
   }
   void editQK(const VariantCall& call, at::Tensor& q, at::Tensor& k) const override {
@@ -48,11 +53,12 @@ class ProbabilityProbe : public AttentionVariant {
   bool mayEmptyRows() const override { return m_inner && m_inner->mayEmptyRows(); }
   void editProbs(const VariantCall& call, at::Tensor& probs) const override {
     if (m_inner) m_inner->editProbs(call, probs);
-    if (call.site.stack != m_stack) return;
+    if (std::find(m_stacks.begin(), m_stacks.end(), call.site.stack) == m_stacks.end()) return;
     at::Tensor probe = at::zeros_like(probs).requires_grad_(true);  // [heads, q, k]
     probs = probs + probe;                                          // [heads, q, k]
-    m_probes[call.site.layer] = probe;
-    m_probs[call.site.layer] = probs.detach();
+    const Key key{call.site.stack, call.site.layer};
+    m_probes[key] = probe;
+    m_probs[key] = probs.detach();
   }
   at::Tensor editOutput(const VariantCall& call, const at::Tensor& out, at::Tensor& probs) const override {
     if (!m_inner) return out;
@@ -64,50 +70,92 @@ class ProbabilityProbe : public AttentionVariant {
   AttentionCost cost(const VariantCall& call, const at::Tensor& q, const at::Tensor& k) const override {
     return m_inner ? m_inner->cost(call, q, k) : AttentionVariant::cost(call, q, k);
   }
-  std::map<int, at::Tensor>& probes() const { return m_probes; }
-  std::map<int, at::Tensor>& probs() const { return m_probs; }
+  std::map<Key, at::Tensor>& probes() const { return m_probes; }
+  std::map<Key, at::Tensor>& probs() const { return m_probs; }
+
+  /// Ā of one layer: the head mean of (∇A ⊙ A)⁺ in float64, [q, k]; undefined when the target does not depend on
+  /// the layer (nothing after it reads the scored position).
+  at::Tensor cam(const Key& key) const {
+    const at::Tensor gradient = m_probes.at(key).grad();  // [heads, q, k]
+    if (!gradient.defined()) return {};
+    return (gradient.to(at::kDouble) * m_probs.at(key).to(at::kDouble)).clamp_min(0).mean(0);  // [q, k]
+  }
 
  private:
-  std::string m_stack;
+  std::vector<std::string> m_stacks;
   const AttentionVariant* m_inner;
-  mutable std::map<int, at::Tensor> m_probes;  ///< [heads, q, k] by layer, the leaves autograd fills
-  mutable std::map<int, at::Tensor> m_probs;   ///< [heads, q, k] by layer, the probabilities used
+  mutable std::map<Key, at::Tensor> m_probes;  ///< [heads, q, k] by (stack, layer), the leaves autograd fills
+  mutable std::map<Key, at::Tensor> m_probs;   ///< [heads, q, k] by (stack, layer), the probabilities used
 };
+
+/// R̄ = I + (R − I) with each row of R − I normalised to sum 1; a row with nothing in it stays 0.
+at::Tensor normalisedResidual(const at::Tensor& r) {
+  const at::Tensor eye = at::eye(r.size(0), r.options());                // [n, n]
+  const at::Tensor off = r - eye;                                         // [n, n]
+  const at::Tensor sums = off.sum(-1, true);                              // [n, 1]
+  return at::where(sums > 0, off / at::where(sums > 0, sums, at::ones_like(sums)), at::zeros_like(off)) + eye;  // [n, n]
+}
+
+/// R += Ā·R for every layer of one stack, in order; starts from the identity over \p n positions.
+at::Tensor selfRule(const ProbabilityProbe& probe, const std::string& stack, int64_t n, int& layers) {
+  at::Tensor relevance = at::eye(n, at::TensorOptions().dtype(at::kDouble));  // [n, n]
+  for (const auto& [key, probs] : probe.probs()) {
+    if (key.first != stack) continue;
+    if (probs.size(-1) != n || probs.size(-2) != n)
+      throw AttnScopeError("internal: " + stack + " layer " + std::to_string(key.second) + " attends over " +
+                           std::to_string(probs.size(-1)) + " positions, the sequence has " + std::to_string(n));
+    ++layers;
+    const at::Tensor a = probe.cam(key);  // [n, n]
+    if (a.defined()) relevance = relevance + at::matmul(a.to(at::kCPU), relevance);  // [n, n]
+  }
+  return relevance;
+}
 
 }  // namespace
 
 GradientAttention gradientAttention(LoadedModel& m, const PreparedInput& input, int64_t position,
                                     const std::string& target, const AttentionVariant* variant) {
   const ModelInfo& info = m.model->info();
-  if (std::find(info.stacks.begin(), info.stacks.end(), "self") == info.stacks.end())
-    throw InputError("gradient × attention follows one self-attention stack; this " + info.modelType +
-                     " model has none (encoder–decoder models are not covered)");
+  const auto has = [&](const char* stack) {
+    return std::find(info.stacks.begin(), info.stacks.end(), stack) != info.stacks.end();
+  };
+  const bool seq2seq = info.encoderDecoder && has("encoder") && has("decoder") && has("cross");
+  if (!seq2seq && !has("self"))
+    throw InputError("gradient × attention follows a self-attention stack, or an encoder–decoder's encoder, decoder "
+                     "and cross-attention; this " + info.modelType + " model has neither");
   if (info.head == "none")
     throw InputError("gradient × attention differentiates an output (a token or class logit); this " +
                      info.modelType + " model has no output head");
-  const int64_t T = static_cast<int64_t>(input.labels.size());
-  if (T > 1024)
-    throw InputError("gradient × attention keeps the whole forward for autograd; " + std::to_string(T) +
-                     " positions is more than the 1,024 it takes");
-  if (position == -1 && !info.causal) position = 0;  // an encoder's summary position ([CLS])
+  const int64_t T = static_cast<int64_t>(input.labels.size());  // the decoder's positions for encoder–decoder models
+  const auto encoderLabels = input.sequenceLabels.find("encoder");
+  const int64_t S = seq2seq && encoderLabels != input.sequenceLabels.end()
+                        ? static_cast<int64_t>(encoderLabels->second.size()) : 0;
+  // Whisper's 30 s window alone is 1,500 encoder positions.
+  const int64_t most = seq2seq ? 2048 : 1024;
+  if (T + S > most)
+    throw InputError("gradient × attention keeps the whole forward for autograd; " + std::to_string(T + S) +
+                     " positions is more than the " + (seq2seq ? "2,048" : "1,024") + " it takes");
+  if (position == -1 && !info.causal && !seq2seq) position = 0;  // an encoder's summary position ([CLS])
   if (position < 0) position += T;
   if (position < 0 || position >= T)
-    throw InputError("position " + std::to_string(position) + " is outside the input (0.." +
-                     std::to_string(T - 1) + ")");
-  const bool classifier = info.head == "classifier";
+    throw InputError("position " + std::to_string(position) + " is outside the " +
+                     (seq2seq ? "decoder's input (0.." : "input (0..") + std::to_string(T - 1) + ")");
+  const bool classifier = info.head == "classifier" && !seq2seq;
   const int64_t fixed = classifier || target.empty() ? -1 : lensTargetId(m, target);
 
-  ProbabilityProbe probe("self", variant && !variant->isIdentity() ? variant : nullptr);
+  ProbabilityProbe probe(seq2seq ? std::vector<std::string>{"encoder", "decoder", "cross"}
+                                 : std::vector<std::string>{"self"},
+                         variant && !variant->isIdentity() ? variant : nullptr);
   at::AutoGradMode grad(true);
   ForwardOptions options;
   options.variant = &probe;
   const TensorMap out = m.model->forward(input.tensors, options);
   if (!out.count("logits")) throw InputError("this " + info.modelType + " model returned no logits");
   const at::Tensor all = out.at("logits");  // [T, V] or [labels]
-  at::Tensor logits = classifier ? all.flatten() : all[position];  // [V] or [labels]
   if (!classifier && all.size(0) != T)
     throw AttnScopeError("internal: " + std::to_string(all.size(0)) + " logit rows for " + std::to_string(T) +
                          " positions");
+  at::Tensor logits = classifier ? all.flatten() : all[position];  // [V] or [labels]
 
   GradientAttention g;
   g.model = info.modelType;
@@ -125,24 +173,45 @@ GradientAttention gradientAttention(LoadedModel& m, const PreparedInput& input, 
   g.logit = chosen.item<double>();
   chosen.backward();
 
-  at::Tensor relevance;  // [T, T]
-  for (const auto& [layer, probs] : probe.probs()) {
-    const at::Tensor gradient = probe.probes().at(layer).grad();  // [heads, T, T]
-    if (probs.size(-1) != T || probs.size(-2) != T)
-      throw AttnScopeError("internal: layer " + std::to_string(layer) + " attends over " +
-                           std::to_string(probs.size(-1)) + " positions, the input has " + std::to_string(T));
-    if (!relevance.defined()) relevance = at::eye(T, probs.options().dtype(at::kDouble));  // [T, T]
-    if (!gradient.defined()) {  // the target does not depend on this layer (nothing after it reads the position)
-      ++g.layers;
-      continue;
+  const auto toVector = [](const at::Tensor& row) {  // [n] double
+    const at::Tensor c = row.to(at::kCPU).contiguous();
+    return std::vector<double>(c.data_ptr<double>(), c.data_ptr<double>() + c.numel());
+  };
+  if (!seq2seq) {
+    if (probe.probs().empty()) throw AttnScopeError("internal: the self-attention stack was never called");
+    const at::Tensor relevance = selfRule(probe, "self", T, g.layers);  // [T, T]
+    g.scores = toVector(relevance[position]);
+    return g;
+  }
+  // The encoder first (its relevance is complete before the decoder reads it), then the decoder layer by layer.
+  int64_t sources = S;
+  for (const auto& [key, probs] : probe.probs())
+    if (key.first == "encoder") sources = probs.size(-1);
+  if (sources == 0) throw AttnScopeError("internal: the encoder stack was never called");
+  const at::Tensor rss = selfRule(probe, "encoder", sources, g.layers);             // [S, S]
+  const at::Tensor rssBar = normalisedResidual(rss);                                // [S, S]
+  const at::TensorOptions f64 = at::TensorOptions().dtype(at::kDouble);
+  at::Tensor rtt = at::eye(T, f64);                                                 // [T, T]
+  at::Tensor rts = at::zeros({T, sources}, f64);                                    // [T, S]
+  for (int layer = 0;; ++layer) {
+    const ProbabilityProbe::Key self{"decoder", layer}, cross{"cross", layer};
+    if (!probe.probs().count(self)) break;
+    const at::Tensor a = probe.cam(self);  // [T, T]
+    if (a.defined()) {
+      const at::Tensor local = a.to(at::kCPU);  // [T, T]
+      rtt = rtt + at::matmul(local, rtt);       // [T, T]
+      rts = rts + at::matmul(local, rts);       // [T, S]
     }
-    const at::Tensor cam = (gradient.to(at::kDouble) * probs.to(at::kDouble)).clamp_min(0).mean(0);  // [T, T]
-    relevance = relevance + at::matmul(cam, relevance);                                               // [T, T]
+    if (probe.probs().count(cross)) {
+      const at::Tensor c = probe.cam(cross);  // [T, S]
+      if (c.defined())
+        rts = rts + at::matmul(normalisedResidual(rtt).t(), at::matmul(c.to(at::kCPU), rssBar));  // [T, S]
+    }
     ++g.layers;
   }
-  if (!relevance.defined()) throw AttnScopeError("internal: the self-attention stack was never called");
-  const at::Tensor row = relevance[position].to(at::kCPU).contiguous();  // [T]
-  g.scores.assign(row.data_ptr<double>(), row.data_ptr<double>() + T);
+  g.stack = "encoder";
+  g.scores = toVector(rts[position]);
+  g.decoderScores = toVector(rtt[position]);
   return g;
 }
 

@@ -41,7 +41,9 @@ TokenAttribution tokenAttribution(LoadedModel& m, const PreparedInput& input, co
   a.stack = "self";
   if (method == "grad-attn") {
     const GradientAttention g = gradientAttention(m, input, position.value_or(-1), target, variant);
+    a.stack = g.stack;
     a.position = g.position;
+    a.decoderScores = g.decoderScores;
     a.scores = g.scores;
     a.hasTarget = true;
     a.targetId = g.targetId;
@@ -76,18 +78,41 @@ TokenAttribution tokenAttribution(LoadedModel& m, const PreparedInput& input, co
                                   : attentionRollout(layers)[a.position].to(at::kDouble).contiguous();  // [T]
     a.scores.assign(scores.data_ptr<double>(), scores.data_ptr<double>() + T);
   }
-  a.labels = stackLabels(input, a.stack).first;
-  for (size_t j = a.labels.size(); j < a.scores.size(); ++j) a.labels.push_back(std::to_string(j));
-  a.labels.resize(a.scores.size());
+  const auto named = [&](const std::string& stack, size_t n) {
+    std::vector<std::string> labels = stackLabels(input, stack).first;
+    for (size_t j = labels.size(); j < n; ++j) labels.push_back(std::to_string(j));
+    labels.resize(n);
+    return labels;
+  };
+  a.labels = named(a.stack, a.scores.size());
+  if (a.decoderScores.empty()) {
+    a.positionStack = a.stack;
+    a.highlight = a.position;
+    a.positionToken = a.labels.at(static_cast<size_t>(a.position));
+  } else {  // an encoder–decoder's grad-attn: the scored position is the decoder's
+    a.positionStack = "decoder";
+    a.highlight = -1;
+    a.decoderLabels = named("decoder", a.decoderScores.size());
+    a.positionToken = a.decoderLabels.at(static_cast<size_t>(a.position));
+  }
   return a;
 }
 
 nlohmann::json toJson(const TokenAttribution& a) {
-  nlohmann::json list = nlohmann::json::array();
-  for (size_t j = 0; j < a.scores.size(); ++j)
-    list.push_back({{"position", j}, {"token", a.labels[j]}, {"value", a.scores[j]}});
-  nlohmann::json doc = {{"method", a.method}, {"model", a.model},     {"stack", a.stack},
-                        {"position", a.position}, {"token", a.token()}, {"scores", list}};
+  const auto list = [](const std::vector<std::string>& labels, const std::vector<double>& values) {
+    nlohmann::json out = nlohmann::json::array();
+    for (size_t j = 0; j < values.size(); ++j)
+      out.push_back({{"position", j}, {"token", labels[j]}, {"value", values[j]}});
+    return out;
+  };
+  nlohmann::json doc = {{"method", a.method},
+                        {"model", a.model},
+                        {"stack", a.stack},
+                        {"position", a.position},
+                        {"position_stack", a.positionStack},
+                        {"token", a.positionToken},
+                        {"scores", list(a.labels, a.scores)}};
+  if (!a.decoderScores.empty()) doc["decoder_scores"] = list(a.decoderLabels, a.decoderScores);
   if (a.hasTarget) {
     doc["target_id"] = a.targetId;
     doc["target"] = a.target;

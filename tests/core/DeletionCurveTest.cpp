@@ -2,10 +2,12 @@
 // removable removed = the model on what is left, the same for every token method; every head pruned = the
 // same for every head method), the orders (the method's ranking, most important first; seeded random orders
 // repeat), the area under the curve, refusals, and the CLI; for a language model, and for text, image and audio
-// classifiers (tokens dropped, patches blanked, frames silenced — each checked against the model run by hand).
+// classifiers and encoder–decoder models (tokens dropped, patches blanked, frames silenced — each checked against the
+// model run by hand).
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
@@ -14,6 +16,7 @@
 #include "attnscope/DeletionCurve.h"
 #include "attnscope/Engine.h"
 #include "attnscope/Errors.h"
+#include "attnscope/GradientAttention.h"
 #include "attnscope/Media.h"
 #include "attnscope/Tokenizer.h"
 
@@ -44,6 +47,9 @@ TEST(Deletion, EndpointsOrdersAndArea) {
   std::vector<int64_t> all(ids.data_ptr<int64_t>(), ids.data_ptr<int64_t>() + ids.numel());
   const double p0 = probabilityOf(*model, all, r.targetId);
   EXPECT_NEAR(r.probability, p0, 1e-6);
+  EXPECT_EQ(r.positionStack, "self");
+  // The rankings that apply to a causal language model with direct logit attribution: all of them.
+  EXPECT_EQ(deletionMethods(*model), deletionMethods());
   // <s> is special and the last position stays: what is left when everything removable is gone.
   ASSERT_TRUE(model->tokenizer->isSpecial(all.front()));
   EXPECT_EQ(r.removable, static_cast<int>(all.size()) - 2);
@@ -136,6 +142,9 @@ TEST(Deletion, ImageClassifierBlanksPatches) {
         << c.method;
   }
   EXPECT_THROW(deletionCurves(*model, in, {"dla"}), InputError);  // no token head to attribute
+  std::vector<std::string> all = deletionMethods();
+  all.erase(std::find(all.begin(), all.end(), "dla"));
+  EXPECT_EQ(deletionMethods(*model), all);
 }
 
 /// A text classifier (BERT, post-LN): tokens are dropped but [CLS] and the two [SEP]s; dropping all leaves those.
@@ -181,8 +190,88 @@ TEST(Deletion, AudioClassifierSilencesFrames) {
                   classProbability(*model, {{"input_values", silent}}, w.targetId));
 }
 
+/// p(token) at the decoder's last position of an encoder–decoder model on \p inputs, through the ordinary run.
+double decoderProbability(LoadedModel& m, const TensorMap& inputs, int64_t target) {
+  PreparedInput in;
+  in.tensors = inputs;
+  labelPositions(m, in);
+  const at::Tensor logits = runModel(m, in).outputs.at("logits");  // [decoder, V]
+  return at::softmax(logits[logits.size(0) - 1].to(at::kDouble), 0)[target].item<double>();
+}
+
+/// Encoder–decoder text (BART): the target is the decoder's next token; the encoder's source tokens are dropped (not
+/// <s> and </s>), the decoder's input untouched; each point equals the model run with those tokens dropped by hand.
+TEST(Deletion, EncoderDecoderDropsSourceTokens) {
+  const std::string dir = golden("bart-tiny-random");
+  auto model = loadModel(dir, "cpu");
+  const PreparedInput in = prepareInputsFile(*model, dir + "/expected.safetensors");
+  const DeletionResult r = deletionCurves(*model, in, {"attention", "grad-attn", "random", "random-heads"}, "", 4, 5);
+  const at::Tensor ids = in.tensors.at("input_ids");  // [1, 20]
+  const int64_t S = ids.size(1);
+  EXPECT_EQ(r.unit, "tokens");
+  EXPECT_FALSE(r.classTarget);
+  EXPECT_EQ(r.positionStack, "decoder");
+  EXPECT_EQ(toJson(r)["position_stack"], "decoder");
+  EXPECT_EQ(r.position, in.tensors.at("decoder_input_ids").size(1) - 1);
+  EXPECT_EQ(r.removable, S - 2);  // <s> ... </s>
+  const double p0 = decoderProbability(*model, in.tensors, r.targetId);
+  EXPECT_NEAR(r.probability, p0, 1e-6);
+  const auto keep = [&](const std::vector<int64_t>& kept) {
+    TensorMap left = in.tensors;
+    const at::Tensor index = at::tensor(kept, at::kLong);  // [kept]
+    left["input_ids"] = ids.index_select(1, index);         // [1, kept]
+    left["attention_mask"] = in.tensors.at("attention_mask").index_select(1, index);  // [1, kept]
+    return left;
+  };
+  expectEndpoints(r, p0, decoderProbability(*model, keep({0, S - 1}), r.targetId));
+  for (const DeletionCurve& c : r.curves) {
+    if (c.unit == "heads") continue;
+    ASSERT_EQ(c.order.size(), static_cast<size_t>(S - 2)) << c.method;
+    // The second point: the first round(18 / 4) = 5 named tokens dropped by hand.
+    std::vector<bool> gone(static_cast<size_t>(S), false);
+    for (size_t i = 0; i < 5; ++i) gone[std::stoul(c.order[i])] = true;
+    std::vector<int64_t> kept;
+    for (int64_t j = 0; j < S; ++j)
+      if (!gone[static_cast<size_t>(j)]) kept.push_back(j);
+    EXPECT_NEAR(c.probabilities[1], decoderProbability(*model, keep(kept), r.targetId), 1e-6) << c.method;
+  }
+  // grad-attn ranks by the encoder–decoder relevance of the decoder's last position.
+  const DeletionCurve& grad = r.curves[1];
+  const std::vector<double> relevance = gradientAttention(*model, in, r.position).scores;
+  for (size_t i = 1; i < grad.order.size(); ++i)
+    EXPECT_GE(relevance[std::stoul(grad.order[i - 1])], relevance[std::stoul(grad.order[i])]) << i;
+  // Methods that follow the encoder from an encoder position do not score a decoder target; the list the GUI
+  // offers says so.
+  for (const char* method : {"rollout", "flow", "alti", "value-zeroing", "dla"})
+    EXPECT_THROW(deletionCurves(*model, in, {method}), InputError) << method;
+  EXPECT_EQ(deletionMethods(*model), (std::vector<std::string>{"attention", "grad-attn", "random", "random-heads"}));
+}
+
+/// Encoder–decoder audio (Whisper): an encoder position's two log-mel columns are set to the features' floor.
+TEST(Deletion, EncoderDecoderSilencesAudioFrames) {
+  const std::string dir = golden("whisper-tiny-random");
+  auto model = loadModel(dir, "cpu");
+  const PreparedInput in = prepareInputsFile(*model, dir + "/expected.safetensors");
+  const DeletionResult r = deletionCurves(*model, in, {"attention", "grad-attn", "random"}, "", 2, 2);
+  EXPECT_EQ(r.unit, "frames");
+  EXPECT_EQ(r.removable, 100);
+  const at::Tensor f = in.tensors.at("input_features");  // [1, 80, 200]
+  const double floor = f.min().item<double>();
+  const double p0 = decoderProbability(*model, in.tensors, r.targetId);
+  TensorMap quiet = in.tensors;
+  quiet["input_features"] = at::full_like(f, floor);  // [1, 80, 200]
+  expectEndpoints(r, p0, decoderProbability(*model, quiet, r.targetId));
+  const DeletionCurve& random = r.curves[2];
+  at::Tensor half = f.clone();  // the first 50 named positions silenced by hand
+  for (size_t i = 0; i < 50; ++i) half.narrow(-1, 2 * static_cast<int64_t>(std::stoul(random.order[i])), 2).fill_(floor);
+  TensorMap halfQuiet = in.tensors;
+  halfQuiet["input_features"] = half;
+  EXPECT_NEAR(random.probabilities[1], decoderProbability(*model, halfQuiet, r.targetId), 1e-6);
+}
+
 TEST(Deletion, Refusals) {
   auto clip = loadModel(golden("clip-vision-tiny-random"), "cpu");  // no classifier head: nothing to score
+  EXPECT_TRUE(deletionMethods(*clip).empty());
   EXPECT_THROW(deletionCurves(*clip,
                               prepareInputsFile(*clip, golden("clip-vision-tiny-random") + "/expected.safetensors"),
                               {"rollout"}),

@@ -1,8 +1,9 @@
 // Gradient × attention relevancy (Chefer et al. 2021): every relevance equals an independent float64 computation
 // (tests/scripts/grad_attn_reference.py: its own forwards, checked against the golden Hugging Face logits, with
 // autograd over the weights and retain_grad on each layer's probabilities) on six golden decoders at two positions and
-// on the golden ViT classifier; causality and the identity's share; with every head pruned the target no longer
-// depends on any attention (R stays the identity); refusals; the CLI's JSON and overlays for image and audio.
+// on the golden ViT classifier, and the encoder–decoder rules on T5, BART and Whisper; causality and the identity's
+// share; with every head pruned the target no longer depends on any attention (R stays the identity); refusals; the
+// CLI's JSON and overlays for image and audio.
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
@@ -15,6 +16,7 @@
 #include "attnscope/Errors.h"
 #include "attnscope/GradientAttention.h"
 #include "attnscope/Media.h"
+#include "attnscope/TokenAttribution.h"
 #include "attnscope/Variant.h"
 
 using namespace attnscope;
@@ -116,10 +118,78 @@ TEST(GradAttn, ClassifierTargetsAndRefusals) {
   EXPECT_THROW(gradientAttention(*model, in, -1, "#3"), InputError);
   EXPECT_THROW(gradientAttention(*model, in, 17), InputError);
 
-  auto t5 = loadModel(golden("t5-tiny-random"), "cpu");
-  const PreparedInput tin = prepareInputsFile(*t5, golden("t5-tiny-random") + "/expected.safetensors");
-  EXPECT_THROW(gradientAttention(*t5, tin), InputError);
+  // No output head: nothing to differentiate.
+  auto bare = loadModel(golden("clip-vision-tiny-random"), "cpu");
+  ASSERT_EQ(bare->model->info().head, "none");
+  const PreparedInput win = prepareInputsFile(*bare, golden("clip-vision-tiny-random") + "/expected.safetensors");
+  EXPECT_THROW(gradientAttention(*bare, win), InputError);
 }
+
+/// Encoder–decoder models: the paper's encoder–decoder rules (R_ts through each cross-attention, R_tt through the
+/// decoder's self-attention) equal an independent float64 computation (tests/scripts/grad_attn_seq2seq_reference.py:
+/// its own whole-model forwards checked on the golden logits, autograd over the weights) at two decoder positions.
+class GradAttnSeq2Seq : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(GradAttnSeq2Seq, EncoderAndDecoderRelevanceEqualTheIndependentReference) {
+  std::ifstream f(std::string(ATTNSCOPE_SOURCE_DIR) + "/tests/core/data/grad_attn_seq2seq_reference.json");
+  const nlohmann::json cases = nlohmann::json::parse(f).at(GetParam());
+  const std::string dir = golden(GetParam());
+  auto model = loadModel(dir, "cpu");
+  const ModelInfo& info = model->model->info();
+  const PreparedInput in = prepareInputsFile(*model, dir + "/expected.safetensors");
+  ASSERT_EQ(cases.size(), 2u);
+  for (const auto& ref : cases) {
+    const int64_t position = ref["position"];
+    const GradientAttention g = gradientAttention(*model, in, position);
+    EXPECT_EQ(g.stack, "encoder");
+    EXPECT_EQ(g.position, position);
+    ASSERT_EQ(g.targetId, ref["target_id"].get<int64_t>()) << GetParam() << " position " << position;
+    EXPECT_TRUE(g.predicted);
+    EXPECT_NEAR(g.logit, ref["logit"].get<double>(), 1e-4 + 1e-5 * std::abs(ref["logit"].get<double>()));
+    EXPECT_EQ(g.layers, 2 * info.layers);  // two encoder and two decoder layers in these checkpoints
+    const auto encoder = ref["encoder_scores"].get<std::vector<double>>();
+    const auto decoder = ref["decoder_scores"].get<std::vector<double>>();
+    ASSERT_EQ(g.scores.size(), encoder.size());
+    ASSERT_EQ(g.decoderScores.size(), decoder.size());
+    double strongest = 0;
+    for (size_t j = 0; j < encoder.size(); ++j) {
+      EXPECT_NEAR(g.scores[j], encoder[j], 2e-5 + 1e-3 * std::abs(encoder[j])) << GetParam() << " source " << j;
+      strongest = std::max(strongest, encoder[j]);
+    }
+    EXPECT_GT(strongest, 1e-3) << "the reference is not all zero";
+    for (size_t j = 0; j < decoder.size(); ++j) {
+      EXPECT_NEAR(g.decoderScores[j], decoder[j], 2e-5 + 1e-3 * std::abs(decoder[j])) << GetParam() << " target " << j;
+      if (static_cast<int64_t>(j) > position) EXPECT_EQ(g.decoderScores[j], 0.0) << "the decoder is causal";
+    }
+    EXPECT_GE(g.decoderScores[static_cast<size_t>(position)], 1.0);
+  }
+  // The default position is the decoder's last; positions past it are refused.
+  const int64_t T = static_cast<int64_t>(in.labels.size());
+  EXPECT_EQ(gradientAttention(*model, in).position, T - 1);
+  EXPECT_THROW(gradientAttention(*model, in, T), InputError);
+  // Through the Attribution interface: the scores cover the encoder's positions, named by the encoder's labels, and
+  // the scored position is the decoder's token.
+  const TokenAttribution a = tokenAttribution(*model, in, "grad-attn");
+  EXPECT_EQ(a.stack, "encoder");
+  EXPECT_EQ(a.labels, in.sequenceLabels.at("encoder"));
+  EXPECT_EQ(a.positionToken, in.labels.back());
+  EXPECT_EQ(a.highlight, -1);
+  EXPECT_EQ(a.decoderScores.size(), in.labels.size());
+  const nlohmann::json doc = toJson(a);
+  EXPECT_EQ(doc["stack"], "encoder");
+  EXPECT_EQ(doc["token"], in.labels.back());
+  EXPECT_EQ(doc["scores"].size(), a.labels.size());
+  EXPECT_EQ(doc["decoder_scores"].size(), in.labels.size());
+}
+
+INSTANTIATE_TEST_SUITE_P(Golden, GradAttnSeq2Seq,
+                         ::testing::Values("t5-tiny-random", "bart-tiny-random", "whisper-tiny-random"),
+                         [](const auto& info) {
+                           std::string n = info.param;
+                           for (char& c : n)
+                             if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
+                           return n;
+                         });
 
 TEST(GradAttn, CliWritesScoresAndOverlaysImageAndAudio) {
   TempDir tmp;
@@ -155,6 +225,25 @@ TEST(GradAttn, CliWritesScoresAndOverlaysImageAndAudio) {
   EXPECT_EQ(textOverlay.status, 2) << textOverlay.output;
   EXPECT_NE(textOverlay.output.find("image and audio"), std::string::npos) << textOverlay.output;
   EXPECT_FALSE(std::filesystem::exists(tmp.file("x.json")));
+
+  // An encoder–decoder model: the decoder's first prediction scored over the encoder's words, with an overlay for
+  // Whisper's frames.
+  const CommandResult bart = runCommand(cli + " attribute --method grad-attn --model " + golden("bart-tiny-random") +
+                                        " --text 'BART reads cafés in Zürich' --words --out " + tmp.file("b.json"));
+  ASSERT_EQ(bart.status, 0) << bart.output;
+  const nlohmann::json b = nlohmann::json::parse(slurp(tmp.file("b.json")));
+  EXPECT_EQ(b["stack"], "encoder");
+  EXPECT_EQ(b["position_stack"], "decoder");
+  EXPECT_EQ(b["position"], 0);
+  EXPECT_FALSE(b.contains("word"));  // the scored position is not among the encoder's words
+  EXPECT_EQ(b["scores"][3]["token"], " cafés");  // <s>, BART, reads, cafés
+  EXPECT_EQ(b["decoder_scores"].size(), 1u);
+  const std::string wh = golden("whisper-tiny-random");
+  const CommandResult whisper = runCommand(cli + " attribute --method grad-attn --model " + wh + " --audio " + wh +
+                                           "/jfk_2s.wav --out " + tmp.file("w.json") + " --overlay " + tmp.file("w.png"));
+  ASSERT_EQ(whisper.status, 0) << whisper.output;
+  EXPECT_EQ(nlohmann::json::parse(slurp(tmp.file("w.json")))["scores"].size(), 100u);
+  EXPECT_EQ(slurp(tmp.file("w.png")).substr(1, 3), "PNG");
 }
 
 }  // namespace

@@ -386,20 +386,44 @@ class GuiTest : public QObject {
     QCOMPARE(w.tab<HeadTab>()->view()->keys(), 100);  // encoder frames
     QCOMPARE(w.tab<HeadTab>()->view()->queries(), 1);  // the decoder start token
     QCOMPARE(w.document()->capture()->stackKeyLabels.at(2).at(1), std::string("0.02s"));
-    // An encoder–decoder model is attributed over its encoder: the tab starts on ALTI (gradient × attention follows
-    // one self-attention stack), one bar per encoder frame summing to 1; the information flow is offered too.
+    // An encoder–decoder model is attributed over its encoder. Gradient × attention (the default) scores the encoder's
+    // frames for the decoder's prediction at its last position (Chefer's encoder–decoder rules): one bar per frame,
+    // none highlighted (the scored position is the decoder's); ALTI follows the encoder, one bar per frame summing to
+    // 1; the information flow is offered too.
     AttributionTab* attribution = w.tab<AttributionTab>();
     QVERIFY(w.tabs()->isTabEnabled(w.tabs()->indexOf(attribution)));
     QVERIFY(w.tabs()->isTabEnabled(w.tabs()->indexOf(w.tab<FlowGraphTab>())));
-    QCOMPARE(attribution->methodBox()->currentData().toString(), QString("alti"));
+    QCOMPARE(attribution->methodBox()->currentData().toString(), QString("grad-attn"));
     QSignalSpy attributed(attribution, &AnalysisTab::shown);
     QVERIFY(w.showTab("attribution"));
+    QVERIFY(attributed.wait(30000));
+    QCOMPARE(attribution->plot()->scores().values.size(), size_t(100));
+    QCOMPARE(attribution->plot()->scores().highlight, -1);
+    QVERIFY(QString::fromStdString(attribution->plot()->scores().title).contains("decoder position 0"));
+    for (int j = 0; j < 100; ++j) QVERIFY(!attribution->plot()->barHighlighted(j));
+    attribution->methodBox()->setCurrentIndex(attribution->methodBox()->findData("alti"));
     QVERIFY(attributed.wait(30000));
     const auto& frames = attribution->plot()->scores().values;
     QCOMPARE(frames.size(), size_t(100));
     double share = 0;
     for (double v : frames) share += v;
     QVERIFY(std::abs(share - 1.0) < 1e-6);
+    // Faithfulness: the decoder's token is the target; the encoder's frames are silenced in the order of the rankings
+    // that apply to an encoder–decoder model (those that follow the encoder from an encoder position are disabled).
+    FaithfulnessTab* faith = w.tab<FaithfulnessTab>();
+    QVERIFY(w.tabs()->isTabEnabled(w.tabs()->indexOf(faith)));
+    QCOMPARE(faith->removeLabel(), QString("silence frames by:"));
+    for (const char* off : {"rollout", "flow", "alti", "value-zeroing", "dla"}) QVERIFY(!faith->methodBox(off)->isEnabled());
+    QVERIFY(faith->methodBox("grad-attn")->isChecked());
+    QSignalSpy faithShown(faith, &AnalysisTab::shown);
+    QVERIFY(w.showTab("deletion"));
+    QVERIFY(faithShown.wait(60000));
+    const DeletionResult& deletion = faith->plot()->result();
+    QVERIFY(!deletion.classTarget);
+    QCOMPARE(deletion.unit, std::string("frames"));
+    QCOMPARE(deletion.removable, 100);
+    QCOMPARE(deletion.curves.size(), size_t(3));  // attention, grad × attn, random
+    for (const DeletionCurve& c : deletion.curves) QCOMPARE(c.probabilities.front(), deletion.probability);
     // The input panel previews the audio (waveform over spectrogram), drawn on the worker thread.
     QSignalSpy preview(w.input(), &InputPanel::previewShown);
     w.input()->setFile(wh + "/jfk_2s.wav");
@@ -1817,6 +1841,8 @@ class GuiTest : public QObject {
       auto r = std::make_shared<TokenAttribution>();
       r->method = "rollout";
       r->position = 3;
+      r->highlight = 3;
+      r->positionToken = "l";
       r->labels = {"<s>", " g", "ir", "l"};
       r->scores = {0.4, 0.1, 0.2, 0.3};
       tab.showResult(r);

@@ -30,7 +30,9 @@ AttributionTab::AttributionTab(QWidget* parent) : AnalysisTab(parent) {
   m_position->setValue(-1);
   m_position->setSpecialValueText(tr("default"));
   m_position->setToolTip(tr("The position whose sources are scored (default: the last for causal models, else the "
-                            "first — the class token)"));
+                            "first — the class token). Encoder–decoder models: gradient × attention scores the "
+                            "encoder's positions for a decoder position (default: the last); the other methods "
+                            "follow the encoder"));
   row->addWidget(m_position);
   row->addWidget(new QLabel(tr("target:"), this));
   m_target = new QLineEdit(this);
@@ -54,11 +56,6 @@ void AttributionTab::connectSignals() {
     if (m_active) refresh();
   });
   connect(m_view, &ViewState::wordsChanged, this, &AttributionTab::redraw);
-  connect(m_doc, &AnalysisDocument::modelChanged, this, [this] {
-    // Gradient × attention follows one self-attention stack: an encoder–decoder model starts on ALTI instead.
-    if (m_doc->summary().encoderDecoder && m_method->currentData().toString() == "grad-attn")
-      m_method->setCurrentIndex(m_method->findData("alti"));
-  });
   connect(m_method, &QComboBox::currentIndexChanged, this, [this] {
     m_target->setEnabled(m_method->currentData().toString() == "grad-attn");
     if (m_active) refresh();
@@ -106,16 +103,19 @@ void AttributionTab::redraw() {
     const TokenAttribution& a = *m_result;
     s.labels = a.labels;
     s.values = a.scores;
-    s.highlight = static_cast<int>(a.position);
+    s.highlight = static_cast<int>(a.highlight);
     s.valueLabel = a.method == "grad-attn" ? "relevance" : "share";
+    const bool ownSequence = a.highlight >= 0;
     QString title = m_method->itemText(std::max(0, m_method->findData(QString::fromStdString(a.method)))) +
-                    tr(" of position %1 '%2'").arg(a.position).arg(QString::fromStdString(a.token()));
+                    (ownSequence ? tr(" of position %1 '%2'") : tr(" of decoder position %1 '%2' over the encoder"))
+                        .arg(a.position)
+                        .arg(QString::fromStdString(a.positionToken));
     if (a.hasTarget) title += tr(" for '%1' (logit %2)").arg(QString::fromStdString(a.target)).arg(a.logit, 0, 'f', 2);
     if (m_view && m_view->words() && m_doc && m_doc->summary().modality == "text") {
       const WordGroups words = wordGroups(a.labels);
       s.values = sumByWord(words, a.scores);
       s.labels = words.labels;
-      s.highlight = words.wordOf.at(static_cast<size_t>(a.position));
+      s.highlight = ownSequence ? words.wordOf.at(static_cast<size_t>(a.highlight)) : -1;
       title += tr(" · words (a word gets the sum of its pieces)");
     }
     s.title = title.toStdString();

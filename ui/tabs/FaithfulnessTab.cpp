@@ -3,6 +3,7 @@
 #include <QHBoxLayout>
 #include <QJsonArray>
 #include <QVBoxLayout>
+#include <algorithm>
 
 #include "ViewFigure.h"
 
@@ -55,7 +56,9 @@ FaithfulnessTab::FaithfulnessTab(QWidget* parent) : AnalysisTab(parent) {
 
 void FaithfulnessTab::connectSignals() {
   connect(m_doc, &AnalysisDocument::modelChanged, this, [this] {
-    // What a token ranking removes, and what the target is, follow the model; heads by DLA need a token head.
+    // What a token ranking removes, and what the target is, follow the model; the rankings offered are those the
+    // engine lists for it (heads by DLA need a token head; encoder–decoder models rank their encoder's positions for
+    // the decoder's token).
     const ModelSummary& s = m_doc->summary();
     const bool classifier = !s.labels.empty() && !s.causal;
     m_removeLabel->setText(s.modality == "image"   ? tr("blank patches by:")
@@ -63,8 +66,17 @@ void FaithfulnessTab::connectSignals() {
                                                    : tr("remove tokens by:"));
     m_target->setPlaceholderText(classifier ? tr("the model's prediction (or a label, or #index)")
                                             : tr("the model's prediction (or a token, or #id)"));
-    m_methods.at("dla")->setEnabled(s.hasDirectAttribution);
-    if (!s.hasDirectAttribution) m_methods.at("dla")->setChecked(false);
+    bool any = false;
+    for (const auto& [name, box] : m_methods) {
+      const bool applies = std::find(s.deletionMethods.begin(), s.deletionMethods.end(), name.toStdString()) !=
+                           s.deletionMethods.end();
+      box->setEnabled(applies);
+      if (!applies) box->setChecked(false);
+      any = any || box->isChecked();
+    }
+    if (!any)  // nothing chosen applies to this model: choose the rankings every model with a target has
+      for (const QString name : {"attention", "grad-attn", "random"})
+        if (m_methods.at(name)->isEnabled()) m_methods.at(name)->setChecked(true);
   });
   connect(m_doc, &AnalysisDocument::captureChanged, this, [this] {
     if (!m_doc->capture()) showResult(nullptr);

@@ -23,8 +23,9 @@ class FaithfulnessTab : public AnalysisTab {
   QString title() const override { return tr("Faithfulness"); }
   QString key() const override { return "deletion"; }
   bool availableFor(const ModelSummary& summary) const override {
-    // Causal language models (a token at the last position) and classifiers of any modality (a class).
-    return !summary.encoderDecoder && ((summary.causal && summary.modality == "text") || !summary.labels.empty());
+    // Causal language models and encoder–decoder models (a token at the last position) and classifiers of any
+    // modality (a class): the models the engine lists deletion rankings for.
+    return !summary.deletionMethods.empty();
   }
   void writeFigure(const QString& path, int dpi) const override;
   bool hasFigure() const override { return m_result != nullptr; }

@@ -46,7 +46,9 @@ void DeletionPlot::setResult(const DeletionResult& r) {
   }
   yAxis->setRange(0, std::max(0.05, top * 1.08));
   const QString target = r.classTarget ? tr("Deletion curves: p(class “%1”), from %2")
-                                       : tr("Deletion curves: p(“%1”) at the last position, from %2");
+                         : r.positionStack == "decoder"
+                             ? tr("Deletion curves: p(“%1”) at the decoder's last position, from %2")
+                             : tr("Deletion curves: p(“%1”) at the last position, from %2");
   m_title->setText(r.curves.empty()
                        ? QString()
                        : target.arg(QString::fromStdString(r.target)).arg(r.probability, 0, 'f', 3));

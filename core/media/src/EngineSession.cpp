@@ -22,6 +22,7 @@
 #include <ATen/ops/stack.h>
 #include "attnscope/CaptureFile.h"
 #include "attnscope/Compare.h"
+#include "attnscope/DeletionCurve.h"
 #include "attnscope/MemoryBudget.h"
 #include "attnscope/PruneSweep.h"
 #include "attnscope/SafetensorsFile.h"
@@ -89,6 +90,7 @@ std::unique_ptr<EngineSession> EngineSession::open(const std::string& dir, const
   o.hasLens = !s->m->model->model->lensStack().empty();
   o.hasDirectAttribution = s->m->model->model->hasDirectAttribution();
   o.hasResidualDecomposition = s->m->model->model->residualForm() != ResidualForm::None;
+  o.deletionMethods = deletionMethods(*s->m->model);
   o.labels = i.labels;
   o.note = s->m->model->config.optString("attnscope_note", "");
   if (!s->m->model->tokenizerError.empty())
@@ -383,7 +385,9 @@ TokenAttribution EngineSession::tokenAttribution(const std::string& method, int6
 EngineSession::Picture EngineSession::attributionOverlay(const TokenAttribution& a, double alpha,
                                                          const std::string& colormap) const {
   writeOverlayCapture();
-  std::string title = a.method + " of position " + std::to_string(a.position) + " '" + a.token() + "'";
+  const std::string sequence = a.positionStack == a.stack ? "" : a.positionStack + " ";
+  std::string title = a.method + " of " + sequence + "position " + std::to_string(a.position) + " '" +
+                      a.positionToken + "'";
   if (a.hasTarget) title += " for " + a.target;
   return pictureOf(renderScoresOverlay(m->overlayCapture, a.scores, title, alpha, colormap));
 }

@@ -34,6 +34,7 @@ struct ModelSummary {
   /// The family reports what each layer writes to its residual stream (pre- or post-norm): ALTI and the
   /// information-flow graph work.
   bool hasResidualDecomposition = false;
+  std::vector<std::string> deletionMethods;  ///< the faithfulness rankings that apply (deletionMethods(model))
   std::vector<std::string> labels;
   std::string note;  ///< config.json "attnscope_note" (e.g. "Locally trained demo …"), shown on the model card
 };
