@@ -92,6 +92,22 @@ def t5(root, enc, dec):
     return y @ W["shared.weight"].T, E
 
 
+# BART and Whisper name their blocks alike: LayerNorms with eps 1e-5, fc1/GELU/fc2, self_attn and encoder_attn.
+SELF = {"q": "self_attn.q_proj", "k": "self_attn.k_proj", "v": "self_attn.v_proj", "o": "self_attn.out_proj"}
+CROSS = {"q": "encoder_attn.q_proj", "k": "encoder_attn.k_proj", "v": "encoder_attn.v_proj",
+         "o": "encoder_attn.out_proj"}
+
+
+def bart_style_blocks(W):
+    def ln(x, name):
+        return layer_norm(x, W[name + ".weight"], W[name + ".bias"], 1e-5)
+
+    def ffn(x, b):
+        return gelu_erf(x @ W[b + "fc1.weight"].T + W[b + "fc1.bias"]) @ W[b + "fc2.weight"].T + W[b + "fc2.bias"]
+
+    return ln, ffn
+
+
 def bart(root, enc, dec):
     d = f"{root}/bart-tiny-random"
     cfg = json.load(open(f"{d}/config.json"))
@@ -101,21 +117,13 @@ def bart(root, enc, dec):
     dk, scale = D // heads, 1 / math.sqrt(D // heads)
     emb = math.sqrt(D) if cfg["scale_embedding"] else 1.0
 
-    def ln(x, name):
-        return layer_norm(x, W[name + ".weight"], W[name + ".bias"], 1e-5)
-
-    def ffn(x, b):
-        return gelu_erf(x @ W[b + "fc1.weight"].T + W[b + "fc1.bias"]) @ W[b + "fc2.weight"].T + W[b + "fc2.bias"]
-
-    sa = {"q": "self_attn.q_proj", "k": "self_attn.k_proj", "v": "self_attn.v_proj", "o": "self_attn.out_proj"}
-    ca = {"q": "encoder_attn.q_proj", "k": "encoder_attn.k_proj", "v": "encoder_attn.v_proj",
-          "o": "encoder_attn.out_proj"}
+    ln, ffn = bart_style_blocks(W)
     ids = E["input_ids"].reshape(-1)
     x = W["model.shared.weight"][ids] * emb + W["model.encoder.embed_positions.weight"][2:len(ids) + 2]
     x = ln(x, "model.encoder.layernorm_embedding")
     for l in range(cfg["encoder_layers"]):
         b = f"model.encoder.layers.{l}."
-        x = ln(x + attn(x, x, W, b, sa, heads, dk, scale, enc), b + "self_attn_layer_norm")
+        x = ln(x + attn(x, x, W, b, SELF, heads, dk, scale, enc), b + "self_attn_layer_norm")
         x = ln(x + ffn(x, b), b + "final_layer_norm")
     memory = x
     dids = E["decoder_input_ids"].reshape(-1)
@@ -123,8 +131,8 @@ def bart(root, enc, dec):
     y = ln(y, "model.decoder.layernorm_embedding")
     for l in range(cfg["decoder_layers"]):
         b = f"model.decoder.layers.{l}."
-        y = ln(y + attn(y, y, W, b, sa, heads, dk, scale, dec[0], causal=True), b + "self_attn_layer_norm")
-        y = ln(y + attn(y, memory, W, b, ca, heads, dk, scale, dec[1]), b + "encoder_attn_layer_norm")
+        y = ln(y + attn(y, y, W, b, SELF, heads, dk, scale, dec[0], causal=True), b + "self_attn_layer_norm")
+        y = ln(y + attn(y, memory, W, b, CROSS, heads, dk, scale, dec[1]), b + "encoder_attn_layer_norm")
         y = ln(y + ffn(y, b), b + "final_layer_norm")
     return y @ W["model.shared.weight"].T + W["final_logits_bias"].reshape(-1), E
 
@@ -137,15 +145,7 @@ def whisper(root, enc, dec):
     heads, D = cfg["encoder_attention_heads"], cfg["d_model"]
     dk, scale = D // heads, 1 / math.sqrt(D // heads)
 
-    def ln(x, name):
-        return layer_norm(x, W[name + ".weight"], W[name + ".bias"], 1e-5)
-
-    def ffn(x, b):
-        return gelu_erf(x @ W[b + "fc1.weight"].T + W[b + "fc1.bias"]) @ W[b + "fc2.weight"].T + W[b + "fc2.bias"]
-
-    sa = {"q": "self_attn.q_proj", "k": "self_attn.k_proj", "v": "self_attn.v_proj", "o": "self_attn.out_proj"}
-    ca = {"q": "encoder_attn.q_proj", "k": "encoder_attn.k_proj", "v": "encoder_attn.v_proj",
-          "o": "encoder_attn.out_proj"}
+    ln, ffn = bart_style_blocks(W)
     p = "model.encoder."
     x = torch.nn.functional.gelu(torch.nn.functional.conv1d(E["input_features"], W[p + "conv1.weight"],
                                                             W[p + "conv1.bias"], padding=1))
@@ -155,7 +155,7 @@ def whisper(root, enc, dec):
     for l in range(cfg["encoder_layers"]):
         b = f"{p}layers.{l}."
         z = ln(x, b + "self_attn_layer_norm")
-        x = x + attn(z, z, W, b, sa, heads, dk, scale, enc)
+        x = x + attn(z, z, W, b, SELF, heads, dk, scale, enc)
         x = x + ffn(ln(x, b + "final_layer_norm"), b)
     memory = ln(x, p + "layer_norm")
     p = "model.decoder."
@@ -164,8 +164,8 @@ def whisper(root, enc, dec):
     for l in range(cfg["decoder_layers"]):
         b = f"{p}layers.{l}."
         z = ln(y, b + "self_attn_layer_norm")
-        y = y + attn(z, z, W, b, sa, heads, dk, scale, dec[0], causal=True)
-        y = y + attn(ln(y, b + "encoder_attn_layer_norm"), memory, W, b, ca, heads, dk, scale, dec[1])
+        y = y + attn(z, z, W, b, SELF, heads, dk, scale, dec[0], causal=True)
+        y = y + attn(ln(y, b + "encoder_attn_layer_norm"), memory, W, b, CROSS, heads, dk, scale, dec[1])
         y = y + ffn(ln(y, b + "final_layer_norm"), b)
     return ln(y, p + "layer_norm") @ W[p + "embed_tokens.weight"].T, E
 
