@@ -53,6 +53,7 @@ find_shared() {
 if [ "$MODE" = sanitize ]; then
   SAN_DIR=${SANITIZE_BUILD_DIR:-$ROOT/build-sanitize}
   flags="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined"
+  find_shared
   if [ ! -f "$SAN_DIR/CMakeCache.txt" ]; then
     log "configuring $SAN_DIR (AddressSanitizer + UndefinedBehaviorSanitizer)"
     cmake -S "$ROOT" -B "$SAN_DIR" "${GENERATOR[@]}" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DATTNSCOPE_BUILD_GUI=OFF \
@@ -108,7 +109,8 @@ if [ "$MODE" = fuzz ]; then
   exit $status
 fi
 
-# --- 2. Configure and build (Release).
+# --- 2. Configure and build (Release). The shared material is found first: the fuzz replays compile its path in.
+find_shared
 if [ ! -f "$BUILD_DIR/CMakeCache.txt" ]; then
   log "configuring $BUILD_DIR"
   cmake -S "$ROOT" -B "$BUILD_DIR" "${GENERATOR[@]}" -DCMAKE_BUILD_TYPE=Release \
