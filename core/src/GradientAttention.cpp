@@ -73,12 +73,12 @@ class ProbabilityProbe : public AttentionVariant {
   std::map<Key, at::Tensor>& probes() const { return m_probes; }
   std::map<Key, at::Tensor>& probs() const { return m_probs; }
 
-  /// Ā of one layer: the head mean of (∇A ⊙ A)⁺ in float64, [q, k]; undefined when the target does not depend on
+  /// Ā of one layer: the head mean of (∇A ⊙ A)⁺ in float64 on the CPU, [q, k]; undefined when the target does not depend on
   /// the layer (nothing after it reads the scored position).
   at::Tensor cam(const Key& key) const {
     const at::Tensor gradient = m_probes.at(key).grad();  // [heads, q, k]
     if (!gradient.defined()) return {};
-    return (gradient.to(at::kDouble) * m_probs.at(key).to(at::kDouble)).clamp_min(0).mean(0);  // [q, k]
+    return (gradient.to(at::kDouble) * m_probs.at(key).to(at::kDouble)).clamp_min(0).mean(0).to(at::kCPU);  // [q, k]
   }
 
  private:
@@ -106,7 +106,7 @@ at::Tensor selfRule(const ProbabilityProbe& probe, const std::string& stack, int
                            std::to_string(probs.size(-1)) + " positions, the sequence has " + std::to_string(n));
     ++layers;
     const at::Tensor a = probe.cam(key);  // [n, n]
-    if (a.defined()) relevance = relevance + at::matmul(a.to(at::kCPU), relevance);  // [n, n]
+    if (a.defined()) relevance = relevance + at::matmul(a, relevance);  // [n, n]
   }
   return relevance;
 }
@@ -198,14 +198,13 @@ GradientAttention gradientAttention(LoadedModel& m, const PreparedInput& input, 
     if (!probe.probs().count(self)) break;
     const at::Tensor a = probe.cam(self);  // [T, T]
     if (a.defined()) {
-      const at::Tensor local = a.to(at::kCPU);  // [T, T]
-      rtt = rtt + at::matmul(local, rtt);       // [T, T]
-      rts = rts + at::matmul(local, rts);       // [T, S]
+      rtt = rtt + at::matmul(a, rtt);  // [T, T]
+      rts = rts + at::matmul(a, rts);  // [T, S]
     }
     if (probe.probs().count(cross)) {
       const at::Tensor c = probe.cam(cross);  // [T, S]
       if (c.defined())
-        rts = rts + at::matmul(normalisedResidual(rtt).t(), at::matmul(c.to(at::kCPU), rssBar));  // [T, S]
+        rts = rts + at::matmul(normalisedResidual(rtt).t(), at::matmul(c, rssBar));  // [T, S]
     }
     ++g.layers;
   }
