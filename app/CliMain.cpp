@@ -171,28 +171,25 @@ const char* const kLensHelp =
     "position, token, top: [{token, id, p}], target_id, target_p, target_rank}]}]}.\n";
 
 const char* const kAttributeHelp =
-    "usage: attnscope-cli attribute --model DIR (--text STR | --image PATH | --audio PATH | --inputs FILE)\n"
+    "usage: attnscope-cli attribute --model DIR (--text STR [--decoder-text STR] | --image PATH | --audio PATH |\n"
+    "                               --inputs FILE)\n"
     "                               --method dla|flow|rollout|alti|value-zeroing|grad-attn [--position P]\n"
     "                               [--words] [--overlay FILE.png]\n"
     "                               [--target TOKEN|#ID] [--variant SPEC] [--device D] [--dtype D] --out "
     "FILE.json\n"
     "                               [--figure FILE.pdf|svg|png] [--dpi N]\n"
     "\n"
-    "Direct logit attribution (dla): the logit of TARGET (one token or #ID; default: the token the model "
-    "predicts)\n"
-    "at position P (default: the last; negative counts from the end) split into what the embeddings, every "
-    "attention\n"
-    "head, every MLP block and the biases write to the residual stream, read through the output head with "
-    "the final\n"
-    "norm's scale frozen at the actual residual, so the parts add up to the logit. Pre-norm models with a "
-    "token\n"
-    "output head (Llama, Qwen2, Mistral, Gemma, Phi-3, GPT-2, GPT-NeoX, OPT); --variant applies an attention "
-    "variant\n"
-    "first (a pruned head then contributes 0). FILE.json: {method, model, position, token, target_id, "
-    "target,\n"
-    "predicted, logit, p, layers, heads, parts: {embed, L0H0, ..., L0.mlp, ..., bias}, sum}. --figure draws "
-    "the\n"
-    "layers x heads grid with the MLP column; for the token methods below it draws the scores as bars.\n"
+    "Direct logit attribution (dla): the logit of TARGET (one token or #ID; default: the token the model predicts)\n"
+    "at position P (default: the last; negative counts from the end) split into what the embeddings, every\n"
+    "attention head, every MLP block and the biases write to the residual stream, read through the output head\n"
+    "with the final norm's scale frozen at the actual residual, so the parts add up to the logit. Pre-norm models\n"
+    "with a token output head (Llama, Qwen2, Mistral, Gemma, Phi-3, GPT-2, GPT-NeoX, OPT), and the decoders of\n"
+    "pre-norm encoder-decoder models (T5, Whisper): P is then a decoder position (--decoder-text gives T5's\n"
+    "decoder text) and every decoder layer's cross-attention heads are parts too. --variant applies an attention\n"
+    "variant first (a pruned head then contributes 0). FILE.json: {method, model, stack (self | decoder),\n"
+    "position, token, target_id, target, predicted, logit, p, layers, heads, cross_heads, parts: {embed, L0H0,\n"
+    "..., L0.cross.H0, ..., L0.mlp, ..., bias}, sum}. --figure draws the layers x heads grid (and the\n"
+    "cross-attention heads' grid) with the MLP column; for the token methods below it draws the scores as bars.\n"
     "\n"
     "Attention flow (flow; Abnar & Zuidema 2020: the maximum flow through the layered graph of "
     "head-averaged\n"
@@ -257,7 +254,8 @@ const char* const kFlowGraphHelp =
     "levels upwards).\n";
 
 const char* const kDeletionHelp =
-    "usage: attnscope-cli deletion --model DIR (--text STR | --image PATH | --audio PATH [--offset S] | --inputs FILE)\n"
+    "usage: attnscope-cli deletion --model DIR (--text STR [--decoder-text STR] | --image PATH | --audio PATH\n"
+    "                              [--offset S] | --inputs FILE)\n"
     "                              --methods a,b,c [--target TOKEN|#ID|LABEL|#INDEX] [--steps N] [--seed S]\n"
     "                              [--device D] [--dtype D] --out curve.json [--figure FILE.pdf|svg|png] [--dpi N]\n"
     "\n"
@@ -268,7 +266,8 @@ const char* const kDeletionHelp =
     "dropped (not the special ones), an image's patches blanked to 0 (the normalised mean colour), an audio\n"
     "model's frames silenced; TARGET is a class (label or #INDEX; default: the predicted one) and the rankings\n"
     "score the first position ([CLS]). Encoder-decoder models (T5, BART, Whisper): TARGET is the decoder's\n"
-    "token at its last position (the decoder starts from its start token; --inputs gives exact ids); the\n"
+    "token at its last position (the decoder reads --decoder-text, else its start token alone; --inputs gives\n"
+    "exact ids); the\n"
     "encoder's source tokens are dropped or its frames silenced (log-mel columns set to the features' floor);\n"
     "the rankings that apply are attention (the last layer's cross-attention), grad-attn, random and\n"
     "random-heads. Token methods: rollout, flow (attention flow), attention (the last\n"
@@ -518,6 +517,22 @@ PreparedInput inputFrom(const LoadedModel& m, const Args& a) {
   return prepareText(m, a.get("text"), pair);
 }
 
+/// The input of a command whose --target names a token of the output (lens, attribute, deletion), not a seq2seq
+/// target text; encoder–decoder text models take the decoder's text from --decoder-text instead.
+PreparedInput outputTokenInput(const LoadedModel& m, const Args& a) {
+  Args input = a;
+  input.values.erase("target");
+  if (a.has("decoder-text")) {
+    if (!m.model->info().encoderDecoder)
+      throw InputError("--decoder-text is for encoder-decoder models (T5, BART, Whisper); this one has one stack");
+    if (!a.has("text"))
+      throw InputError("--decoder-text goes with --text (the encoder's text); with --audio the decoder starts from "
+                       "its start tokens (--inputs gives exact decoder ids)");
+    input.values["target"] = a.get("decoder-text");
+  }
+  return inputFrom(m, input);
+}
+
 int cmdOverlay(const Args& a) {
   const std::string capture = a.require("capture"), out = a.require("out");
   auto intOpt = [&](const std::string& k, int def) { return nonNegativeOption(a, k, def); };
@@ -653,14 +668,7 @@ int cmdLens(const Args& a) {
   auto m = guardAllocations(
       [&] { return loadModel(a.require("model"), a.get("device", "auto"), a.get("dtype", "auto")); },
       "loading the model");
-  Args input = a;
-  input.values.erase("target");  // here the target is a token of the output, not a seq2seq target text
-  if (a.has("decoder-text")) {   // encoder–decoder models: the decoder's text, whose positions the lens reads
-    if (!m->model->info().encoderDecoder)
-      throw InputError("--decoder-text is for encoder-decoder models (T5, BART); this one has one stack");
-    input.values["target"] = a.get("decoder-text");
-  }
-  PreparedInput in = inputFrom(*m, input);
+  PreparedInput in = outputTokenInput(*m, a);
   const nlohmann::json lens = guardAllocations(
       [&] { return logitLens(*m, in, a.get("target", ""), static_cast<int>(top)); }, "the logit lens");
   writeFileAtomically(out, lens.dump(1) + "\n");
@@ -802,9 +810,7 @@ int cmdAttribute(const Args& a) {
       "loading the model");
   if (a.has("overlay") && m->model->info().modality == "text")
     throw InputError("--overlay is for image and audio models; this one reads text (use --figure)");
-  Args input = a;
-  input.values.erase("target");  // here the target is a token of the output, not a seq2seq target text
-  PreparedInput in = inputFrom(*m, input);
+  PreparedInput in = outputTokenInput(*m, a);
   std::unique_ptr<AttentionVariant> variant;
   if (a.has("variant") && a.get("variant") != "full") {
     variant = makeVariant(a.get("variant"));
@@ -905,9 +911,7 @@ int cmdDeletion(const Args& a) {
   auto m = guardAllocations(
       [&] { return loadModel(a.require("model"), a.get("device", "auto"), a.get("dtype", "auto")); },
       "loading the model");
-  Args input = a;
-  input.values.erase("target");  // here the target is a token of the output, not a seq2seq target text
-  PreparedInput in = inputFrom(*m, input);
+  PreparedInput in = outputTokenInput(*m, a);
   const DeletionResult result = guardAllocations(
       [&] {
         return deletionCurves(*m, in, methods, a.get("target", ""), static_cast<int>(steps),
@@ -1197,8 +1201,8 @@ int main(int argc, char** argv) {
     if (cmd == "deletion") {
       if (wantsHelp(argc, argv)) return std::cout << kDeletionHelp, 0;
       return cmdDeletion(parseArgs(argc, argv, 2,
-                                   {"model", "text", "inputs", "image", "audio", "offset", "methods", "target",
-                                    "steps", "seed", "device", "dtype", "out", "figure", "dpi"},
+                                   {"model", "text", "decoder-text", "inputs", "image", "audio", "offset", "methods",
+                                    "target", "steps", "seed", "device", "dtype", "out", "figure", "dpi"},
                                    {}));
     }
     if (cmd == "flow-graph") {
@@ -1213,8 +1217,8 @@ int main(int argc, char** argv) {
       if (wantsHelp(argc, argv)) return std::cout << kAttributeHelp, 0;
       return cmdAttribute(
           parseArgs(argc, argv, 2,
-                    {"model", "text", "text-pair", "inputs", "image", "audio", "offset", "method", "position",
-                     "target", "variant", "device", "dtype", "out", "figure", "dpi", "overlay"},
+                    {"model", "text", "text-pair", "decoder-text", "inputs", "image", "audio", "offset", "method",
+                     "position", "target", "variant", "device", "dtype", "out", "figure", "dpi", "overlay"},
                     {"words"}));
     }
     if (cmd == "generate") {

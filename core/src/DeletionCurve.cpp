@@ -244,7 +244,7 @@ DeletionResult deletionCurves(LoadedModel& m, const PreparedInput& input,
     for (const char* method : {"rollout", "flow", "alti", "value-zeroing", "dla"})
       if (asked(method))
         throw InputError(std::string(method) +
-                         (std::string(method) == "dla" ? " splits a decoder-only model's residual stream"
+                         (std::string(method) == "dla" ? " ranks heads, and head LxHy of the prune variant is that head of every stack"
                                                        : " follows the encoder's self-attention from an encoder position") +
                          "; the target of this encoder–decoder " + info.modelType +
                          " model is the decoder's token: rank its encoder's " + subject.unit +

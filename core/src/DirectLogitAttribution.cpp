@@ -19,40 +19,50 @@
 namespace attnscope {
 
 namespace {
-/// Keeps, for one position of one stack, what every part writes to the residual stream and each layer's
-/// per-head attention outputs (the rows of that position only).
+/// Keeps, for one position of the lens stack, what every part writes to its residual stream and each layer's
+/// per-head attention outputs (the rows of that position only) — the decoder's cross-attention heads too.
 struct WriteRecorder : AttentionHook {
   WriteRecorder(std::string stack, int64_t position) : stack(std::move(stack)), position(position) {}
   std::string stack;
   int64_t position;
-  at::Tensor embed;                       ///< [H]
-  std::map<int, at::Tensor> attn, mlp;    ///< [H] by layer
-  std::map<int, at::Tensor> headOutputs;  ///< [heads, 1, d] by layer
-  at::Tensor last;                        ///< [H] the residual the last layer hands on
+  at::Tensor embed;                           ///< [H]
+  std::map<int, at::Tensor> attn, cross, mlp;  ///< [H] by layer
+  std::map<int, at::Tensor> headOutputs, crossOutputs;  ///< [heads, 1, d] by layer
+  at::Tensor last;                            ///< [H] the residual the last layer hands on
   bool wantsProbabilities(const AttentionSite&) const override { return false; }
   void onProbabilities(const AttentionSite&, at::Tensor&, int64_t) override {}
   void onHeadOutputs(const AttentionSite& site, const at::Tensor& out, int64_t queryOffset) override {
-    if (site.stack == stack)
-      headOutputs[site.layer] = out.narrow(1, position - queryOffset, 1).clone();  // [heads, 1, d]
+    if (site.stack != stack && site.stack != "cross") return;
+    (site.stack == stack ? headOutputs : crossOutputs)[site.layer] =
+        out.narrow(1, position - queryOffset, 1).clone();  // [heads, 1, d]
   }
   void onResidualWrite(const AttentionSite& site, ResidualPart part, const at::Tensor& write) override {
     if (site.stack != stack) return;
     const at::Tensor row = write[position].clone();  // [H]
-    if (part == ResidualPart::Embeddings)
-      embed = row;
-    else
-      (part == ResidualPart::Attention ? attn : mlp)[site.layer] = row;
+    switch (part) {
+      case ResidualPart::Embeddings: embed = row; break;
+      case ResidualPart::Attention: attn[site.layer] = row; break;
+      case ResidualPart::CrossAttention: cross[site.layer] = row; break;
+      case ResidualPart::Mlp: mlp[site.layer] = row; break;
+    }
   }
   void onLayerOutput(const AttentionSite& site, const at::Tensor& hidden) override {
     if (site.stack == stack) last = hidden[position].clone();  // [H]
   }
 };
+
+/// The rows of one attention block: its heads' writes, then the rest of the block's write (the output bias).
+void addBlockRows(std::vector<at::Tensor>& rows, const at::Tensor& perHead, const at::Tensor& write) {
+  rows.push_back(perHead.to(write.scalar_type()));              // [heads, H]
+  rows.push_back((write - perHead.sum(0)).unsqueeze(0));        // [1, H]
+}
 }  // namespace
 
 double DirectLogitAttribution::sum() const {
   double s = embed + bias;
-  for (const auto& layer : heads)
-    for (double h : layer) s += h;
+  for (const auto* grid : {&heads, &crossHeads})
+    for (const auto& layer : *grid)
+      for (double h : layer) s += h;
   for (double v : mlp) s += v;
   return s;
 }
@@ -65,30 +75,33 @@ DirectLogitAttribution directLogitAttribution(LoadedModel& m, const PreparedInpu
         "direct logit attribution needs a pre-norm model with a token output head, whose residual "
         "stream is a sum of what each layer writes; this " +
         model.info().modelType + " model (" + model.info().head + " head) is not one");
-  const int64_t T = static_cast<int64_t>(input.labels.size());
+  const std::string stack = model.lensStack();
+  const std::vector<std::string> labels = stackLabels(input, stack).first;
+  const int64_t T = static_cast<int64_t>(labels.size());
   if (position < 0) position += T;
   if (position < 0 || position >= T)
-    throw InputError("position " + std::to_string(position) + " is outside the input (0.." +
-                     std::to_string(T - 1) + ")");
+    throw InputError("position " + std::to_string(position) + " is outside the " +
+                     (stack == "decoder" ? "decoder's input" : "input") + " (0.." + std::to_string(T - 1) + ")");
   const int64_t fixed = target.empty() ? -1 : lensTargetId(m, target);
 
-  WriteRecorder rec(model.lensStack(), position);
+  WriteRecorder rec(stack, position);
   c10::InferenceMode guard;
   ForwardOptions options;
   options.hook = &rec;
   options.variant = variant;
   const TensorMap out = m.model->forward(input.tensors, options);
   const at::Tensor logits = out.at("logits")[position].to(at::kCPU, at::kDouble);  // [V]
-  const int layers = model.info().layers;
-  if (!rec.embed.defined() || !rec.last.defined() || static_cast<int>(rec.attn.size()) != layers ||
-      static_cast<int>(rec.mlp.size()) != layers || static_cast<int>(rec.headOutputs.size()) != layers)
-    throw AttnScopeError("internal: the " + model.info().modelType +
-                         " model did not report every residual write");
+  const size_t layers = rec.headOutputs.size();
+  const bool crossed = !rec.crossOutputs.empty();
+  if (!rec.embed.defined() || !rec.last.defined() || layers == 0 || rec.attn.size() != layers ||
+      rec.mlp.size() != layers || (crossed && (rec.cross.size() != layers || rec.crossOutputs.size() != layers)))
+    throw AttnScopeError("internal: the " + model.info().modelType + " model did not report every residual write");
 
   DirectLogitAttribution dla;
   dla.model = model.info().modelType;
+  dla.stack = stack;
   dla.position = position;
-  dla.positionLabel = input.labels[static_cast<size_t>(position)];
+  dla.positionLabel = labels[static_cast<size_t>(position)];
   const int64_t predicted = logits.argmax().item<int64_t>();
   dla.targetId = fixed >= 0 ? fixed : predicted;
   dla.predicted = dla.targetId == predicted;
@@ -96,17 +109,19 @@ DirectLogitAttribution directLogitAttribution(LoadedModel& m, const PreparedInpu
   dla.logit = logits[dla.targetId].item<double>();
   dla.probability = at::softmax(logits, 0)[dla.targetId].item<double>();
 
-  // Rows: the embeddings, then per layer its heads, the rest of its attention write (the output bias), its
-  // MLP.
+  // Rows: the embeddings, then per layer its heads and the rest of its attention write (the output bias), the
+  // same for its cross-attention (decoders with an encoder), its MLP.
   std::vector<at::Tensor> rows = {rec.embed.unsqueeze(0)};  // [1, H]
   at::Tensor total = rec.embed.to(at::kDouble);             // [H]
-  for (int l = 0; l < layers; ++l) {
-    const at::Tensor perHead = model.headWrites(l, rec.headOutputs.at(l)).squeeze(1);  // [heads, H]
-    const at::Tensor attn = rec.attn.at(l), mlp = rec.mlp.at(l);                       // [H]
-    rows.push_back(perHead.to(attn.scalar_type()));
-    rows.push_back((attn - perHead.sum(0)).unsqueeze(0));        // [1, H]
-    rows.push_back(mlp.unsqueeze(0));                            // [1, H]
-    total = total + attn.to(at::kDouble) + mlp.to(at::kDouble);  // [H]
+  for (int l = 0; l < static_cast<int>(layers); ++l) {
+    addBlockRows(rows, model.lensHeadWrites({stack, l}, rec.headOutputs.at(l)).squeeze(1), rec.attn.at(l));
+    total = total + rec.attn.at(l).to(at::kDouble);  // [H]
+    if (crossed) {
+      addBlockRows(rows, model.lensHeadWrites({"cross", l}, rec.crossOutputs.at(l)).squeeze(1), rec.cross.at(l));
+      total = total + rec.cross.at(l).to(at::kDouble);  // [H]
+    }
+    rows.push_back(rec.mlp.at(l).unsqueeze(0));       // [1, H]
+    total = total + rec.mlp.at(l).to(at::kDouble);    // [H]
   }
   // The parts must rebuild the residual stream, or the split would not add up: a family reporting a wrong
   // write.
@@ -114,9 +129,7 @@ DirectLogitAttribution directLogitAttribution(LoadedModel& m, const PreparedInpu
   const double size = rec.last.to(at::kDouble).abs().max().item<double>();
   if (!(gap <= 1e-3 * (1.0 + size)))
     throw AttnScopeError("internal: the residual writes of the " + model.info().modelType +
-                         " model miss the residual "
-                         "stream by " +
-                         std::to_string(gap));
+                         " model miss the residual stream by " + std::to_string(gap));
   double constant = 0;
   const at::Tensor values =
       model.frozenHeadLogits(at::cat(rows, 0), rec.last, dla.targetId, &constant).contiguous();  // [N]
@@ -124,11 +137,14 @@ DirectLogitAttribution directLogitAttribution(LoadedModel& m, const PreparedInpu
   int64_t at = 0;
   dla.embed = v[at++];
   dla.bias = constant;
-  const int64_t heads = rec.headOutputs.at(0).size(0);
-  for (int l = 0; l < layers; ++l) {
-    dla.heads.emplace_back(v + at, v + at + heads);
+  const auto block = [&](std::vector<std::vector<double>>& grid, int64_t heads) {
+    grid.emplace_back(v + at, v + at + heads);
     at += heads;
     dla.bias += v[at++];
+  };
+  for (int l = 0; l < static_cast<int>(layers); ++l) {
+    block(dla.heads, rec.headOutputs.at(l).size(0));
+    if (crossed) block(dla.crossHeads, rec.crossOutputs.at(l).size(0));
     dla.mlp.push_back(v[at++]);
   }
   return dla;
@@ -140,6 +156,9 @@ nlohmann::json toJson(const DirectLogitAttribution& dla) {
   for (size_t l = 0; l < dla.heads.size(); ++l) {
     for (size_t h = 0; h < dla.heads[l].size(); ++h)
       parts["L" + std::to_string(l) + "H" + std::to_string(h)] = dla.heads[l][h];
+    if (l < dla.crossHeads.size())
+      for (size_t h = 0; h < dla.crossHeads[l].size(); ++h)
+        parts["L" + std::to_string(l) + ".cross.H" + std::to_string(h)] = dla.crossHeads[l][h];
     parts["L" + std::to_string(l) + ".mlp"] = dla.mlp[l];
   }
   parts["bias"] = dla.bias;
@@ -154,6 +173,8 @@ nlohmann::json toJson(const DirectLogitAttribution& dla) {
           {"p", dla.probability},
           {"layers", dla.heads.size()},
           {"heads", dla.heads.empty() ? 0 : dla.heads[0].size()},
+          {"stack", dla.stack},
+          {"cross_heads", dla.crossHeads.empty() ? 0 : dla.crossHeads[0].size()},
           {"parts", parts},
           {"sum", dla.sum()}};
 }

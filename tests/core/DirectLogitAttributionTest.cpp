@@ -22,9 +22,15 @@ using namespace attnscope::test;
 
 namespace {
 
+/// Both references: dla_reference.py (decoder-only models) and dla_seq2seq_reference.py (the decoders of T5 and
+/// Whisper, with their cross-attention heads).
 nlohmann::json reference() {
-  std::ifstream f(std::string(ATTNSCOPE_SOURCE_DIR) + "/tests/core/data/dla_reference.json");
-  return nlohmann::json::parse(f);
+  nlohmann::json all = nlohmann::json::object();
+  for (const char* name : {"dla_reference.json", "dla_seq2seq_reference.json"}) {
+    std::ifstream f(std::string(ATTNSCOPE_SOURCE_DIR) + "/tests/core/data/" + name);
+    all.update(nlohmann::json::parse(f));
+  }
+  return all;
 }
 
 double part(const DirectLogitAttribution& d, const std::string& name) {
@@ -65,7 +71,47 @@ TEST_P(DlaGolden, EveryPartEqualsTheIndependentReferenceAndTheyAddUpToTheLogit) 
 
 INSTANTIATE_TEST_SUITE_P(Families, DlaGolden,
                          ::testing::Values("gpt2-tiny-random", "llama-gqa-random", "llama-stories260k",
-                                           "qwen2-tiny-random", "gemma-tiny-random", "gpt_neox-tiny-random"));
+                                           "qwen2-tiny-random", "gemma-tiny-random", "gpt_neox-tiny-random",
+                                           "t5-tiny-random", "whisper-tiny-random"));
+
+/// Encoder–decoder models: the decoder's positions, its stack, and a cross-attention grid beside the self-attention
+/// one; a cross head pruned contributes 0 and the rest still add up.
+TEST(Dla, EncoderDecoderModelsSplitTheDecoderWithItsCrossAttentionHeads) {
+  for (const std::string name : {"t5-tiny-random", "whisper-tiny-random"}) {
+    auto model = loadModel(golden(name), "cpu");
+    const PreparedInput in = prepareInputsFile(*model, golden(name) + "/expected.safetensors");
+    const auto decoder = stackLabels(in, "decoder").first;
+    ASSERT_NE(decoder.size(), stackLabels(in, "encoder").first.size()) << name;
+    const DirectLogitAttribution dla = directLogitAttribution(*model, in);
+    EXPECT_EQ(dla.stack, "decoder");
+    EXPECT_EQ(dla.position, static_cast<int64_t>(decoder.size()) - 1) << name;
+    EXPECT_EQ(dla.positionLabel, decoder.back());
+    ASSERT_EQ(dla.crossHeads.size(), dla.heads.size());
+    const nlohmann::json doc = toJson(dla);
+    EXPECT_EQ(doc["stack"], "decoder");
+    EXPECT_EQ(doc["cross_heads"].get<size_t>(), dla.crossHeads[0].size());
+    EXPECT_EQ(doc["parts"].size(), 2u + doc["layers"].get<size_t>() * (doc["heads"].get<size_t>() +
+                                                                          doc["cross_heads"].get<size_t>() + 1));
+    EXPECT_THROW(directLogitAttribution(*model, in, static_cast<int64_t>(decoder.size())), InputError) << name;
+  }
+  auto t5 = loadModel(golden("t5-tiny-random"), "cpu");
+  const PreparedInput in = prepareInputsFile(*t5, golden("t5-tiny-random") + "/expected.safetensors");
+  const DirectLogitAttribution full = directLogitAttribution(*t5, in, -1, "#9");
+  // prune:heads=L1H2 removes head 2 of layer 1 in every stack: the decoder's and the cross-attention's.
+  auto prune = makeVariant("prune:heads=L1H2");
+  prune->prepare(*t5, in);
+  const DirectLogitAttribution pruned = directLogitAttribution(*t5, in, -1, "#9", prune.get());
+  EXPECT_GT(std::abs(full.crossHeads[1][2]), 1e-4);
+  EXPECT_EQ(pruned.crossHeads[1][2], 0.0);
+  EXPECT_EQ(pruned.heads[1][2], 0.0);
+  EXPECT_NEAR(pruned.sum(), pruned.logit, 1e-4);
+  // Decoder-only models have no cross-attention grid and no cross parts.
+  auto llama = loadModel(golden("llama-gqa-random"), "cpu");
+  const PreparedInput lin = prepareInputsFile(*llama, golden("llama-gqa-random") + "/expected.safetensors");
+  const nlohmann::json own = toJson(directLogitAttribution(*llama, lin));
+  EXPECT_EQ(own["stack"], "self");
+  EXPECT_EQ(own["cross_heads"], 0);
+}
 
 /// Families without a Python reference: the parts still add up to the logit (a missed write would not).
 TEST(Dla, PartsAddUpForEveryOtherDecoder) {
@@ -102,6 +148,10 @@ TEST(Dla, APrunedHeadContributesNothingAndTheRestStillAddUp) {
 }
 
 TEST(Dla, RefusesModelsAndPositionsItCannotSplit) {
+  // BART's layers renormalise the residual stream (post-LN): no exact split of its decoder.
+  auto bart = loadModel(golden("bart-tiny-random"), "cpu");
+  const PreparedInput bartIn = prepareInputsFile(*bart, golden("bart-tiny-random") + "/expected.safetensors");
+  EXPECT_THROW(directLogitAttribution(*bart, bartIn), InputError);
   auto bert = loadModel(golden("bert-tiny-random"), "cpu");
   const PreparedInput bin = prepareInputsFile(*bert, golden("bert-tiny-random") + "/expected.safetensors");
   try {
@@ -137,6 +187,36 @@ TEST(Dla, CliAttributeWritesThePartsAndAFigure) {
   EXPECT_EQ(bad.status, 2) << bad.output;
   EXPECT_NE(bad.output.find("pre-norm"), std::string::npos) << bad.output;
   EXPECT_FALSE(std::filesystem::exists(tmp.file("x.json")));
+}
+
+TEST(Dla, CliSplitsAnEncoderDecoderModelsDecoder) {
+  TempDir tmp;
+  const std::string t5 = golden("t5-tiny-random"), out = tmp.file("t5.json"), fig = tmp.file("t5.svg");
+  const CommandResult r = runCommand(std::string(ATTNSCOPE_CLI_PATH) + " attribute --method dla --model " + t5 +
+                                     " --inputs " + t5 + "/expected.safetensors --position 6 --out " + out +
+                                     figureOption(fig));
+  ASSERT_EQ(r.status, 0) << r.output;
+  const nlohmann::json doc = nlohmann::json::parse(slurp(out));
+  EXPECT_EQ(doc["stack"], "decoder");
+  EXPECT_EQ(doc["position"], 6);
+  EXPECT_EQ(doc["cross_heads"], 4);
+  // The independent reference's parts of the same position.
+  const nlohmann::json ref = reference().at("t5-tiny-random").at(1);
+  ASSERT_EQ(ref["position"], 6);
+  EXPECT_EQ(doc["target_id"], ref["target_id"]);
+  for (const char* name : {"L0.cross.H0", "L1.cross.H2", "L1H0", "L1.mlp", "embed"})
+    EXPECT_NEAR(doc["parts"][name].get<double>(), ref["parts"][name].get<double>(), 1e-4) << name;
+  double sum = 0;
+  for (const auto& [name, value] : doc["parts"].items()) sum += value.get<double>();
+  EXPECT_NEAR(sum, doc["logit"].get<double>(), 1e-4);
+  if (kCliDrawsFigures) EXPECT_NE(slurp(fig).find("cross-attention"), std::string::npos);
+  // --decoder-text needs an encoder's text to go with.
+  const CommandResult audio = runCommand(std::string(ATTNSCOPE_CLI_PATH) + " attribute --method dla --model " +
+                                         golden("whisper-tiny-random") + " --audio " + tmp.file("none.wav") +
+                                         " --decoder-text 'x' --out " + tmp.file("w.json"));
+  EXPECT_EQ(audio.status, 2) << audio.output;
+  EXPECT_NE(audio.output.find("--decoder-text goes with --text"), std::string::npos) << audio.output;
+  EXPECT_FALSE(std::filesystem::exists(tmp.file("w.json")));
 }
 
 }  // namespace

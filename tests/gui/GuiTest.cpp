@@ -424,6 +424,29 @@ class GuiTest : public QObject {
     QCOMPARE(deletion.removable, 100);
     QCOMPARE(deletion.curves.size(), size_t(3));  // attention, grad × attn, random
     for (const DeletionCurve& c : deletion.curves) QCOMPARE(c.probabilities.front(), deletion.probability);
+    // Direct logit attribution splits the decoder's logit: its cross-attention heads beside its own heads; a click on
+    // a cross-attention head opens the cross-attention stack with the decoder's position pinned.
+    DlaTab* dla = w.tab<DlaTab>();
+    QVERIFY(w.tabs()->isTabEnabled(w.tabs()->indexOf(dla)));
+    QSignalSpy dlaShown(dla, &AnalysisTab::shown);
+    QVERIFY(w.showTab("dla"));
+    QVERIFY(dlaShown.wait(30000));
+    const DirectLogitAttribution& split = dla->plot()->attribution();
+    QCOMPARE(split.stack, std::string("decoder"));
+    QCOMPARE(split.position, int64_t(0));
+    QCOMPARE(dla->positionBox()->maximum(), 0);  // the decoder's one position, not the encoder's 100 frames
+    QCOMPARE(split.crossHeads.size(), split.heads.size());
+    QVERIFY(std::abs(split.sum() - split.logit) < 1e-4);
+    w.controls()->stackBox()->setCurrentText("encoder");
+    const int heads = static_cast<int>(split.heads[0].size());
+    const QPoint crossCell(dla->plot()->xAxis->coordToPixel(heads + 2), dla->plot()->yAxis->coordToPixel(1));
+    QCOMPARE(dla->plot()->cellAt(crossCell), (DlaPlot::Cell{1, 1, true}));
+    QCOMPARE(dla->plot()->valueAt(1, 1, true), split.crossHeads[1][1]);
+    QTest::mouseClick(dla->plot(), Qt::LeftButton, Qt::NoModifier, crossCell);
+    QCOMPARE(w.viewState()->stack(), QString("cross"));
+    QCOMPARE(w.viewState()->layer(), 1);
+    QCOMPARE(w.viewState()->head(), 1);
+    QCOMPARE(w.viewState()->pinQuery(), 0);
     // The input panel previews the audio (waveform over spectrogram), drawn on the worker thread.
     QSignalSpy preview(w.input(), &InputPanel::previewShown);
     w.input()->setFile(wh + "/jfk_2s.wav");
@@ -1169,7 +1192,7 @@ class GuiTest : public QObject {
     // A click on layer 1 head 2 opens its attention with the position's row pinned.
     QSignalSpy chosen(&tab, &AnalysisTab::headChosen);
     const QPoint at(plot->xAxis->coordToPixel(2), plot->yAxis->coordToPixel(1));
-    QCOMPARE(plot->cellAt(at), qMakePair(1, 2));
+    QCOMPARE(plot->cellAt(at), (DlaPlot::Cell{1, 2, false}));
     QTest::mouseClick(plot, Qt::LeftButton, Qt::NoModifier, at);
     QCOMPARE(chosen.count(), 1);
     QCOMPARE(b.view.layer(), 1);
@@ -1193,6 +1216,34 @@ class GuiTest : public QObject {
     again.restoreState(state);
     QCOMPARE(again.positionBox()->value(), 4);
     QCOMPARE(again.targetEdit()->text(), QString("#7"));
+    // An encoder–decoder model's split: 2 cross-attention heads per layer stand between the heads and the MLP.
+    auto seq = std::make_shared<DirectLogitAttribution>(*dla);
+    seq->stack = "decoder";
+    seq->crossHeads = {{-2.5, 0.75}, {0.0, 1.5}};
+    seq->logit = seq->sum();
+    tab.showAttribution(seq);
+    QCOMPARE(plot->valueAt(0, 0, true), -2.5);
+    QCOMPARE(plot->valueAt(1, 1, true), 1.5);
+    QCOMPARE(plot->valueAt(1, -1), -0.5);
+    QVERIFY(std::isnan(plot->valueAt(0, 2, true)));
+    QCOMPARE(plot->cellText(0, 0, true), QString("-2.50"));
+    QCOMPARE(plot->cellAt(QPoint(plot->xAxis->coordToPixel(4), plot->yAxis->coordToPixel(0))),
+             (DlaPlot::Cell{0, 0, true}));
+    QCOMPARE(plot->cellAt(QPoint(plot->xAxis->coordToPixel(7), plot->yAxis->coordToPixel(1))),
+             (DlaPlot::Cell{1, -1, false}));
+    QCOMPARE(plot->cellAt(QPoint(plot->xAxis->coordToPixel(3), plot->yAxis->coordToPixel(1))).layer, -1);  // a gap
+    QCOMPARE(plot->span(), 3.0);
+    QCOMPARE(tab.partsList()->count(), 1 + 2 + 2 * 6);
+    QVERIFY(tab.partsList()->item(1)->text().startsWith("L0 MLP"));
+    QVERIFY(tab.partsList()->item(2)->text().startsWith("L0 cross H0"));
+    QSignalSpy crossChosen(&tab, &AnalysisTab::headChosen);
+    QTest::mouseClick(plot, Qt::LeftButton, Qt::NoModifier,
+                      QPoint(plot->xAxis->coordToPixel(5), plot->yAxis->coordToPixel(0)));
+    QCOMPARE(crossChosen.count(), 1);
+    QCOMPARE(b.view.stack(), QString("cross"));
+    QCOMPARE(b.view.layer(), 0);
+    QCOMPARE(b.view.head(), 1);
+    QVERIFY(plot->selectedCross());
   }
 
   void dlaTabOnStories260kAddsUpToThePredictedLogit() {

@@ -99,6 +99,9 @@ class Trace:
         self.probs = []  # per layer [H, T, T]
         self.values = []  # per layer [H, T, d] (kv heads repeated)
         self.w_o = []  # per layer, nn.Linear layout [hidden, H*d]
+        self.cross_heads = []  # encoder-decoder models: per decoder layer [H, T, hidden] of its cross-attention
+        self.cross_bias = []  # per decoder layer [hidden]
+        self.head = None  # (final residual [T, hidden], final norm, unembedding) when the forward records it
         self.resid_in = []  # per layer [T, hidden]: the residual entering it
 
 
@@ -256,8 +259,12 @@ def attribute(tr, h, norm, unembed, pos):
     for l in range(len(tr.heads)):
         for hd in range(tr.heads[l].shape[0]):
             parts[f"L{l}H{hd}"] = float(lin(tr.heads[l][hd, pos])[t])
-        parts[f"L{l}.mlp"] = float(lin(tr.mlp[l][pos])[t])
         bias += float(lin(tr.attn_bias[l])[t])
+        if tr.cross_heads:
+            for hd in range(tr.cross_heads[l].shape[0]):
+                parts[f"L{l}.cross.H{hd}"] = float(lin(tr.cross_heads[l][hd, pos])[t])
+            bias += float(lin(tr.cross_bias[l])[t])
+        parts[f"L{l}.mlp"] = float(lin(tr.mlp[l][pos])[t])
     parts["bias"] = bias
     return {"position": pos, "target_id": t, "logit": float(logits[t]), "parts": parts}, logits
 

@@ -44,7 +44,11 @@ void DlaTab::connectSignals() {
   connect(m_doc, &AnalysisDocument::captureChanged, this, [this] {
     const auto capture = m_doc->capture();
     if (!capture) showAttribution(nullptr);
-    const int T = capture ? static_cast<int>(capture->queryLabels.size()) : 0;
+    // The positions of the stack whose residual stream is split (an encoder–decoder model's decoder).
+    int T = capture ? static_cast<int>(capture->queryLabels.size()) : 0;
+    for (size_t i = 0; capture && i < capture->stacks.size(); ++i)
+      if (capture->stacks[i] == m_doc->summary().lensStack && i < capture->stackQueryLabels.size())
+        T = static_cast<int>(capture->stackQueryLabels[i].size());
     m_position->setMaximum(std::max(0, T - 1));
     if (m_active) refresh();
   });
@@ -54,15 +58,18 @@ void DlaTab::connectSignals() {
   connect(m_target, &QLineEdit::editingFinished, this, [this] {
     if (m_active) refresh();
   });
-  connect(m_plot, &DlaPlot::cellClicked, this, [this](int layer, int head) {
+  connect(m_plot, &DlaPlot::cellClicked, this, [this](int layer, int head, bool cross) {
     if (!m_dla || head < 0) return;  // an MLP has no attention to open
+    // The head's own stack: a decoder-only model's is the capture's first (kept), an encoder–decoder model's
+    // the decoder or its cross-attention.
+    if (cross || m_dla->stack != "self") m_view->setStack(QString::fromStdString(cross ? "cross" : m_dla->stack));
     m_view->setLayerHead(layer, head);
     m_view->setPin(static_cast<int>(m_dla->position), -1);
     emit headChosen(layer, head);
   });
   connect(m_parts, &QListWidget::itemActivated, this, [this](QListWidgetItem* item) {
     const int layer = item->data(Qt::UserRole).toInt(), head = item->data(Qt::UserRole + 1).toInt();
-    if (layer >= 0) m_plot->setSelected(layer, head);
+    if (layer >= 0) m_plot->setSelected(layer, head, item->data(Qt::UserRole + 2).toBool());
   });
   if (!m_runner) return;
   connect(m_runner, &RunController::dlaReady, this,
@@ -98,13 +105,19 @@ void DlaTab::showAttribution(std::shared_ptr<const DirectLogitAttribution> dla) 
     QString name;
     double value;
     int layer, head;
+    bool cross;
   };
-  std::vector<Part> parts = {{tr("embeddings"), m_dla->embed, -1, 0}, {tr("biases"), m_dla->bias, -1, 0}};
+  std::vector<Part> parts = {{tr("embeddings"), m_dla->embed, -1, 0, false},
+                             {tr("biases"), m_dla->bias, -1, 0, false}};
   for (size_t l = 0; l < m_dla->heads.size(); ++l) {
+    const int layer = static_cast<int>(l);
     for (size_t h = 0; h < m_dla->heads[l].size(); ++h)
-      parts.push_back(
-          {QString("L%1H%2").arg(l).arg(h), m_dla->heads[l][h], static_cast<int>(l), static_cast<int>(h)});
-    parts.push_back({QString("L%1 MLP").arg(l), m_dla->mlp[l], static_cast<int>(l), -1});
+      parts.push_back({QString("L%1H%2").arg(l).arg(h), m_dla->heads[l][h], layer, static_cast<int>(h), false});
+    if (l < m_dla->crossHeads.size())
+      for (size_t h = 0; h < m_dla->crossHeads[l].size(); ++h)
+        parts.push_back(
+            {QString("L%1 cross H%2").arg(l).arg(h), m_dla->crossHeads[l][h], layer, static_cast<int>(h), true});
+    parts.push_back({QString("L%1 MLP").arg(l), m_dla->mlp[l], layer, -1, false});
   }
   std::stable_sort(parts.begin(), parts.end(),
                    [](const Part& a, const Part& b) { return std::abs(a.value) > std::abs(b.value); });
@@ -112,11 +125,12 @@ void DlaTab::showAttribution(std::shared_ptr<const DirectLogitAttribution> dla) 
   for (const Part& p : parts) {
     auto* item =
         new QListWidgetItem(QString("%1 %2")
-                                .arg(p.name, -11)
+                                .arg(p.name, m_dla->crossHeads.empty() ? -11 : -13)
                                 .arg((p.value >= 0 ? "+" : "") + QString::number(p.value, 'f', 4), 9),
                             m_parts);
     item->setData(Qt::UserRole, p.layer);
     item->setData(Qt::UserRole + 1, p.head);
+    item->setData(Qt::UserRole + 2, p.cross);
     item->setForeground(p.value >= 0 ? QColor(178, 24, 43) : QColor(33, 102, 172));
   }
 }

@@ -12,10 +12,11 @@ namespace attnscope {
 
 /// Direct logit attribution of the last run's input: what every head, every MLP and the embeddings add to the
 /// target's logit at one position (the final norm's scale frozen at the actual residual, so the parts add up
-/// to the logit), as a layers × heads grid on a diverging colour map beside an MLP column, with the largest
-/// parts listed. Clicking a head opens its attention with the position's row pinned. Computed on the engine's
-/// thread while the tab is visible; offered when the model summary says the residual stream is a sum of
-/// writes (pre-norm decoders).
+/// to the logit), as a layers × heads grid on a diverging colour map beside an MLP column (encoder–decoder models:
+/// the decoder's heads, then its cross-attention heads), with the largest parts listed. Clicking a head opens its
+/// attention with the position's row pinned. Computed on the engine's thread while the tab is visible; offered
+/// when the model summary says the residual stream is a sum of writes (pre-norm decoders, pre-norm
+/// encoder–decoder models' decoders).
 class DlaTab : public AnalysisTab {
   Q_OBJECT
  public:

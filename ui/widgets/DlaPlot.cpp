@@ -1,6 +1,7 @@
 #include "DlaPlot.h"
 
 #include <QToolTip>
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -25,12 +26,13 @@ DlaPlot::DlaPlot(QWidget* parent) : QCustomPlot(parent) {
   m_subtitle = new QCPTextElement(this, QString(), QFont(font().family(), 9));
   plotLayout()->addElement(1, 0, m_subtitle);
   m_heads = new QCPColorMap(xAxis, yAxis);
+  m_cross = new QCPColorMap(xAxis, yAxis);
   m_mlp = new QCPColorMap(xAxis, yAxis);
   m_scale = new QCPColorScale(this);
   plotLayout()->addElement(2, 1, m_scale);
   m_scale->setType(QCPAxis::atRight);
   m_scale->axis()->setLabel(tr("direct effect on the logit (final norm frozen)"));
-  for (QCPColorMap* map : {m_heads, m_mlp}) {
+  for (QCPColorMap* map : {m_heads, m_cross, m_mlp}) {
     map->setInterpolate(false);
     map->setTightBoundary(false);
     map->setColorScale(m_scale);
@@ -44,34 +46,67 @@ DlaPlot::DlaPlot(QWidget* parent) : QCustomPlot(parent) {
   xAxis->setLabel(tr("head"));
   xAxis->grid()->setVisible(false);
   yAxis->grid()->setVisible(false);
+  // Encoder–decoder models: the top axis names the blocks (self-attention, cross-attention, MLP).
+  xAxis2->setTickLength(0, 0);
+  xAxis2->setSubTickLength(0, 0);
+  xAxis2->setBasePen(Qt::NoPen);
   m_mark = new QCPItemRect(this);
   m_mark->setPen(QPen(Qt::black, 2.5));
   m_mark->setBrush(Qt::NoBrush);
   m_mark->setVisible(false);
   setMouseTracking(true);
   connect(this, &QCustomPlot::mouseMove, this, [this](QMouseEvent* e) {
-    const auto cell = cellAt(e->pos());
-    if (cell.first >= 0)
-      QToolTip::showText(e->globalPos(), tip(cell.first, cell.second), this);
+    const Cell cell = cellAt(e->pos());
+    if (cell.layer >= 0)
+      QToolTip::showText(e->globalPos(), tip(cell), this);
     else
       QToolTip::hideText();
   });
   connect(this, &QCustomPlot::mousePress, this, [this](QMouseEvent* e) {
-    const auto cell = cellAt(e->pos());
-    if (cell.first < 0) return;
-    setSelected(cell.first, cell.second);
-    emit cellClicked(cell.first, cell.second);
+    const Cell cell = cellAt(e->pos());
+    if (cell.layer < 0) return;
+    setSelected(cell.layer, cell.head, cell.cross);
+    emit cellClicked(cell.layer, cell.head, cell.cross);
   });
+}
+
+int DlaPlot::headCount() const { return m_dla.heads.empty() ? 0 : static_cast<int>(m_dla.heads[0].size()); }
+
+int DlaPlot::crossCount() const {
+  return m_dla.crossHeads.empty() ? 0 : static_cast<int>(m_dla.crossHeads[0].size());
+}
+
+int DlaPlot::columnOf(const Cell& cell) const {
+  const int heads = headCount(), cross = crossCount();
+  if (cell.head < 0) return cross ? heads + cross + 2 : heads + 1;
+  return cell.cross ? heads + 1 + cell.head : cell.head;
+}
+
+DlaPlot::Cell DlaPlot::cellOfColumn(int layer, int x) const {
+  const int heads = headCount(), cross = crossCount();
+  if (x >= 0 && x < heads) return {layer, x, false};
+  if (cross && x > heads && x <= heads + cross) return {layer, x - heads - 1, true};
+  if (x == columnOf({layer, -1, false})) return {layer, -1, false};
+  return {};
+}
+
+std::vector<DlaPlot::Cell> DlaPlot::rowCells(int layer) const {
+  std::vector<Cell> cells;
+  for (int h = 0; h < headCount(); ++h) cells.push_back({layer, h, false});
+  for (int h = 0; h < crossCount(); ++h) cells.push_back({layer, h, true});
+  cells.push_back({layer, -1, false});
+  return cells;
 }
 
 void DlaPlot::setAttribution(const DirectLogitAttribution& dla) {
   m_dla = dla;
   const int layers = static_cast<int>(dla.heads.size());
-  const int heads = layers ? static_cast<int>(dla.heads[0].size()) : 0;
-  m_selLayer = m_selHead = -1;
+  const int heads = headCount(), cross = crossCount();
+  m_sel = Cell();
   m_mark->setVisible(false);
+  xAxis2->setVisible(false);
   if (layers == 0 || heads == 0) {  // nothing to show
-    for (QCPColorMap* map : {m_heads, m_mlp}) map->data()->clear();
+    for (QCPColorMap* map : {m_heads, m_cross, m_mlp}) map->data()->clear();
     m_title->setText(QString());
     m_subtitle->setText(QString());
     writeCellTexts();
@@ -79,29 +114,43 @@ void DlaPlot::setAttribution(const DirectLogitAttribution& dla) {
     return;
   }
   m_span = 0;
-  for (int l = 0; l < layers; ++l) {
-    for (double v : dla.heads[static_cast<size_t>(l)]) m_span = std::max(m_span, std::abs(v));
-    m_span = std::max(m_span, std::abs(dla.mlp[static_cast<size_t>(l)]));
-  }
+  for (int l = 0; l < layers; ++l)
+    for (const Cell& c : rowCells(l)) m_span = std::max(m_span, std::abs(valueAt(c.layer, c.head, c.cross)));
   if (!(m_span > 0)) m_span = 1;
   ColorMaps::fill(m_heads->data(), 0, heads, 1, 0, layers, 1,
                   [&](int j, int i) { return dla.heads[static_cast<size_t>(i)][static_cast<size_t>(j)]; });
-  // The MLP column stands one empty column to the right of the heads.
-  ColorMaps::fill(m_mlp->data(), heads + 1, 1, 1, 0, layers, 1,
+  // The cross-attention heads and the MLP column each stand one empty column to the right of what precedes them.
+  if (cross)
+    ColorMaps::fill(m_cross->data(), heads + 1, cross, 1, 0, layers, 1,
+                    [&](int j, int i) { return dla.crossHeads[static_cast<size_t>(i)][static_cast<size_t>(j)]; });
+  else
+    m_cross->data()->clear();
+  const int mlpColumn = columnOf({0, -1, false});
+  ColorMaps::fill(m_mlp->data(), mlpColumn, 1, 1, 0, layers, 1,
                   [&](int, int i) { return dla.mlp[static_cast<size_t>(i)]; });
-  for (QCPColorMap* map : {m_heads, m_mlp}) map->setDataRange(QCPRange(-m_span, m_span));
-  xAxis->setRange(-0.5, heads + 1.5);
+  for (QCPColorMap* map : {m_heads, m_cross, m_mlp}) map->setDataRange(QCPRange(-m_span, m_span));
+  xAxis->setRange(-0.5, mlpColumn + 0.5);
   yAxis->setRange(-0.5, layers - 0.5);
   QSharedPointer<QCPAxisTickerText> xt(new QCPAxisTickerText), yt(new QCPAxisTickerText);
   for (int h = 0; h < heads; ++h) xt->addTick(h, QString("H%1").arg(h));
-  xt->addTick(heads + 1, tr("MLP"));
+  for (int h = 0; h < cross; ++h) xt->addTick(heads + 1 + h, QString("H%1").arg(h));
+  xt->addTick(mlpColumn, tr("MLP"));
   const int step = std::max(1, layers / 24);
   for (int l = 0; l < layers; l += step) yt->addTick(l, QString("L%1").arg(l));
   xAxis->setTicker(xt);
   yAxis->setTicker(yt);
+  if (cross) {
+    QSharedPointer<QCPAxisTickerText> top(new QCPAxisTickerText);
+    top->addTick((heads - 1) / 2.0, tr("self-attention"));
+    top->addTick(heads + 1 + (cross - 1) / 2.0, tr("cross-attention"));
+    xAxis2->setTicker(top);
+    xAxis2->setRange(xAxis->range());
+    xAxis2->setVisible(true);
+  }
   const int digits = decimalsFor(m_span);
-  m_title->setText(tr("Direct logit attribution of “%1” at position %2 “%3”")
+  m_title->setText(tr("Direct logit attribution of “%1” at %2position %3 “%4”")
                        .arg(QString::fromStdString(dla.targetToken))
+                       .arg(dla.stack == "decoder" ? tr("decoder ") : QString())
                        .arg(dla.position)
                        .arg(QString::fromStdString(dla.positionLabel)));
   m_subtitle->setText(tr("logit %1 = Σ of the parts (p %2%3); embeddings %4, biases %5")
@@ -114,16 +163,13 @@ void DlaPlot::setAttribution(const DirectLogitAttribution& dla) {
   replot();
 }
 
-void DlaPlot::setSelected(int layer, int head) {
-  const int layers = static_cast<int>(m_dla.heads.size());
-  const int heads = layers ? static_cast<int>(m_dla.heads[0].size()) : 0;
-  if (layer < 0 || layer >= layers || head < -1 || head >= heads) {
-    m_selLayer = m_selHead = -1;
+void DlaPlot::setSelected(int layer, int head, bool cross) {
+  if (std::isnan(valueAt(layer, head, cross))) {
+    m_sel = Cell();
     m_mark->setVisible(false);
   } else {
-    m_selLayer = layer;
-    m_selHead = head;
-    const double x = head < 0 ? heads + 1 : head;
+    m_sel = {layer, head, head >= 0 && cross};
+    const double x = columnOf(m_sel);
     m_mark->topLeft->setCoords(x - 0.5, layer - 0.5);
     m_mark->bottomRight->setCoords(x + 0.5, layer + 0.5);
     m_mark->setVisible(true);
@@ -131,34 +177,35 @@ void DlaPlot::setSelected(int layer, int head) {
   replot();
 }
 
-double DlaPlot::valueAt(int layer, int head) const {
-  if (layer < 0 || layer >= static_cast<int>(m_dla.heads.size()))
-    return std::numeric_limits<double>::quiet_NaN();
-  const auto& row = m_dla.heads[static_cast<size_t>(layer)];
+double DlaPlot::valueAt(int layer, int head, bool cross) const {
+  const double none = std::numeric_limits<double>::quiet_NaN();
+  if (layer < 0 || layer >= static_cast<int>(m_dla.heads.size())) return none;
   if (head == -1) return m_dla.mlp[static_cast<size_t>(layer)];
-  if (head < 0 || head >= static_cast<int>(row.size())) return std::numeric_limits<double>::quiet_NaN();
+  const auto& grid = cross ? m_dla.crossHeads : m_dla.heads;
+  if (layer >= static_cast<int>(grid.size())) return none;
+  const auto& row = grid[static_cast<size_t>(layer)];
+  if (head < 0 || head >= static_cast<int>(row.size())) return none;
   return row[static_cast<size_t>(head)];
 }
 
-QString DlaPlot::cellText(int layer, int head) const {
+QString DlaPlot::cellText(int layer, int head, bool cross) const {
   const int layers = static_cast<int>(m_dla.heads.size());
-  if (layer < 0 || layer >= layers) return QString();
-  const int heads = static_cast<int>(m_dla.heads[0].size());
-  const int index = layer * (heads + 1) + (head < 0 ? heads : head);
-  if (index < 0 || index >= m_texts.size() || !m_texts[index]->visible()) return QString();
+  if (layer < 0 || layer >= layers || std::isnan(valueAt(layer, head, cross))) return QString();
+  const std::vector<Cell> cells = rowCells(layer);
+  const Cell want{layer, head, head >= 0 && cross};
+  const auto it = std::find(cells.begin(), cells.end(), want);
+  const int index = layer * static_cast<int>(cells.size()) + static_cast<int>(it - cells.begin());
+  if (it == cells.end() || index >= m_texts.size() || !m_texts[index]->visible()) return QString();
   return m_texts[index]->text();
 }
 
-QPair<int, int> DlaPlot::cellAt(const QPoint& pos) const {
+DlaPlot::Cell DlaPlot::cellAt(const QPoint& pos) const {
   const int layers = static_cast<int>(m_dla.heads.size());
-  if (!layers || !axisRect()->rect().contains(pos)) return {-1, -1};
-  const int heads = static_cast<int>(m_dla.heads[0].size());
+  if (!layers || !axisRect()->rect().contains(pos)) return {};
   const int x = static_cast<int>(std::lround(xAxis->pixelToCoord(pos.x())));
   const int y = static_cast<int>(std::lround(yAxis->pixelToCoord(pos.y())));
-  if (y < 0 || y >= layers) return {-1, -1};
-  if (x >= 0 && x < heads) return {y, x};
-  if (x == heads + 1) return {y, -1};
-  return {-1, -1};
+  if (y < 0 || y >= layers) return {};
+  return cellOfColumn(y, x);
 }
 
 void DlaPlot::resizeEvent(QResizeEvent* event) {
@@ -168,8 +215,8 @@ void DlaPlot::resizeEvent(QResizeEvent* event) {
 
 void DlaPlot::writeCellTexts() {
   const int layers = static_cast<int>(m_dla.heads.size());
-  const int heads = layers ? static_cast<int>(m_dla.heads[0].size()) : 0;
-  const int want = layers * (heads + 1);
+  const int columns = layers ? static_cast<int>(rowCells(0).size()) : 0;
+  const int want = layers * columns;
   while (m_texts.size() < want) {
     auto* t = new QCPItemText(this);
     t->setSelectable(false);
@@ -179,19 +226,20 @@ void DlaPlot::writeCellTexts() {
   while (m_texts.size() > want) removeItem(m_texts.takeLast());
   if (!want) return;
   replot(QCustomPlot::rpImmediateRefresh);  // lays the axis rect out, so cell sizes are known
-  const double cellW = axisRect()->width() / (heads + 2.0), cellH = axisRect()->height() / double(layers);
+  const double cellW = axisRect()->width() / (columnOf({0, -1, false}) + 1.0), cellH = axisRect()->height() / double(layers);
   const int digits = decimalsFor(m_span);
   QFont f(font().family(), 8);
   const QFontMetrics fm(f);
   for (int l = 0; l < layers; ++l) {
-    for (int h = 0; h <= heads; ++h) {
-      QCPItemText* t = m_texts[l * (heads + 1) + h];
-      const double v = h < heads ? m_dla.heads[static_cast<size_t>(l)][static_cast<size_t>(h)]
-                                 : m_dla.mlp[static_cast<size_t>(l)];
+    const std::vector<Cell> cells = rowCells(l);
+    for (int i = 0; i < columns; ++i) {
+      QCPItemText* t = m_texts[l * columns + i];
+      const Cell& c = cells[static_cast<size_t>(i)];
+      const double v = valueAt(c.layer, c.head, c.cross);
       const QString text = signedValue(v, digits);
       t->setFont(f);
       t->setText(text);
-      t->position->setCoords(h < heads ? h : heads + 1, l);
+      t->position->setCoords(columnOf(c), l);
       // Dark text on light cells, white on the saturated ends of the map.
       t->setColor(std::abs(v) > 0.6 * m_span ? Qt::white : Qt::black);
       t->setVisible(fm.horizontalAdvance(text) + 4 <= cellW && fm.height() + 2 <= cellH);
@@ -199,9 +247,11 @@ void DlaPlot::writeCellTexts() {
   }
 }
 
-QString DlaPlot::tip(int layer, int head) const {
-  const double v = valueAt(layer, head);
-  const QString part = head < 0 ? tr("layer %1 MLP").arg(layer) : tr("layer %1 head %2").arg(layer).arg(head);
+QString DlaPlot::tip(const Cell& cell) const {
+  const double v = valueAt(cell.layer, cell.head, cell.cross);
+  const QString part = cell.head < 0 ? tr("layer %1 MLP").arg(cell.layer)
+                       : cell.cross  ? tr("layer %1 cross-attention head %2").arg(cell.layer).arg(cell.head)
+                                     : tr("layer %1 head %2").arg(cell.layer).arg(cell.head);
   return tr("%1: %2 to the logit of “%3” (%4 % of it)")
       .arg(part)
       .arg(signedValue(v, decimalsFor(m_span) + 1))

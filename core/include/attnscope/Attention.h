@@ -25,7 +25,8 @@ struct QueryKeyLayer;
 enum class ResidualPart {
   Embeddings,  ///< the residual stream entering layer 0 (token, position and type embeddings, scaled as the model does)
   Attention,   ///< what a layer's attention block adds (all heads, the output projection and its bias)
-  Mlp          ///< what a layer's MLP block adds
+  CrossAttention,  ///< what a decoder layer's cross-attention block adds (encoder–decoder models)
+  Mlp              ///< what a layer's MLP block adds
 };
 
 /// Observer of what happens at the chokepoint (capture, comparison recording, progress).

@@ -4,7 +4,8 @@
 /// split into what the embeddings, every attention head, every MLP block and the biases write to the residual
 /// stream, read through the output head with the final norm's scale frozen at the actual residual, so that
 /// the parts add up to the logit exactly. For every family whose residual stream is a sum of writes
-/// (Model::hasDirectAttribution()). Plain types only (no torch header), so the GUI can hold the result.
+/// (Model::hasDirectAttribution()); for encoder–decoder models, the decoder's stream, whose layers also write
+/// their cross-attention heads' reading of the encoder. Plain types only (no torch header), so the GUI can hold the result.
 
 #include <cstdint>
 #include <nlohmann/json_fwd.hpp>
@@ -28,10 +29,16 @@ struct DirectLogitAttribution {
   double probability = 0;  ///< softmax of the model's logits there
   bool predicted = false;  ///< the target is the model's own top token there (the default target)
   double embed = 0;        ///< what the embeddings contribute
+  /// The stack whose residual stream is split: "self", or "decoder" for encoder–decoder models (whose positions are
+  /// the decoder's).
+  std::string stack = "self";
   std::vector<std::vector<double>>
-      heads;                ///< [layer][head]: each attention head's contribution (bias excluded)
+      heads;                ///< [layer][head]: each (self-)attention head's contribution (bias excluded)
+  /// Encoder–decoder models: [layer][head] each decoder layer's cross-attention heads (bias excluded); empty for
+  /// models without an encoder.
+  std::vector<std::vector<double>> crossHeads;
   std::vector<double> mlp;  ///< [layer]: each MLP block's contribution
-  /// Everything else: the attention output projections' biases and what the head adds whatever its input (the
+  /// Everything else: the attention (and cross-attention) output projections' biases and what the head adds whatever its input (the
   /// final norm's bias through the unembedding, the unembedding's bias).
   double bias = 0;
   /// The sum of every part; equals logit up to float rounding (the residual stream is recomputed from float32
@@ -43,14 +50,15 @@ struct DirectLogitAttribution {
 /// \p target: one token or #ID (see lensTargetId); "" = the token the model predicts there. \p variant
 /// (optional, prepared on \p input) is applied at every attention call (a pruned head then contributes 0).
 /// Throws InputError when the model's residual stream is not a sum of writes (post-norm models, models
-/// without a token output head) or the position is outside the input.
+/// without a token output head) or the position is outside the input (the decoder's, for encoder–decoder models).
 DirectLogitAttribution directLogitAttribution(LoadedModel& m, const PreparedInput& input,
                                               int64_t position = -1, const std::string& target = "",
                                               const AttentionVariant* variant = nullptr);
 
-/// The CLI's DLA JSON: {"method": "dla", "model", "position", "token", "target_id", "target", "logit", "p",
-/// "layers", "heads", "parts": {"embed": z, "L0H0": x, …, "L0.mlp": y, …, "bias": b}, "sum"}; Σ parts =
-/// logit.
+/// The CLI's DLA JSON: {"method": "dla", "model", "stack", "position", "token", "target_id", "target", "logit",
+/// "p", "layers", "heads", "cross_heads", "parts": {"embed": z, "L0H0": x, …, "L0.cross.H0": c, …, "L0.mlp": y,
+/// …, "bias": b}, "sum"}; Σ parts = logit. The cross-attention parts (and a non-zero cross_heads) only for
+/// encoder–decoder models.
 nlohmann::json toJson(const DirectLogitAttribution& dla);
 
 }  // namespace attnscope

@@ -103,10 +103,18 @@ class Model {
   /// lensStack() is "".
   virtual at::Tensor outputHead(const at::Tensor& hidden) const { return at::Tensor(); }
   /// Whether direct logit attribution works: the residual stream of lensStack() is the sum of what the embeddings and
-  /// every attention and MLP block write to it (AttentionHook::onResidualWrite reports each), and headWrites() and
+  /// every attention (and, in a decoder with an encoder, cross-attention) and MLP block write to it
+  /// (AttentionHook::onResidualWrite reports each, with the site's stack lensStack()), and lensHeadWrites() and
   /// frozenHeadLogits() are implemented. False for post-norm models, whose residual stream is renormalised in every
   /// layer.
   virtual bool hasDirectAttribution() const { return false; }
+  /// What each attention head at \p site writes to the residual stream of lensStack(): headWrites() for the
+  /// input stack's heads when it is the lens stack (decoder-only models); encoder–decoder models answer for their
+  /// "decoder" and "cross" sites. [heads, T, hidden] from \p headOutputs [heads, T, d]; undefined for other sites.
+  virtual at::Tensor lensHeadWrites(const AttentionSite& site, const at::Tensor& headOutputs) const {
+    return site.stack == lensStack() && site.stack == inputStack() ? headWrites(site.layer, headOutputs)
+                                                                    : at::Tensor();
+  }
   /// The self-attention stack over the input's positions: "self", or "encoder" for encoder–decoder models ("" when
   /// there is none). residualForm(), postNorm() and headWrites() describe its layers.
   std::string inputStack() const {

@@ -87,7 +87,8 @@ std::unique_ptr<EngineSession> EngineSession::open(const std::string& dir, const
   o.encoderDecoder = i.encoderDecoder;
   o.windowSeconds = i.windowSeconds;
   o.canGenerate = (i.causal && i.modality == "text") || i.encoderDecoder;
-  o.hasLens = !s->m->model->model->lensStack().empty();
+  o.lensStack = s->m->model->model->lensStack();
+  o.hasLens = !o.lensStack.empty();
   o.hasDirectAttribution = s->m->model->model->hasDirectAttribution();
   o.hasResidualDecomposition = s->m->model->model->residualForm() != ResidualForm::None;
   o.deletionMethods = deletionMethods(*s->m->model);

@@ -113,6 +113,21 @@ class T5Family : public Model {
   at::Tensor headWrites(int layer, const at::Tensor& headOutputs) const override {
     return headWritesThrough(m_encoder.at(static_cast<size_t>(layer)).self.o.wt, headOutputs);  // [heads, S, D]
   }
+  /// The decoder's residual stream (pre-RMSNorm: embeddings + self-attention + cross-attention + feed-forward
+  /// writes) is reported for direct logit attribution.
+  bool hasDirectAttribution() const override { return true; }
+  at::Tensor lensHeadWrites(const AttentionSite& site, const at::Tensor& headOutputs) const override {
+    if (site.layer < 0 || site.layer >= static_cast<int>(m_decoder.size())) return at::Tensor();
+    const Layer& L = m_decoder[static_cast<size_t>(site.layer)];
+    if (site.stack == "decoder") return headWritesThrough(L.self.o.wt, headOutputs);  // [heads, T, D]
+    if (site.stack == "cross") return headWritesThrough(L.cross.o.wt, headOutputs);   // [heads, T, D]
+    return at::Tensor();
+  }
+  /// The final RMS norm frozen at the residual; the tied head's d_model^-0.5 is part of the norm's weight.
+  at::Tensor frozenHeadLogits(const at::Tensor& parts, const at::Tensor& residual, int64_t target,
+                              double* constant) const override {
+    return frozenRmsNormHead(parts, residual, m_eps, m_decNorm * m_outScale, m_lmHead, target, constant);  // [N]
+  }
   at::Tensor outputHead(const at::Tensor& hidden) const override {
     return at::linear(rms(hidden, m_decNorm) * m_outScale, m_lmHead);  // [T, V]
   }
@@ -143,6 +158,7 @@ class T5Family : public Model {
     const at::Tensor selfBias = positionBias(m_decBias, offset, T, offset + T, false);  // [heads, T, offset+T]
     out["decoder_position_bias"] = selfBias.narrow(2, offset, T);
     at::Tensor h = at::embedding(m_shared, dec);  // [T, D]
+    residualWrite(options, "decoder", 0, ResidualPart::Embeddings, h);
     for (size_t l = 0; l < m_decoder.size(); ++l) {
       const Layer& L = m_decoder[l];
       const int li = static_cast<int>(l);
@@ -152,17 +168,24 @@ class T5Family : public Model {
       self.bias = selfBias;
       self.cache = options.cache ? &(*options.cache)[l] : nullptr;
       const at::Tensor x = rms(h, L.selfNorm);  // [T, D]
-      h = h + L.self.o(mergeHeads(computeAttention(self, splitHeads(L.self.q(x), m_heads),
-                                                   splitHeads(L.self.k(x), m_heads),
-                                                   splitHeads(L.self.v(x), m_heads))));  // [T, D]
+      const at::Tensor attn = L.self.o(mergeHeads(computeAttention(self, splitHeads(L.self.q(x), m_heads),
+                                                                   splitHeads(L.self.k(x), m_heads),
+                                                                   splitHeads(L.self.v(x), m_heads))));  // [T, D]
+      residualWrite(options, "decoder", li, ResidualPart::Attention, attn);
+      h = h + attn;  // [T, D]
       AttentionCall cross = attentionCall(options, "cross", li);
       cross.scale = 1.0;
       cross.queryOffset = offset;
       cross.keyPaddingMask = encPadding;
       const auto [ck, cv] = crossKeysValues(options, l, L.cross.k, L.cross.v, enc, m_heads);  // [heads, S, d]
-      const at::Tensor y = rms(h, L.crossNorm);  // [T, D]
-      h = h + L.cross.o(mergeHeads(computeAttention(cross, splitHeads(L.cross.q(y), m_heads), ck, cv)));  // [T, D]
-      h = h + feedForward(L, rms(h, L.ffnNorm));  // [T, D]
+      const at::Tensor y = rms(h, L.crossNorm);                                                 // [T, D]
+      const at::Tensor read =
+          L.cross.o(mergeHeads(computeAttention(cross, splitHeads(L.cross.q(y), m_heads), ck, cv)));  // [T, D]
+      residualWrite(options, "decoder", li, ResidualPart::CrossAttention, read);
+      h = h + read;                                                // [T, D]
+      const at::Tensor mlp = feedForward(L, rms(h, L.ffnNorm));  // [T, D]
+      residualWrite(options, "decoder", li, ResidualPart::Mlp, mlp);
+      h = h + mlp;  // [T, D]
       layerDone(options, "decoder", li, h);
     }
     out["last_hidden_state"] = rms(h, m_decNorm);  // [T, D]

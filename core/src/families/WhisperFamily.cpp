@@ -106,6 +106,22 @@ class WhisperFamily : public Model {
   at::Tensor headWrites(int layer, const at::Tensor& headOutputs) const override {
     return headWritesThrough(m_encoder.at(static_cast<size_t>(layer)).self.out.wt, headOutputs);  // [heads, S, D]
   }
+  /// The decoder's residual stream (pre-LN: embeddings + self-attention + cross-attention + feed-forward writes) is
+  /// reported for direct logit attribution.
+  bool hasDirectAttribution() const override { return true; }
+  at::Tensor lensHeadWrites(const AttentionSite& site, const at::Tensor& headOutputs) const override {
+    if (site.layer < 0 || site.layer >= static_cast<int>(m_decoder.size())) return at::Tensor();
+    const Layer& L = m_decoder[static_cast<size_t>(site.layer)];
+    if (site.stack == "decoder") return headWritesThrough(L.self.out.wt, headOutputs);  // [heads, T, D]
+    if (site.stack == "cross") return headWritesThrough(L.cross.out.wt, headOutputs);   // [heads, T, D]
+    return at::Tensor();
+  }
+  /// The decoder's final LayerNorm with σ frozen at the residual, then proj_out (no bias).
+  at::Tensor frozenHeadLogits(const at::Tensor& parts, const at::Tensor& residual, int64_t target,
+                              double* constant) const override {
+    return frozenLayerNormHead(parts, residual, &m_decNorm, at::Tensor(), m_projOut, at::Tensor(), target,
+                               constant);  // [N]
+  }
   at::Tensor outputHead(const at::Tensor& hidden) const override {
     return at::linear(m_decNorm(hidden), m_projOut);  // [T, V]
   }
@@ -124,6 +140,7 @@ class WhisperFamily : public Model {
     const int64_t T = ids.size(0), offset = options.positionOffset;
     checkLength(T + offset, m_targetPositions, "input 'decoder_input_ids'");
     at::Tensor h = at::embedding(m_tokens, ids) * m_embedScale + m_decPos.narrow(0, offset, T);  // [T, D]
+    residualWrite(options, "decoder", 0, ResidualPart::Embeddings, h);
     for (size_t l = 0; l < m_decoder.size(); ++l) {
       const Layer& L = m_decoder[l];
       const int li = static_cast<int>(l);
@@ -132,16 +149,23 @@ class WhisperFamily : public Model {
       self.causal = true;
       self.cache = options.cache ? &(*options.cache)[l] : nullptr;
       const at::Tensor x = L.selfNorm(h);  // [T, D]
-      h = h + L.self.out(mergeHeads(computeAttention(self, splitHeads(L.self.q(x), m_decHeads),
-                                                     splitHeads(L.self.k(x), m_decHeads),
-                                                     splitHeads(L.self.v(x), m_decHeads))));  // [T, D]
+      const at::Tensor attn = L.self.out(mergeHeads(computeAttention(self, splitHeads(L.self.q(x), m_decHeads),
+                                                                     splitHeads(L.self.k(x), m_decHeads),
+                                                                     splitHeads(L.self.v(x), m_decHeads))));  // [T, D]
+      residualWrite(options, "decoder", li, ResidualPart::Attention, attn);
+      h = h + attn;  // [T, D]
       AttentionCall cross = attentionCall(options, "cross", li);
       cross.scale = self.scale;
       cross.queryOffset = offset;
       const at::Tensor y = L.crossNorm(h);  // [T, D]
       const auto [ck, cv] = crossKeysValues(options, l, L.cross.k, L.cross.v, enc, m_decHeads);  // [heads, S, d]
-      h = h + L.cross.out(mergeHeads(computeAttention(cross, splitHeads(L.cross.q(y), m_decHeads), ck, cv)));  // [T, D]
-      h = h + L.fc2(applyActivation(m_act, L.fc1(L.ffnNorm(h))));  // [T, D]
+      const at::Tensor read =
+          L.cross.out(mergeHeads(computeAttention(cross, splitHeads(L.cross.q(y), m_decHeads), ck, cv)));  // [T, D]
+      residualWrite(options, "decoder", li, ResidualPart::CrossAttention, read);
+      h = h + read;                                                                 // [T, D]
+      const at::Tensor mlp = L.fc2(applyActivation(m_act, L.fc1(L.ffnNorm(h))));  // [T, D]
+      residualWrite(options, "decoder", li, ResidualPart::Mlp, mlp);
+      h = h + mlp;  // [T, D]
       layerDone(options, "decoder", li, h);
     }
     out["last_hidden_state"] = m_decNorm(h);  // [T, D]

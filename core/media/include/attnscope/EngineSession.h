@@ -30,6 +30,7 @@ struct ModelSummary {
   double windowSeconds = 0;     ///< audio models: the seconds heard at once (0 = not an audio model)
   bool canGenerate = false;     ///< greedy generation works (decoder language models, encoder–decoder models)
   bool hasLens = false;         ///< a token output head reads the residual stream: the logit lens works
+  std::string lensStack;        ///< the stack whose positions the lens and DLA read ("self", "decoder"; "" = none)
   bool hasDirectAttribution = false;  ///< the residual stream is a sum of writes: direct logit attribution works
   /// The family reports what each layer writes to its residual stream (pre- or post-norm): ALTI and the
   /// information-flow graph work.
