@@ -43,6 +43,7 @@ shot gui-aggregates-stories260k 10 "$shared/models/stories260K" --text "$story" 
 shot gui-metrics-stories260k 12 "$shared/models/stories260K" --text "$story" --tab metrics
 shot gui-logit-lens-stories260k 14 "$shared/models/stories260K" --text "$story" --tab lens
 shot gui-logit-attribution-stories260k 14 "$shared/models/stories260K" --text "$story" --tab dla
+shot gui-logit-attribution-whisper 16 "$shared/golden/whisper-tiny-random" --input "$shared/golden/whisper-tiny-random/jfk_2s.wav" --tab dla
 shot gui-information-flow-stories260k 14 "$shared/models/stories260K" --text "$story" --tab flow
 shot gui-faithfulness-stories260k 14 "$shared/models/stories260K" --text "$story" --tab deletion
 shot gui-generation-kl-stories260k 14 "$shared/models/stories260K" --text "Once upon a time, there was a little girl named Lily" --variant window:w=3 --generate 16

@@ -47,8 +47,7 @@ DlaPlot::DlaPlot(QWidget* parent) : QCustomPlot(parent) {
   xAxis->grid()->setVisible(false);
   yAxis->grid()->setVisible(false);
   // Encoder–decoder models: the top axis names the blocks (self-attention, cross-attention, MLP).
-  xAxis2->setTickLength(0, 0);
-  xAxis2->setSubTickLength(0, 0);
+  xAxis2->setTicks(false);
   xAxis2->setBasePen(Qt::NoPen);
   m_mark = new QCPItemRect(this);
   m_mark->setPen(QPen(Qt::black, 2.5));
