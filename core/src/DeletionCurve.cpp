@@ -214,7 +214,7 @@ std::vector<std::string> deletionMethods(const LoadedModel& m) {
   std::vector<std::string> out;
   for (const std::string& method : deletionMethods()) {
     if (info.encoderDecoder && method != "attention" && method != "grad-attn" && method != "random" &&
-        method != "random-heads")
+        method != "random-heads" && method != "dla")
       continue;
     if (method == "dla" && (classifier || !m.model->hasDirectAttribution())) continue;
     if ((method == "alti" || method == "value-zeroing") && m.model->residualForm() == ResidualForm::None) continue;
@@ -241,15 +241,13 @@ DeletionResult deletionCurves(LoadedModel& m, const PreparedInput& input,
     throw InputError("dla ranks heads by direct logit attribution, which needs a language model's token head; "
                      "this " + info.modelType + " model is a classifier (use random-heads)");
   if (subject.seq2seq)
-    for (const char* method : {"rollout", "flow", "alti", "value-zeroing", "dla"})
+    for (const char* method : {"rollout", "flow", "alti", "value-zeroing"})
       if (asked(method))
-        throw InputError(std::string(method) +
-                         (std::string(method) == "dla" ? " ranks heads, and head LxHy of the prune variant is that head of every stack"
-                                                       : " follows the encoder's self-attention from an encoder position") +
+        throw InputError(std::string(method) + " follows the encoder's self-attention from an encoder position" +
                          "; the target of this encoder–decoder " + info.modelType +
                          " model is the decoder's token: rank its encoder's " + subject.unit +
                          " by attention (the last layer's cross-attention), grad-attn or random, or heads by "
-                         "random-heads");
+                         "random-heads" + (m.model->hasDirectAttribution() ? " or dla" : ""));
   const int64_t T = static_cast<int64_t>(subject.labels.size());
   const int64_t P = subject.position;
   const auto label = [&](int64_t j) { return std::to_string(j) + ": '" + subject.labels[static_cast<size_t>(j)] + "'"; };
@@ -335,10 +333,17 @@ DeletionResult deletionCurves(LoadedModel& m, const PreparedInput& input,
       if (method == "dla") {
         const DirectLogitAttribution dla =
             directLogitAttribution(m, input, -1, targetSpec);
+        // Decoder-only models: LxHy (their one stack); encoder–decoder models: the decoder's own heads and its
+        // cross-attention heads, each pruned in its stack only.
         std::vector<std::pair<double, std::string>> parts;
-        for (size_t l = 0; l < dla.heads.size(); ++l)
+        const std::string own = dla.stack == "self" ? "" : dla.stack + ".";
+        for (size_t l = 0; l < dla.heads.size(); ++l) {
           for (size_t h = 0; h < dla.heads[l].size(); ++h)
-            parts.emplace_back(dla.heads[l][h], "L" + std::to_string(l) + "H" + std::to_string(h));
+            parts.emplace_back(dla.heads[l][h], own + "L" + std::to_string(l) + "H" + std::to_string(h));
+          if (l < dla.crossHeads.size())
+            for (size_t h = 0; h < dla.crossHeads[l].size(); ++h)
+              parts.emplace_back(dla.crossHeads[l][h], "cross.L" + std::to_string(l) + "H" + std::to_string(h));
+        }
         std::stable_sort(parts.begin(), parts.end(),
                          [](const auto& a, const auto& b) { return a.first > b.first; });
         for (const auto& p : parts) heads.push_back(p.second);

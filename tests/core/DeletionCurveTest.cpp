@@ -14,6 +14,7 @@
 #include "TestSupport.h"
 #include "attnscope/Analysis.h"
 #include "attnscope/DeletionCurve.h"
+#include "attnscope/DirectLogitAttribution.h"
 #include "attnscope/Engine.h"
 #include "attnscope/Errors.h"
 #include "attnscope/GradientAttention.h"
@@ -242,7 +243,7 @@ TEST(Deletion, EncoderDecoderDropsSourceTokens) {
     EXPECT_GE(relevance[std::stoul(grad.order[i - 1])], relevance[std::stoul(grad.order[i])]) << i;
   // Methods that follow the encoder from an encoder position do not score a decoder target; the list the GUI
   // offers says so.
-  for (const char* method : {"rollout", "flow", "alti", "value-zeroing", "dla"})
+  for (const char* method : {"rollout", "flow", "alti", "value-zeroing", "dla"})  // (BART is post-LN: no dla)
     EXPECT_THROW(deletionCurves(*model, in, {method}), InputError) << method;
   EXPECT_EQ(deletionMethods(*model), (std::vector<std::string>{"attention", "grad-attn", "random", "random-heads"}));
 }
@@ -267,6 +268,48 @@ TEST(Deletion, EncoderDecoderSilencesAudioFrames) {
   TensorMap halfQuiet = in.tensors;
   halfQuiet["input_features"] = half;
   EXPECT_NEAR(random.probabilities[1], decoderProbability(*model, halfQuiet, r.targetId), 1e-6);
+}
+
+/// Pre-norm encoder–decoder models (Whisper, T5) rank the decoder's own and its cross-attention heads by direct logit
+/// attribution, each pruned in its own stack; BART (post-LN) has no such split.
+TEST(Deletion, EncoderDecoderHeadsByDirectLogitAttribution) {
+  for (const std::string name : {"whisper-tiny-random", "t5-tiny-random"}) {
+    const std::string dir = golden(name);
+    auto model = loadModel(dir, "cpu");
+    const PreparedInput in = prepareInputsFile(*model, dir + "/expected.safetensors");
+    const std::vector<std::string> methods = deletionMethods(*model);
+    EXPECT_NE(std::find(methods.begin(), methods.end(), "dla"), methods.end()) << name;
+    const DeletionResult r = deletionCurves(*model, in, {"dla"}, "", 4);
+    const DeletionCurve& c = r.curves.at(0);
+    EXPECT_EQ(c.unit, "heads");
+    const DirectLogitAttribution dla = directLogitAttribution(*model, in, -1, "#" + std::to_string(r.targetId));
+    const size_t heads = dla.heads.size() * dla.heads[0].size(), cross = dla.crossHeads.size() * dla.crossHeads[0].size();
+    ASSERT_EQ(c.order.size(), heads + cross) << name;
+    // The order is the parts' from the most positive down, each named in its stack.
+    const nlohmann::json parts = toJson(dla)["parts"];
+    const auto partOf = [&](const std::string& head) {
+      const bool isCross = head.rfind("cross.", 0) == 0;
+      EXPECT_TRUE(isCross || head.rfind("decoder.", 0) == 0) << head;
+      const std::string bare = head.substr(head.find('.') + 1);  // LxHy
+      const std::string key = isCross ? bare.substr(0, bare.find('H')) + ".cross." + bare.substr(bare.find('H')) : bare;
+      return parts.at(key).get<double>();
+    };
+    for (size_t i = 1; i < c.order.size(); ++i) EXPECT_GE(partOf(c.order[i - 1]), partOf(c.order[i])) << name << i;
+    EXPECT_NEAR(c.probabilities.front(), r.probability, 1e-9);
+    // The second point: the first round(n / 4) heads pruned by hand, in their stacks only.
+    const size_t n = static_cast<size_t>(std::lround((heads + cross) / 4.0));
+    std::string spec = "prune:heads=";
+    for (size_t i = 0; i < n; ++i) spec += (i ? "," : "") + c.order[i];
+    auto prune = makeVariant(spec);
+    prune->prepare(*model, in);
+    const at::Tensor logits = runModel(*model, in, {}, nullptr, prune.get()).outputs.at("logits");  // [T, V]
+    const double p = at::softmax(logits[logits.size(0) - 1].to(at::kDouble), 0)[r.targetId].item<double>();
+    EXPECT_NEAR(c.probabilities[1], p, 1e-6) << name;
+    EXPECT_GT(std::abs(c.probabilities[1] - r.probability), 1e-6) << name;
+  }
+  auto bart = loadModel(golden("bart-tiny-random"), "cpu");
+  const PreparedInput in = prepareInputsFile(*bart, golden("bart-tiny-random") + "/expected.safetensors");
+  EXPECT_THROW(deletionCurves(*bart, in, {"dla"}), InputError);
 }
 
 TEST(Deletion, Refusals) {

@@ -282,6 +282,38 @@ TEST(VariantsOnStories260K, PruningAllHeadsOfALayerChangesTheTextAndZeroesOnlyTh
   EXPECT_EQ(c.report["variants"][1]["layers"][0]["heads"][0]["js_mean"].get<double>(), 0.0);
 }
 
+/// Encoder–decoder models: LxHy is that head of every stack; cross.LxHy (or decoder., encoder.) only that stack's.
+TEST(Variants, PruneNamesOneStacksHeadOrTheHeadOfEveryStack) {
+  const std::string dir = golden("whisper-tiny-random");
+  auto m = loadModel(dir, "cpu");
+  const PreparedInput in = prepareInputsFile(*m, dir + "/expected.safetensors");
+  // A pruned head's output is zero, and so are the probabilities shown for it.
+  const auto capture = [&](const std::string& spec) {
+    auto v = makeVariant(spec);
+    v->prepare(*m, in);
+    return runModel(*m, in, {}, nullptr, v.get()).capture;
+  };
+  const auto zeroed = [](const at::Tensor& probs, int64_t h) { return probs[h].abs().max().item<float>() == 0.0f; };
+  const auto one = capture("prune:heads=cross.L1H3");
+  EXPECT_TRUE(zeroed(one->get("cross", 1), 3));
+  EXPECT_FALSE(zeroed(one->get("decoder", 1), 3));
+  EXPECT_FALSE(zeroed(one->get("encoder", 1), 3));
+  EXPECT_FALSE(zeroed(one->get("cross", 1), 2));
+  EXPECT_FALSE(zeroed(one->get("cross", 0), 3));
+  const auto every = capture("prune:heads=L1H3");
+  for (const char* stack : {"encoder", "decoder", "cross"}) EXPECT_TRUE(zeroed(every->get(stack, 1), 3)) << stack;
+  auto named = makeVariant("prune:heads=decoder.L0H1,L1H0");
+  named->prepare(*m, in);
+  EXPECT_EQ(named->details()["pruned_heads"], nlohmann::json({"L1H0", "decoder.L0H1"}));
+  auto bad = makeVariant("prune:heads=self.L0H0");
+  try {
+    bad->prepare(*m, in);
+    ADD_FAILURE() << "a stack the model does not have was accepted";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("its stacks: encoder, decoder, cross"), std::string::npos) << e.what();
+  }
+}
+
 TEST(VariantsOnStories260K, ImportanceRankingIsStableAcrossRuns) {
   auto m = loadModel(realModel("stories260K"), "cpu");
   PreparedInput in = prepareText(*m, "Once upon a time, there was a little girl named Lily. She loved to play.");

@@ -413,7 +413,8 @@ class GuiTest : public QObject {
     FaithfulnessTab* faith = w.tab<FaithfulnessTab>();
     QVERIFY(w.tabs()->isTabEnabled(w.tabs()->indexOf(faith)));
     QCOMPARE(faith->removeLabel(), QString("silence frames by:"));
-    for (const char* off : {"rollout", "flow", "alti", "value-zeroing", "dla"}) QVERIFY(!faith->methodBox(off)->isEnabled());
+    for (const char* off : {"rollout", "flow", "alti", "value-zeroing"}) QVERIFY(!faith->methodBox(off)->isEnabled());
+    QVERIFY(faith->methodBox("dla")->isEnabled());  // the decoder's and cross-attention heads (pre-norm Whisper)
     QVERIFY(faith->methodBox("grad-attn")->isChecked());
     QSignalSpy faithShown(faith, &AnalysisTab::shown);
     QVERIFY(w.showTab("deletion"));

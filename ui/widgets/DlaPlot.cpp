@@ -46,9 +46,19 @@ DlaPlot::DlaPlot(QWidget* parent) : QCustomPlot(parent) {
   xAxis->setLabel(tr("head"));
   xAxis->grid()->setVisible(false);
   yAxis->grid()->setVisible(false);
-  // Encoder–decoder models: the top axis names the blocks (self-attention, cross-attention, MLP).
-  xAxis2->setTicks(false);
-  xAxis2->setBasePen(Qt::NoPen);
+  // Encoder–decoder models: the blocks are named above the grid (items: drawn in figures as on screen).
+  for (QCPItemText** label : {&m_selfLabel, &m_crossLabel}) {
+    *label = new QCPItemText(this);
+    (*label)->setClipToAxisRect(false);
+    (*label)->setSelectable(false);
+    (*label)->position->setTypeX(QCPItemPosition::ptPlotCoords);
+    (*label)->position->setTypeY(QCPItemPosition::ptAxisRectRatio);
+    (*label)->setPositionAlignment(Qt::AlignHCenter | Qt::AlignBottom);
+    (*label)->setPadding(QMargins(0, 0, 0, 3));
+    (*label)->setVisible(false);
+  }
+  m_selfLabel->setText(tr("self-attention"));
+  m_crossLabel->setText(tr("cross-attention"));
   m_mark = new QCPItemRect(this);
   m_mark->setPen(QPen(Qt::black, 2.5));
   m_mark->setBrush(Qt::NoBrush);
@@ -103,7 +113,9 @@ void DlaPlot::setAttribution(const DirectLogitAttribution& dla) {
   const int heads = headCount(), cross = crossCount();
   m_sel = Cell();
   m_mark->setVisible(false);
-  xAxis2->setVisible(false);
+  m_selfLabel->setVisible(cross > 0 && layers > 0);
+  m_crossLabel->setVisible(cross > 0 && layers > 0);
+  axisRect()->setMinimumMargins(QMargins(0, cross ? 18 : 0, 0, 0));
   if (layers == 0 || heads == 0) {  // nothing to show
     for (QCPColorMap* map : {m_heads, m_cross, m_mlp}) map->data()->clear();
     m_title->setText(QString());
@@ -138,14 +150,8 @@ void DlaPlot::setAttribution(const DirectLogitAttribution& dla) {
   for (int l = 0; l < layers; l += step) yt->addTick(l, QString("L%1").arg(l));
   xAxis->setTicker(xt);
   yAxis->setTicker(yt);
-  if (cross) {
-    QSharedPointer<QCPAxisTickerText> top(new QCPAxisTickerText);
-    top->addTick((heads - 1) / 2.0, tr("self-attention"));
-    top->addTick(heads + 1 + (cross - 1) / 2.0, tr("cross-attention"));
-    xAxis2->setTicker(top);
-    xAxis2->setRange(xAxis->range());
-    xAxis2->setVisible(true);
-  }
+  m_selfLabel->position->setCoords((heads - 1) / 2.0, 0);
+  m_crossLabel->position->setCoords(heads + 1 + (cross - 1) / 2.0, 0);
   const int digits = decimalsFor(m_span);
   m_title->setText(tr("Direct logit attribution of “%1” at %2position %3 “%4”")
                        .arg(QString::fromStdString(dla.targetToken))

@@ -64,6 +64,8 @@ class DlaPlot : public QCustomPlot {
   QCPTextElement* m_title;
   QCPTextElement* m_subtitle;
   QCPItemRect* m_mark;
+  QCPItemText* m_selfLabel;   ///< "self-attention" above the heads (encoder–decoder models)
+  QCPItemText* m_crossLabel;  ///< "cross-attention" above the cross-attention heads
   QVector<QCPItemText*> m_texts;
 };
 

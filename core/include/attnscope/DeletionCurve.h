@@ -48,13 +48,14 @@ struct DeletionResult {
 /// The methods deletionCurves() takes: token rankings "rollout", "flow" (attention flow), "attention" (the
 /// last layer's mean attention of the last position), "alti", "value-zeroing", "grad-attn" (gradient × attention of the target),
 /// "random"; head rankings "dla" (direct logit attribution, the most positive heads first, removed with the prune
-/// variant; language models) and "random-heads".
+/// variant; language models, and pre-norm encoder–decoder models' decoder and cross-attention heads) and
+/// "random-heads".
 std::vector<std::string> deletionMethods();
 
 /// The methods of deletionMethods() that apply to \p m, in the same order: every method for causal language
 /// models (dla where the family reports direct logit attribution, alti and value-zeroing where it reports its
-/// residual writes), all but dla for classifiers, attention, grad-attn, random and random-heads for encoder–decoder
-/// models; none for models without a target to follow (no output head).
+/// residual writes), all but dla for classifiers, attention, grad-attn, random, dla (pre-norm ones) and random-heads
+/// for encoder–decoder models; none for models without a target to follow (no output head).
 std::vector<std::string> deletionMethods(const LoadedModel& m);
 
 /// Deletion curves of \p input for \p methods at \p steps + 1 evenly spaced fractions. \p target: a token or
@@ -66,7 +67,8 @@ std::vector<std::string> deletionMethods(const LoadedModel& m);
 /// the encoder's source tokens are dropped, or its audio frames silenced (their log-mel columns set to the features'
 /// floor, Whisper's silence); encoder tokens are ranked by attention (the last layer's cross-attention of that
 /// position), grad-attn (the encoder–decoder rules) or random, heads by random-heads (a pruned head is pruned in every
-/// stack of its layer). Token rankings score the last position of a language model, a classifier's first. \p seed
+/// stack of its layer) or dla (the decoder's own and its cross-attention heads by their direct logit attribution,
+/// each pruned in its stack only: decoder.LxHy, cross.LxHy). Token rankings score the last position of a language model, a classifier's first. \p seed
 /// fixes the random orders. Throws InputError for an unknown method, a model that is none of those kinds, dla on a
 /// classifier, a method that does not cover encoder–decoder models, or steps outside 1..100.
 DeletionResult deletionCurves(LoadedModel& m, const PreparedInput& input,

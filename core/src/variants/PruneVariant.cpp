@@ -1,5 +1,6 @@
 // `prune:heads=L0H3,L5H1` / `prune:ratio=0.3[,by=importance|entropy]`: pruned heads contribute nothing to
-// their layer's output (Michel et al. 2019, "Are Sixteen Heads Really Better than One?").
+// their layer's output (Michel et al. 2019, "Are Sixteen Heads Really Better than One?"). LxHy is head y of layer x
+// in every stack; models with several stacks also take one stack's head: decoder.L1H2, cross.L0H3, encoder.L2H0.
 // by=importance (default): I_h = |∂L/∂ξ_h| for a head mask ξ (all ones) computed with autograd on the model's
 // own objective — LM loss on the input for decoders, masked-LM loss on the (unmasked) input for MLM heads,
 // log-probability of the predicted class for classifiers — normalised per layer by its L2 norm as in the
@@ -14,6 +15,7 @@
 #include <cmath>
 #include <regex>
 #include <set>
+#include <tuple>
 
 #include "attnscope/Engine.h"
 #include "attnscope/Errors.h"
@@ -56,18 +58,26 @@ class PruneVariant : public AttentionVariant {
     m_pruned.clear();
     m_scores = nullptr;
     if (m_specParsed.has("heads")) {
-      static const std::regex re("L(\\d+)H(\\d+)");
+      static const std::regex re("(?:([a-z]+)\\.)?L(\\d+)H(\\d+)");
       for (const auto& item : m_specParsed.list("heads")) {
         std::smatch m;
-        if (!std::regex_match(item, m, re)) m_specParsed.fail("'" + item + "' is not a head name like L0H3");
-        const int layer = std::stoi(m[1]), head = std::stoi(m[2]);
+        if (!std::regex_match(item, m, re))
+          m_specParsed.fail("'" + item + "' is not a head name like L0H3 (or, one stack's: cross.L0H3)");
+        const std::string stack = m[1];
+        if (!stack.empty() && std::find(info.stacks.begin(), info.stacks.end(), stack) == info.stacks.end()) {
+          std::string have;
+          for (const std::string& s : info.stacks) have += (have.empty() ? "" : ", ") + s;
+          m_specParsed.fail(item + ": this model has no stack '" + stack + "' (its stacks: " + have + ")");
+        }
+        if (m[2].length() > 6 || m[3].length() > 6) m_specParsed.fail(item + ": no such head");
+        const int layer = std::stoi(m[2]), head = std::stoi(m[3]);
         if (layer >= info.layers)
           m_specParsed.fail(item + ": layer " + std::to_string(layer) + " does not exist (the model has " +
                             std::to_string(info.layers) + " layers, 0-" + std::to_string(info.layers - 1) + ")");
         if (head >= info.heads)
           m_specParsed.fail(item + ": head " + std::to_string(head) + " does not exist (the model has " +
                             std::to_string(info.heads) + " heads per layer)");
-        m_pruned.insert({layer, head});
+        m_pruned.insert({stack, layer, head});
       }
       return;
     }
@@ -82,7 +92,8 @@ class PruneVariant : public AttentionVariant {
     std::stable_sort(order.begin(), order.end(),
                      [](const auto& a, const auto& b) { return a.first < b.first; });
     const auto count = static_cast<size_t>(std::lround(ratio * static_cast<double>(order.size())));
-    for (size_t i = 0; i < count && i < order.size(); ++i) m_pruned.insert(order[i].second);
+    for (size_t i = 0; i < count && i < order.size(); ++i)
+      m_pruned.insert({std::string(), order[i].second.first, order[i].second.second});
     nlohmann::json s = nlohmann::json::array();
     for (int l = 0; l < info.layers; ++l) {
       std::vector<double> row;
@@ -95,18 +106,17 @@ class PruneVariant : public AttentionVariant {
   nlohmann::json details() const override {
     nlohmann::json j;
     std::vector<std::string> names;
-    for (const auto& [l, h] : m_pruned) names.push_back("L" + std::to_string(l) + "H" + std::to_string(h));
+    for (const auto& [stack, l, h] : m_pruned)
+      names.push_back((stack.empty() ? "" : stack + ".") + "L" + std::to_string(l) + "H" + std::to_string(h));
     j["pruned_heads"] = names;
     if (!m_scores.is_null()) j["ranking"] = m_scores;
     return j;
   }
 
-  const std::set<std::pair<int, int>>& pruned() const { return m_pruned; }
-
   at::Tensor editOutput(const VariantCall& call, const at::Tensor& out, at::Tensor& probs) const override {
     at::Tensor result = out;
-    for (const auto& [l, h] : m_pruned) {
-      if (l != call.site.layer || h >= out.size(0)) continue;
+    for (const auto& [stack, l, h] : m_pruned) {
+      if (!appliesTo(stack, l, call.site) || h >= out.size(0)) continue;
       result[h].zero_();  // [q, d]
       if (probs.defined()) probs[h].zero_();
     }
@@ -115,12 +125,17 @@ class PruneVariant : public AttentionVariant {
 
   AttentionCost cost(const VariantCall& call, const at::Tensor& q, const at::Tensor& k) const override {
     int64_t kept = q.size(0);
-    for (const auto& [l, h] : m_pruned)
-      if (l == call.site.layer) --kept;
+    for (const auto& [stack, l, h] : m_pruned)
+      if (appliesTo(stack, l, call.site) && h < q.size(0)) --kept;
     return denseAttentionCost(kept, q.size(1), k.size(1), q.size(2));
   }
 
  private:
+  /// A pruned head (\p stack "" = every stack) of layer \p layer is at \p site.
+  static bool appliesTo(const std::string& stack, int layer, const AttentionSite& site) {
+    return layer == site.layer && (stack.empty() || stack == site.stack);
+  }
+
   at::Tensor importance(LoadedModel& model, const PreparedInput& input) const {
     const ModelInfo& info = model.model->info();
     HeadMaskVariant mask(info.stacks, info.layers, info.heads, model.device);
@@ -163,12 +178,12 @@ class PruneVariant : public AttentionVariant {
   }
 
   VariantSpec m_specParsed;
-  std::set<std::pair<int, int>> m_pruned;
+  std::set<std::tuple<std::string, int, int>> m_pruned;  ///< (stack, "" = every stack; layer; head)
   nlohmann::json m_scores;
 };
 
 const RegisterVariant reg({"prune",
-                           "remove heads: explicit (heads=L0H3,L5H1) or the least important share "
+                           "remove heads: explicit (heads=L0H3,L5H1; one stack's: cross.L0H3) or the least important share "
                            "(ratio=0.3[,by=importance|entropy])",
                            {{"heads", ParamType::List}, {"ratio", ParamType::Double}, {"by", ParamType::Text}},
                            [](const VariantSpec& s) {
