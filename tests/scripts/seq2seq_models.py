@@ -88,10 +88,7 @@ def traced(trace, name, value):
 
 
 def t5(root, enc, dec, trace=None):
-    d = f"{root}/t5-tiny-random"
-    cfg = json.load(open(f"{d}/config.json"))
-    W, E = read_safetensors(f"{d}/model.safetensors"), read_safetensors(f"{d}/expected.safetensors")
-    require_grad(W)
+    cfg, W, E = weights(root, "t5-tiny-random")
     heads, dk, eps = cfg["num_heads"], cfg["d_kv"], cfg["layer_norm_epsilon"]
 
     def rms(x, w):
@@ -141,10 +138,7 @@ def bart_style_blocks(W):
 
 
 def bart(root, enc, dec):
-    d = f"{root}/bart-tiny-random"
-    cfg = json.load(open(f"{d}/config.json"))
-    W, E = read_safetensors(f"{d}/model.safetensors"), read_safetensors(f"{d}/expected.safetensors")
-    require_grad(W)
+    cfg, W, E = weights(root, "bart-tiny-random")
     heads, D = cfg["encoder_attention_heads"], cfg["d_model"]
     dk, scale = D // heads, 1 / math.sqrt(D // heads)
     emb = math.sqrt(D) if cfg["scale_embedding"] else 1.0
@@ -170,10 +164,7 @@ def bart(root, enc, dec):
 
 
 def whisper(root, enc, dec, trace=None):
-    d = f"{root}/whisper-tiny-random"
-    cfg = json.load(open(f"{d}/config.json"))
-    W, E = read_safetensors(f"{d}/model.safetensors"), read_safetensors(f"{d}/expected.safetensors")
-    require_grad(W)
+    cfg, W, E = weights(root, "whisper-tiny-random")
     heads, D = cfg["encoder_attention_heads"], cfg["d_model"]
     dk, scale = D // heads, 1 / math.sqrt(D // heads)
 
@@ -203,6 +194,14 @@ def whisper(root, enc, dec, trace=None):
     norm = ("ln", W[p + "layer_norm.weight"], W[p + "layer_norm.bias"], 1e-5)
     traced(trace, "head", (y, norm, W[p + "embed_tokens.weight"]))
     return ln(y, p + "layer_norm") @ W[p + "embed_tokens.weight"].T, E
+
+
+def weights(root, case):
+    """A golden case's config, float64 weights (each requiring a gradient) and expected tensors."""
+    d = f"{root}/{case}"
+    W = read_safetensors(f"{d}/model.safetensors")
+    require_grad(W)
+    return json.load(open(f"{d}/config.json")), W, read_safetensors(f"{d}/expected.safetensors")
 
 
 def require_grad(W):
