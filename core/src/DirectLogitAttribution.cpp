@@ -25,10 +25,10 @@ struct WriteRecorder : AttentionHook {
   WriteRecorder(std::string stack, int64_t position) : stack(std::move(stack)), position(position) {}
   std::string stack;
   int64_t position;
-  at::Tensor embed;                           ///< [H]
-  std::map<int, at::Tensor> attn, cross, mlp;  ///< [H] by layer
+  at::Tensor embed;                                     ///< [H]
+  std::map<int, at::Tensor> attn, cross, mlp;           ///< [H] by layer
   std::map<int, at::Tensor> headOutputs, crossOutputs;  ///< [heads, 1, d] by layer
-  at::Tensor last;                            ///< [H] the residual the last layer hands on
+  at::Tensor last;                                      ///< [H] the residual the last layer hands on
   bool wantsProbabilities(const AttentionSite&) const override { return false; }
   void onProbabilities(const AttentionSite&, at::Tensor&, int64_t) override {}
   void onHeadOutputs(const AttentionSite& site, const at::Tensor& out, int64_t queryOffset) override {
@@ -40,10 +40,18 @@ struct WriteRecorder : AttentionHook {
     if (site.stack != stack) return;
     const at::Tensor row = write[position].clone();  // [H]
     switch (part) {
-      case ResidualPart::Embeddings: embed = row; break;
-      case ResidualPart::Attention: attn[site.layer] = row; break;
-      case ResidualPart::CrossAttention: cross[site.layer] = row; break;
-      case ResidualPart::Mlp: mlp[site.layer] = row; break;
+      case ResidualPart::Embeddings:
+        embed = row;
+        break;
+      case ResidualPart::Attention:
+        attn[site.layer] = row;
+        break;
+      case ResidualPart::CrossAttention:
+        cross[site.layer] = row;
+        break;
+      case ResidualPart::Mlp:
+        mlp[site.layer] = row;
+        break;
     }
   }
   void onLayerOutput(const AttentionSite& site, const at::Tensor& hidden) override {
@@ -53,8 +61,8 @@ struct WriteRecorder : AttentionHook {
 
 /// The rows of one attention block: its heads' writes, then the rest of the block's write (the output bias).
 void addBlockRows(std::vector<at::Tensor>& rows, const at::Tensor& perHead, const at::Tensor& write) {
-  rows.push_back(perHead.to(write.scalar_type()));              // [heads, H]
-  rows.push_back((write - perHead.sum(0)).unsqueeze(0));        // [1, H]
+  rows.push_back(perHead.to(write.scalar_type()));        // [heads, H]
+  rows.push_back((write - perHead.sum(0)).unsqueeze(0));  // [1, H]
 }
 }  // namespace
 
@@ -81,7 +89,8 @@ DirectLogitAttribution directLogitAttribution(LoadedModel& m, const PreparedInpu
   if (position < 0) position += T;
   if (position < 0 || position >= T)
     throw InputError("position " + std::to_string(position) + " is outside the " +
-                     (stack == "decoder" ? "decoder's input" : "input") + " (0.." + std::to_string(T - 1) + ")");
+                     (stack == "decoder" ? "decoder's input" : "input") + " (0.." + std::to_string(T - 1) +
+                     ")");
   const int64_t fixed = target.empty() ? -1 : lensTargetId(m, target);
 
   WriteRecorder rec(stack, position);
@@ -94,8 +103,10 @@ DirectLogitAttribution directLogitAttribution(LoadedModel& m, const PreparedInpu
   const size_t layers = rec.headOutputs.size();
   const bool crossed = !rec.crossOutputs.empty();
   if (!rec.embed.defined() || !rec.last.defined() || layers == 0 || rec.attn.size() != layers ||
-      rec.mlp.size() != layers || (crossed && (rec.cross.size() != layers || rec.crossOutputs.size() != layers)))
-    throw AttnScopeError("internal: the " + model.info().modelType + " model did not report every residual write");
+      rec.mlp.size() != layers ||
+      (crossed && (rec.cross.size() != layers || rec.crossOutputs.size() != layers)))
+    throw AttnScopeError("internal: the " + model.info().modelType +
+                         " model did not report every residual write");
 
   DirectLogitAttribution dla;
   dla.model = model.info().modelType;
@@ -117,11 +128,12 @@ DirectLogitAttribution directLogitAttribution(LoadedModel& m, const PreparedInpu
     addBlockRows(rows, model.lensHeadWrites({stack, l}, rec.headOutputs.at(l)).squeeze(1), rec.attn.at(l));
     total = total + rec.attn.at(l).to(at::kDouble);  // [H]
     if (crossed) {
-      addBlockRows(rows, model.lensHeadWrites({"cross", l}, rec.crossOutputs.at(l)).squeeze(1), rec.cross.at(l));
+      addBlockRows(rows, model.lensHeadWrites({"cross", l}, rec.crossOutputs.at(l)).squeeze(1),
+                   rec.cross.at(l));
       total = total + rec.cross.at(l).to(at::kDouble);  // [H]
     }
-    rows.push_back(rec.mlp.at(l).unsqueeze(0));       // [1, H]
-    total = total + rec.mlp.at(l).to(at::kDouble);    // [H]
+    rows.push_back(rec.mlp.at(l).unsqueeze(0));     // [1, H]
+    total = total + rec.mlp.at(l).to(at::kDouble);  // [H]
   }
   // The parts must rebuild the residual stream, or the split would not add up: a family reporting a wrong
   // write.

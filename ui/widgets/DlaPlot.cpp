@@ -130,10 +130,12 @@ void DlaPlot::setAttribution(const DirectLogitAttribution& dla) {
   if (!(m_span > 0)) m_span = 1;
   ColorMaps::fill(m_heads->data(), 0, heads, 1, 0, layers, 1,
                   [&](int j, int i) { return dla.heads[static_cast<size_t>(i)][static_cast<size_t>(j)]; });
-  // The cross-attention heads and the MLP column each stand one empty column to the right of what precedes them.
+  // The cross-attention heads and the MLP column each stand one empty column to the right of what precedes
+  // them.
   if (cross)
-    ColorMaps::fill(m_cross->data(), heads + 1, cross, 1, 0, layers, 1,
-                    [&](int j, int i) { return dla.crossHeads[static_cast<size_t>(i)][static_cast<size_t>(j)]; });
+    ColorMaps::fill(m_cross->data(), heads + 1, cross, 1, 0, layers, 1, [&](int j, int i) {
+      return dla.crossHeads[static_cast<size_t>(i)][static_cast<size_t>(j)];
+    });
   else
     m_cross->data()->clear();
   const int mlpColumn = columnOf({0, -1, false});
@@ -231,7 +233,8 @@ void DlaPlot::writeCellTexts() {
   while (m_texts.size() > want) removeItem(m_texts.takeLast());
   if (!want) return;
   replot(QCustomPlot::rpImmediateRefresh);  // lays the axis rect out, so cell sizes are known
-  const double cellW = axisRect()->width() / (columnOf({0, -1, false}) + 1.0), cellH = axisRect()->height() / double(layers);
+  const double cellW = axisRect()->width() / (columnOf({0, -1, false}) + 1.0),
+               cellH = axisRect()->height() / double(layers);
   const int digits = decimalsFor(m_span);
   QFont f(font().family(), 8);
   const QFontMetrics fm(f);

@@ -1,8 +1,8 @@
 #pragma once
 // Direct logit attribution as a layers × heads grid on a diverging colour map (blue = against the target, red
-// = for it, white = 0, symmetric about 0), for encoder–decoder models a second grid of the cross-attention heads
-// beside it, an MLP column, and the embeddings' and biases' parts in the subtitle. Each cell is written with its
-// value when it is large enough. Click a cell to choose a head (or a layer's MLP).
+// = for it, white = 0, symmetric about 0), for encoder–decoder models a second grid of the cross-attention
+// heads beside it, an MLP column, and the embeddings' and biases' parts in the subtitle. Each cell is written
+// with its value when it is large enough. Click a cell to choose a head (or a layer's MLP).
 #include <qcustomplot.h>
 
 #include "attnscope/DirectLogitAttribution.h"
@@ -22,8 +22,8 @@ class DlaPlot : public QCustomPlot {
   explicit DlaPlot(QWidget* parent = nullptr);
   void setAttribution(const DirectLogitAttribution& dla);
   const DirectLogitAttribution& attribution() const { return m_dla; }
-  /// Marks the cell of (\p layer, \p head) (\p cross: a cross-attention head); head −1 = the layer's MLP; layer −1 =
-  /// none.
+  /// Marks the cell of (\p layer, \p head) (\p cross: a cross-attention head); head −1 = the layer's MLP;
+  /// layer −1 = none.
   void setSelected(int layer, int head, bool cross = false);
   int selectedLayer() const { return m_sel.layer; }
   int selectedHead() const { return m_sel.head; }
