@@ -143,7 +143,7 @@ const char* const kRunHelp =
 
 const char* const kHeadHelp =
     "usage: attnscope-cli head --capture FILE --layer L --head H [--stack S] [--rows A-B] [--cols A-B]\n"
-    "                          --out FILE.npy|FILE.safetensors\n"
+    "                          [--fsync] --out FILE.npy|FILE.safetensors\n"
     "\n"
     "Writes the attention probabilities of one head (rows = queries, cols = keys; A-B inclusive, default "
     "all) of a\n"
@@ -151,7 +151,10 @@ const char* const kHeadHelp =
     "from\n"
     "the queries, keys and log-sum-exp of a --store qk capture (row blocks at a time, so a 16k x 16k head "
     "needs no\n"
-    "more memory than one block). .safetensors files hold the tensor \"attention\".\n";
+    "more memory than one block). .safetensors files hold the tensor \"attention\".\n"
+    "The file replaces --out only once it is whole (a killed run leaves the old one); it is not flushed to disk\n"
+    "first unless --fsync is given (a block is recomputed from the capture in seconds, and a 1 GB head would\n"
+    "otherwise wait seconds for the disk).\n";
 
 const char* const kLensHelp =
     "usage: attnscope-cli lens --model DIR (--text STR [--text-pair STR | --decoder-text STR] | --audio PATH |\n"
@@ -945,7 +948,7 @@ int cmdHead(const Args& a) {
   const auto [row0, rows] = rangeOption(a, "rows", tq);
   const auto [col0, cols] = rangeOption(a, "cols", tk);
   const auto start = std::chrono::steady_clock::now();
-  guardAllocations([&] { writeHeadBlock(*capture, stack, layer, head, row0, rows, col0, cols, out); },
+  guardAllocations([&] { writeHeadBlock(*capture, stack, layer, head, row0, rows, col0, cols, out, a.flag("fsync")); },
                    "the head");
   const double ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
@@ -1188,7 +1191,7 @@ int main(int argc, char** argv) {
     if (cmd == "head") {
       if (wantsHelp(argc, argv)) return std::cout << kHeadHelp, 0;
       return cmdHead(
-          parseArgs(argc, argv, 2, {"capture", "layer", "head", "stack", "rows", "cols", "out"}, {}));
+          parseArgs(argc, argv, 2, {"capture", "layer", "head", "stack", "rows", "cols", "out"}, {"fsync"}));
     }
     if (cmd == "lens") {
       if (wantsHelp(argc, argv)) return std::cout << kLensHelp, 0;

@@ -16,7 +16,7 @@ namespace {
 std::atomic<unsigned> g_counter{0};
 }
 
-AtomicFile::AtomicFile(std::string path) : m_path(std::move(path)) {
+AtomicFile::AtomicFile(std::string path, Sync sync) : m_path(std::move(path)), m_sync(sync) {
   // A unique name in the target's folder (rename only replaces atomically within one file system).
   m_tmp = m_path + ".tmp-" + std::to_string(::getpid()) + "-" + std::to_string(g_counter++);
   m_fd = ::open(m_tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
@@ -42,7 +42,7 @@ void AtomicFile::write(const void* data, size_t size) {
 }
 
 void AtomicFile::commit() {
-  if (::fsync(m_fd) != 0) throw InputError("cannot write '" + m_path + "': " + std::strerror(errno));
+  if (m_sync == Sync::Flush && ::fsync(m_fd) != 0) throw InputError("cannot write '" + m_path + "': " + std::strerror(errno));
   const int fd = m_fd;
   m_fd = -1;
   if (::close(fd) != 0) throw InputError("cannot write '" + m_path + "': " + std::strerror(errno));

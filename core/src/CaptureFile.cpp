@@ -1,10 +1,15 @@
 #include "attnscope/CaptureFile.h"
 
+#include <ATen/ops/empty.h>
+
 #include <algorithm>
 #include <cmath>
+#include <future>
 #include <set>
 
+#include "AllocatorTuning.h"
 #include "HeadScores.h"
+#include "QueryKeyTiles.h"
 #include "attnscope/AtomicFile.h"
 #include "attnscope/Engine.h"
 #include "attnscope/Errors.h"
@@ -25,6 +30,7 @@ at::Tensor asFloat(const at::Tensor& t) { return t.scalar_type() == at::kFloat ?
 }  // namespace
 
 std::shared_ptr<CaptureFile> CaptureFile::open(const std::string& path) {
+  detail::tuneAllocator();  // its heads are computed or copied in large row blocks
   auto c = std::shared_ptr<CaptureFile>(new CaptureFile());
   c->m_path = path;
   try {
@@ -165,7 +171,7 @@ int64_t CaptureFile::probabilityBytes() const {
 }
 
 void writeHeadBlock(const CaptureFile& capture, const std::string& stack, int layer, int head, int64_t row0,
-                    int64_t rows, int64_t col0, int64_t cols, const std::string& out) {
+                    int64_t rows, int64_t col0, int64_t cols, const std::string& out, bool flush) {
   const auto dot = out.rfind('.');
   const std::string ext = dot == std::string::npos ? "" : out.substr(dot);
   if (ext != ".npy" && ext != ".safetensors")
@@ -173,7 +179,7 @@ void writeHeadBlock(const CaptureFile& capture, const std::string& stack, int la
   capture.block(stack, layer, head, row0, 1, col0, cols);                // validates head and start
   capture.block(stack, layer, head, row0 + rows - 1, 1, col0, cols);     // and the end, before the file exists
   const uint64_t bytes = static_cast<uint64_t>(rows) * static_cast<uint64_t>(cols) * 4;
-  AtomicFile f(out);
+  AtomicFile f(out, flush ? AtomicFile::Sync::Flush : AtomicFile::Sync::Lazy);
   std::string header;
   if (ext == ".npy") {
     // NPY 1.0: magic, version, little-endian header length, a Python dict padded with spaces to 64 bytes, '\n'.
@@ -202,29 +208,31 @@ void writeHeadBlock(const CaptureFile& capture, const std::string& stack, int la
     header += text;
   }
   f.write(header);
-  // The forward's row blocks (from row 0), so a streamed head is computed exactly as the forward computed it.
   const int64_t perBlock = detail::chunkRows(capture.shape(stack, layer).second);
   if (capture.kind() == CaptureKind::QueryKey) {
-    // Only the keys each block's rows can see are computed; the rest of a row is written as zeros.
+    // Blocks of ~4 MB (a row's probabilities do not depend on which rows share its block), in two row buffers:
+    // while one block goes out in one write (on its own thread), the next is computed in the other; only the keys a
+    // block's rows can see are computed (in place), the rest of a row is 0. Small buffers are few fresh pages to
+    // touch, which is most of a 1,000-row block's time otherwise.
+    const int64_t perWrite = std::clamp<int64_t>((int64_t(1) << 20) / std::max<int64_t>(cols, 1), 1, perBlock);
     const QueryKeyLayer& qk = capture.queryKeyLayer(stack, layer);
     const int hp = qk.headPosition(head);
-    const std::vector<float> zeros(static_cast<size_t>(cols), 0.0f);
-    for (int64_t r = row0; r < row0 + rows; r += perBlock) {
-      const int64_t n = std::min(perBlock, row0 + rows - r);
-      int64_t lo = col0;
-      at::Tensor v = qk.visibleTile(hp, r, n, col0, cols, &lo);  // [n, w], undefined when no key is visible
-      if (v.defined()) v = v.contiguous();
-      const int64_t w = v.defined() ? v.size(1) : 0, before = lo - col0, after = cols - before - w;
-      if (w == cols) {
-        f.write(v.data_ptr<float>(), static_cast<size_t>(v.numel()) * sizeof(float));
-        continue;
-      }
-      for (int64_t i = 0; i < n; ++i) {
-        if (before > 0) f.write(zeros.data(), static_cast<size_t>(before) * sizeof(float));
-        if (w > 0) f.write(v.data_ptr<float>() + i * w, static_cast<size_t>(w) * sizeof(float));
-        if (after > 0) f.write(zeros.data(), static_cast<size_t>(after) * sizeof(float));
-      }
+    const int64_t bufferRows = std::min(perWrite, rows);
+    const at::Tensor buffers[2] = {at::empty({bufferRows, cols}, at::TensorOptions().dtype(at::kFloat)),   // [n, cols]
+                                   at::empty({bufferRows, cols}, at::TensorOptions().dtype(at::kFloat))};  // [n, cols]
+    std::future<void> writing;
+    int next = 0;
+    for (int64_t r = row0; r < row0 + rows; r += perWrite, next ^= 1) {
+      const int64_t n = std::min(perWrite, row0 + rows - r);
+      const at::Tensor block = buffers[next].narrow(0, 0, n);  // [n, cols]
+      detail::tileInto(qk, hp, r, col0, block);
+      if (writing.valid()) writing.get();  // the other buffer is free again (rethrows a failed write)
+      const float* data = block.data_ptr<float>();
+      writing = std::async(std::launch::async, [&f, data, bytes = static_cast<size_t>(n * cols) * sizeof(float)] {
+        f.write(data, bytes);
+      });
     }
+    if (writing.valid()) writing.get();
   } else {
     capture.forEachRowBlock(stack, layer, head, row0, rows, col0, cols, perBlock, [&](const at::Tensor& b) {
       const at::Tensor c = b.contiguous();  // [n, cols]

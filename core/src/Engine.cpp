@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <filesystem>
 
+#include "AllocatorTuning.h"
 #include "FamilyCommon.h"
 #include "Unicode.h"
 #include "attnscope/Device.h"
@@ -129,7 +130,7 @@ nlohmann::json predict(const LoadedModel& m, const PreparedInput& input, const T
   return predictOutputs(m, input, outputs);
 }
 
-namespace {
+namespace detail {
 /// Attention buffers ([heads, T, T]) are large and short-lived. glibc returns every allocation above its mmap
 /// threshold (128 KiB at start) to the kernel on free, so each forward pays page faults to get them back
 /// (measured: ~25 % of a BERT-base forward at 512 tokens). Keep up to 64 MiB blocks in the heap and trim
@@ -144,11 +145,11 @@ void tuneAllocator() {
   }();
   (void)done;
 }
-}  // namespace
+}  // namespace detail
 
 std::shared_ptr<LoadedModel> loadModel(const std::string& dir, const std::string& deviceSpec,
                                        const std::string& dtypeSpec) {
-  tuneAllocator();
+  detail::tuneAllocator();
   auto m = std::make_shared<LoadedModel>();
   m->dir = resolveModelFolder(dir);  // a folder, or a Hub id in the local cache
   m->config = ModelConfig::load(m->dir);

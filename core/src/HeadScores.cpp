@@ -4,6 +4,7 @@
 #include <ATen/ops/exp.h>
 #include <ATen/ops/matmul.h>
 #include <ATen/ops/max.h>
+#include <ATen/ops/mm.h>
 #include <ATen/ops/ones.h>
 #include <ATen/ops/sum.h>
 
@@ -22,10 +23,14 @@ std::pair<int64_t, int64_t> visibleKeys(const ScoreMasks& masks, int64_t row0, i
 }
 
 at::Tensor headScores(const at::Tensor& qRows, const at::Tensor& kCols, double scale, const at::Tensor& bias,
-                      const ScoreMasks& masks, int64_t row0, int64_t lo) {
+                      const ScoreMasks& masks, int64_t row0, int64_t lo, const at::Tensor& out) {
   const int64_t n = qRows.size(0), w = kCols.size(0);
   const at::Tensor q = scale == 1.0 ? qRows : qRows.mul(scale);  // [n, d]
-  at::Tensor s = at::matmul(q, kCols.t());                           // [n, w]
+  at::Tensor s = out;                                                // [n, w]
+  if (s.defined())
+    at::mm_out(s, q, kCols.t());  // [n, w], rows of the caller's stride (the GEMM's ldc)
+  else
+    s = at::matmul(q, kCols.t());  // [n, w]
   if (bias.defined()) s.add_(bias);                                  // [n, w]
   const float minusInf = -std::numeric_limits<float>::infinity();
   // Row i (absolute past + row0 + i) must not see key lo + j > past + row0 + i: only the columns from D on can be

@@ -25,9 +25,11 @@ int64_t chunkRows(int64_t tk);
 std::pair<int64_t, int64_t> visibleKeys(const ScoreMasks& masks, int64_t row0, int64_t n, int64_t col0, int64_t col1);
 
 /// Scores of one head: (\p qRows · scale) · \p kColsᵀ + \p bias, −inf where masked. \p qRows [n, d] are query rows
-/// row0…, \p kCols [w, d] keys lo…, \p bias optional [n, w]. Returns float32 [n, w].
+/// row0…, \p kCols [w, d] keys lo…, \p bias optional [n, w]. Returns float32 [n, w]: \p out when it is given (an
+/// [n, w] view whose rows may be longer, e.g. the visible columns of a wider row buffer; written in place, the same
+/// GEMM), else a new tensor.
 at::Tensor headScores(const at::Tensor& qRows, const at::Tensor& kCols, double scale, const at::Tensor& bias,
-                      const ScoreMasks& masks, int64_t row0, int64_t lo);
+                      const ScoreMasks& masks, int64_t row0, int64_t lo, const at::Tensor& out = at::Tensor());
 
 /// Each row's log Σ exp(s) in float64 [n] (max + log Σ exp(s − max)); any leading dimensions are kept.
 at::Tensor rowLogSumExp(const at::Tensor& scores);

@@ -17,6 +17,7 @@
 #include <limits>
 
 #include "HeadScores.h"
+#include "QueryKeyTiles.h"
 #include "attnscope/Errors.h"
 
 namespace attnscope {
@@ -27,49 +28,76 @@ int QueryKeyLayer::headPosition(int head) const {
   return -1;
 }
 
-at::Tensor QueryKeyLayer::visibleTile(int headPos, int64_t row0, int64_t nRows, int64_t col0, int64_t nCols,
-                                      int64_t* loOut) const {
-  const int64_t tq = rows(), tk = cols();
-  if (headPos < 0 || headPos >= static_cast<int>(heads.size()) || row0 < 0 || nRows < 0 || row0 + nRows > tq ||
-      col0 < 0 || nCols < 0 || col0 + nCols > tk)
+namespace {
+
+/// The probabilities of stored head \p headPos for rows [row0, row0 + nRows) on the keys of [col0, col0 + nCols)
+/// those rows can see at all, [nRows, w] from key *loOut on (undefined when they see none): the forward's own
+/// arithmetic (HeadScores.h). With \p rowBuffer ([nRows, nCols]) they are computed in place in its columns
+/// [*loOut − col0, … + w) and that view is returned; its other columns are left as they were.
+at::Tensor visibleProbabilities(const QueryKeyLayer& layer, int headPos, int64_t row0, int64_t nRows, int64_t col0,
+                                int64_t nCols, const at::Tensor& rowBuffer, int64_t* loOut) {
+  const int64_t tq = layer.rows(), tk = layer.cols();
+  if (headPos < 0 || headPos >= static_cast<int>(layer.heads.size()) || row0 < 0 || nRows < 0 ||
+      row0 + nRows > tq || col0 < 0 || nCols < 0 || col0 + nCols > tk)
     throw InputError("attention tile out of range: rows " + std::to_string(row0) + "+" + std::to_string(nRows) +
                      " of " + std::to_string(tq) + ", keys " + std::to_string(col0) + "+" + std::to_string(nCols) +
                      " of " + std::to_string(tk));
   *loOut = col0;
   if (nRows == 0 || nCols == 0) return at::Tensor();
-  // The forward's own arithmetic (HeadScores.h) on the keys the rows can see at all.
   detail::ScoreMasks masks;
-  masks.causal = causal;
-  masks.window = slidingWindow;
-  masks.past = past;
-  masks.keyPadding = keyPaddingMask;
+  masks.causal = layer.causal;
+  masks.window = layer.slidingWindow;
+  masks.past = layer.past;
+  masks.keyPadding = layer.keyPaddingMask;
   const auto [lo, hi] = detail::visibleKeys(masks, row0, nRows, col0, col0 + nCols);
   if (hi <= lo) return at::Tensor();
   *loOut = lo;
   const int64_t w = hi - lo;
-  const int group = totalHeads / static_cast<int>(keys.size(0));
-  const int64_t kvHead = heads[headPos] / std::max(group, 1);
+  const int group = layer.totalHeads / static_cast<int>(layer.keys.size(0));
+  const int64_t kvHead = layer.heads[headPos] / std::max(group, 1);
   at::Tensor bias;
-  if (biasDiagonals.defined()) {
+  if (layer.biasDiagonals.defined()) {
     const auto opts = at::TensorOptions().dtype(at::kLong);
     const at::Tensor idx = (at::arange(lo, hi, opts).unsqueeze(0) - at::arange(row0, row0 + nRows, opts).unsqueeze(1))
-                               .add_(tq - 1);  // [rows, w]
-    bias = biasDiagonals[headPos].take(idx);   // [rows, w]
+                               .add_(tq - 1);             // [rows, w]
+    bias = layer.biasDiagonals[headPos].take(idx);  // [rows, w]
   }
-  at::Tensor s = detail::headScores(queries[headPos].narrow(0, row0, nRows), keys[kvHead].narrow(0, lo, w), scale, bias,
-                                    masks, row0, lo);  // [rows, w]
-  detail::probabilitiesInPlace(s, lse[headPos].narrow(0, row0, nRows));
+  const at::Tensor out = rowBuffer.defined() ? rowBuffer.narrow(1, lo - col0, w) : at::Tensor();  // [rows, w]
+  at::Tensor s = detail::headScores(layer.queries[headPos].narrow(0, row0, nRows), layer.keys[kvHead].narrow(0, lo, w),
+                                    layer.scale, bias, masks, row0, lo, out);  // [rows, w]
+  detail::probabilitiesInPlace(s, layer.lse[headPos].narrow(0, row0, nRows));
   return s;
 }
 
+}  // namespace
+
+at::Tensor QueryKeyLayer::visibleTile(int headPos, int64_t row0, int64_t nRows, int64_t col0, int64_t nCols,
+                                      int64_t* loOut) const {
+  return visibleProbabilities(*this, headPos, row0, nRows, col0, nCols, at::Tensor(), loOut);
+}
+
 at::Tensor QueryKeyLayer::tile(int headPos, int64_t row0, int64_t nRows, int64_t col0, int64_t nCols) const {
-  int64_t lo = col0;
-  const at::Tensor visible = visibleTile(headPos, row0, nRows, col0, nCols, &lo);  // [rows, w]
-  if (visible.defined() && lo == col0 && visible.size(1) == nCols) return visible;
-  at::Tensor out = at::zeros({nRows, nCols}, queries.options());  // [rows, cols]
-  if (visible.defined()) out.narrow(1, lo - col0, visible.size(1)).copy_(visible);
+  at::Tensor out = at::empty({nRows, nCols}, queries.options());  // [rows, cols]
+  detail::tileInto(*this, headPos, row0, col0, out);
   return out;
 }
+
+namespace detail {
+
+void tileInto(const QueryKeyLayer& layer, int headPos, int64_t row0, int64_t col0, const at::Tensor& rowBuffer) {
+  const int64_t n = rowBuffer.size(0), cols = rowBuffer.size(1);
+  int64_t lo = col0;
+  const at::Tensor v = visibleProbabilities(layer, headPos, row0, n, col0, cols, rowBuffer, &lo);  // [n, w]
+  if (!v.defined()) {
+    rowBuffer.zero_();
+    return;
+  }
+  const int64_t before = lo - col0, after = cols - before - v.size(1);
+  if (before > 0) rowBuffer.narrow(1, 0, before).zero_();                 // [n, before]
+  if (after > 0) rowBuffer.narrow(1, before + v.size(1), after).zero_();  // [n, after]
+}
+
+}  // namespace detail
 
 at::Tensor QueryKeyLayer::probabilities() const {
   // In the forward's row blocks, so the result is the forward's own probabilities.

@@ -30,6 +30,22 @@ TEST(AtomicFile, CommitReplacesTheOldFileWhole) {
   EXPECT_EQ(filesIn(tmp.path()), 1u) << "no temporary file is left";
 }
 
+TEST(AtomicFile, ALazyCommitAlsoReplacesTheOldFileWholeAndOnlyThen) {
+  TempDir tmp;
+  const std::string path = tmp.file("head.npy");
+  std::ofstream(path) << "old";
+  const std::string big(3 << 20, 'y');
+  {
+    AtomicFile f(path, AtomicFile::Sync::Lazy);
+    f.write(big.data(), big.size() / 2);
+    EXPECT_EQ(slurp(path), "old") << "nothing reaches the target before commit";
+    f.write(big.data() + big.size() / 2, big.size() - big.size() / 2);
+    f.commit();
+  }
+  EXPECT_EQ(slurp(path), big);
+  EXPECT_EQ(filesIn(tmp.path()), 1u) << "no temporary file is left";
+}
+
 TEST(AtomicFile, AnAbandonedWriteLeavesTheOldFileAndNoTemporary) {
   TempDir tmp;
   const std::string path = tmp.file("capture.safetensors");

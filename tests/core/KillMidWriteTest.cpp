@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "TestSupport.h"
+#include "attnscope/CaptureFile.h"
 
 using namespace attnscope;
 using namespace attnscope::test;
@@ -149,6 +150,23 @@ TEST(KillMidWrite, ReportsSweepsFiguresAndOverlaysAreEitherOldOrWhole) {
                    return s.rfind("\x89PNG", 0) == 0 && s.find("IEND") != std::string::npos;
                  },
                  4, "overlay o.png");
+  // `head` writes without waiting for the disk (no fsync), but still only renames a whole file over the old one.
+  const std::string qk = tmp.file("qk.safetensors");
+  {
+    int status = 0;
+    waitpid(spawnQuiet({cli, "run", "--model", model, "--text", text, "--store", "qk", "--out", qk}), &status, 0);
+    ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  }
+  const size_t tokens = static_cast<size_t>(CaptureFile::open(qk)->shape("self", 4).first);
+  expectOldOrNew({cli, "head", "--capture", qk, "--layer", "4", "--head", "3", "--out", tmp.file("h.npy")},
+                 tmp.file("h.npy"),
+                 [tokens](const std::string& p) {
+                   const std::string s = slurp(p);
+                   if (s.size() < 10 || s.rfind("\x93NUMPY", 0) != 0) return false;
+                   const size_t header = 10 + static_cast<unsigned char>(s[8]) + (static_cast<unsigned char>(s[9]) << 8);
+                   return s.size() == header + tokens * tokens * 4;
+                 },
+                 6, "head h.npy");
 }
 
 }  // namespace

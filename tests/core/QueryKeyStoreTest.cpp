@@ -334,6 +334,22 @@ TEST(MemoryBudget, AutoStoresQueriesAndKeysWhenProbabilitiesCannotFitAndForcedPr
   const at::Tensor b = f->block("self", 1, 5, 3072, 1024, 0, 4096);  // [1024, 4096]
   EXPECT_LT((b.sum(1) - 1).abs().max().item<double>(), 1e-5);
   EXPECT_EQ(b.narrow(1, 3072, 1024).triu(1).abs().max().item<float>(), 0.0f);
+  // `head` streams the whole head in blocks of ~4 MB (256 rows here): the same cells as one 1,024-row tile (OpenBLAS
+  // may round a row's dot products differently in a GEMM of another height: ~1e-10 here); --fsync (flushed before
+  // the rename) writes the same bytes.
+  r = runCommand(kCli + " head --capture " + tmp.file("auto.safetensors") + " --layer 1 --head 5 --out " +
+                 tmp.file("whole.npy"));
+  ASSERT_EQ(r.status, 0) << r.output;
+  const at::Tensor whole = readNpy(tmp.file("whole.npy"));  // [4096, 4096]
+  ASSERT_EQ(whole.sizes(), (std::vector<int64_t>{4096, 4096}));
+  EXPECT_LT(maxAbsDiff(whole.narrow(0, 3072, 1024), b), kStoreTol);
+  EXPECT_LT(maxAbsDiff(whole.narrow(0, 0, 1000), f->block("self", 1, 5, 0, 1000, 0, 4096)), kStoreTol);
+  EXPECT_LT((whole.sum(1) - 1).abs().max().item<double>(), 1e-5);
+  EXPECT_EQ(whole.triu(1).abs().max().item<float>(), 0.0f);
+  r = runCommand(kCli + " head --capture " + tmp.file("auto.safetensors") + " --layer 1 --head 5 --fsync --out " +
+                 tmp.file("synced.npy"));
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_EQ(slurp(tmp.file("synced.npy")), slurp(tmp.file("whole.npy")));
 
   r = runCommand(run + "--memory-budget 300M --store probs --out " + tmp.file("probs.safetensors"));
   EXPECT_EQ(r.status, 2) << r.output;

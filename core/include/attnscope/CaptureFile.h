@@ -66,9 +66,11 @@ class CaptureFile {
 
 /// Writes model head \p head's block (rows [row0, row0 + rows), keys [col0, col0 + cols)) of (stack, layer) as
 /// float32 [rows, cols] to \p out: NumPy ".npy", or ".safetensors" (tensor "attention", metadata naming the
-/// source). Streams row blocks, so a whole long head is never held twice; written atomically. Throws InputError for
-/// another extension.
+/// source). Streams row blocks, so a whole long head is never held twice; written atomically (AtomicFile), flushed to
+/// disk before the rename only when \p flush is true (the CLI's `head --fsync`): the block is recomputed from the
+/// capture in seconds, and a 1 GB head would otherwise wait seconds for the disk. Throws InputError for another
+/// extension.
 void writeHeadBlock(const CaptureFile& capture, const std::string& stack, int layer, int head, int64_t row0,
-                    int64_t rows, int64_t col0, int64_t cols, const std::string& out);
+                    int64_t rows, int64_t col0, int64_t cols, const std::string& out, bool flush = false);
 
 }  // namespace attnscope
