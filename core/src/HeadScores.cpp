@@ -62,11 +62,15 @@ at::Tensor rowLogSumExpFromSoftmax(const at::Tensor& scores, const at::Tensor& p
   return m.to(at::kDouble).sub_(top.log_()).squeeze(-1);          // [n]
 }
 
-at::Tensor probabilitiesInPlace(at::Tensor& scores, const at::Tensor& lse) {
+at::Tensor logProbabilitiesInPlace(at::Tensor& scores, const at::Tensor& lse) {
   const at::Tensor l = lse.to(at::kDouble).unsqueeze(-1);                 // [n, 1]
   const at::Tensor hiPart = l.to(at::kFloat);                              // [n, 1]
   const at::Tensor loPart = (l - hiPart.to(at::kDouble)).to(at::kFloat);   // [n, 1]
-  return scores.sub_(hiPart).sub_(loPart).exp_();                          // [n, w]
+  return scores.sub_(hiPart).sub_(loPart);                                 // [n, w]
+}
+
+at::Tensor probabilitiesInPlace(at::Tensor& scores, const at::Tensor& lse) {
+  return logProbabilitiesInPlace(scores, lse).exp_();  // [n, w]
 }
 
 }  // namespace attnscope::detail

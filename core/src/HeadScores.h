@@ -42,4 +42,8 @@ at::Tensor rowLogSumExpFromSoftmax(const at::Tensor& scores, const at::Tensor& p
 /// exp(s − lse) computed in place in \p scores ([…, n, w]), \p lse float64 [… , n] split into two float32 parts.
 at::Tensor probabilitiesInPlace(at::Tensor& scores, const at::Tensor& lse);
 
+/// s − lse in place: the logarithm of probabilitiesInPlace()'s cells, the same float32 values before its exp (so the
+/// exp of a block's largest one is the block's largest probability, one exponential per block instead of per cell).
+at::Tensor logProbabilitiesInPlace(at::Tensor& scores, const at::Tensor& lse);
+
 }  // namespace attnscope::detail

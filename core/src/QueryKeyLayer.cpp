@@ -33,9 +33,10 @@ namespace {
 /// The probabilities of stored head \p headPos for rows [row0, row0 + nRows) on the keys of [col0, col0 + nCols)
 /// those rows can see at all, [nRows, w] from key *loOut on (undefined when they see none): the forward's own
 /// arithmetic (HeadScores.h). With \p rowBuffer ([nRows, nCols]) they are computed in place in its columns
-/// [*loOut − col0, … + w) and that view is returned; its other columns are left as they were.
+/// [*loOut − col0, … + w) and that view is returned; its other columns are left as they were. With \p logarithms,
+/// the cells are s − lse (the same values before the exponential).
 at::Tensor visibleProbabilities(const QueryKeyLayer& layer, int headPos, int64_t row0, int64_t nRows, int64_t col0,
-                                int64_t nCols, const at::Tensor& rowBuffer, int64_t* loOut) {
+                                int64_t nCols, const at::Tensor& rowBuffer, int64_t* loOut, bool logarithms = false) {
   const int64_t tq = layer.rows(), tk = layer.cols();
   if (headPos < 0 || headPos >= static_cast<int>(layer.heads.size()) || row0 < 0 || nRows < 0 ||
       row0 + nRows > tq || col0 < 0 || nCols < 0 || col0 + nCols > tk)
@@ -65,8 +66,27 @@ at::Tensor visibleProbabilities(const QueryKeyLayer& layer, int headPos, int64_t
   const at::Tensor out = rowBuffer.defined() ? rowBuffer.narrow(1, lo - col0, w) : at::Tensor();  // [rows, w]
   at::Tensor s = detail::headScores(layer.queries[headPos].narrow(0, row0, nRows), layer.keys[kvHead].narrow(0, lo, w),
                                     layer.scale, bias, masks, row0, lo, out);  // [rows, w]
-  detail::probabilitiesInPlace(s, layer.lse[headPos].narrow(0, row0, nRows));
+  if (logarithms)
+    detail::logProbabilitiesInPlace(s, layer.lse[headPos].narrow(0, row0, nRows));
+  else
+    detail::probabilitiesInPlace(s, layer.lse[headPos].narrow(0, row0, nRows));
   return s;
+}
+
+/// tileInto()'s cells, or their logarithms (−inf where a key is not visible).
+void fillTile(const QueryKeyLayer& layer, int headPos, int64_t row0, int64_t col0, const at::Tensor& rowBuffer,
+              bool logarithms) {
+  const int64_t n = rowBuffer.size(0), cols = rowBuffer.size(1);
+  const double none = logarithms ? -std::numeric_limits<double>::infinity() : 0.0;
+  int64_t lo = col0;
+  const at::Tensor v = visibleProbabilities(layer, headPos, row0, n, col0, cols, rowBuffer, &lo, logarithms);  // [n, w]
+  if (!v.defined()) {
+    rowBuffer.fill_(none);
+    return;
+  }
+  const int64_t before = lo - col0, after = cols - before - v.size(1);
+  if (before > 0) rowBuffer.narrow(1, 0, before).fill_(none);                 // [n, before]
+  if (after > 0) rowBuffer.narrow(1, before + v.size(1), after).fill_(none);  // [n, after]
 }
 
 }  // namespace
@@ -85,16 +105,7 @@ at::Tensor QueryKeyLayer::tile(int headPos, int64_t row0, int64_t nRows, int64_t
 namespace detail {
 
 void tileInto(const QueryKeyLayer& layer, int headPos, int64_t row0, int64_t col0, const at::Tensor& rowBuffer) {
-  const int64_t n = rowBuffer.size(0), cols = rowBuffer.size(1);
-  int64_t lo = col0;
-  const at::Tensor v = visibleProbabilities(layer, headPos, row0, n, col0, cols, rowBuffer, &lo);  // [n, w]
-  if (!v.defined()) {
-    rowBuffer.zero_();
-    return;
-  }
-  const int64_t before = lo - col0, after = cols - before - v.size(1);
-  if (before > 0) rowBuffer.narrow(1, 0, before).zero_();                 // [n, before]
-  if (after > 0) rowBuffer.narrow(1, before + v.size(1), after).zero_();  // [n, after]
+  fillTile(layer, headPos, row0, col0, rowBuffer, false);
 }
 
 }  // namespace detail
@@ -143,15 +154,25 @@ at::Tensor QueryKeyLayer::blockMaximaAt(int headPos, const std::vector<int64_t>&
   const int64_t col0 = cs.front(), nc = cs.back() - col0;
   at::Tensor out = at::empty({outRows, outCols}, queries.options());  // [outRows, outCols]
   float* o = out.data_ptr<float>();
-  // Row blocks are handled a few at a time, so one matrix product covers up to ~512 rows.
+  // Row blocks are handled a few at a time, so one matrix product covers up to ~512 rows, in one buffer. The maxima
+  // are taken over the cells' logarithms (s − lse) and exponentiated once per column of a block: exp is monotonic,
+  // so that is the largest probability, at one exponential per column instead of per cell.
+  int64_t groupRows = 0;
+  for (int64_t r = 0, rEnd; r < outRows; r = rEnd) {
+    rEnd = r + 1;
+    while (rEnd < outRows && rs[rEnd + 1] - rs[r] <= 512) ++rEnd;
+    groupRows = std::max(groupRows, rs[rEnd] - rs[r]);
+  }
+  const at::Tensor buffer = at::empty({groupRows, nc}, queries.options());  // [rows, cols]
   int64_t r = 0;
   while (r < outRows) {
     const int64_t first = rs[r];
     int64_t rEnd = r + 1;
     while (rEnd < outRows && rs[rEnd + 1] - first <= 512) ++rEnd;
-    const at::Tensor t = tile(headPos, first, rs[rEnd] - first, col0, nc);  // [rows, cols]
+    const at::Tensor t = buffer.narrow(0, 0, rs[rEnd] - first);  // [rows, cols]
+    fillTile(*this, headPos, first, col0, t, true);
     for (int64_t b = r; b < rEnd; ++b) {
-      const at::Tensor m = at::amax(t.narrow(0, rs[b] - first, rs[b + 1] - rs[b]), {0}).contiguous();  // [cols]
+      const at::Tensor m = at::amax(t.narrow(0, rs[b] - first, rs[b + 1] - rs[b]), {0}).exp_().contiguous();  // [cols]
       const float* mp = m.data_ptr<float>();
       for (int64_t c = 0; c < outCols; ++c)
         o[b * outCols + c] = *std::max_element(mp + (cs[c] - col0), mp + (cs[c + 1] - col0));
