@@ -9,7 +9,7 @@
 
 #include "AllocatorTuning.h"
 #include "HeadScores.h"
-#include "QueryKeyTiles.h"
+#include "HeadTiles.h"
 #include "attnscope/AtomicFile.h"
 #include "attnscope/Engine.h"
 #include "attnscope/Errors.h"

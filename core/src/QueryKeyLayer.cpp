@@ -17,7 +17,7 @@
 #include <limits>
 
 #include "HeadScores.h"
-#include "QueryKeyTiles.h"
+#include "HeadTiles.h"
 #include "attnscope/Errors.h"
 
 namespace attnscope {
