@@ -157,18 +157,18 @@ at::Tensor QueryKeyLayer::blockMaximaAt(int headPos, const std::vector<int64_t>&
   // Row blocks are handled a few at a time, so one matrix product covers up to ~512 rows, in one buffer. The maxima
   // are taken over the cells' logarithms (s − lse) and exponentiated once per column of a block: exp is monotonic,
   // so that is the largest probability, at one exponential per column instead of per cell.
+  std::vector<int64_t> groupEnds;  // row block indices where each group ends
   int64_t groupRows = 0;
   for (int64_t r = 0, rEnd; r < outRows; r = rEnd) {
     rEnd = r + 1;
     while (rEnd < outRows && rs[rEnd + 1] - rs[r] <= 512) ++rEnd;
+    groupEnds.push_back(rEnd);
     groupRows = std::max(groupRows, rs[rEnd] - rs[r]);
   }
   const at::Tensor buffer = at::empty({groupRows, nc}, queries.options());  // [rows, cols]
   int64_t r = 0;
-  while (r < outRows) {
+  for (const int64_t rEnd : groupEnds) {
     const int64_t first = rs[r];
-    int64_t rEnd = r + 1;
-    while (rEnd < outRows && rs[rEnd + 1] - first <= 512) ++rEnd;
     const at::Tensor t = buffer.narrow(0, 0, rs[rEnd] - first);  // [rows, cols]
     fillTile(*this, headPos, first, col0, t, true);
     for (int64_t b = r; b < rEnd; ++b) {
