@@ -32,8 +32,15 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-GENERATOR=()
-if command -v ninja >/dev/null 2>&1; then GENERATOR=(-G Ninja); fi
+CONFIGURE_ARGS=()
+if command -v ninja >/dev/null 2>&1; then CONFIGURE_ARGS=(-G Ninja); fi
+# ccache (in the package list) makes a rebuild, or the build of another clone on the same machine, a matter of
+# minutes: paths under the clone are hashed relative to it (CCACHE_BASEDIR), so two clones share their objects.
+if command -v ccache >/dev/null 2>&1; then
+  CONFIGURE_ARGS+=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+  export CCACHE_BASEDIR=${CCACHE_BASEDIR:-$ROOT} CCACHE_MAXSIZE=${CCACHE_MAXSIZE:-20G}
+  export CCACHE_DIR=${CCACHE_DIR:-${HOME:-/root}/.cache/ccache}
+fi
 export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
 
 find_shared() {
@@ -56,7 +63,7 @@ if [ "$MODE" = sanitize ]; then
   find_shared
   if [ ! -f "$SAN_DIR/CMakeCache.txt" ]; then
     log "configuring $SAN_DIR (AddressSanitizer + UndefinedBehaviorSanitizer)"
-    cmake -S "$ROOT" -B "$SAN_DIR" "${GENERATOR[@]}" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DATTNSCOPE_BUILD_GUI=OFF \
+    cmake -S "$ROOT" -B "$SAN_DIR" "${CONFIGURE_ARGS[@]}" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DATTNSCOPE_BUILD_GUI=OFF \
       -DCMAKE_CXX_FLAGS="$flags" -DCMAKE_EXE_LINKER_FLAGS="-fsanitize=address,undefined" \
       -DCMAKE_SHARED_LINKER_FLAGS="-fsanitize=address,undefined" -DCMAKE_MODULE_LINKER_FLAGS="-fsanitize=address,undefined"
   fi
@@ -83,7 +90,7 @@ if [ "$MODE" = fuzz ]; then
   flags="-fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined"
   if [ ! -f "$FUZZ_DIR/CMakeCache.txt" ]; then
     log "configuring $FUZZ_DIR (clang, libFuzzer, AddressSanitizer + UndefinedBehaviorSanitizer)"
-    CC=clang CXX=clang++ cmake -S "$ROOT" -B "$FUZZ_DIR" "${GENERATOR[@]}" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    CC=clang CXX=clang++ cmake -S "$ROOT" -B "$FUZZ_DIR" "${CONFIGURE_ARGS[@]}" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
       -DATTNSCOPE_BUILD_GUI=OFF -DATTNSCOPE_FUZZ=ON -DCMAKE_CXX_FLAGS="$flags" \
       -DCMAKE_EXE_LINKER_FLAGS="-fsanitize=address,undefined" -DCMAKE_SHARED_LINKER_FLAGS="-fsanitize=address,undefined"
   fi
@@ -113,7 +120,7 @@ fi
 find_shared
 if [ ! -f "$BUILD_DIR/CMakeCache.txt" ]; then
   log "configuring $BUILD_DIR"
-  cmake -S "$ROOT" -B "$BUILD_DIR" "${GENERATOR[@]}" -DCMAKE_BUILD_TYPE=Release \
+  cmake -S "$ROOT" -B "$BUILD_DIR" "${CONFIGURE_ARGS[@]}" -DCMAKE_BUILD_TYPE=Release \
     -DATTNSCOPE_BUILD_GUI="${ATTNSCOPE_BUILD_GUI:-ON}"
 fi
 log "building"

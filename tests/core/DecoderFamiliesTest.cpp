@@ -5,7 +5,7 @@
 
 #include <fstream>
 
-#include "Rotary.h"
+#include "graphs/Rotary.h"
 #include "TestSupport.h"
 #include "attnscope/Engine.h"
 #include "attnscope/Errors.h"

@@ -6,6 +6,7 @@
 #include "TestSupport.h"
 #include <fstream>
 
+#include "attnscope/CaptureFile.h"
 #include "attnscope/Engine.h"
 #include "attnscope/Errors.h"
 

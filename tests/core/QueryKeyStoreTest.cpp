@@ -8,7 +8,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
-#include "HeadScores.h"
+#include "attention/HeadScores.h"
 #include "TestSupport.h"
 #include "attnscope/AttentionCapture.h"
 #include "attnscope/CaptureFile.h"

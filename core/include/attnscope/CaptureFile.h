@@ -73,4 +73,10 @@ class CaptureFile {
 void writeHeadBlock(const CaptureFile& capture, const std::string& stack, int layer, int head, int64_t row0,
                     int64_t rows, int64_t col0, int64_t cols, const std::string& out, bool flush = false);
 
+/// Tensor name of a stack's layer in capture files ("attentions.3", "cross_attentions.1").
+std::string captureTensorName(const std::string& stack, int layer);
+/// Tensor name of \p what ("attentions", "queries", "keys", "lse", "bias_diagonals", "key_padding_mask") of a stack's
+/// layer ("queries.3", "cross_keys.1").
+std::string captureTensorName(const std::string& stack, int layer, const std::string& what);
+
 }  // namespace attnscope

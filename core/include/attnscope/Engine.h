@@ -133,10 +133,4 @@ nlohmann::json stepKlJson(const LoadedModel& m, const GenerateResult& gen);
 void saveGeneration(const std::string& path, const LoadedModel& m, const PreparedInput& prompt,
                     const GenerateResult& gen);
 
-/// Tensor name of a stack's layer in capture files ("attentions.3", "cross_attentions.1").
-std::string captureTensorName(const std::string& stack, int layer);
-/// Tensor name of \p what ("attentions", "queries", "keys", "lse", "bias_diagonals", "key_padding_mask") of a stack's
-/// layer ("queries.3", "cross_keys.1").
-std::string captureTensorName(const std::string& stack, int layer, const std::string& what);
-
 }  // namespace attnscope

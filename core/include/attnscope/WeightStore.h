@@ -66,4 +66,7 @@ class WeightStore {
 /// file because it needs the TorchScript deserializer.
 std::map<std::string, at::Tensor> loadTorchStateDict(const std::string& path);
 
+/// Safetensors-style name of a dtype ("F32", "BF16", "F16", "F64").
+std::string dtypeName(at::ScalarType type);
+
 }  // namespace attnscope

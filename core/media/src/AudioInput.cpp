@@ -2,6 +2,7 @@
 #include <ATen/ops/full.h>
 #include <ATen/ops/zeros.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -9,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "attnscope/AudioFeatures.h"
+#include "attnscope/EngineSession.h"
 #include "attnscope/Errors.h"
 #include "attnscope/Media.h"
 
@@ -165,6 +167,58 @@ PreparedInput prepareAudio(const LoadedModel& m, const std::string& path, double
                     {"file_channels", clip.channels}};
   labelPositions(m, in);
   return in;
+}
+
+AudioPreview audioPreview(const std::string& path, double offsetSeconds, double seconds, int width, int height) {
+  if (width < 8 || height < 12) throw InputError("audio preview: the picture is too small");
+  const AudioClip clip = decodeAudio(path, offsetSeconds, seconds, 16000);
+  AudioPreview out;
+  out.width = width;
+  out.height = height;
+  out.fileSeconds = clip.fileSeconds;
+  out.rgb.assign(static_cast<size_t>(width) * height * 3, 255);
+  auto put = [&](int x, int y, uint8_t r, uint8_t g, uint8_t b) {
+    uint8_t* p = &out.rgb[(static_cast<size_t>(y) * width + x) * 3];
+    p[0] = r;
+    p[1] = g;
+    p[2] = b;
+  };
+  const int waveH = height / 3, specH = height - waveH;
+  const size_t n = clip.samples.size();
+  // Waveform: the min..max of the samples under each column, centred.
+  for (int x = 0; x < width && n > 0; ++x) {
+    const size_t a = n * x / width, b = std::max(a + 1, n * (x + 1) / width);
+    float lo = 0, hi = 0;
+    for (size_t i = a; i < b && i < n; ++i) {
+      lo = std::min(lo, clip.samples[i]);
+      hi = std::max(hi, clip.samples[i]);
+    }
+    const int y0 = std::clamp(static_cast<int>((0.5f - 0.5f * hi) * (waveH - 1)), 0, waveH - 1);
+    const int y1 = std::clamp(static_cast<int>((0.5f - 0.5f * lo) * (waveH - 1)), 0, waveH - 1);
+    for (int y = y0; y <= y1; ++y) put(x, y, 59, 82, 139);
+  }
+  // Log-mel spectrogram (Whisper's front end, 100 frames per second), low frequencies at the bottom.
+  const int64_t frames = std::max<int64_t>(1, static_cast<int64_t>(n / 160));
+  const at::Tensor wave = at::from_blob(const_cast<float*>(clip.samples.data()), {static_cast<int64_t>(n)},
+                                        at::kFloat);                                   // [samples]
+  const at::Tensor mel = whisperLogMel(wave, melFilterBank(80, 400, 16000), 400, 160, frames).contiguous();  // [80, frames]
+  const float* m = mel.data_ptr<float>();
+  float lo = m[0], hi = m[0];
+  for (int64_t i = 0; i < mel.numel(); ++i) {
+    lo = std::min(lo, m[i]);
+    hi = std::max(hi, m[i]);
+  }
+  const float span = hi > lo ? hi - lo : 1.0f;
+  for (int y = 0; y < specH; ++y) {
+    const int band = std::clamp(79 - y * 80 / specH, 0, 79);
+    for (int x = 0; x < width; ++x) {
+      const int64_t f = std::min<int64_t>(frames - 1, static_cast<int64_t>(x) * frames / width);
+      const float t = (m[band * frames + f] - lo) / span;  // 0..1
+      const auto v = static_cast<uint8_t>(std::clamp(255.0f * t, 0.0f, 255.0f));
+      put(x, waveH + y, static_cast<uint8_t>(v), static_cast<uint8_t>(v * 0.55f), static_cast<uint8_t>(80 + v * 0.3f));
+    }
+  }
+  return out;
 }
 
 }  // namespace attnscope

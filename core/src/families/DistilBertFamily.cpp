@@ -7,7 +7,7 @@
 #include <ATen/ops/linear.h>
 #include <ATen/ops/relu.h>
 
-#include "BertEncoder.h"
+#include "graphs/BertEncoder.h"
 #include "attnscope/Errors.h"
 #include "attnscope/ModelConfig.h"
 

@@ -2,7 +2,7 @@
 // The Llama graph with: embeddings × sqrt(hidden) rounded to the compute dtype, RMSNorm multiplying by (1 + w) in
 // float32, a GeGLU MLP with the tanh GELU (hidden_activation, else hidden_act), head_dim from config (not
 // hidden / heads), and the output tied to the unscaled embedding table.
-#include "RotaryDecoder.h"
+#include "graphs/RotaryDecoder.h"
 #include "attnscope/ModelConfig.h"
 
 namespace attnscope {

@@ -6,7 +6,7 @@
 
 #include <cmath>
 
-#include "FamilyCommon.h"
+#include "engine/FamilyCommon.h"
 #include "attnscope/Errors.h"
 #include "attnscope/ModelConfig.h"
 

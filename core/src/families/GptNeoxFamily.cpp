@@ -7,8 +7,8 @@
 
 #include <cmath>
 
-#include "FamilyCommon.h"
-#include "Rotary.h"
+#include "engine/FamilyCommon.h"
+#include "graphs/Rotary.h"
 #include "attnscope/Errors.h"
 #include "attnscope/ModelConfig.h"
 

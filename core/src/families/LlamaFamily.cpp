@@ -1,7 +1,7 @@
 // Llama (LlamaForCausalLM), HF model_type "llama".
 // RMSNorm, RoPE in HF's rotate-half layout (every rope_scaling type), grouped-query attention, SiLU-gated MLP;
 // attention_bias / mlp_bias / head_dim as real checkpoints set them. The graph is the shared RotaryDecoder.
-#include "RotaryDecoder.h"
+#include "graphs/RotaryDecoder.h"
 #include "attnscope/ModelConfig.h"
 
 namespace attnscope {

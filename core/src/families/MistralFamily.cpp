@@ -1,7 +1,7 @@
 // Mistral (MistralForCausalLM), HF model_type "mistral".
 // The Llama graph with a sliding window in every layer: query i sees keys j with i - sliding_window < j <= i
 // (exactly sliding_window keys including itself); a null sliding_window is full causal attention.
-#include "RotaryDecoder.h"
+#include "graphs/RotaryDecoder.h"
 #include "attnscope/ModelConfig.h"
 
 namespace attnscope {

@@ -2,7 +2,7 @@
 // The Llama graph with fused projections: self_attn.qkv_proj rows are q (H·d) | k (KV·d) | v (KV·d) and
 // mlp.gate_up_proj rows are gate | up (mlp = down(up · silu(gate))); partial_rotary_factor; the sliding window of
 // config.json in every layer; longrope scaling for the 128k checkpoints.
-#include "RotaryDecoder.h"
+#include "graphs/RotaryDecoder.h"
 #include "attnscope/Errors.h"
 #include "attnscope/ModelConfig.h"
 

@@ -3,7 +3,7 @@
 // Sliding window as HF's Qwen2 defines it: only when use_sliding_window is true, and then in the layers at or above
 // max_window_layers. (transformers 4.50's eager mask also applied `sliding_window` when use_sliding_window was false;
 // the released checkpoints set it to the full context, so that only matters past 32k tokens.)
-#include "RotaryDecoder.h"
+#include "graphs/RotaryDecoder.h"
 #include "attnscope/ModelConfig.h"
 
 namespace attnscope {

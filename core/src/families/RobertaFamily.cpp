@@ -8,7 +8,7 @@
 #include <ATen/ops/tanh.h>
 #include <ATen/ops/zeros.h>
 
-#include "BertEncoder.h"
+#include "graphs/BertEncoder.h"
 #include "attnscope/Errors.h"
 #include "attnscope/ModelConfig.h"
 

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <fstream>
 
-#include "../Unicode.h"
+#include "base/Unicode.h"
 #include "attnscope/Errors.h"
 
 namespace attnscope {

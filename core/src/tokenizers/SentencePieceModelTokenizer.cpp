@@ -8,7 +8,7 @@
 #include <filesystem>
 #include <mutex>
 
-#include "../Unicode.h"
+#include "base/Unicode.h"
 #include "TokenizerParts.h"
 #include "attnscope/Errors.h"
 

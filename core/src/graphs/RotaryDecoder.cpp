@@ -1,4 +1,4 @@
-#include "RotaryDecoder.h"
+#include "graphs/RotaryDecoder.h"
 
 #include <ATen/ops/embedding.h>
 #include <ATen/ops/linear.h>
@@ -6,8 +6,8 @@
 
 #include <cmath>
 
-#include "FamilyCommon.h"
-#include "Rotary.h"
+#include "engine/FamilyCommon.h"
+#include "graphs/Rotary.h"
 #include "attnscope/Errors.h"
 #include "attnscope/ModelConfig.h"
 

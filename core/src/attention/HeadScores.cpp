@@ -1,4 +1,4 @@
-#include "HeadScores.h"
+#include "attention/HeadScores.h"
 
 #include <ATen/TensorOperators.h>
 #include <ATen/ops/exp.h>

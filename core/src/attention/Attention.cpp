@@ -15,7 +15,7 @@
 
 #include <limits>
 
-#include "HeadScores.h"
+#include "attention/HeadScores.h"
 #include "attnscope/Errors.h"
 #include "attnscope/QueryKeyLayer.h"
 #include "attnscope/Variant.h"

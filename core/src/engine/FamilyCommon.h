@@ -180,7 +180,4 @@ void checkLength(int64_t length, int64_t maxPositions, const std::string& what);
 at::TensorOptions weightOptions(const at::Device& device, const std::string& storedDtype,
                                 const std::string& requested = "auto");
 
-/// Safetensors-style name of a dtype ("F32", "BF16", "F16", "F64").
-std::string dtypeName(at::ScalarType type);
-
 }  // namespace attnscope

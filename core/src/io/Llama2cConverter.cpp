@@ -11,7 +11,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
-#include "Unicode.h"
+#include "base/Unicode.h"
 #include "attnscope/Errors.h"
 #include "attnscope/SafetensorsFile.h"
 

@@ -7,11 +7,10 @@
 #include <future>
 #include <set>
 
-#include "AllocatorTuning.h"
-#include "HeadScores.h"
-#include "HeadTiles.h"
+#include "base/AllocatorTuning.h"
+#include "attention/HeadScores.h"
+#include "attention/HeadTiles.h"
 #include "attnscope/AtomicFile.h"
-#include "attnscope/Engine.h"
 #include "attnscope/Errors.h"
 #include "attnscope/SafetensorsFile.h"
 
@@ -240,6 +239,14 @@ void writeHeadBlock(const CaptureFile& capture, const std::string& stack, int la
     });
   }
   f.commit();
+}
+
+std::string captureTensorName(const std::string& stack, int layer) {
+  return captureTensorName(stack, layer, "attentions");
+}
+
+std::string captureTensorName(const std::string& stack, int layer, const std::string& what) {
+  return (stack == "self" ? what : stack + "_" + what) + "." + std::to_string(layer);
 }
 
 }  // namespace attnscope

@@ -16,8 +16,8 @@
 #include <cmath>
 #include <limits>
 
-#include "HeadScores.h"
-#include "HeadTiles.h"
+#include "attention/HeadScores.h"
+#include "attention/HeadTiles.h"
 #include "attnscope/Errors.h"
 
 namespace attnscope {

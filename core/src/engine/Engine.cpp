@@ -14,9 +14,10 @@
 #include <cstdio>
 #include <filesystem>
 
-#include "AllocatorTuning.h"
-#include "FamilyCommon.h"
-#include "Unicode.h"
+#include "base/AllocatorTuning.h"
+#include "engine/FamilyCommon.h"
+#include "base/Unicode.h"
+#include "attnscope/CaptureFile.h"
 #include "attnscope/Device.h"
 #include "attnscope/Errors.h"
 #include "attnscope/HubCache.h"
@@ -483,14 +484,6 @@ GenerateResult generate(LoadedModel& m, const PreparedInput& prompt, int maxNewT
   }
   for (int64_t id : g.ids) g.labels.push_back(labelOf(m, id));
   return g;
-}
-
-std::string captureTensorName(const std::string& stack, int layer) {
-  return captureTensorName(stack, layer, "attentions");
-}
-
-std::string captureTensorName(const std::string& stack, int layer, const std::string& what) {
-  return (stack == "self" ? what : stack + "_" + what) + "." + std::to_string(layer);
 }
 
 namespace {

@@ -1,4 +1,4 @@
-#include "BertEncoder.h"
+#include "graphs/BertEncoder.h"
 
 #include <ATen/ops/embedding.h>
 

@@ -5,7 +5,6 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
-#include "FamilyCommon.h"
 #include "attnscope/Errors.h"
 #include "attnscope/SafetensorsFile.h"
 
@@ -191,6 +190,16 @@ std::vector<std::string> WeightStore::unused() const {
   for (const auto& n : names())
     if (!m_used.count(n)) out.push_back(n);
   return out;
+}
+
+std::string dtypeName(at::ScalarType type) {
+  switch (type) {
+    case at::kFloat: return "F32";
+    case at::kHalf: return "F16";
+    case at::kBFloat16: return "BF16";
+    case at::kDouble: return "F64";
+    default: return at::toString(type);
+  }
 }
 
 }  // namespace attnscope

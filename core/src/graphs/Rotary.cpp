@@ -1,4 +1,4 @@
-#include "Rotary.h"
+#include "graphs/Rotary.h"
 
 #include <ATen/TensorOperators.h>
 #include <ATen/ops/arange.h>

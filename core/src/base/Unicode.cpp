@@ -1,4 +1,4 @@
-#include "Unicode.h"
+#include "base/Unicode.h"
 
 
 #include "attnscope/Errors.h"

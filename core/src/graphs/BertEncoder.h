@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "FamilyCommon.h"
+#include "engine/FamilyCommon.h"
 
 namespace attnscope {
 

@@ -1,4 +1,4 @@
-#include "FamilyCommon.h"
+#include "engine/FamilyCommon.h"
 
 #include <ATen/ops/bmm.h>
 #include <ATen/ops/dot.h>
@@ -123,16 +123,6 @@ void checkLength(int64_t length, int64_t maxPositions, const std::string& what) 
   if (maxPositions > 0 && length > maxPositions)
     throw InputError(what + " has " + std::to_string(length) + " tokens but the model accepts at most " +
                      std::to_string(maxPositions));
-}
-
-std::string dtypeName(at::ScalarType type) {
-  switch (type) {
-    case at::kFloat: return "F32";
-    case at::kHalf: return "F16";
-    case at::kBFloat16: return "BF16";
-    case at::kDouble: return "F64";
-    default: return at::toString(type);
-  }
 }
 
 at::TensorOptions weightOptions(const at::Device& device, const std::string& storedDtype,

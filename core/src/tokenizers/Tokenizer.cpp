@@ -6,8 +6,8 @@
 #include <nlohmann/json.hpp>
 
 #include "attnscope/Errors.h"
-#include "tokenizers/JsonTokenizer.h"
-#include "tokenizers/SentencePieceModelTokenizer.h"
+#include "JsonTokenizer.h"
+#include "SentencePieceModelTokenizer.h"
 
 namespace attnscope {
 
