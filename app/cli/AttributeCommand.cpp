@@ -163,7 +163,7 @@ int cmdAttribute(const Args& a) {
     throw InputError("--overlay must end in .png (got '" + overlay + "')");
   const int64_t position = signedArg(a, "position", -1);
   const std::string figure = figureArg(a);
-  const int dpi = dpiArg(a);
+  [[maybe_unused]] const int dpi = dpiArg(a);
   auto m = guardAllocations(
       [&] { return loadModel(a.require("model"), a.get("device", "auto"), a.get("dtype", "auto")); },
       "loading the model");

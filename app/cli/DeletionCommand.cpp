@@ -55,7 +55,7 @@ int cmdDeletion(const Args& a) {
     throw InputError("--steps must be a whole number in 1..100 (got '" + a.get("steps") + "')");
   if (a.has("seed") && !parseNonNegativeInt(a.get("seed"), &seed))
     throw InputError("--seed must be a whole number (got '" + a.get("seed") + "')");
-  const int dpi = dpiArg(a);
+  [[maybe_unused]] const int dpi = dpiArg(a);
   const std::string figure = figureArg(a);
   const std::vector<std::string> known = deletionMethods();
   for (const std::string& method : methods)

@@ -48,7 +48,7 @@ int cmdFlowGraph(const Args& a) {
     if (used == 0 || used != v.size() || !(threshold > 0 && threshold <= 1))
       throw InputError("--threshold must be a number in (0, 1] (got '" + v + "')");
   }
-  const int dpi = dpiArg(a);
+  [[maybe_unused]] const int dpi = dpiArg(a);
   const std::string figure = figureArg(a);
   auto m = guardAllocations(
       [&] { return loadModel(a.require("model"), a.get("device", "auto"), a.get("dtype", "auto")); },

@@ -54,7 +54,7 @@ int cmdPruneSweep(const Args& a) {
   };
   options.seed = static_cast<uint64_t>(integer("seed", "0", 0));
   options.repeats = static_cast<int>(std::min<long long>(integer("repeats", "1", 1), 100));
-  const int dpi = static_cast<int>(integer("dpi", "300", 36));
+  [[maybe_unused]] const int dpi = static_cast<int>(integer("dpi", "300", 36));
   const std::string figure = figureArg(a);
   auto m = loadModel(a.require("model"), a.get("device", "auto"), a.get("dtype", "auto"));
   PreparedInput in = inputFrom(*m, a);
