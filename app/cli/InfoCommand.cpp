@@ -56,6 +56,9 @@ int cmdInfo(const Args& a) {
                         {"labels", i.labels},
                         {"tokenizer", m->tokenizer ? m->tokenizer->kind() : "none"}};
     if (!m->tokenizerError.empty()) j["tokenizer_error"] = m->tokenizerError;
+    if (i.attentionSinks) j["attention_sinks"] = true;
+    if (i.experts > 0)
+      j["experts"] = {{"experts", i.experts}, {"per_token", i.expertsPerToken}, {"layers", i.routedLayers}};
     std::cout << j.dump(2) << "\n";
     return 0;
   }
@@ -76,6 +79,14 @@ int cmdInfo(const Args& a) {
                 : m->tokenizerError.empty() ? std::string("none")
                                             : "unusable (" + m->tokenizerError + "); exact inputs still run")
             << "\n";
+  if (i.experts > 0) {
+    std::cout << "experts:      " << i.experts << " routed, " << i.expertsPerToken << " per token, in layers";
+    for (size_t n = 0; n < i.routedLayers.size(); ++n) std::cout << (n ? "," : " ") << i.routedLayers[n];
+    std::cout << " (run writes router.<layer>)\n";
+  }
+  if (i.attentionSinks)
+    std::cout << "sinks:        learned, one per head (run writes sink_probs.<layer>; rows of attentions.<layer> sum "
+                 "to 1 - it)\n";
   if (!i.labels.empty()) {
     std::cout << "labels:      ";
     for (const auto& l : i.labels) std::cout << " " << l;

@@ -29,6 +29,7 @@
 #include "OverlayTab.h"
 #include "OverviewTab.h"
 #include "PruneTab.h"
+#include "RoutingTab.h"
 #include "StartArguments.h"
 #include "StepKlTimeline.h"
 #include <QCommandLineParser>
@@ -111,6 +112,22 @@ struct TabBench {
   ViewState view;
   RunController runner{nullptr, false};
 };
+/// A copy of golden case \p name in \p dir with a word-level tokenizer over its random vocabulary ("w0" … "wN"), so
+/// the window can run it on typed text.
+bool writeWordTokenizerCopy(const QTemporaryDir& dir, const QString& name, int vocab) {
+  const QString src = shared() + "/golden/" + name;
+  for (const char* f : {"config.json", "model.safetensors"})
+    if (!QFile::copy(src + "/" + f, dir.filePath(f))) return false;
+  QJsonObject words;
+  for (int i = 0; i < vocab; ++i) words.insert(QString("w%1").arg(i), i);
+  QJsonObject model{{"type", "WordLevel"}, {"vocab", words}, {"unk_token", "w0"}};
+  QJsonObject tok{{"version", "1.0"}, {"model", model}, {"pre_tokenizer", QJsonObject{{"type", "WhitespaceSplit"}}}};
+  QFile out(dir.filePath("tokenizer.json"));
+  if (!out.open(QIODevice::WriteOnly)) return false;
+  out.write(QJsonDocument(tok).toJson());
+  return true;
+}
+
 }  // namespace
 
 class GuiTest : public QObject {
@@ -216,6 +233,90 @@ class GuiTest : public QObject {
     QCOMPARE(QString::fromStdString(w.document()->summary().computeDtype), QString("BF16"));
     w.setComputeDtype("auto");
     QVERIFY(idle.wait(30000));
+  }
+
+  void routingTabAndSinkColumn() {
+    // A mixture-of-experts model: the Routing tab shows the capture's choices, its load bars count them.
+    QTemporaryDir moe, oss;
+    QVERIFY(writeWordTokenizerCopy(moe, "mixtral-tiny-random", 128));
+    QVERIFY(writeWordTokenizerCopy(oss, "gpt_oss-tiny-random", 128));
+    MainWindow w;
+    QSignalSpy idle(&w, &MainWindow::idle);
+    w.input()->setText("w1 w17 w33 w5 w90 w64 w2 w100 w7 w45");
+    w.openModel(moe.path());
+    w.runNow();
+    QVERIFY(idle.wait(30000));
+    if (!w.document()->capture()) QVERIFY(idle.wait(30000));
+    QVERIFY(w.document()->capture());
+    const auto capture = w.document()->capture();
+    QCOMPARE(w.document()->summary().experts, 4);
+    QCOMPARE(static_cast<int>(capture->routing.size()), 2);
+    RoutingTab* routing = w.tab<RoutingTab>();
+    QVERIFY(w.showTab("routing"));
+    routing->resize(900, 600);
+    const CaptureResult::Routing& r1 = capture->routing[1];
+    QCOMPARE(r1.tokens, 10);
+    QCOMPARE(r1.k, 2);
+    for (int t = 0; t < r1.tokens; ++t) {
+      QCOMPARE(routing->drawnExpert(1, t), r1.chosen[static_cast<size_t>(t) * 2]);
+      // … in that expert's own colour (every expert its own, not a neighbour's band).
+      QCOMPARE(routing->drawnColor(1, t).rgb(), RoutingTab::expertColor(r1.chosen[static_cast<size_t>(t) * 2]).rgb());
+    }
+    routing->select(3, 1);
+    QCOMPARE(routing->selectedLayer(), 1);
+    const std::vector<double> shares = routing->loadShares();
+    QCOMPARE(static_cast<int>(shares.size()), 4);
+    double total = 0;
+    for (int e = 0; e < 4; ++e) {
+      int count = 0;
+      for (int c : r1.chosen) count += c == e;
+      QVERIFY(std::abs(shares[static_cast<size_t>(e)] - count / 20.0) < 1e-9);
+      total += shares[static_cast<size_t>(e)];
+    }
+    QVERIFY(std::abs(total - 1.0) < 1e-9);
+    // The token's router distribution across layers: one row per MoE layer, each a distribution.
+    QCOMPARE(routing->distribution()->queries(), 2);
+    QCOMPARE(routing->distribution()->keys(), 4);
+    for (int e = 0; e < 4; ++e) QVERIFY(std::abs(routing->distribution()->valueAt(1, e) - r1.prob(3, e)) < 1e-6);
+    // A double-click opens that layer's attention with the token's row pinned.
+    routing->map()->replot();
+    QTest::mouseDClick(routing->map(), Qt::LeftButton, {}, routing->cellPoint(0, 6));
+    QCOMPARE(w.controls()->layerBox()->value(), 0);
+    QCOMPARE(w.tabs()->currentWidget(), static_cast<QWidget*>(w.tab<HeadTab>()));
+    // A figure of the tab is written.
+    QTemporaryDir out;
+    routing->writeFigure(out.filePath("routing.png"), 72);
+    QVERIFY(QImage(out.filePath("routing.png")).width() > 100);
+
+    // gpt-oss: the head view adds the ⟨sink⟩ column, and every row then sums to 1.
+    w.openModel(oss.path());
+    w.runNow();
+    QVERIFY(idle.wait(30000));
+    if (!w.document()->capture() || w.document()->summary().family != "gpt_oss") QVERIFY(idle.wait(30000));
+    QVERIFY(w.document()->summary().attentionSinks);
+    QVERIFY(w.tabs()->isTabEnabled(w.tabs()->indexOf(routing)));  // gpt-oss is a MoE model too
+    w.showTab("head");
+    w.controls()->layerBox()->setValue(1);
+    w.controls()->headBox()->setValue(2);
+    const AttentionMatrix* a = w.document()->capture()->find("self", 1);
+    QVERIFY(a && !a->sinkMass.empty());
+    HeatmapView* head = w.tab<HeadTab>()->view();
+    QCOMPARE(head->keys(), a->k + 1);
+    for (int i = 0; i < a->q; ++i) {
+      double sum = 0;
+      for (int j = 0; j <= a->k; ++j) sum += head->valueAt(i, j);
+      QVERIFY(std::abs(sum - 1.0) < 1e-5);
+      QCOMPARE(head->valueAt(i, a->k), static_cast<double>(a->sinkAt(2, i)));
+    }
+    // Head metrics: the learned sink mass is the mean over rows of each head's sink share.
+    MetricsTab* metrics = w.tab<MetricsTab>();
+    const int kind = metrics->kindBox()->findData("learned_sink");
+    QVERIFY(kind >= 0);
+    metrics->kindBox()->setCurrentIndex(kind);
+    w.showTab("metrics");
+    double mean = 0;
+    for (int i = 0; i < a->q; ++i) mean += a->sinkAt(2, i);
+    QVERIFY(std::abs(metrics->view()->valueAt(1, 2) - mean / a->q) < 1e-6);
   }
 
   void runOnWorkerShowsEveryHead() {

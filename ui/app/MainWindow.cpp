@@ -25,6 +25,7 @@
 #include "LensTab.h"
 #include "LinesTab.h"
 #include "MetricsTab.h"
+#include "RoutingTab.h"
 #include "ModelCard.h"
 #include "OverlayTab.h"
 #include "OverviewTab.h"
@@ -60,7 +61,7 @@ MainWindow::MainWindow(QWidget* parent)
   auto* prune = new PruneTab(m_tabs);
   for (AnalysisTab* t : std::initializer_list<AnalysisTab*>{new HeadTab(m_tabs), new OverviewTab(m_tabs),
                                                             new LinesTab(m_tabs), new AggregateTab(m_tabs),
-                                                            new MetricsTab(m_tabs), new LensTab(m_tabs), new DlaTab(m_tabs), new FlowGraphTab(m_tabs),
+                                                            new MetricsTab(m_tabs), new RoutingTab(m_tabs), new LensTab(m_tabs), new DlaTab(m_tabs), new FlowGraphTab(m_tabs),
                                                             new AttributionTab(m_tabs), new FaithfulnessTab(m_tabs),
                                                             new OverlayTab(m_tabs),
                                                             new CompareTab(m_tabs), prune})

@@ -49,6 +49,10 @@ void ModelCard::showModel() {
                                               ? s.dtype
                                               : s.dtype + " on disk, computed in " + s.computeDtype),
                    QString::fromStdString(s.device), QString::fromStdString(s.tokenizer).toHtmlEscaped());
+  // Structure beyond plain attention, with where it is shown.
+  if (s.experts > 0)
+    card += tr("<p>Mixture of experts: %1 experts, %2 per token (Routing tab).</p>").arg(s.experts).arg(s.expertsPerToken);
+  if (s.attentionSinks) card += tr("<p>Learned attention sinks: the head view's last column.</p>");
   if (!s.note.empty())
     card += QString("<p style='color:#8a4b00'><b>%1</b></p>").arg(QString::fromStdString(s.note).toHtmlEscaped());
   setText(card);

@@ -24,8 +24,12 @@ void HeadTab::connectSignals() {
   // The view state pins positions; at word level the heatmap pins words.
   connect(m_view, &ViewState::pinChanged, this,
           [this](int q, int k) { m_heatmap->setPin(m_words.queryWord(q), m_words.keyWord(k)); });
-  connect(m_heatmap, &HeatmapView::pinChanged, this,
-          [this](int q, int k) { m_view->setPin(m_words.queryPosition(q), m_words.keyPosition(k)); });
+  connect(m_heatmap, &HeatmapView::pinChanged, this, [this](int q, int k) {
+    const auto capture = m_doc->capture();
+    const AttentionMatrix* a = capture ? capture->find(currentStack(), m_view->layer()) : nullptr;
+    if (a && !a->sinkMass.empty() && k >= a->k) k = -1;  // the ⟨sink⟩ column is no position
+    m_view->setPin(m_words.queryPosition(q), m_words.keyPosition(k));
+  });
   connect(m_heatmap, &HeatmapView::hovered, this, &AnalysisTab::statusMessage);
   // A long input's head: each window the view shows is computed on the engine's thread at screen resolution.
   connect(m_heatmap, &HeatmapView::tileWanted, this, [this](int x0, int x1, int y0, int y1, int bx, int by) {
@@ -83,10 +87,31 @@ void HeadTab::refresh() {
     if (m_words.active())
       m_heatmap->setAttention(m_words.merge(*a), m_view->head(), m_words.queryLabels(), m_words.keyLabels(),
                               title + WordLevel::rule());
+    else if (!a->sinkMass.empty())
+      showWithSink(*a, capture->stackQueryLabels[si], capture->stackKeyLabels[si], title);
     else
       m_heatmap->setAttention(*a, m_view->head(), capture->stackQueryLabels[si], capture->stackKeyLabels[si], title);
   }
   m_heatmap->setPin(m_words.queryWord(m_view->pinQuery()), m_words.keyWord(m_view->pinKey()));
+}
+
+void HeadTab::showWithSink(const AttentionMatrix& a, const std::vector<std::string>& queryLabels,
+                           std::vector<std::string> keyLabels, const QString& title) {
+  // The learned sink as one more key column: each row then sums to 1, and the mass Hugging Face leaves out shows.
+  AttentionMatrix m;
+  m.stack = a.stack;
+  m.layer = a.layer;
+  m.headIndex = {a.headIndex[static_cast<size_t>(m_view->head())]};
+  m.heads = 1;
+  m.q = a.q;
+  m.k = a.k + 1;
+  m.data.resize(static_cast<size_t>(m.q) * m.k);
+  for (int i = 0; i < a.q; ++i) {
+    for (int j = 0; j < a.k; ++j) m.data[static_cast<size_t>(i) * m.k + j] = a.at(m_view->head(), i, j);
+    m.data[static_cast<size_t>(i) * m.k + a.k] = a.sinkAt(m_view->head(), i);
+  }
+  keyLabels.push_back("⟨sink⟩");
+  m_heatmap->setAttention(m, 0, queryLabels, keyLabels, title + tr(" — last column: the learned sink"));
 }
 
 void HeadTab::writeFigure(const QString& path, int dpi) const {

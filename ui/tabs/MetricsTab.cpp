@@ -48,7 +48,15 @@ void MetricsTab::connectSignals() {
     }
     if (m_active) refresh();
   });
-  connect(m_doc, &AnalysisDocument::modelChanged, this, [this] { m_note->clear(); });
+  connect(m_doc, &AnalysisDocument::modelChanged, this, [this] {
+    m_note->clear();
+    // Families with learned sinks get their sink's share of each row as a metric of its own.
+    const int i = m_kind->findData("learned_sink");
+    if (m_doc->summary().attentionSinks && i < 0)
+      m_kind->insertItem(3, tr("learned sink mass (share of each row)"), "learned_sink");
+    else if (!m_doc->summary().attentionSinks && i >= 0)
+      m_kind->removeItem(i);
+  });
   connect(m_doc, &AnalysisDocument::prunedHeadsChanged, this, [this] {
     m_grid->setMarkedCells({m_doc->prunedHeads().begin(), m_doc->prunedHeads().end()});
   });
@@ -65,30 +73,50 @@ void MetricsTab::connectSignals() {
   if (!m_runner) return;
   connect(m_runner, &RunController::headMetricReady, this,
           [this](quint64 id, const std::vector<float>& v, int layers, int heads) {
-            if (id != m_pending) return;
-            std::vector<std::string> rows, cols;
-            for (int l = 0; l < layers; ++l) rows.push_back("L" + std::to_string(l));
-            for (int h = 0; h < heads; ++h) cols.push_back("H" + std::to_string(h));
-            double hi = 0;
-            for (float x : v) hi = std::max(hi, static_cast<double>(x));
-            m_grid->setMatrix(v, layers, heads, rows, cols, tr("%1 — %2").arg(modelName(), m_kind->currentText()), 0,
-                              hi > 0 ? hi : 1.0, QString(), m_kind->currentData().toString(), "layer", "head");
-            m_grid->setMarkedCells({m_doc->prunedHeads().begin(), m_doc->prunedHeads().end()});
-            m_values = v;
-            m_layers = layers;
-            m_heads = heads;
-            updateBars();
-            m_note->clear();
-            emit shown();
+            if (id == m_pending) showValues(v, layers, heads);
           });
   connect(m_runner, &RunController::viewFailed, this, [this](quint64 id, const QString& message) {
     if (id == m_pending) m_note->setText(message);
   });
 }
 
+void MetricsTab::showValues(const std::vector<float>& v, int layers, int heads) {
+  std::vector<std::string> rows, cols;
+  for (int l = 0; l < layers; ++l) rows.push_back("L" + std::to_string(l));
+  for (int h = 0; h < heads; ++h) cols.push_back("H" + std::to_string(h));
+  double hi = 0;
+  for (float x : v) hi = std::max(hi, static_cast<double>(x));
+  m_grid->setMatrix(v, layers, heads, rows, cols, tr("%1 — %2").arg(modelName(), m_kind->currentText()), 0,
+                    hi > 0 ? hi : 1.0, QString(), m_kind->currentData().toString(), "layer", "head");
+  m_grid->setMarkedCells({m_doc->prunedHeads().begin(), m_doc->prunedHeads().end()});
+  m_values = v;
+  m_layers = layers;
+  m_heads = heads;
+  updateBars();
+  m_note->clear();
+  emit shown();
+}
+
 void MetricsTab::refresh() {
   const auto capture = m_doc->capture();
-  if (!capture || capture->stacks.empty() || !m_runner) return;
+  if (!capture || capture->stacks.empty()) return;
+  if (m_kind->currentData().toString() == "learned_sink") {
+    // Read off the capture: the mean over query rows of each head's sink probability.
+    const int layers = m_doc->summary().layers, heads = m_doc->summary().heads;
+    std::vector<float> v(static_cast<size_t>(layers) * heads, 0.f);
+    for (int l = 0; l < layers; ++l) {
+      const AttentionMatrix* a = capture->find(currentStack(), l);
+      if (!a || a->sinkMass.empty()) continue;
+      for (int h = 0; h < a->heads; ++h) {
+        double sum = 0;
+        for (int i = 0; i < a->q; ++i) sum += a->sinkAt(h, i);
+        v[static_cast<size_t>(l) * heads + a->headIndex[static_cast<size_t>(h)]] = static_cast<float>(sum / std::max(1, a->q));
+      }
+    }
+    showValues(v, layers, heads);
+    return;
+  }
+  if (!m_runner) return;
   m_note->setText(tr("computing…"));
   m_pending = m_runner->headMetric(capture, QString::fromStdString(currentStack()), m_kind->currentData().toString());
 }

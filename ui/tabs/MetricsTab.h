@@ -9,7 +9,8 @@ class QCustomPlot;
 
 namespace attnscope {
 
-/// A head metric of every head (entropy, mean attention distance, sink mass, Michel importance) as a
+/// A head metric of every head (entropy, mean attention distance, sink mass, a learned sink's share where the family
+/// has one, Michel importance) as a
 /// layers × heads heatmap, with the current layer's heads as bars under it. Click a cell to choose that head.
 class MetricsTab : public AnalysisTab {
   Q_OBJECT
@@ -22,7 +23,7 @@ class MetricsTab : public AnalysisTab {
   QJsonObject saveState() const override;
   void restoreState(const QJsonObject& state) override;
   HeatmapView* view() const { return m_grid; }
-  /// entropy, distance, sink or importance.
+  /// entropy, distance, sink, learned_sink (families with sinks) or importance.
   QComboBox* kindBox() const { return m_kind; }
   QCustomPlot* bars() const { return m_bars; }
   /// The last message (computing…, or why the metric is not available).
@@ -34,6 +35,7 @@ class MetricsTab : public AnalysisTab {
 
  private:
   void updateBars();
+  void showValues(const std::vector<float>& values, int layers, int heads);
   HeatmapView* m_grid;
   QComboBox* m_kind;
   QLabel* m_note;

@@ -29,6 +29,14 @@ enum class ResidualPart {
   Mlp              ///< what a layer's MLP block adds
 };
 
+/// What a mixture-of-experts router decided for each token of one layer.
+struct RoutingRecord {
+  at::Tensor logits;   ///< [T, experts] float32: the router's raw output (HF router_logits; bias included)
+  at::Tensor probs;    ///< [T, experts] float32: the router's distribution over all experts (softmax or sigmoid)
+  at::Tensor chosen;   ///< [T, k] int64: the experts each token is sent to, in the family's top-k order
+  at::Tensor weights;  ///< [T, k] float32: the weights their outputs are mixed with (after the family's normalisation)
+};
+
 /// Observer of what happens at the chokepoint (capture, comparison recording, progress).
 class AttentionHook {
  public:
@@ -53,6 +61,12 @@ class AttentionHook {
   /// add up to the hidden state the last layer hands on; post-norm: each write is reported before the LayerNorm that
   /// follows its residual sum.
   virtual void onResidualWrite(const AttentionSite& site, ResidualPart part, const at::Tensor& write) {}
+  /// The probability each query row of \p site gives a learned attention sink (gpt-oss): [heads, q], float32. The
+  /// probabilities onProbabilities() receives are those of the real keys (rows sum to 1 − sink mass, as Hugging
+  /// Face reports them). Called before onProbabilities(), only by families with sinks.
+  virtual void onSinkMass(const AttentionSite& site, const at::Tensor& mass, int64_t queryOffset) {}
+  /// A mixture-of-experts layer's routing (see RoutingRecord), reported by the family's MoE block of \p site.layer.
+  virtual void onRouting(const AttentionSite& site, const RoutingRecord& routing, int64_t queryOffset) {}
   /// Analytic cost of the attention computed at \p site (only when wantsCost()).
   virtual void onCost(const AttentionSite& site, const AttentionCost& cost) {}
   /// Whether the queries, keys and row log-sum-exp of \p site are wanted (the long-input capture kind).
@@ -80,6 +94,16 @@ struct AttentionCall {
   /// Optional additive score bias [heads, q, k] (T5's relative position bias), added to q·kᵀ·scale before the
   /// masks and the softmax. Variants with their own algorithm (linear, performer) do not see it.
   at::Tensor bias;
+  /// Logit soft-capping (Gemma-2): when > 0 the scaled scores s become softcap·tanh(s / softcap) before the bias
+  /// and the masks.
+  double softcap = 0;
+  /// Chunked attention (Llama 4's local layers): when > 0 the query at absolute position p sees only keys j with
+  /// j / chunkSize == p / chunkSize.
+  int64_t chunkSize = 0;
+  /// Optional learned sink logits [heads] (gpt-oss): one extra key per head that takes part in the softmax and
+  /// contributes no value. The probabilities reported are those of the real keys; the sink's share goes to
+  /// AttentionHook::onSinkMass().
+  at::Tensor sinks;
   LayerKvCache* cache = nullptr;  ///< optional: k/v are appended to it and the full cache is attended
   AttentionHook* hook = nullptr;  ///< optional observer of the probabilities
   const AttentionVariant* variant = nullptr;  ///< optional attention variant (see Variant.h)

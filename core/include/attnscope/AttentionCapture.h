@@ -71,6 +71,8 @@ class AttentionCapture : public AttentionHook {
   void onHeadOutputs(const AttentionSite& site, const at::Tensor& out, int64_t queryOffset) override;
   void onLayerOutput(const AttentionSite& site, const at::Tensor& hidden) override;
   void onCost(const AttentionSite& site, const AttentionCost& cost) override;
+  void onSinkMass(const AttentionSite& site, const at::Tensor& mass, int64_t queryOffset) override;
+  void onRouting(const AttentionSite& site, const RoutingRecord& routing, int64_t queryOffset) override;
 
   /// Also record per-head outputs, layer outputs and the analytic attention cost (comparisons).
   void setRecordOutputs(bool on) { m_recordOutputs = on; }
@@ -87,6 +89,11 @@ class AttentionCapture : public AttentionHook {
   /// Recorded queries/keys/lse of (stack, layer) (CaptureKind::QueryKey), on the CPU, selected heads only.
   const std::map<std::pair<std::string, int>, QueryKeyLayer>& queryKeys() const { return m_queryKeys; }
   at::Tensor get(const std::string& stack, int layer) const;
+  /// Learned-sink probability of (stack, layer): [selected heads, q] float32 CPU (families with sinks only); rows
+  /// added by incremental decoding are appended.
+  const std::map<std::pair<std::string, int>, at::Tensor>& sinkMass() const { return m_sinkMass; }
+  /// Router decisions of the MoE layers of (stack, layer), on the CPU; incremental steps append their tokens.
+  const std::map<std::pair<std::string, int>, RoutingRecord>& routing() const { return m_routing; }
   /// The head indices kept (all heads when the selection had none).
   std::vector<int> heads(int totalHeads) const;
   const CaptureSelection& selection() const { return m_selection; }
@@ -95,6 +102,8 @@ class AttentionCapture : public AttentionHook {
     m_queryKeys.clear();
     m_headOutputs.clear();
     m_layerOutputs.clear();
+    m_sinkMass.clear();
+    m_routing.clear();
     m_cost = {};
   }
 
@@ -107,6 +116,8 @@ class AttentionCapture : public AttentionHook {
   std::map<std::pair<std::string, int>, at::Tensor> m_headOutputs;
   std::map<std::pair<std::string, int>, at::Tensor> m_layerOutputs;
   AttentionCost m_cost;
+  std::map<std::pair<std::string, int>, at::Tensor> m_sinkMass;
+  std::map<std::pair<std::string, int>, RoutingRecord> m_routing;
 };
 
 }  // namespace attnscope

@@ -55,6 +55,11 @@ struct ModelInfo {
   std::vector<int> audioConvKernels, audioConvStrides;  ///< the waveform front end's convolutions (frames per input)
   bool encoderDecoder = false;      ///< encoder–decoder (Whisper): stacks encoder/decoder/cross, generates text
   int decoderPositions = 0;         ///< decoder positions of an encoder–decoder model
+  // Structure beyond plain attention, reported through the capture.
+  bool attentionSinks = false;      ///< learned sinks: rows of the real keys sum to 1 − sink mass (gpt-oss)
+  int experts = 0;                  ///< mixture of experts: routed experts per MoE layer (0 = dense model)
+  int expertsPerToken = 0;          ///< experts each token is routed to
+  std::vector<int> routedLayers;    ///< layers of the "self" stack that have a router
 };
 
 /// How the residual stream of a model's input stack (Model::inputStack()) is built, for the analyses that split it

@@ -28,6 +28,9 @@ struct QueryKeyLayer {
   bool causal = false;     ///< query i sees keys 0..past+i
   int64_t slidingWindow = 0;  ///< > 0: query at absolute position p sees keys j > p − slidingWindow
   int64_t past = 0;           ///< absolute position of query row 0 (keys start at 0)
+  double softcap = 0;         ///< > 0: scores are softcap·tanh(q·k·scale / softcap) (Gemma-2)
+  int64_t chunkSize = 0;      ///< > 0: query at absolute position p sees only keys of its chunk (Llama 4)
+  /// A learned sink (gpt-oss) takes part in lse but is no cell: the cells are the real keys' probabilities.
   at::Tensor keyPaddingMask;  ///< optional bool [k]: true = key is padding
   /// Optional additive bias that depends only on key − query (T5's relative positions): float32
   /// [heads, q + k − 1], bias(h, i, j) = biasDiagonals[h, j − i + q − 1].

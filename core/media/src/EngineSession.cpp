@@ -77,6 +77,10 @@ std::unique_ptr<EngineSession> EngineSession::open(const std::string& dir, const
   o.hasResidualDecomposition = s->m->model->model->residualForm() != ResidualForm::None;
   o.deletionMethods = deletionMethods(*s->m->model);
   o.labels = i.labels;
+  o.attentionSinks = i.attentionSinks;
+  o.experts = i.experts;
+  o.expertsPerToken = i.expertsPerToken;
+  o.routedLayers = i.routedLayers;
   o.note = s->m->model->config.optString("attnscope_note", "");
   if (!s->m->model->tokenizerError.empty())
     o.note += (o.note.empty() ? "" : "\n") + ("The tokenizer cannot be used: " + s->m->model->tokenizerError);
@@ -125,7 +129,34 @@ void addStacks(CaptureResult& out, const LoadedModel& model, const PreparedInput
 
 /// Every layer \p capture recorded: probabilities copied, queries/keys shared (tensors are reference counted and
 /// never written after they are recorded) behind an OnDemandSource.
+/// \p capture's sink mass of (stack, layer) into \p a (row-major [heads, q]) when the family has sinks.
+void addSinkMass(AttentionMatrix& a, const AttentionCapture& capture) {
+  const auto it = capture.sinkMass().find({a.stack, a.layer});
+  if (it == capture.sinkMass().end()) return;
+  const at::Tensor c = it->second.contiguous();  // [heads, q]
+  a.sinkMass.assign(c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
+}
+
+/// Every MoE layer's routing \p capture recorded, ordered by layer.
+void addRouting(CaptureResult& out, const AttentionCapture& capture) {
+  for (const auto& [key, r] : capture.routing()) {
+    if (key.first != "self") continue;
+    CaptureResult::Routing g;
+    g.layer = key.second;
+    g.tokens = static_cast<int>(r.probs.size(0));
+    g.experts = static_cast<int>(r.probs.size(1));
+    g.k = static_cast<int>(r.chosen.size(1));
+    const at::Tensor probs = r.probs.contiguous(), weights = r.weights.contiguous();  // [T, E], [T, k]
+    const at::Tensor chosen = r.chosen.to(at::kInt).contiguous();                     // [T, k]
+    g.probs.assign(probs.data_ptr<float>(), probs.data_ptr<float>() + probs.numel());
+    g.weights.assign(weights.data_ptr<float>(), weights.data_ptr<float>() + weights.numel());
+    g.chosen.assign(chosen.data_ptr<int>(), chosen.data_ptr<int>() + chosen.numel());
+    out.routing.push_back(std::move(g));
+  }
+}
+
 void addCapturedLayers(CaptureResult& out, const AttentionCapture& capture, int totalHeads) {
+  addRouting(out, capture);
   for (const auto& [key, probs] : capture.records()) {
     AttentionMatrix a;
     a.stack = key.first;
@@ -136,6 +167,7 @@ void addCapturedLayers(CaptureResult& out, const AttentionCapture& capture, int 
     a.k = static_cast<int>(probs.size(2));
     const at::Tensor c = probs.contiguous();  // [heads, q, k]
     a.data.assign(c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
+    addSinkMass(a, capture);
     out.layers.push_back(std::move(a));
   }
   if (capture.queryKeys().empty()) return;
@@ -148,6 +180,7 @@ void addCapturedLayers(CaptureResult& out, const AttentionCapture& capture, int 
     a.q = static_cast<int>(qk.rows());
     a.k = static_cast<int>(qk.cols());
     a.onDemand = true;
+    addSinkMass(a, capture);
     out.layers.push_back(std::move(a));
   }
   out.source = std::make_shared<OnDemandSource>(capture.queryKeys());

@@ -4,6 +4,7 @@
 #include <ATen/core/grad_mode.h>
 #include <ATen/ops/bmm.h>
 #include <ATen/ops/empty.h>
+#include <ATen/ops/full.h>
 #include <ATen/ops/stack.h>
 #include <ATen/ops/zeros.h>
 #include <ATen/ops/cat.h>
@@ -28,7 +29,7 @@ namespace {
 /// chunked path's per-head arithmetic (HeadScores.h) and the same fused softmax, so a variant that edits nothing
 /// gives what a run without it gives (up to the order of the softmax's sums over masked keys).
 at::Tensor denseAttention(const AttentionCall& call, const VariantCall& vc, const at::Tensor& q32,
-                          const at::Tensor& k32, const at::Tensor& v, at::Tensor& probs) {
+                          const at::Tensor& k32, const at::Tensor& v, at::Tensor& probs, at::Tensor* sinkMass) {
   const AttentionVariant* variant = call.variant;
   const int64_t heads = q32.size(0);
   detail::ScoreMasks masks;
@@ -36,6 +37,8 @@ at::Tensor denseAttention(const AttentionCall& call, const VariantCall& vc, cons
   masks.window = call.slidingWindow;
   masks.past = vc.past;
   masks.keyPadding = call.keyPaddingMask;
+  masks.chunk = call.chunkSize;
+  masks.softcap = call.softcap;
   std::vector<at::Tensor> perHead;
   for (int64_t h = 0; h < heads; ++h) {
     at::Tensor bias;
@@ -44,7 +47,15 @@ at::Tensor denseAttention(const AttentionCall& call, const VariantCall& vc, cons
   }
   at::Tensor scores = at::stack(perHead);  // [heads, q, k]
   if (variant) variant->editScores(vc, scores, q32, k32);
-  probs = at::softmax(scores, -1);  // [heads, q, k]
+  if (call.sinks.defined()) {
+    // The sink is one more key per head: softmax over [scores | sink], then the real keys' share.
+    const at::Tensor sink = call.sinks.to(at::kFloat).view({heads, 1, 1}).expand({heads, scores.size(1), 1});  // [heads, q, 1]
+    const at::Tensor all = at::softmax(at::cat({scores, sink}, -1), -1);  // [heads, q, k + 1]
+    probs = all.narrow(-1, 0, scores.size(2));                             // [heads, q, k]
+    if (sinkMass) *sinkMass = all.select(-1, scores.size(2));              // [heads, q]
+  } else {
+    probs = at::softmax(scores, -1);  // [heads, q, k]
+  }
   if (variant) {
     // A row with no allowed key attends to nothing (out of place when autograd needs the softmax output).
     if (variant->mayEmptyRows()) {
@@ -68,7 +79,7 @@ at::Tensor denseAttention(const AttentionCall& call, const VariantCall& vc, cons
 /// tiles recompute exp(s − lse) (equal to the softmax within float32 rounding, ~1e-7), and \p probs (a
 /// probabilities capture) [heads, q, k] float32.
 at::Tensor chunkedAttention(const AttentionCall& call, int64_t past, const at::Tensor& q32, const at::Tensor& k32,
-                            const at::Tensor& v, at::Tensor* lse, at::Tensor* probs) {
+                            const at::Tensor& v, at::Tensor* lse, at::Tensor* probs, at::Tensor* sinkMass) {
   const int64_t heads = q32.size(0), tq = q32.size(1), kvHeads = k32.size(0), tk = k32.size(1), dv = v.size(2);
   const int64_t group = heads / kvHeads;
   detail::ScoreMasks masks;
@@ -76,12 +87,20 @@ at::Tensor chunkedAttention(const AttentionCall& call, int64_t past, const at::T
   masks.window = call.slidingWindow;
   masks.past = past;
   masks.keyPadding = call.keyPaddingMask;
+  masks.chunk = call.chunkSize;
+  masks.softcap = call.softcap;
   const int64_t chunk = detail::chunkRows(tk);
   const bool grad = at::GradMode::is_enabled() && (q32.requires_grad() || k32.requires_grad() || v.requires_grad());
   at::Tensor out;
   if (!grad) out = at::empty({heads, tq, dv}, v.options());  // [heads, q, dv]
   if (lse) *lse = at::empty({heads, tq}, q32.options().dtype(at::kDouble));  // [heads, q]
   if (probs) *probs = at::zeros({heads, tq, tk}, q32.options());              // [heads, q, k]
+  const bool sinks = call.sinks.defined();
+  at::Tensor sinkLogits;
+  if (sinks) {
+    sinkLogits = call.sinks.to(at::kCPU, at::kFloat).contiguous();              // [heads]
+    if (sinkMass) *sinkMass = at::empty({heads, tq}, q32.options());            // [heads, q]
+  }
   std::vector<at::Tensor> rowBlocks;  // autograd: [heads, n, dv] per block
   for (int64_t a = 0; a < tq; a += chunk) {
     const int64_t n = std::min(chunk, tq - a);
@@ -95,8 +114,18 @@ at::Tensor chunkedAttention(const AttentionCall& call, int64_t past, const at::T
       if (call.bias.defined()) bias = call.bias[h].narrow(0, a, n).narrow(1, lo, w).to(at::kFloat);  // [n, w]
       at::Tensor s = detail::headScores(q32[h].narrow(0, a, n), k32[kv].narrow(0, lo, w), call.scale, bias, masks, a,
                                         lo);  // [n, w]
-      at::Tensor p = at::softmax(s, -1);  // [n, w]
-      if (lse) (*lse)[h].narrow(0, a, n).copy_(detail::rowLogSumExpFromSoftmax(s, p));  // [n]
+      at::Tensor p;
+      if (sinks) {
+        // One more key with the head's learned logit and no value: softmax over [s | sink], keep the real keys.
+        const at::Tensor withSink = at::cat({s, at::full({n, 1}, sinkLogits[h].item<float>(), s.options())}, 1);  // [n, w + 1]
+        const at::Tensor all = at::softmax(withSink, -1);                                           // [n, w + 1]
+        if (lse) (*lse)[h].narrow(0, a, n).copy_(detail::rowLogSumExpFromSoftmax(withSink, all));  // [n]
+        if (sinkMass) (*sinkMass)[h].narrow(0, a, n).copy_(all.select(1, w));                      // [n]
+        p = all.narrow(1, 0, w);                                                                   // [n, w]
+      } else {
+        p = at::softmax(s, -1);  // [n, w]
+        if (lse) (*lse)[h].narrow(0, a, n).copy_(detail::rowLogSumExpFromSoftmax(s, p));  // [n]
+      }
       if (probs) (*probs)[h].narrow(0, a, n).narrow(1, lo, w).copy_(p);
       if (p.scalar_type() != v.scalar_type()) p = p.to(v.scalar_type());
       const at::Tensor o = at::matmul(p, v[kv].narrow(0, lo, w));  // [n, dv]
@@ -140,9 +169,9 @@ at::Tensor computeAttention(const AttentionCall& callIn, const at::Tensor& qIn, 
   if (!variant) {
     // Without a variant: chunked, memory linear in the length unless the hook keeps the probabilities.
     at::Tensor kv32 = k.scalar_type() == at::kFloat ? k : k.to(at::kFloat);  // [kv_heads, k, d]
-    at::Tensor lse, probs;
+    at::Tensor lse, probs, sinkMass;
     at::Tensor out = chunkedAttention(call, past, q32, kv32, v, wantQk ? &lse : nullptr,
-                                      hook && wantProbs ? &probs : nullptr);  // [heads, q, d]
+                                      hook && wantProbs ? &probs : nullptr, hook ? &sinkMass : nullptr);  // [heads, q, d]
     if (hook) {
       if (hook->wantsCost()) hook->onCost(call.site, denseAttentionCost(heads, tq, tk, q32.size(2)));
       if (wantQk) {
@@ -156,6 +185,8 @@ at::Tensor computeAttention(const AttentionCall& callIn, const at::Tensor& qIn, 
         layer.causal = call.causal;
         layer.slidingWindow = call.slidingWindow;
         layer.past = past;
+        layer.softcap = call.softcap;
+        layer.chunkSize = call.chunkSize;
         layer.keyPaddingMask = call.keyPaddingMask;
         if (call.bias.defined()) {
           layer.biasDiagonals = toeplitzDiagonals(call.bias);  // [heads, q + k - 1]
@@ -166,6 +197,7 @@ at::Tensor computeAttention(const AttentionCall& callIn, const at::Tensor& qIn, 
         }
         hook->onQueryKey(call.site, layer);
       }
+      if (sinkMass.defined()) hook->onSinkMass(call.site, sinkMass, past);
       hook->onProbabilities(call.site, probs, past);
       hook->onHeadOutputs(call.site, out, past);
     }
@@ -190,12 +222,15 @@ at::Tensor computeAttention(const AttentionCall& callIn, const at::Tensor& qIn, 
   if (hook && hook->wantsCost())
     hook->onCost(call.site, variant ? variant->cost(vc, q32, k32) : denseAttentionCost(heads, tq, tk, q32.size(2)));
 
-  at::Tensor probs, out;
+  at::Tensor probs, out, sinkMass;
+  // A variant with its own algorithm (linear, performer) replaces softmax attention: like the additive bias, the
+  // soft cap, chunks and sinks are not part of it.
   if (variant) out = variant->compute(vc, q32, k32, v, wantProbs ? &probs : nullptr);  // [heads, q, d]
-  if (!out.defined()) out = denseAttention(call, vc, q32, k32, v, probs);              // [heads, q, d]
+  if (!out.defined()) out = denseAttention(call, vc, q32, k32, v, probs, &sinkMass);  // [heads, q, d]
   if (variant) out = variant->editOutput(vc, out, probs);                              // [heads, q, d]
   if (hook) {
     if (!wantProbs) probs = at::Tensor();
+    if (sinkMass.defined()) hook->onSinkMass(call.site, sinkMass, vc.past);
     hook->onProbabilities(call.site, probs, vc.past);
     hook->onHeadOutputs(call.site, out, vc.past);
   }

@@ -1,5 +1,6 @@
 #include "attnscope/AttentionCapture.h"
 
+#include <ATen/ops/cat.h>
 #include <ATen/ops/tensor.h>
 #include <ATen/ops/zeros.h>
 
@@ -147,6 +148,43 @@ std::vector<int> AttentionCapture::heads(int totalHeads) const {
       if (h < totalHeads) out.push_back(h);
   }
   return out;
+}
+
+void AttentionCapture::onSinkMass(const AttentionSite& site, const at::Tensor& mass, int64_t queryOffset) {
+  if (!m_selection.wants(site.layer) || !mass.defined()) return;
+  at::Tensor m = mass.detach();  // [heads, q]
+  if (!m_selection.heads.empty()) {
+    std::vector<int64_t> idx;
+    for (int h : m_selection.heads)
+      if (h < m.size(0)) idx.push_back(h);
+    m = m.index_select(0, at::tensor(idx, at::TensorOptions().dtype(at::kLong).device(m.device())));  // [sel, q]
+  }
+  m = m.to(at::kCPU, at::kFloat, false, true);  // [sel, q]
+  const auto key = std::make_pair(site.stack, site.layer);
+  auto it = m_sinkMass.find(key);
+  if (it == m_sinkMass.end() || queryOffset == 0)
+    m_sinkMass[key] = m;
+  else
+    it->second = at::cat({it->second, m}, 1);  // [sel, q_old + q_new]
+}
+
+void AttentionCapture::onRouting(const AttentionSite& site, const RoutingRecord& routing, int64_t queryOffset) {
+  RoutingRecord r;
+  r.logits = routing.logits.detach().to(at::kCPU, at::kFloat, false, true);    // [T, experts]
+  r.probs = routing.probs.detach().to(at::kCPU, at::kFloat, false, true);      // [T, experts]
+  r.chosen = routing.chosen.detach().to(at::kCPU, at::kLong, false, true);     // [T, k]
+  r.weights = routing.weights.detach().to(at::kCPU, at::kFloat, false, true);  // [T, k]
+  const auto key = std::make_pair(site.stack, site.layer);
+  auto it = m_routing.find(key);
+  if (it == m_routing.end() || queryOffset == 0) {
+    m_routing[key] = std::move(r);
+    return;
+  }
+  RoutingRecord& old = it->second;
+  old.logits = at::cat({old.logits, r.logits}, 0);     // [T_old + T_new, experts]
+  old.probs = at::cat({old.probs, r.probs}, 0);        // [T_old + T_new, experts]
+  old.chosen = at::cat({old.chosen, r.chosen}, 0);     // [T_old + T_new, k]
+  old.weights = at::cat({old.weights, r.weights}, 0);  // [T_old + T_new, k]
 }
 
 }  // namespace attnscope

@@ -1,7 +1,11 @@
 #include "attention/HeadScores.h"
 
 #include <ATen/TensorOperators.h>
+#include <ATen/ops/arange.h>
+#include <ATen/ops/div.h>
 #include <ATen/ops/exp.h>
+#include <ATen/ops/ne.h>
+#include <ATen/ops/tanh.h>
 #include <ATen/ops/matmul.h>
 #include <ATen/ops/max.h>
 #include <ATen/ops/mm.h>
@@ -19,6 +23,10 @@ std::pair<int64_t, int64_t> visibleKeys(const ScoreMasks& masks, int64_t row0, i
   int64_t lo = col0, hi = col1;
   if (masks.causal) hi = std::min(hi, masks.past + row0 + n);
   if (masks.window > 0) lo = std::max(lo, masks.past + row0 - masks.window + 1);
+  if (masks.chunk > 0 && n > 0) {
+    lo = std::max(lo, (masks.past + row0) / masks.chunk * masks.chunk);
+    hi = std::min(hi, ((masks.past + row0 + n - 1) / masks.chunk + 1) * masks.chunk);
+  }
   return {lo, hi};
 }
 
@@ -31,6 +39,7 @@ at::Tensor headScores(const at::Tensor& qRows, const at::Tensor& kCols, double s
     at::mm_out(s, q, kCols.t());  // [n, w], rows of the caller's stride (the GEMM's ldc)
   else
     s = at::matmul(q, kCols.t());  // [n, w]
+  if (masks.softcap > 0) s.div_(masks.softcap).tanh_().mul_(masks.softcap);  // [n, w]
   if (bias.defined()) s.add_(bias);                                  // [n, w]
   const float minusInf = -std::numeric_limits<float>::infinity();
   // Row i (absolute past + row0 + i) must not see key lo + j > past + row0 + i: only the columns from D on can be
@@ -45,6 +54,13 @@ at::Tensor headScores(const at::Tensor& qRows, const at::Tensor& kCols, double s
   if (masks.window > 0 && E > -n) {
     const int64_t cols = std::min(w, E + n);
     s.narrow(1, 0, cols).masked_fill_(at::ones({n, cols}, s.options().dtype(at::kBool)).tril_(E), minusInf);
+  }
+  if (masks.chunk > 0) {
+    // Query p sees key j only when both are in the same chunk: j / chunk == p / chunk.
+    const auto longs = s.options().dtype(at::kLong);
+    const at::Tensor keyChunk = at::arange(lo, lo + w, longs).div_(masks.chunk, "floor");                 // [w]
+    const at::Tensor rowChunk = at::arange(masks.past + row0, masks.past + row0 + n, longs).div_(masks.chunk, "floor");  // [n]
+    s.masked_fill_(keyChunk.unsqueeze(0).ne(rowChunk.unsqueeze(1)), minusInf);  // [n, w]
   }
   if (masks.keyPadding.defined()) s.masked_fill_(masks.keyPadding.narrow(0, lo, w).view({1, w}), minusInf);
   return s;

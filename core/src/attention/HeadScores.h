@@ -16,6 +16,8 @@ struct ScoreMasks {
   int64_t window = 0;     ///< sliding window (0 = none)
   int64_t past = 0;       ///< absolute position of query row 0
   at::Tensor keyPadding;  ///< optional bool [k]
+  int64_t chunk = 0;      ///< chunked attention (0 = none): only keys of the query's chunk of this many positions
+  double softcap = 0;     ///< > 0: the scaled scores become softcap·tanh(s / softcap) before the bias and the masks
 };
 
 /// Query rows per block for \p tk keys (~16 MB of float32 scores per head and block).
@@ -24,7 +26,8 @@ int64_t chunkRows(int64_t tk);
 /// The keys [lo, hi) that query rows [row0, row0 + n) can see at all, within [col0, col1) (hi <= lo: none).
 std::pair<int64_t, int64_t> visibleKeys(const ScoreMasks& masks, int64_t row0, int64_t n, int64_t col0, int64_t col1);
 
-/// Scores of one head: (\p qRows · scale) · \p kColsᵀ + \p bias, −inf where masked. \p qRows [n, d] are query rows
+/// Scores of one head: (\p qRows · scale) · \p kColsᵀ (soft-capped when masks.softcap > 0) + \p bias, −inf where
+/// masked. \p qRows [n, d] are query rows
 /// row0…, \p kCols [w, d] keys lo…, \p bias optional [n, w]. Returns float32 [n, w]: \p out when it is given (an
 /// [n, w] view whose rows may be longer, e.g. the visible columns of a wider row buffer; written in place, the same
 /// GEMM), else a new tensor.

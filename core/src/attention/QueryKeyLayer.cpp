@@ -49,6 +49,8 @@ at::Tensor visibleProbabilities(const QueryKeyLayer& layer, int headPos, int64_t
   masks.causal = layer.causal;
   masks.window = layer.slidingWindow;
   masks.past = layer.past;
+  masks.chunk = layer.chunkSize;
+  masks.softcap = layer.softcap;
   masks.keyPadding = layer.keyPaddingMask;
   const auto [lo, hi] = detail::visibleKeys(masks, row0, nRows, col0, col0 + nCols);
   if (hi <= lo) return at::Tensor();
@@ -211,11 +213,15 @@ std::string dims(const at::Tensor& t) {
 }  // namespace
 
 nlohmann::json queryKeyMetadata(const QueryKeyLayer& q) {
-  return {{"scale", q.scale},
-          {"causal", q.causal},
-          {"sliding_window", q.slidingWindow},
-          {"past", q.past},
-          {"total_heads", q.totalHeads}};
+  nlohmann::json meta = {{"scale", q.scale},
+                         {"causal", q.causal},
+                         {"sliding_window", q.slidingWindow},
+                         {"past", q.past},
+                         {"total_heads", q.totalHeads}};
+  // Written only where used, so files of models without them stay as before.
+  if (q.softcap > 0) meta["softcap"] = q.softcap;
+  if (q.chunkSize > 0) meta["chunk_size"] = q.chunkSize;
+  return meta;
 }
 
 std::vector<std::pair<std::string, at::Tensor>> queryKeyTensors(const QueryKeyLayer& q) {
@@ -236,9 +242,13 @@ QueryKeyLayer readQueryKeyLayer(const nlohmann::json& e, std::vector<int>& heads
     q.slidingWindow = e.at("sliding_window").get<int64_t>();
     q.past = e.at("past").get<int64_t>();
     total = e.at("total_heads").get<int64_t>();
+    q.softcap = e.value("softcap", 0.0);
+    q.chunkSize = e.value("chunk_size", int64_t(0));
   } catch (const nlohmann::json::exception& x) {
     throw InputError(where + "unreadable description: " + x.what());
   }
+  if (!std::isfinite(q.softcap) || q.softcap < 0 || q.chunkSize < 0)
+    throw InputError(where + "softcap or chunk_size out of range");
   if (!std::isfinite(q.scale) || q.slidingWindow < 0 || q.past < 0 || q.past > (int64_t(1) << 40) || total < 1 ||
       total > (1 << 16))
     throw InputError(where + "scale, sliding_window, past or total_heads out of range");

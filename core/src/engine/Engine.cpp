@@ -273,6 +273,8 @@ bool isCaptureOutput(const std::string& name) {
   for (const char* part : {"attentions.", "queries.", "keys.", "lse.", "bias_diagonals.", "key_padding_mask.",
                            "last_hidden_state"})
     if (name.find(part) != std::string::npos) return true;
+  // Routing and sink mass of MoE / sink families (router.<l>, router_logits.<l>, …, sink_probs.<l>).
+  if (name.rfind("router", 0) == 0 || name.rfind("sink_probs", 0) == 0) return true;
   return name == "logits" || name == "logits_last" || name == "pooler_output" || name == "generated_ids";
 }
 }  // namespace
@@ -531,6 +533,25 @@ nlohmann::json baseMetadata(const LoadedModel& m, const PreparedInput& input, co
 }
 }  // namespace
 
+namespace {
+/// What a capture holds beyond attention, as tensors and metadata: the learned sinks' share of each row
+/// (sink_probs.<l> [heads, q]) and each MoE layer's routing (router.<l> [T, experts] the router's distribution,
+/// router_logits.<l>, router_topk.<l> [T, k] the experts chosen, router_weights.<l> [T, k] their mixing weights).
+void addStructure(SafetensorsWriter& w, nlohmann::json& meta, const LoadedModel& m, const AttentionCapture& capture) {
+  for (const auto& [key, mass] : capture.sinkMass()) w.add(captureTensorName(key.first, key.second, "sink_probs"), mass);
+  for (const auto& [key, r] : capture.routing()) {
+    w.add(captureTensorName(key.first, key.second, "router"), r.probs);            // [T, E]
+    w.add(captureTensorName(key.first, key.second, "router_logits"), r.logits);    // [T, E]
+    w.add(captureTensorName(key.first, key.second, "router_topk"), r.chosen);      // [T, k]
+    w.add(captureTensorName(key.first, key.second, "router_weights"), r.weights);  // [T, k]
+  }
+  const ModelInfo& info = m.model->info();
+  if (info.attentionSinks) meta["attention_sinks"] = true;
+  if (info.experts > 0)
+    meta["experts"] = {{"experts", info.experts}, {"per_token", info.expertsPerToken}, {"layers", info.routedLayers}};
+}
+}  // namespace
+
 void saveCapture(const std::string& path, const LoadedModel& m, const PreparedInput& input, const RunResult& run,
                  LogitsMode logits) {
   SafetensorsWriter w;
@@ -561,6 +582,7 @@ void saveCapture(const std::string& path, const LoadedModel& m, const PreparedIn
   if (!qkLayers.empty()) meta["qk_layers"] = qkLayers;
   meta["prediction"] = run.prediction;
   meta["seconds"] = run.seconds;
+  addStructure(w, meta, m, *run.capture);
   w.setMetadata("attnscope", meta.dump());
   w.write(path);
 }
@@ -596,6 +618,7 @@ void saveGeneration(const std::string& path, const LoadedModel& m, const Prepare
   meta["prompt_length"] = gen.promptLength;
   meta["generated_text"] = gen.continuation;
   meta["seconds"] = gen.seconds;
+  addStructure(w, meta, m, *gen.capture);
   w.setMetadata("attnscope", meta.dump());
   w.write(path);
 }

@@ -1,5 +1,7 @@
 // Post-processors of tokenizer.json: TemplateProcessing, BertProcessing, RobertaProcessing, ByteLevel (offsets only:
 // nothing to do for ids) and Sequence, registered by "type".
+#include <optional>
+
 #include "TokenizerParts.h"
 
 namespace attnscope::tok {
@@ -120,13 +122,15 @@ class Sequence : public PostProcessor {
     return false;
   }
   Encoding process(const Encoding& a, const Encoding* b) const override {
-    // Processors that only touch offsets pass the sequences through; the first that joins them does.
-    for (const auto& p : m_parts)
-      if (p && (p->handlesPairs() || !b)) {
-        Encoding joined = p->process(a, b);
-        return joined;
-      }
-    return Identity().process(a, b);
+    // As HF's Sequence: each processor in turn, the first one that adds special tokens joins the sequences and the
+    // ones after it see the joined encoding. Processors that only touch offsets (ByteLevel) change no id, so they
+    // are skipped wherever they stand (Llama 3's ByteLevel then TemplateProcessing adds <|begin_of_text|>).
+    std::optional<Encoding> joined;
+    for (const auto& p : m_parts) {
+      if (!p || dynamic_cast<const Identity*>(p.get())) continue;
+      joined = joined ? p->process(*joined, nullptr) : p->process(a, b);
+    }
+    return joined ? *joined : Identity().process(a, b);
   }
 
  private:

@@ -38,6 +38,10 @@ struct ModelSummary {
   std::vector<std::string> deletionMethods;  ///< the faithfulness rankings that apply (deletionMethods(model))
   std::vector<std::string> labels;
   std::string note;  ///< config.json "attnscope_note" (e.g. "Locally trained demo …"), shown on the model card
+  bool attentionSinks = false;  ///< learned sinks: captures carry each row's sink mass (AttentionMatrix::sinkMass)
+  int experts = 0;              ///< mixture of experts: routed experts per MoE layer (0 = dense)
+  int expertsPerToken = 0;
+  std::vector<int> routedLayers;  ///< layers with a router: captures carry their routing (CaptureResult::routing)
 };
 
 /// Attention of one (stack, layer): row-major [heads, q, k] float32.
@@ -49,6 +53,10 @@ struct AttentionMatrix {
   std::vector<float> data;     ///< empty when onDemand
   /// A long input's layer kept as queries and keys: no data; its cells come from CaptureResult::source.
   bool onDemand = false;
+  /// Learned sinks (gpt-oss): each row's probability of the sink, row-major [heads, q]; the row's cells sum to
+  /// 1 − it. Empty for families without sinks.
+  std::vector<float> sinkMass;
+  float sinkAt(int h, int i) const { return sinkMass.empty() ? 0.f : sinkMass[static_cast<size_t>(h) * q + i]; }
   float at(int h, int i, int j) const {
     return data[(static_cast<size_t>(h) * q + i) * k + j];
   }
@@ -120,6 +128,22 @@ struct CaptureResult {
     bool agree = true;
   };
   std::vector<StepKl> stepKl;
+  /// One mixture-of-experts layer's routing: per token, the router's distribution over the experts and the k
+  /// experts chosen with their weights.
+  struct Routing {
+    int layer = 0;
+    int tokens = 0, experts = 0, k = 0;
+    std::vector<float> probs;    ///< row-major [tokens, experts]
+    std::vector<int> chosen;     ///< row-major [tokens, k], the family's top-k order
+    std::vector<float> weights;  ///< row-major [tokens, k]
+    float prob(int t, int e) const { return probs[static_cast<size_t>(t) * experts + e]; }
+  };
+  std::vector<Routing> routing;  ///< ordered by layer; empty for dense models
+  const Routing* findRouting(int layer) const {
+    for (const auto& r : routing)
+      if (r.layer == layer) return &r;
+    return nullptr;
+  }
   /// A run still in progress: the layers recorded so far (EngineSession::run's partial callback).
   bool partial = false;
   /// Where the cells of onDemand layers come from (null when every layer holds its probabilities).
