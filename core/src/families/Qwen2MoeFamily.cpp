@@ -14,6 +14,8 @@
 
 namespace attnscope {
 
+namespace {
+/// mlp_only_layers: the layers that stay dense MLPs.
 std::vector<int64_t> qwenDenseLayers(const ModelConfig& cfg) {
   std::vector<int64_t> out;
   if (!cfg.has("mlp_only_layers")) return out;
@@ -26,6 +28,20 @@ std::vector<int64_t> qwenDenseLayers(const ModelConfig& cfg) {
     out.push_back(v.get<int64_t>());
   }
   return out;
+}
+}  // namespace
+
+void useQwenSparseLayers(RotaryDecoderSpec& spec, const ModelConfig& cfg, const MoeSpec& moe) {
+  spec.experts = static_cast<int>(moe.experts);
+  spec.expertsPerToken = static_cast<int>(moe.topK);
+  const int64_t step = cfg.optIntIn("decoder_sparse_step", 1, 1, kMaxLayers);
+  const std::vector<int64_t> dense = qwenDenseLayers(cfg);
+  const int64_t hidden = cfg.requireIntIn("hidden_size", 1, kMaxWidth);
+  spec.feedForward = [moe, hidden, step, dense](WeightStore& w, const std::string& prefix, int layer,
+                                                const at::TensorOptions& to) -> std::unique_ptr<FeedForwardBlock> {
+    if (std::count(dense.begin(), dense.end(), layer) || (layer + 1) % step != 0) return nullptr;
+    return makeMoeBlock(moe, w, prefix, hidden, to);
+  };
 }
 
 namespace {
@@ -52,17 +68,7 @@ std::unique_ptr<Model> build(const ModelConfig& cfg, WeightStore& ws, const at::
       moe.sharedName = "mlp.shared_expert";
       moe.sharedGateName = "mlp.shared_expert_gate";
     }
-    spec.experts = static_cast<int>(moe.experts);
-    spec.expertsPerToken = static_cast<int>(moe.topK);
-    const int64_t step = cfg.optIntIn("decoder_sparse_step", 1, 1, kMaxLayers);
-    const std::vector<int64_t> dense = qwenDenseLayers(cfg);
-    const int64_t hidden = cfg.requireIntIn("hidden_size", 1, kMaxWidth);
-    spec.feedForward = [moe, hidden, step, dense](
-                           WeightStore& w, const std::string& prefix, int layer,
-                           const at::TensorOptions& to) -> std::unique_ptr<FeedForwardBlock> {
-      if (std::count(dense.begin(), dense.end(), layer) || (layer + 1) % step != 0) return nullptr;
-      return makeMoeBlock(moe, w, prefix, hidden, to);
-    };
+    useQwenSparseLayers(spec, cfg, moe);
   }
   return makeRotaryDecoder(spec, cfg, ws, o);
 }

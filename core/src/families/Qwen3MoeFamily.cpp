@@ -2,8 +2,6 @@
 // Qwen3's attention (per-head q/k RMSNorm before RoPE, head_dim from config, Qwen3's window rule) with
 // Qwen2-MoE's sparse-layer rule (mlp_only_layers, decoder_sparse_step) and no shared expert: top
 // num_experts_per_tok of a float32 softmax over num_experts, renormalised when norm_topk_prob.
-#include <algorithm>
-
 #include "attnscope/ModelConfig.h"
 #include "engine/FamilyCommon.h"
 #include "families/SharedConfig.h"
@@ -28,17 +26,7 @@ std::unique_ptr<Model> build(const ModelConfig& cfg, WeightStore& ws, const at::
     moe.intermediate = cfg.requireIntIn("moe_intermediate_size", 1, kMaxWidth);
     moe.activation = spec.activation;
     moe.normalizeTopK = cfg.optBool("norm_topk_prob", false);
-    spec.experts = static_cast<int>(moe.experts);
-    spec.expertsPerToken = static_cast<int>(moe.topK);
-    const int64_t step = cfg.optIntIn("decoder_sparse_step", 1, 1, kMaxLayers);
-    const std::vector<int64_t> dense = qwenDenseLayers(cfg);
-    const int64_t hidden = cfg.requireIntIn("hidden_size", 1, kMaxWidth);
-    spec.feedForward = [moe, hidden, step, dense](
-                           WeightStore& w, const std::string& prefix, int layer,
-                           const at::TensorOptions& to) -> std::unique_ptr<FeedForwardBlock> {
-      if (std::count(dense.begin(), dense.end(), layer) || (layer + 1) % step != 0) return nullptr;
-      return makeMoeBlock(moe, w, prefix, hidden, to);
-    };
+    useQwenSparseLayers(spec, cfg, moe);
   }
   return makeRotaryDecoder(spec, cfg, ws, o);
 }
